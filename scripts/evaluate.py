@@ -1,0 +1,15 @@
+"""Rule evaluate: score the best checkpoint on every test image."""
+from haframe.evaluate import evaluate_run
+from haframe.logs import log_to
+
+with log_to(snakemake.log[0]) as log:
+    result = evaluate_run(
+        checkpoint=snakemake.input.checkpoint,
+        data_dir=snakemake.params.data_dir,
+        distances=snakemake.input.distances,
+        metrics_file=snakemake.output.metrics,
+        predictions_file=snakemake.output.predictions,
+        threads=snakemake.threads,
+    )
+    log(f"n_test {result['n_test']}: top-1 error {result['top1_error']:.2f}%, "
+        f"mistake severity {result['mistake_severity']}")

@@ -1,0 +1,1 @@
+"""Prepared datasets: arrays on disk, loaded by split; see ``prepared.py``."""

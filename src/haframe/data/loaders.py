@@ -1,0 +1,71 @@
+"""Batches from in-memory uint8 arrays, with augmentation done per batch on the device.
+
+Shuffling and augmentation draw from a generator seeded with (seed, epoch), so an epoch's
+batches do not depend on what ran before it: a resumed run sees the same data.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class ArrayLoader:
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        batch_size: int,
+        mean: list[float],
+        std: list[float],
+        device: torch.device,
+        train: bool,
+        drop_last: bool = False,
+        pad: int = 4,
+    ):
+        self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
+        self.labels = torch.from_numpy(labels).to(device)
+        self.batch_size = batch_size
+        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
+        self.train = train
+        self.drop_last = drop_last
+        self.pad = pad
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self) * self.batch_size if self.drop_last else len(self.labels)
+
+    def epoch(self, seed: int = 0, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        n = len(self.labels)
+        order = torch.randperm(n, generator=g) if self.train else torch.arange(n)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            index = order[start : start + self.batch_size].to(self.labels.device)
+            images = self.images[index].float()
+            if self.train:
+                images = self._augment(images, g)
+            yield (images - self.mean) / self.std, self.labels[index]
+
+    def _augment(self, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """Reflect-pad + random crop + horizontal flip, vectorised over the batch."""
+        n, _, h, w = images.shape
+        p = self.pad
+        padded = F.pad(images, (p, p, p, p), mode="reflect")
+        dy = torch.randint(0, 2 * p + 1, (n,), generator=g).to(images.device)
+        dx = torch.randint(0, 2 * p + 1, (n,), generator=g).to(images.device)
+        flip = (torch.rand(n, generator=g) < 0.5).to(images.device)
+        rows = (dy[:, None] + torch.arange(h, device=images.device))[:, None, :, None]
+        cols = dx[:, None] + torch.arange(w, device=images.device)
+        cols = torch.where(flip[:, None], cols.flip(1), cols)[:, None, None, :]
+        batch = torch.arange(n, device=images.device)[:, None, None, None]
+        channel = torch.arange(3, device=images.device)[None, :, None, None]
+        return padded[batch, channel, rows, cols]

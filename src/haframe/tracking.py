@@ -1,0 +1,131 @@
+"""Import finished run directories into MLflow: files are the truth, MLflow is the index.
+
+One writer at a time (an exclusive file lock beside a sqlite store), so a fresh store's
+schema is created once and never raced. Identity = dataset/variant/seed + config hash:
+re-importing the same identity replaces its run; a new config hash for the same
+dataset/variant/seed tags the older runs ``superseded``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+from .io import read_json, read_yaml
+
+IDENTITY_TAG = "haframe.identity"
+HASH_TAG = "haframe.config_hash"
+SUPERSEDED_TAG = "haframe.superseded"
+HISTORY_METRICS = ("train_loss", "train_top1_error", "val_loss", "val_top1_error", "lr", "epoch_seconds", "images_per_second")
+
+
+def default_tracking_uri(results_dir: str | Path) -> str:
+    return f"sqlite:///{Path(results_dir).resolve()}/mlflow.db"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+@contextlib.contextmanager
+def writer_lock(uri: str) -> Iterator[None]:
+    """Exclusive lock for a local sqlite store (a no-op for a tracking server)."""
+    db = _sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def flatten(prefix: str, value, out: dict) -> dict:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            flatten(f"{prefix}.{key}" if prefix else str(key), item, out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def _experiment_id(client, name: str, artifact_root: Path | None) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = (artifact_root / name).as_uri() if artifact_root else None
+    return client.create_experiment(name, artifact_location=location)
+
+
+def import_run(run_dir: str | Path, tracking_uri: str, experiment: str) -> dict:
+    """Create (or replace) the MLflow run for one finished run directory."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    run_dir = Path(run_dir)
+    saved = read_yaml(run_dir / "config.yaml")
+    run, identity_hash, prov = saved["run"], saved["identity"], saved["provenance"]
+    test = read_json(run_dir / "metrics.json")
+    identity = f"{run['dataset']}/{run['variant']}/seed{run['seed']}"
+    db = _sqlite_path(tracking_uri)
+    artifact_root = db.parent / "mlflow-artifacts" if db else None
+
+    with writer_lock(tracking_uri):
+        client = MlflowClient(tracking_uri)
+        experiment_id = _experiment_id(client, experiment, artifact_root)
+        previous = client.search_runs([experiment_id], filter_string=f"tags.`{IDENTITY_TAG}` = '{identity}'")
+        for old in previous:
+            if old.data.tags.get(HASH_TAG) == identity_hash:
+                client.delete_run(old.info.run_id)  # a forced rerun replaces its run
+            else:
+                client.set_tag(old.info.run_id, SUPERSEDED_TAG, "true")
+        tags = {
+            IDENTITY_TAG: identity, HASH_TAG: identity_hash, "dataset": run["dataset"],
+            "variant": run["variant"], "seed": str(run["seed"]), "git_commit": prov["git_commit"],
+            "host": prov["host"], "device": prov["device"], "torch": prov["torch"],
+            "mlflow.runName": f"{run['variant']}/seed{run['seed']}",
+        }
+        created = client.create_run(experiment_id, tags=tags)
+        run_id = created.info.run_id
+        params = [Param(k, json.dumps(v) if not isinstance(v, str) else v) for k, v in flatten("", run, {}).items()]
+        metrics = _history_metrics(run_dir / "history.csv") + _test_metrics(test)
+        for start in range(0, len(params), 100):  # MLflow's per-batch limits
+            client.log_batch(run_id, params=params[start:start + 100])
+        for start in range(0, len(metrics), 1000):
+            client.log_batch(run_id, metrics=[Metric(*m) for m in metrics[start:start + 1000]])
+        for name in ("config.yaml", "history.csv", "metrics.json"):
+            client.log_artifact(run_id, str(run_dir / name))
+        client.set_terminated(run_id, "FINISHED")
+    return {"run_id": run_id, "experiment": experiment, "identity": identity, "config_hash": identity_hash, "tracking_uri": tracking_uri}
+
+
+def _history_metrics(path: Path) -> list[tuple]:
+    """(key, value, timestamp_ms, step) for every epoch row; step = epoch."""
+    timestamp = int(os.path.getmtime(path) * 1000)
+    rows = []
+    with open(path) as handle:
+        for row in csv.DictReader(handle):
+            for key in HISTORY_METRICS:
+                rows.append((key, float(row[key]), timestamp, int(row["epoch"])))
+    return rows
+
+
+def _test_metrics(test: dict) -> list[tuple]:
+    """Test metrics at step 0; CRM metrics prefixed ``crm_``; '@' spelled '_at_' for MLflow."""
+    flat = {f"test_{k}": v for k, v in test.items() if k not in ("crm", "seed")}
+    flat.update({f"test_crm_{k}": v for k, v in (test.get("crm") or {}).items()})
+    timestamp = int(time.time() * 1000)
+    return [
+        (key.replace("@", "_at_"), float(value), timestamp, 0)
+        for key, value in flat.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    ]

@@ -1,0 +1,65 @@
+import sys
+from pathlib import Path
+
+# The library is importable without installation too (e.g. inside a --sdm conda env).
+sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
+
+from haframe.config import (  # noqa: E402
+    ConfigError,
+    dataset_seeds,
+    dataset_variants,
+    resolve_run,
+    study_runs,
+    validate_study,
+)
+from haframe.tracking import default_tracking_uri  # noqa: E402
+
+try:
+    validate_study(config)
+except ConfigError as error:
+    raise WorkflowError(f"invalid configuration: {error}") from None
+
+RESULTS = "results"
+ENV = "../../envs/haframe.yaml"
+RUN_DIR = RESULTS + "/{dataset}/runs/{variant}/seed{seed}"
+TRACKING_URI = config.get("mlflow", {}).get("tracking_uri") or default_tracking_uri(RESULTS)
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    variant="|".join(config["variants"]),
+    seed=r"\d+",
+
+
+def datasets_of_kind(kind):
+    return [name for name, ds in config["datasets"].items() if ds["kind"] == kind]
+
+
+def run_files(dataset, name):
+    """One file per (variant, seed) run of a dataset."""
+    return [
+        f"{RESULTS}/{dataset}/runs/{variant}/seed{seed}/{name}"
+        for variant in dataset_variants(config, dataset)
+        for seed in dataset_seeds(config, dataset)
+    ]
+
+
+def run_config(wildcards):
+    return resolve_run(config, wildcards.dataset, wildcards.variant, int(wildcards.seed))
+
+
+def training_threads(wildcards):
+    return run_config(wildcards)["training"]["threads"]
+
+
+def all_targets():
+    targets = []
+    for dataset in config["datasets"]:
+        targets += [
+            f"{RESULTS}/{dataset}/hierarchy/summary.json",
+            f"{RESULTS}/{dataset}/frames/summary.json",
+            f"{RESULTS}/report/tables/{dataset}.md",
+            f"{RESULTS}/report/figures/{dataset}_error_vs_severity.png",
+        ]
+        targets += run_files(dataset, "mlflow.json")
+    return targets
