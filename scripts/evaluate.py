@@ -1,11 +1,13 @@
 """Rule evaluate: score the best checkpoint on every test image."""
+from pathlib import Path
+
 from haframe.evaluate import evaluate_run
 from haframe.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
     result = evaluate_run(
         checkpoint=snakemake.input.checkpoint,
-        data_dir=snakemake.params.data_dir,
+        data_dir=Path(snakemake.input.meta).parent,
         distances=snakemake.input.distances,
         metrics_file=snakemake.output.metrics,
         predictions_file=snakemake.output.predictions,

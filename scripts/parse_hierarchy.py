@@ -1,8 +1,10 @@
 """Rule parse_hierarchy: validate the hierarchy, write distances, level labels, summary."""
+from pathlib import Path
+
 from haframe.logs import log_to
 from haframe.stages import parse_hierarchy
 
 with log_to(snakemake.log[0]) as log:
-    summary = parse_hierarchy(snakemake.input.hierarchy, snakemake.input.classes, snakemake.params.out_dir)
+    summary = parse_hierarchy(snakemake.input.hierarchy, snakemake.input.classes, Path(snakemake.output.summary).parent)
     log(f"{summary['num_classes']} classes, height {summary['height']}, "
         f"random-mistake severity {summary['random_mistake_severity']:.4f}")

@@ -1,15 +1,17 @@
 """Rule train: one (dataset, variant, seed) run; resumes from its resume/ state if present."""
+from pathlib import Path
+
 from haframe.logs import log_to
 from haframe.train import train_run
 
 with log_to(snakemake.log[0]) as log:
-    out = snakemake.output
+    run_dir = Path(snakemake.output.checkpoint).parent
     summary = train_run(
         dict(snakemake.params.run),
-        data_dir=snakemake.params.data_dir,
+        data_dir=Path(snakemake.input.meta).parent,
         frame_file=snakemake.input.frame,
-        out_dir=out.checkpoint.rsplit("/", 1)[0],
-        resume_dir=snakemake.params.resume_dir,
+        out_dir=run_dir,
+        resume_dir=run_dir / "resume",
         threads=snakemake.threads,
         log=log,
     )

@@ -3,7 +3,9 @@
 Declared outputs (``out_dir``): ``checkpoint.pt`` (best validation top-1, holds the config),
 ``history.csv`` (one row per epoch), ``config.yaml`` (resolved config + provenance).
 Resume state (``resume_dir``, never a declared output so Snakemake keeps it after a kill):
-``state.pt``, rewritten atomically after every epoch.
+``state.pt`` (last completed epoch) and ``best.pt`` (best checkpoint so far), both written
+atomically after every epoch. A run whose state is marked complete starts afresh when asked
+again (a forced rerun); an incomplete one continues from its last completed epoch.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import csv
 import io as _io
 import math
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -126,16 +129,19 @@ def train_run(
     identity = identity_hash(run)
     state_file = resume_dir / "state.pt"
     start, best, history = 0, math.inf, []
+    best_file = resume_dir / "best.pt"
     if state_file.exists():
         state = torch.load(state_file, map_location=device, weights_only=True)
-        if state["identity"] == identity:
+        if state["identity"] != identity:
+            log("resume state belongs to another configuration; starting afresh")
+        elif state["complete"]:
+            log("previous run of this configuration is complete; starting afresh")
+        else:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start, best, history = state["epoch"] + 1, state["best"], state["history"]
             _set_rng_state(state["rng"])
-            log(f"resumed after epoch {state['epoch']} (best val top-1 error {best:.2f}%)")
-        else:
-            log("resume state belongs to another configuration; starting afresh")
+            log(f"resumed after epoch {start} (best val top-1 error {best:.2f}%)")
 
     log(f"training {run['dataset']}/{run['variant']} seed {seed} on {device}: "
         f"{train_loader.num_samples} train / {val_loader.num_samples} val images, {tr['epochs']} epochs")
@@ -153,17 +159,21 @@ def train_run(
         history.append(row)
         if row["val_top1_error"] < best:
             best = row["val_top1_error"]
-            _save(out_dir / "checkpoint.pt", {"config": run, "epoch": epoch + 1, "val_top1_error": best, "model": model.state_dict()})
-        _save(state_file, {
-            "identity": identity, "epoch": epoch, "best": best, "history": history,
+            _save(best_file, {"config": run, "epoch": epoch + 1, "val_top1_error": best, "model": model.state_dict()})
+        state = {
+            "identity": identity, "epoch": epoch, "best": best, "history": history, "complete": False,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
-        })
+        }
+        _save(state_file, state)
         log(f"epoch {epoch + 1:3d}/{tr['epochs']}  lr {lr:.4f}  loss {row['train_loss']:.4f}  "
             f"train err {row['train_top1_error']:5.2f}%  val err {row['val_top1_error']:5.2f}%  "
             f"{row['images_per_second']:.0f} img/s")
 
+    with atomic_path(out_dir / "checkpoint.pt") as tmp:
+        shutil.copyfile(best_file, tmp)
     write_text(out_dir / "history.csv", _history_csv(history))
     write_yaml(out_dir / "config.yaml", {"run": run, "identity": identity, "provenance": provenance(device)})
+    _save(state_file, {**state, "complete": True})
     return {"best_val_top1_error": best, "epochs": len(history)}
 
 

@@ -19,10 +19,8 @@ try:
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
-RESULTS = "results"
 ENV = "../../envs/haframe.yaml"
-RUN_DIR = RESULTS + "/{dataset}/runs/{variant}/seed{seed}"
-TRACKING_URI = config.get("mlflow", {}).get("tracking_uri") or default_tracking_uri(RESULTS)
+TRACKING_URI = config["mlflow"]["tracking_uri"] or default_tracking_uri("results")
 
 
 wildcard_constraints:
@@ -38,7 +36,7 @@ def datasets_of_kind(kind):
 def run_files(dataset, name):
     """One file per (variant, seed) run of a dataset."""
     return [
-        f"{RESULTS}/{dataset}/runs/{variant}/seed{seed}/{name}"
+        f"results/{dataset}/runs/{variant}/seed{seed}/{name}"
         for variant in dataset_variants(config, dataset)
         for seed in dataset_seeds(config, dataset)
     ]
@@ -56,10 +54,10 @@ def all_targets():
     targets = []
     for dataset in config["datasets"]:
         targets += [
-            f"{RESULTS}/{dataset}/hierarchy/summary.json",
-            f"{RESULTS}/{dataset}/frames/summary.json",
-            f"{RESULTS}/report/tables/{dataset}.md",
-            f"{RESULTS}/report/figures/{dataset}_error_vs_severity.png",
+            f"results/{dataset}/hierarchy/summary.json",
+            f"results/{dataset}/frames/summary.json",
+            f"results/report/tables/{dataset}.md",
+            f"results/report/figures/{dataset}_error_vs_severity.png",
         ]
         targets += run_files(dataset, "mlflow.json")
     return targets

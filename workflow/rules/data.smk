@@ -1,7 +1,7 @@
 rule prepare_synthetic:
     output:
         multiext(
-            RESULTS + "/{dataset}/data/",
+            "results/{dataset}/data/",
             "train.npz",
             "val.npz",
             "test.npz",
@@ -11,11 +11,10 @@ rule prepare_synthetic:
         ),
     params:
         spec=lambda w: config["datasets"][w.dataset].get("synthetic", {}),
-        out_dir=lambda w: f"{RESULTS}/{w.dataset}/data",
     wildcard_constraints:
         dataset="|".join(datasets_of_kind("synthetic")) or "^$",
     log:
-        RESULTS + "/{dataset}/logs/prepare.log",
+        "results/{dataset}/logs/prepare.log",
     conda:
         ENV
     resources:

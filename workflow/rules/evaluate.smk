@@ -1,16 +1,15 @@
 rule evaluate:
     input:
-        checkpoint=RUN_DIR + "/checkpoint.pt",
-        data=multiext(RESULTS + "/{dataset}/data/", "test.npz", "meta.json"),
-        distances=RESULTS + "/{dataset}/hierarchy/distances.npy",
+        checkpoint="results/{dataset}/runs/{variant}/seed{seed}/checkpoint.pt",
+        test="results/{dataset}/data/test.npz",
+        meta="results/{dataset}/data/meta.json",
+        distances="results/{dataset}/hierarchy/distances.npy",
     output:
-        metrics=RUN_DIR + "/metrics.json",
-        predictions=RUN_DIR + "/predictions.npz",
-    params:
-        data_dir=lambda w: f"{RESULTS}/{w.dataset}/data",
+        metrics="results/{dataset}/runs/{variant}/seed{seed}/metrics.json",
+        predictions="results/{dataset}/runs/{variant}/seed{seed}/predictions.npz",
     threads: training_threads
     log:
-        RESULTS + "/{dataset}/logs/evaluate/{variant}/seed{seed}.log",
+        "results/{dataset}/logs/evaluate/{variant}/seed{seed}.log",
     conda:
         ENV
     resources:

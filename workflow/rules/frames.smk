@@ -1,15 +1,12 @@
 rule solve_frame:
     input:
-        distances=RESULTS + "/{dataset}/hierarchy/distances.npy",
+        distances="results/{dataset}/hierarchy/distances.npy",
     output:
-        multiext(
-            RESULTS + "/{dataset}/frames/",
-            "haframe.npz",
-            "etf.npz",
-            "summary.json",
-        ),
-        report(
-            RESULTS + "/{dataset}/frames/cosines.png",
+        haframe="results/{dataset}/frames/haframe.npz",
+        etf="results/{dataset}/frames/etf.npz",
+        summary="results/{dataset}/frames/summary.json",
+        heatmap=report(
+            "results/{dataset}/frames/cosines.png",
             caption="../report/cosines.rst",
             category="{dataset}",
             subcategory="frames",
@@ -17,9 +14,8 @@ rule solve_frame:
     params:
         gamma=lambda w: config["datasets"][w.dataset]["frame"]["gamma"],
         solver=lambda w: config["datasets"][w.dataset]["frame"]["solver"],
-        out_dir=lambda w: f"{RESULTS}/{w.dataset}/frames",
     log:
-        RESULTS + "/{dataset}/logs/solve_frame.log",
+        "results/{dataset}/logs/solve_frame.log",
     conda:
         ENV
     resources:

@@ -1,25 +1,20 @@
 rule parse_hierarchy:
     input:
-        hierarchy=RESULTS + "/{dataset}/data/hierarchy.tsv",
-        classes=RESULTS + "/{dataset}/data/classes.txt",
+        hierarchy="results/{dataset}/data/hierarchy.tsv",
+        classes="results/{dataset}/data/classes.txt",
     output:
-        multiext(
-            RESULTS + "/{dataset}/hierarchy/",
-            "hierarchy.tsv",
-            "distances.npy",
-            "levels.npy",
-            "summary.json",
-        ),
-        report(
-            RESULTS + "/{dataset}/hierarchy/distance_histogram.png",
+        tsv="results/{dataset}/hierarchy/hierarchy.tsv",
+        distances="results/{dataset}/hierarchy/distances.npy",
+        levels="results/{dataset}/hierarchy/levels.npy",
+        summary="results/{dataset}/hierarchy/summary.json",
+        histogram=report(
+            "results/{dataset}/hierarchy/distance_histogram.png",
             caption="../report/distance_histogram.rst",
             category="{dataset}",
             subcategory="hierarchy",
         ),
-    params:
-        out_dir=lambda w: f"{RESULTS}/{w.dataset}/hierarchy",
     log:
-        RESULTS + "/{dataset}/logs/parse_hierarchy.log",
+        "results/{dataset}/logs/parse_hierarchy.log",
     conda:
         ENV
     resources:

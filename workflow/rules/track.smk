@@ -3,18 +3,17 @@
 # The store is never a declared output; the marker file records the MLflow run.
 rule import_run:
     input:
-        config=RUN_DIR + "/config.yaml",
-        history=RUN_DIR + "/history.csv",
-        metrics=RUN_DIR + "/metrics.json",
+        config="results/{dataset}/runs/{variant}/seed{seed}/config.yaml",
+        history="results/{dataset}/runs/{variant}/seed{seed}/history.csv",
+        metrics="results/{dataset}/runs/{variant}/seed{seed}/metrics.json",
     output:
-        marker=RUN_DIR + "/mlflow.json",
+        marker="results/{dataset}/runs/{variant}/seed{seed}/mlflow.json",
     params:
         tracking_uri=TRACKING_URI,
         experiment=lambda w: w.dataset,
-        run_dir=RUN_DIR,
     localrule: True
     log:
-        RESULTS + "/{dataset}/logs/import_run/{variant}/seed{seed}.log",
+        "results/{dataset}/logs/import_run/{variant}/seed{seed}.log",
     conda:
         ENV
     resources:

@@ -1,20 +1,20 @@
-# Resume state lives in RUN_DIR/resume/, which is not a declared output: Snakemake deletes
-# declared outputs of a failed job, and the resume state must survive a killed one.
+# Resume state lives in the run directory's resume/ folder, which is not a declared output:
+# Snakemake deletes the declared outputs of a failed job, and resume state must survive one.
 rule train:
     input:
-        data=multiext(RESULTS + "/{dataset}/data/", "train.npz", "val.npz", "meta.json"),
-        frame=RESULTS + "/{dataset}/frames/haframe.npz",
+        train="results/{dataset}/data/train.npz",
+        val="results/{dataset}/data/val.npz",
+        meta="results/{dataset}/data/meta.json",
+        frame="results/{dataset}/frames/haframe.npz",
     output:
-        checkpoint=RUN_DIR + "/checkpoint.pt",
-        history=RUN_DIR + "/history.csv",
-        config=RUN_DIR + "/config.yaml",
+        checkpoint="results/{dataset}/runs/{variant}/seed{seed}/checkpoint.pt",
+        history="results/{dataset}/runs/{variant}/seed{seed}/history.csv",
+        config="results/{dataset}/runs/{variant}/seed{seed}/config.yaml",
     params:
         run=run_config,
-        data_dir=lambda w: f"{RESULTS}/{w.dataset}/data",
-        resume_dir=RUN_DIR + "/resume",
     threads: training_threads
     log:
-        RESULTS + "/{dataset}/logs/train/{variant}/seed{seed}.log",
+        "results/{dataset}/logs/train/{variant}/seed{seed}.log",
     conda:
         ENV
     resources:

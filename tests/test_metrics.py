@@ -1,0 +1,224 @@
+"""haframe.metrics (and evaluate.scored_predictions): method.md section 6 and CRM (section 4)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from haframe.evaluate import scored_predictions
+from haframe.hierarchy import Hierarchy
+from haframe.metrics import crm_rank, mean_ci, metrics, rank_by_score
+
+# K = 4: root -> A -> {0, 1}, root -> B -> {2, 3}; H = 2
+D4 = np.array(
+    [
+        [0, 1, 2, 2],
+        [1, 0, 2, 2],
+        [2, 2, 0, 1],
+        [2, 2, 1, 0],
+    ]
+)
+
+# K = 6: root -> G0 -> {0, 1, 2}, root -> G1 -> {3, 4, 5}; H = 2
+D6 = np.array([[0 if a == b else (1 if a // 3 == b // 3 else 2) for b in range(6)] for a in range(6)])
+
+
+def test_metrics_hand_case_k4():
+    ranked = np.array(
+        [
+            [0, 1, 2, 3],  # target 0: correct.   distances 0 1 2 2
+            [0, 1, 3, 2],  # target 1: wrong (0). distances 1 0 2 2
+            [1, 0, 2, 3],  # target 2: wrong (1). distances 2 2 0 1
+            [3, 2, 1, 0],  # target 3: correct.   distances 0 1 2 2
+        ]
+    )
+    targets = np.array([0, 1, 2, 3])
+    m = metrics(ranked, targets, D4)
+    assert m["n"] == 4
+    assert m["top1_error"] == pytest.approx(50.0)  # 2 of 4 wrong
+    assert m["mistake_severity"] == pytest.approx(1.5)  # (D[0,1] + D[1,2]) / 2 = (1 + 2) / 2
+    assert m["ahd@1"] == pytest.approx(0.75)  # (0 + 1 + 2 + 0) / 4
+    assert "ahd@5" not in m  # K = 4 < 5
+    assert "ahd@20" not in m
+
+
+def test_metrics_hand_case_k6():
+    ranked = np.array(
+        [
+            [0, 1, 2, 3, 4],  # target 0: correct. distances 0 1 1 2 2 (sum 6)
+            [1, 4, 3, 5, 0],  # target 4: wrong (1). distances 2 0 1 1 2 (sum 6)
+        ]
+    )
+    targets = np.array([0, 4])
+    m = metrics(ranked, targets, D6)
+    assert m["n"] == 2
+    assert m["top1_error"] == pytest.approx(50.0)
+    assert m["mistake_severity"] == pytest.approx(2.0)  # D[1, 4] = 2
+    assert m["ahd@1"] == pytest.approx(1.0)  # (0 + 2) / 2
+    assert m["ahd@5"] == pytest.approx(1.2)  # (6 + 6) / 10
+    assert "ahd@20" not in m  # K = 6 < 20
+
+
+def test_metrics_no_mistakes():
+    ranked = np.array([[0, 1, 2, 3], [1, 0, 3, 2], [2, 3, 0, 1]])
+    targets = np.array([0, 1, 2])
+    m = metrics(ranked, targets, D4)
+    assert m["top1_error"] == 0.0
+    assert m["mistake_severity"] is None  # not NaN
+    assert m["ahd@1"] == 0.0
+
+
+def test_metrics_all_wrong():
+    ranked = np.array([[2], [3], [1]])
+    targets = np.array([0, 1, 0])
+    m = metrics(ranked, targets, D4)
+    assert m["top1_error"] == pytest.approx(100.0)
+    assert m["mistake_severity"] == pytest.approx((2 + 2 + 1) / 3)
+    assert m["ahd@1"] == pytest.approx((2 + 2 + 1) / 3)
+
+
+def brute_force_metrics(ranked, targets, D):
+    n, width = ranked.shape
+    K = D.shape[0]
+    wrong = 0
+    severities = []
+    ahd = {}
+    for i in range(n):
+        if ranked[i, 0] != targets[i]:
+            wrong += 1
+            severities.append(D[ranked[i, 0], targets[i]])
+    for k in (1, 5, 20):
+        if k > K or k > width:
+            continue
+        total = 0.0
+        for i in range(n):
+            total += sum(D[ranked[i, j], targets[i]] for j in range(k)) / k
+        ahd[f"ahd@{k}"] = total / n
+    return {
+        "n": n,
+        "top1_error": 100.0 * wrong / n,
+        "mistake_severity": sum(severities) / len(severities) if severities else None,
+        **ahd,
+    }
+
+
+def random_tree_distances(K, seed):
+    rng = np.random.default_rng(seed)
+    paths = []
+    for k in range(K):
+        depth = int(rng.integers(2, 5))  # leaves at depths 2..4: unbalanced
+        inner = [f"n{lvl}_{int(rng.integers(0, 3))}" for lvl in range(1, depth)]
+        # make inner names globally consistent: prefix with the parent path
+        named = [f"{'_'.join(inner[:i + 1])}" for i in range(len(inner))]
+        paths.append(["root", *named, f"c{k}"])
+    return Hierarchy.from_paths(paths).distance_matrix()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_against_brute_force(seed):
+    N, K = 200, 30
+    D = random_tree_distances(K, seed)
+    rng = np.random.default_rng(seed + 100)
+    targets = rng.integers(0, K, N)
+    scores = rng.normal(size=(N, K))
+    scores[np.arange(N), targets] += 1.5  # some right, some wrong
+    ranked = rank_by_score(scores, 20)
+    got = metrics(ranked, targets, D)
+    expected = brute_force_metrics(ranked, targets, D)
+    assert set(got) == set(expected) == {"n", "top1_error", "mistake_severity", "ahd@1", "ahd@5", "ahd@20"}
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-12), key
+    assert 0 < got["top1_error"] < 100
+
+
+def test_crm_rank_differs_from_argmax():
+    # K = 3: root -> A -> {0, 1}, root -> 2 (padded), H = 2
+    D = np.array([[0, 1, 2], [1, 0, 2], [2, 2, 0]])
+    probs = np.array([[0.32, 0.28, 0.40]])
+    # expected distances p @ D:
+    #   class 0: 0.28 * 1 + 0.40 * 2 = 1.08
+    #   class 1: 0.32 * 1 + 0.40 * 2 = 1.12
+    #   class 2: 0.32 * 2 + 0.28 * 2 = 1.20
+    np.testing.assert_array_equal(crm_rank(probs, D, 3), [[0, 1, 2]])
+    np.testing.assert_array_equal(crm_rank(probs, D, 1), [[0]])
+    np.testing.assert_array_equal(rank_by_score(probs, 3), [[2, 0, 1]])  # argmax ranks 2 first
+
+
+def test_crm_rank_matches_expected_distance_brute_force():
+    K = 12
+    D = random_tree_distances(K, 5)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(K), size=20)
+    ranked = crm_rank(probs, D, 5)
+    for i in range(20):
+        risk = [sum(probs[i, j] * D[j, c] for j in range(K)) for c in range(K)]
+        order = sorted(range(K), key=lambda c: (risk[c], c))
+        assert list(ranked[i]) == order[:5]
+
+
+def test_rank_by_score_ties_lower_index_first():
+    scores = np.array([[1.0, 3.0, 3.0, 0.0, 3.0], [2.0, 2.0, 2.0, 2.0, 2.0]])
+    np.testing.assert_array_equal(rank_by_score(scores, 3), [[1, 2, 4], [0, 1, 2]])
+    np.testing.assert_array_equal(rank_by_score(scores, 5), [[1, 2, 4, 0, 3], [0, 1, 2, 3, 4]])
+
+
+def test_mean_ci_known_values():
+    r = mean_ci([1, 2, 3, 4, 5])
+    assert r["n"] == 5
+    assert r["mean"] == pytest.approx(3.0)
+    expected = stats.t.ppf(0.975, 4) * np.std([1, 2, 3, 4, 5], ddof=1) / math.sqrt(5)
+    assert r["ci"] == pytest.approx(expected, rel=1e-12)
+    assert r["ci"] == pytest.approx(1.963243, abs=1e-6)  # 2.776445 * sqrt(2.5) / sqrt(5)
+
+
+def test_mean_ci_single_and_missing():
+    r = mean_ci([2.5])
+    assert r == {"mean": 2.5, "ci": None, "n": 1}
+    r = mean_ci([None, 1, 2, None, 3, 4, 5])
+    assert r["n"] == 5 and r["mean"] == pytest.approx(3.0)
+    assert r["ci"] == pytest.approx(1.963243, abs=1e-6)
+    r = mean_ci([None, 7.0])
+    assert r["mean"] == 7.0 and r["ci"] is None and r["n"] == 1
+    r = mean_ci([None, None])
+    assert r["mean"] is None and r["ci"] is None and r["n"] == 0
+
+
+def test_scored_predictions_with_crm():
+    N, K = 50, 8
+    D = random_tree_distances(K, 3)
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(N, K))
+    targets = rng.integers(0, K, N)
+    out = scored_predictions(logits, targets, D, with_crm=True)
+    assert set(out) >= {"ranked", "ranked_crm", "targets", "metrics"}
+    assert out["ranked"].shape == (N, K)  # k = min(20, K)
+    assert out["ranked_crm"].shape == (N, K)
+    np.testing.assert_array_equal(out["ranked"], rank_by_score(logits, K))
+    probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+    np.testing.assert_array_equal(out["ranked_crm"], crm_rank(probs, D, K))
+    m = out["metrics"]
+    assert m["n_test"] == N and "n" not in m
+    base = metrics(out["ranked"], targets, D)
+    for key in ("top1_error", "mistake_severity", "ahd@1", "ahd@5"):
+        assert m[key] == pytest.approx(base[key])
+    assert "ahd@20" not in m
+    crm = m["crm"]
+    assert crm["n_test"] == N and "n" not in crm
+    crm_expected = metrics(out["ranked_crm"], targets, D)
+    for key in ("top1_error", "ahd@1", "ahd@5"):
+        assert crm[key] == pytest.approx(crm_expected[key])
+
+
+def test_scored_predictions_without_crm_and_wide():
+    N, K = 40, 30
+    D = random_tree_distances(K, 4)
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(N, K))
+    targets = rng.integers(0, K, N)
+    out = scored_predictions(logits, targets, D, with_crm=False)
+    assert "ranked_crm" not in out and "crm" not in out["metrics"]
+    assert out["ranked"].shape == (N, 20)
+    assert out["metrics"]["n_test"] == N
+    assert out["metrics"]["ahd@20"] == pytest.approx(brute_force_metrics(out["ranked"], targets, D)["ahd@20"])

@@ -1,0 +1,156 @@
+"""The demo DAG end to end through the snakemake CLI (a shrunk demo config)."""
+
+import copy
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest import run_snakemake, tiny_config
+
+VARIANTS = ("ce_II", "haframe")
+SEEDS = (0, 1)
+
+
+def mlflow_runs(workdir: Path, active_only: bool = True):
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'results' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("synthetic")
+    view = ViewType.ACTIVE_ONLY if active_only else ViewType.ALL
+    return client, client.search_runs([experiment.experiment_id], run_view_type=view)
+
+
+def metrics_of(workdir: Path, variant: str, seed: int) -> dict:
+    return json.loads((workdir / f"results/synthetic/runs/{variant}/seed{seed}/metrics.json").read_text())
+
+
+def test_every_stage_leaves_its_files(tiny_study):
+    results = tiny_study / "results"
+    for name in ("hierarchy/summary.json", "hierarchy/distances.npy", "hierarchy/distance_histogram.png",
+                 "frames/haframe.npz", "frames/cosines.png", "data/test.npz"):
+        assert (results / "synthetic" / name).is_file(), name
+    for variant in VARIANTS:
+        for seed in SEEDS:
+            run = results / f"synthetic/runs/{variant}/seed{seed}"
+            for name in ("config.yaml", "history.csv", "metrics.json", "predictions.npz", "checkpoint.pt", "mlflow.json"):
+                assert (run / name).is_file(), run / name
+            assert (run / "resume" / "state.pt").is_file()
+    for suffix in ("md", "tex", "csv"):
+        assert (results / f"report/tables/synthetic.{suffix}").is_file()
+    assert (results / "report/figures/synthetic_error_vs_severity.png").stat().st_size > 1000
+
+
+def test_metrics_files_score_every_test_image(tiny_study):
+    summary = json.loads((tiny_study / "results/synthetic/hierarchy/summary.json").read_text())
+    assert summary["num_classes"] == 9 and summary["height"] == 2
+    for variant in VARIANTS:
+        for seed in SEEDS:
+            m = metrics_of(tiny_study, variant, seed)
+            assert m["n_test"] == 9 * 10
+            assert 0.0 <= m["top1_error"] <= 100.0
+            assert "ahd@5" in m and "ahd@20" not in m  # K = 9 < 20
+            assert ("crm" in m) == (variant == "ce_II")
+            predictions = np.load(tiny_study / f"results/synthetic/runs/{variant}/seed{seed}/predictions.npz")
+            assert predictions["ranked"].shape == (90, 9)
+            top1 = 100.0 * np.mean(predictions["ranked"][:, 0] != predictions["targets"])
+            assert top1 == pytest.approx(m["top1_error"])
+
+
+def test_table_equals_an_independent_recomputation(tiny_study):
+    with open(tiny_study / "results/report/tables/synthetic.csv") as handle:
+        rows = {row["variant"]: row for row in csv.DictReader(handle)}
+    assert list(rows) == ["ce_II", "ce_II+crm", "haframe"]
+    for name, row in rows.items():
+        variant, crm = name.removesuffix("+crm"), name.endswith("+crm")
+        for metric in ("top1_error", "ahd@1", "ahd@5"):
+            values = []
+            for seed in SEEDS:
+                m = metrics_of(tiny_study, variant, seed)
+                values.append((m["crm"] if crm else m)[metric])
+            mean = sum(values) / len(values)
+            sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+            half = stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
+            assert float(row[f"{metric}_mean"]) == pytest.approx(mean, abs=1e-12)
+            assert float(row[f"{metric}_ci95"]) == pytest.approx(half, abs=1e-12)
+    markdown = (tiny_study / "results/report/tables/synthetic.md").read_text()
+    mean = float(rows["haframe"]["top1_error_mean"])
+    assert f"| haframe | 2 | {mean:.2f} ± " in markdown
+
+
+def test_mlflow_holds_one_run_per_variant_and_seed_with_its_history(tiny_study):
+    client, runs = mlflow_runs(tiny_study)
+    identities = sorted(r.data.tags["haframe.identity"] for r in runs)
+    assert identities == sorted(f"synthetic/{v}/seed{s}" for v in VARIANTS for s in SEEDS)
+    for run in runs:
+        history = client.get_metric_history(run.info.run_id, "val_top1_error")
+        assert sorted(point.step for point in history) == [1, 2]
+        m = metrics_of(tiny_study, run.data.tags["variant"], int(run.data.tags["seed"]))
+        assert run.data.metrics["test_top1_error"] == pytest.approx(m["top1_error"])
+        assert run.data.params["training.epochs"] == "2"
+        assert run.data.tags["git_commit"]
+    ce = next(r for r in runs if r.data.tags["variant"] == "ce_II")
+    assert "test_crm_top1_error" in ce.data.metrics
+
+
+def test_second_invocation_runs_nothing_and_adds_no_run(tiny_study):
+    _, before = mlflow_runs(tiny_study, active_only=False)
+    result = run_snakemake(tiny_study, tiny_config())
+    assert "Nothing to be done" in result.stdout + result.stderr
+    _, after = mlflow_runs(tiny_study, active_only=False)
+    assert len(after) == len(before)
+
+
+def test_forced_rerun_replaces_its_run_with_identical_numbers(tiny_study):
+    target = "results/synthetic/runs/haframe/seed1/mlflow.json"
+    before = metrics_of(tiny_study, "haframe", 1)
+    _, runs_before = mlflow_runs(tiny_study)
+    run_snakemake(tiny_study, tiny_config(), target, "--forcerun", "train")
+    after = metrics_of(tiny_study, "haframe", 1)
+    assert after == before  # same seed, fresh process: the same numbers
+    _, runs_after = mlflow_runs(tiny_study)
+    assert len(runs_after) == len(runs_before)
+    identities = [r.data.tags["haframe.identity"] for r in runs_after]
+    assert identities.count("synthetic/haframe/seed1") == 1
+
+
+def test_changed_config_makes_a_new_run_and_supersedes_the_old(tmp_path):
+    config = tiny_config(seeds=[0])
+    config["variants"] = {"haframe": config["variants"]["haframe"]}
+    config["datasets"]["synthetic"]["training"]["epochs"] = 1
+    run_snakemake(tmp_path, config)
+    changed = copy.deepcopy(config)
+    changed["variants"]["haframe"]["alpha"] = 0.5
+    run_snakemake(tmp_path, changed)
+    _, runs = mlflow_runs(tmp_path)
+    assert len(runs) == 2
+    by_alpha = {r.data.params["params.alpha"]: r for r in runs}
+    assert by_alpha["0.4"].data.tags.get("haframe.superseded") == "true"
+    assert "haframe.superseded" not in by_alpha["0.5"].data.tags
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["variants"]["haframe"].update(alpha=1.5), "variants.haframe.alpha: expected a number in [0, 1], got 1.5"),
+        (lambda c: c["datasets"]["synthetic"]["variants"].update(haframe={"alpha": -0.1}) if c["datasets"]["synthetic"].get("variants") else c["datasets"]["synthetic"].update(variants={"haframe": {"alpha": -0.1}}),
+         "datasets.synthetic.variants.haframe.alpha: expected a number in [0, 1], got -0.1"),
+        (lambda c: c["variants"]["ce_II"].update(method="focal"), "variants.ce_II.method: unknown method 'focal'"),
+        (lambda c: c["datasets"]["synthetic"].update(kind="mnist"), "'mnist' is not one of"),
+        (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=0), "['datasets']['synthetic']['training']['epochs']"),
+        (lambda c: c.update(seeds=[]), "On instance['seeds']"),
+    ],
+    ids=["alpha", "alpha-dataset-override", "unknown-method", "unknown-dataset", "epochs", "empty-seeds"],
+)
+def test_bad_config_stops_before_any_job_with_a_message_naming_the_field(tmp_path, mutate, message):
+    config = tiny_config()
+    mutate(config)
+    result = run_snakemake(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
