@@ -146,8 +146,6 @@ def _validate(paths: tuple[tuple[str, ...], ...], source: str) -> None:
             raise HierarchyError(f"{where}: duplicate class {cls!r} (also class {classes[cls]})")
         classes[cls] = line
         for parent, child in zip(path, path[1:]):
-            if child == root:
-                raise HierarchyError(f"{where}: cycle, the root {root!r} has a parent {parent!r}")
             known = parent_of.setdefault(child, parent)
             if known != parent:
                 raise HierarchyError(

@@ -25,6 +25,11 @@ def haframe_loss(
     alpha: float,
 ) -> torch.Tensor:
     """(1 - alpha) CE(h W^T, y) + alpha * mean_b sum_c (cos(h_b, w_c) - S[y_b, c])^2."""
-    cosine = cosine_to_frame(features.float(), frame.float())
+    cosine = cosine_to_frame(_at_least_fp32(features), _at_least_fp32(frame))
     pull = (cosine - similarity[targets]).pow(2).sum(dim=1).mean()
-    return (1.0 - alpha) * F.cross_entropy(logits.float(), targets) + alpha * pull
+    return (1.0 - alpha) * F.cross_entropy(_at_least_fp32(logits), targets) + alpha * pull
+
+
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Upcast bf16/fp16 (autocast) outputs; keep float64 as it is."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
