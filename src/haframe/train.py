@@ -180,7 +180,10 @@ def train_run(
 def _train_epoch(model, loader, optimizer, loss_fn, run, context, device, epoch) -> dict:
     model.train()
     precision = run["training"]["precision"]
-    loss_sum, wrong, seen, start = 0.0, 0, 0, time.perf_counter()
+    # running sums stay on the device: no host synchronisation inside the step loop
+    loss_sum = torch.zeros((), device=device)
+    wrong = torch.zeros((), device=device, dtype=torch.long)
+    seen, start = 0, time.perf_counter()
     for images, labels in loader.epoch(run["seed"], epoch):
         with autocast(device, precision):
             logits, features = model(images)
@@ -188,13 +191,14 @@ def _train_epoch(model, loader, optimizer, loss_fn, run, context, device, epoch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        loss_sum += float(loss) * len(labels)
-        wrong += int((logits.argmax(1) != labels).sum())
+        loss_sum += loss.detach() * len(labels)
+        wrong += (logits.detach().argmax(1) != labels).sum()
         seen += len(labels)
+    train_loss, train_error = float(loss_sum) / seen, 100.0 * float(wrong) / seen  # one sync
     seconds = time.perf_counter() - start
     return {
-        "train_loss": loss_sum / seen,
-        "train_top1_error": 100.0 * wrong / seen,
+        "train_loss": train_loss,
+        "train_top1_error": train_error,
         "epoch_seconds": seconds,
         "images_per_second": seen / seconds,
     }
