@@ -5,6 +5,10 @@ from haframe.logs import log_to
 from haframe.stages import parse_hierarchy
 
 with log_to(snakemake.log[0]) as log:
-    summary = parse_hierarchy(snakemake.input.hierarchy, snakemake.input.classes, Path(snakemake.output.summary).parent)
+    p = snakemake.params
+    summary = parse_hierarchy(
+        snakemake.input.hierarchy, p.format, Path(snakemake.output.summary).parent,
+        class_order=p.class_order, classes_file=snakemake.input.get("classes"), expected=dict(p.expected),
+    )
     log(f"{summary['num_classes']} classes, height {summary['height']}, "
         f"random-mistake severity {summary['random_mistake_severity']:.4f}")

@@ -94,6 +94,8 @@ def validate_study(config: dict) -> None:
     for name, spec in config["variants"].items():
         _check_variant(f"variants.{name}", spec)
     for dataset, ds in config["datasets"].items():
+        if ds["kind"] != "synthetic" and "hierarchy" not in ds:
+            raise ConfigError(f"datasets.{dataset}.hierarchy: required for kind {ds['kind']!r} (source, sha256, format)")
         if not dataset_seeds(config, dataset):
             raise ConfigError(f"datasets.{dataset}.seeds: at least one seed is required")
         for variant in dataset_variants(config, dataset):

@@ -9,7 +9,8 @@ import numpy as np
 
 from . import figures, frames
 from .data.prepared import read_classes
-from .hierarchy import check_class_order, read_tsv
+from .hierarchy import HierarchyError, check_class_order
+from .parsers import read_hierarchy
 from .io import atomic_path, save_npz, write_json, write_text
 
 
@@ -19,17 +20,35 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
             np.save(f, array)
 
 
-def parse_hierarchy(hierarchy_file: str | Path, classes_file: str | Path, out_dir: str | Path) -> dict:
-    """Validate a hierarchy against the dataset's classes; write D, level labels, summary."""
+def parse_hierarchy(
+    source: str | Path,
+    fmt: str,
+    out_dir: str | Path,
+    *,
+    class_order: str = "sorted",
+    classes_file: str | Path | None = None,
+    expected: dict | None = None,
+) -> dict:
+    """Parse and validate a hierarchy; write it in the project's format with D, level labels
+    and a summary. ``classes_file`` (the dataset's class order) and ``expected`` (class count,
+    height) are checked when given."""
     out_dir = Path(out_dir)
-    hierarchy = read_tsv(hierarchy_file)
-    check_class_order(hierarchy, read_classes(classes_file), source=str(hierarchy_file))
+    hierarchy = read_hierarchy(source, fmt, class_order)
+    if classes_file is not None:
+        check_class_order(hierarchy, read_classes(classes_file), source=str(source))
     summary = hierarchy.summary()
+    for key, found in (("classes", summary["num_classes"]), ("height", summary["height"])):
+        wanted = (expected or {}).get(key)
+        if wanted is not None and wanted != found:
+            raise HierarchyError(f"{source}: expected {key} = {wanted} (config), found {found}")
     write_text(out_dir / "hierarchy.tsv", hierarchy.to_tsv())
     _save_npy(out_dir / "distances.npy", hierarchy.distance_matrix())
     _save_npy(out_dir / "levels.npy", hierarchy.level_labels())
     write_json(out_dir / "summary.json", summary)
-    figures.distance_histogram(summary["distance_histogram"], f"height {summary['height']}, K={summary['num_classes']}", out_dir / "distance_histogram.png")
+    figures.distance_histogram(
+        summary["distance_histogram"], f"height {summary['height']}, K={summary['num_classes']}",
+        out_dir / "distance_histogram.png",
+    )
     return summary
 
 

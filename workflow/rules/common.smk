@@ -1,4 +1,5 @@
 import sys
+import urllib.parse
 from pathlib import Path
 
 # The library is importable without installation too (e.g. inside a --sdm conda env).
@@ -31,6 +32,34 @@ wildcard_constraints:
 
 def datasets_of_kind(kind):
     return [name for name, ds in config["datasets"].items() if ds["kind"] == kind]
+
+
+def hierarchy_spec(dataset):
+    """Where a dataset's hierarchy comes from: its ``hierarchy`` section, or the data stage."""
+    spec = config["datasets"][dataset].get("hierarchy")
+    if spec is None:  # generated with the data (synthetic)
+        return {"source": None, "sha256": None, "format": "tsv", "class_order": "sorted"}
+    return {"sha256": None, "class_order": "sorted", **spec}
+
+
+def hierarchy_inputs(wildcards):
+    spec = hierarchy_spec(wildcards.dataset)
+    if spec["source"] is None:
+        return {
+            "hierarchy": f"results/{wildcards.dataset}/data/hierarchy.tsv",
+            "classes": f"results/{wildcards.dataset}/data/classes.txt",
+        }
+    name = Path(urllib.parse.urlparse(spec["source"]).path).name
+    return {"hierarchy": f"results/{wildcards.dataset}/hierarchy/source/{name}"}
+
+
+def frame_targets():
+    """Download, hierarchy and frame outputs of every dataset (needs no training data)."""
+    return [
+        f"results/{dataset}/{stage}/summary.json"
+        for dataset in config["datasets"]
+        for stage in ("hierarchy", "frames")
+    ]
 
 
 def run_files(dataset, name):

@@ -1,7 +1,25 @@
+rule download_hierarchy:
+    output:
+        "results/{dataset}/hierarchy/source/{filename}",
+    params:
+        source=lambda w: hierarchy_spec(w.dataset)["source"],
+        sha256=lambda w: hierarchy_spec(w.dataset)["sha256"],
+    localrule: True
+    retries: 2
+    log:
+        "results/{dataset}/logs/download_hierarchy/{filename}.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=500,
+        runtime=10,
+    script:
+        "../../scripts/download.py"
+
+
 rule parse_hierarchy:
     input:
-        hierarchy="results/{dataset}/data/hierarchy.tsv",
-        classes="results/{dataset}/data/classes.txt",
+        unpack(hierarchy_inputs),
     output:
         tsv="results/{dataset}/hierarchy/hierarchy.tsv",
         distances="results/{dataset}/hierarchy/distances.npy",
@@ -13,6 +31,12 @@ rule parse_hierarchy:
             category="{dataset}",
             subcategory="hierarchy",
         ),
+    params:
+        format=lambda w: hierarchy_spec(w.dataset)["format"],
+        class_order=lambda w: hierarchy_spec(w.dataset)["class_order"],
+        expected=lambda w: {
+            key: config["datasets"][w.dataset].get(key) for key in ("classes", "height")
+        },
     log:
         "results/{dataset}/logs/parse_hierarchy.log",
     conda:

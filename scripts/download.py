@@ -1,0 +1,8 @@
+"""Rule download_*: fetch one pinned source (URL, file:// URL or local path), sha256-verified."""
+from haframe.io import download
+from haframe.logs import log_to
+
+with log_to(snakemake.log[0]) as log:
+    p = snakemake.params
+    log(f"fetching {p.source}")
+    download(p.source, snakemake.output[0], p.sha256, log=log)
