@@ -37,7 +37,7 @@ def training_figures(root: Path) -> None:
     data = root / "data"
     prepare({"branching": [3, 3, 3], "train_per_class": 400, "val_per_class": 20, "test_per_class": 40}, data)
     parse_hierarchy(data / "hierarchy.tsv", data / "classes.txt", root / "hierarchy")
-    solve_frames(root / "hierarchy" / "distances.npy", 2.0, "grid", root / "frames")
+    solve_frames(root / "hierarchy" / "hierarchy.tsv", root / "hierarchy" / "distances.npy", 2.0, "grid", root / "frames")
     for method in ("ce", "haframe"):
         for precision in ("fp32", "bf16"):
             run = run_config(method, precision, epochs=4)

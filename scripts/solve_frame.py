@@ -6,6 +6,6 @@ from haframe.stages import solve_frames
 
 with log_to(snakemake.log[0]) as log:
     p = snakemake.params
-    summary = solve_frames(snakemake.input.distances, p.gamma, p.solver, Path(snakemake.output.summary).parent)
+    summary = solve_frames(snakemake.input.hierarchy, snakemake.input.distances, p.gamma, p.solver, Path(snakemake.output.summary).parent)
     log(f"gamma {p.gamma}, solver {p.solver}: s = {summary['s']:.6f} "
         f"(exact boundary {summary['exact_s']:.6f}), solved in {summary['solve_seconds'] * 1e3:.1f} ms")

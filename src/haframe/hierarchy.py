@@ -56,6 +56,11 @@ class Hierarchy:
                 seen.add(node)
                 path.append(node)
             paths.append(path[::-1])
+        unreached = (set(parent) | set(parent.values())) - {node for path in paths for node in path}
+        if unreached:
+            raise HierarchyError(
+                f"{source}: nodes on no class's path (a cycle, or a part without classes): {sorted(unreached)[:10]}"
+            )
         return cls.from_paths(paths, source)
 
     @property
@@ -71,6 +76,10 @@ class Hierarchy:
     def height(self) -> int:
         """H: depth of the deepest leaf."""
         return int(self.depths.max())
+
+    def tree_order(self) -> np.ndarray:
+        """Class indices in depth-first tree order (siblings adjacent), for plots."""
+        return np.array(sorted(range(self.num_classes), key=lambda k: self.paths[k]))
 
     def level_labels(self) -> np.ndarray:
         """K x (H+1) integer labels: column l = ancestor at level l of the padded tree.

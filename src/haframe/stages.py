@@ -9,7 +9,7 @@ import numpy as np
 
 from . import figures, frames
 from .data.prepared import read_classes
-from .hierarchy import HierarchyError, check_class_order
+from .hierarchy import HierarchyError, check_class_order, read_tsv
 from .parsers import read_hierarchy
 from .io import atomic_path, save_npz, write_json, write_text
 
@@ -52,10 +52,11 @@ def parse_hierarchy(
     return summary
 
 
-def solve_frames(distances_file: str | Path, gamma: float, solver: str, out_dir: str | Path) -> dict:
+def solve_frames(hierarchy_file: str | Path, distances_file: str | Path, gamma: float, solver: str, out_dir: str | Path) -> dict:
     """Solve the HAFrame similarity once (and the ETF), check a seed-0 draw, plot both."""
     out_dir = Path(out_dir)
     D = np.load(distances_file)
+    order = read_tsv(hierarchy_file).tree_order()
     K = D.shape[0]
     start = time.perf_counter()
     solved = frames.solve_similarity(D, gamma, solver)
@@ -74,7 +75,7 @@ def solve_frames(distances_file: str | Path, gamma: float, solver: str, out_dir:
     }
     write_json(out_dir / "summary.json", summary)
     figures.cosine_heatmaps(
-        [(f"HAFrame (gamma={gamma}, s={solved.s:.4f})", solved.S), ("simplex ETF", etf)],
-        "target cosines between class vectors, hierarchy order", out_dir / "cosines.png",
+        [(f"HAFrame (gamma={gamma}, s={solved.s:.4f})", solved.S[np.ix_(order, order)]), ("simplex ETF", etf)],
+        "target cosines between class vectors, classes in tree order", out_dir / "cosines.png",
     )
     return summary

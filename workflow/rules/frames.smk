@@ -1,5 +1,6 @@
 rule solve_frame:
     input:
+        hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
         distances="results/{dataset}/hierarchy/distances.npy",
     output:
         haframe="results/{dataset}/frames/haframe.npz",
