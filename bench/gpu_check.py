@@ -27,7 +27,7 @@ def run_config(method: str, precision: str, epochs: int) -> dict:
         "training": {
             "epochs": epochs, "batch_size": 256, "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4,
             "lr_scale": {"backbone": 1.0, "head": 1.0, "classifier": 1.0}, "backbone": "small_cnn",
-            "feature_dim": None, "device": "cuda", "precision": precision, "deterministic": True, "threads": 4,
+            "feature_dim": None, "device": "cuda", "precision": precision, "deterministic": True, "threads": 4, "workers": 0,
         },
         "evaluation": {"batch_size": 1024, "drop_last": False},
     }

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from .methods import METHODS
 
 VARIANT_KEYS = {"method", "head", "crm", "training"}
-RUN_ONLY_KEYS = ("threads",)  # resources, not hyper-parameters: not part of the identity
+RUN_ONLY_KEYS = ("threads", "workers")  # resources that do not change the numbers: not in the identity
 
 
 class ConfigError(ValueError):

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data.loaders import ArrayLoader
-from .data.prepared import read_meta, read_split
+from .data.loaders import make_loader
+from .data.prepared import read_meta
 from .io import save_npz, write_json
 from .methods import get_method
 from .metrics import crm_rank, metrics, rank_by_score
@@ -28,9 +28,9 @@ def evaluate_run(
     threads: int = 1,
     split: str = "test",
 ) -> dict:
-    set_threads(threads)
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     run = state["config"]
+    set_threads(threads, run["training"]["workers"])
     device = select_device(run["training"]["device"])
     meta = read_meta(data_dir)
     K = meta["num_classes"]
@@ -40,9 +40,9 @@ def evaluate_run(
     model = model_for_run(run, K, torch.zeros(K, dim) if frozen else None)
     model.load_state_dict(state["model"])
     model.to(device)
-    loader = ArrayLoader(
-        *read_split(data_dir, split), batch_size=run["evaluation"]["batch_size"], train=False,
-        drop_last=run["evaluation"]["drop_last"], mean=meta["mean"], std=meta["std"], device=device,
+    loader = make_loader(
+        data_dir, split, train=False, batch_size=run["evaluation"]["batch_size"], device=device,
+        drop_last=run["evaluation"]["drop_last"], workers=run["training"]["workers"],
     )
     logits, targets = predict_logits(model, loader, device, run["training"]["precision"])
     scores = scored_predictions(logits, targets, D, with_crm=run["crm"])

@@ -4,17 +4,22 @@ restricted unpickler (and, for archives, the one extraction function)."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import http.client
 import json
 import lzma
 import os
 import pickle
+import shutil
+import stat
+import tarfile
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -73,7 +78,14 @@ def load_npz(path: str | os.PathLike) -> dict:
 
 
 def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+    return _digest(path, hashlib.sha256(), chunk)
+
+
+def md5_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    return _digest(path, hashlib.md5(usedforsecurity=False), chunk)
+
+
+def _digest(path: str | os.PathLike, h: Any, chunk: int) -> str:
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
@@ -148,19 +160,25 @@ def download(
     dest: str | os.PathLike,
     sha256: str | None = None,
     *,
+    md5: str | None = None,
+    lock_file: str | os.PathLike | None = None,
     attempts: int = 3,
     log: Callable[[str], None] = lambda message: None,
 ) -> Path:
     """Fetch ``source`` (http(s) URL, file:// URL or local path) to ``dest``, verified.
 
-    Bytes go to ``dest.part`` and are renamed onto ``dest`` only after the sha256 matches, so
+    Bytes go to ``dest.part`` and are renamed onto ``dest`` only after the checksums match, so
     ``dest`` never holds a partial or wrong file. An interrupted transfer is resumed (HTTP
     Range) up to ``attempts`` times; a killed process leaves ``dest.part`` to resume from next
     time. A checksum mismatch, or a transfer still short after every attempt, deletes the
     partial file and raises DownloadError naming the file, the expected and the found value.
+    Where no sha256 is published, ``lock_file`` records the first download's sha256 (keyed by
+    the file name) and enforces it on every later download (trust on first use).
     """
     dest = Path(dest)
-    if dest.is_file() and (sha256 is None or sha256_of(dest) == sha256):
+    if sha256 is None and lock_file is not None:
+        sha256 = read_lock(lock_file).get(dest.name)
+    if dest.is_file() and (sha256 is None or sha256_of(dest) == sha256) and (md5 is None or md5_of(dest) == md5):
         log(f"{dest.name}: present and verified")
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -185,13 +203,37 @@ def download(
         found = sha256_of(part)
         if sha256 is not None and found != sha256:
             raise DownloadError(f"{dest.name}: sha256 mismatch for {source}: expected {sha256}, found {found}")
+        if md5 is not None and (found_md5 := md5_of(part)) != md5:
+            raise DownloadError(f"{dest.name}: md5 mismatch for {source}: expected {md5}, found {found_md5}")
     except BaseException as error:
         if not isinstance(error, KeyboardInterrupt):
             part.unlink(missing_ok=True)
         raise
     os.replace(part, dest)
     log(f"{dest.name}: {size} bytes, sha256 {found}")
+    if lock_file is not None and sha256 is None:
+        record_lock(lock_file, dest.name, found)
+        log(f"{dest.name}: no published sha256; recorded {found} in {lock_file}")
     return dest
+
+
+def read_lock(lock_file: str | os.PathLike) -> dict[str, str]:
+    path = Path(lock_file)
+    return dict(read_yaml(path) or {}) if path.is_file() else {}
+
+
+def record_lock(lock_file: str | os.PathLike, name: str, sha256: str) -> None:
+    """Add ``name: sha256`` to the lock file (exclusive lock, atomic rewrite)."""
+    path = Path(lock_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        entries = read_lock(path)
+        if entries.get(name, sha256) != sha256:
+            raise DownloadError(f"{path}: {name} is locked to sha256 {entries[name]}, not {sha256}")
+        entries[name] = sha256
+        header = "# sha256 of downloads with no published checksum, recorded at first download\n"
+        write_text(path, header + yaml.safe_dump(entries, sort_keys=True))
 
 
 def _fetch(source: str, part: Path, offset: int, log: Callable[[str], None]) -> int | None:
@@ -205,3 +247,65 @@ def _fetch(source: str, part: Path, offset: int, log: Callable[[str], None]) -> 
                 last_report = time.monotonic()
                 log(f"{part.name[:-5]}: {done / 2**20:.0f} MiB" + (f" of {total / 2**20:.0f} MiB" if total else ""))
     return total
+
+
+# --------------------------------------------------------------------------- archives
+
+
+class UnsafeArchiveError(RuntimeError):
+    """An archive member would escape the target folder or is not a plain file or folder."""
+
+
+def _check_member_name(archive: Path, name: str) -> None:
+    parts = Path(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise UnsafeArchiveError(f"{archive}: member {name!r} would be written outside the target folder")
+
+
+def _tar_members(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    members = tar.getmembers()
+    for member in members:
+        _check_member_name(archive, member.name)
+        if not (member.isfile() or member.isdir()):
+            kind = "symlink" if member.issym() else "hardlink" if member.islnk() else "device or special file"
+            raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a {kind}; only files and folders are extracted")
+    return members
+
+
+def _zip_members(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    members = zf.infolist()
+    for member in members:
+        _check_member_name(archive, member.filename)
+        mode = member.external_attr >> 16
+        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise UnsafeArchiveError(f"{archive}: member {member.filename!r} is a symlink or special file")
+    return members
+
+
+def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Extract a tar (any compression) or zip archive into the folder ``dest``.
+
+    Every member is checked before anything is written: absolute paths, ``..``, symlinks,
+    hardlinks and device files refuse the whole archive. Extraction goes to a temporary
+    sibling folder that is renamed onto ``dest`` only when complete, so ``dest`` is never
+    half-extracted. The project's one extraction function.
+    """
+    archive, dest = Path(archive), Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".extracting", dir=dest.parent))
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(tmp, members=_zip_members(archive, zf))
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tar:
+                tar.extractall(tmp, members=_tar_members(archive, tar), filter="data")
+        else:
+            raise UnsafeArchiveError(f"{archive}: neither a tar nor a zip archive")
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return dest

@@ -29,8 +29,9 @@ def select_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def set_threads(threads: int) -> None:
-    torch.set_num_threads(max(1, int(threads)))
+def set_threads(cores: int, workers: int = 0) -> None:
+    """Torch threads = the job's cores minus its DataLoader worker processes (at least 1)."""
+    torch.set_num_threads(max(1, int(cores) - int(workers)))
 
 
 def git_commit(directory: str | Path | None = None) -> str:

@@ -25,8 +25,8 @@ import torch
 
 from . import frames
 from .config import identity_hash
-from .data.loaders import ArrayLoader
-from .data.prepared import read_meta, read_split
+from .data.loaders import make_loader
+from .data.prepared import read_meta
 from .io import atomic_path, load_npz, write_text, write_yaml
 from .methods import get_method, loss_function
 from .models import Classifier, build_model
@@ -85,7 +85,7 @@ def model_for_run(run: dict, num_classes: int, frame: torch.Tensor | None) -> Cl
 
 
 @torch.no_grad()
-def predict_logits(model: Classifier, loader: ArrayLoader, device: torch.device, precision: str) -> tuple[np.ndarray, np.ndarray]:
+def predict_logits(model: Classifier, loader, device: torch.device, precision: str) -> tuple[np.ndarray, np.ndarray]:
     model.eval()
     logits, targets = [], []
     for images, labels in loader.epoch():
@@ -108,16 +108,14 @@ def train_run(
 ) -> dict:
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
     tr, seed = run["training"], run["seed"]
-    set_threads(threads)
+    set_threads(threads, tr["workers"])
     seed_everything(seed, tr["deterministic"])
     device = select_device(tr["device"])
-    meta = read_meta(data_dir)
-    K = meta["num_classes"]
-    loader_args = dict(mean=meta["mean"], std=meta["std"], device=device)
-    train_loader = ArrayLoader(*read_split(data_dir, "train"), batch_size=tr["batch_size"], train=True, drop_last=True, **loader_args)
-    val_loader = ArrayLoader(
-        *read_split(data_dir, "val"), batch_size=run["evaluation"]["batch_size"], train=False,
-        drop_last=run["evaluation"]["drop_last"], **loader_args,
+    K = read_meta(data_dir)["num_classes"]
+    train_loader = make_loader(data_dir, "train", train=True, batch_size=tr["batch_size"], device=device, drop_last=True, workers=tr["workers"])
+    val_loader = make_loader(
+        data_dir, "val", train=False, batch_size=run["evaluation"]["batch_size"], device=device,
+        drop_last=run["evaluation"]["drop_last"], workers=tr["workers"],
     )
     frame = run_frame(run, frame_file, K)
     model = model_for_run(run, K, frame[0] if frame else None).to(device)

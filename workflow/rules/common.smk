@@ -76,7 +76,9 @@ def run_config(wildcards):
 
 
 def training_threads(wildcards):
-    return run_config(wildcards)["training"]["threads"]
+    """Cores a training/evaluation job occupies: torch threads + DataLoader workers."""
+    training = run_config(wildcards)["training"]
+    return training["threads"] + training["workers"]
 
 
 def all_targets():

@@ -1,7 +1,8 @@
-"""Batches from in-memory uint8 arrays, with augmentation done per batch on the device.
+"""Loaders for prepared datasets: ``make_loader`` picks by layout.
 
-Shuffling and augmentation draw from a generator seeded with (seed, epoch), so an epoch's
-batches do not depend on what ran before it: a resumed run sees the same data.
+ArrayLoader batches in-memory uint8 arrays and augments per batch on the device. Shuffling
+and augmentation draw from a generator seeded with (seed, epoch), so an epoch's batches do
+not depend on what ran before it: a resumed run sees the same data.
 """
 
 from __future__ import annotations
@@ -69,3 +70,18 @@ class ArrayLoader:
         batch = torch.arange(n, device=images.device)[:, None, None, None]
         channel = torch.arange(3, device=images.device)[None, :, None, None]
         return padded[batch, channel, rows, cols]
+
+
+def make_loader(
+    directory, split: str, *, train: bool, batch_size: int, device: torch.device,
+    drop_last: bool = False, workers: int = 0,
+):
+    """An ArrayLoader or ImageLoader for one split of a prepared dataset."""
+    from .images import ImageLoader
+    from .prepared import read_meta, read_split
+
+    meta = read_meta(directory)
+    common = dict(batch_size=batch_size, mean=meta["mean"], std=meta["std"], device=device, train=train, drop_last=drop_last)
+    if meta["layout"] == "arrays":
+        return ArrayLoader(*read_split(directory, split), **common)
+    return ImageLoader(directory, split, recipe=meta["transform"], workers=workers, **common)

@@ -1,6 +1,11 @@
-"""The prepared-dataset layout every loader reads: ``<dir>/{train,val,test}.npz`` holding
-``images`` (uint8, N x H x W x 3) and ``labels`` (int64), ``classes.txt`` (class-index order)
-and ``meta.json`` (per-channel mean/std of the training images, counts)."""
+"""Prepared datasets: what every loader reads, in one of two layouts named in ``meta.json``.
+
+``arrays`` (small images held in memory: synthetic, CIFAR-100): ``<dir>/{train,val,test}.npz``
+with ``images`` (uint8, N x H x W x 3) and ``labels`` (int64).
+``images`` (image files decoded by DataLoader workers): see ``images.py``.
+Both have ``classes.txt`` (class-index order) and ``meta.json`` (layout, counts, mean/std,
+transform recipe), written last: its presence means the preparation completed.
+"""
 
 from __future__ import annotations
 
@@ -13,21 +18,48 @@ from ..io import load_npz, read_json, save_npz, write_json, write_text
 SPLITS = ("train", "val", "test")
 
 
-def write_prepared(directory: str | Path, classes: list[str], splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+class DataError(ValueError):
+    """Prepared data that does not match what the dataset must contain."""
+
+
+def write_prepared(
+    directory: str | Path,
+    classes: list[str],
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    normalisation: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+) -> dict:
+    """Write the arrays layout; mean/std are the published ones if given, else measured."""
     directory = Path(directory)
-    train_images = splits["train"][0].astype(np.float64) / 255.0
-    meta = {
-        "num_classes": len(classes),
-        "image_size": int(train_images.shape[1]),
-        "mean": train_images.mean(axis=(0, 1, 2)).tolist(),
-        "std": train_images.std(axis=(0, 1, 2)).tolist(),
-        "counts": {split: int(len(labels)) for split, (_, labels) in splits.items()},
-    }
+    if normalisation is None:
+        train_images = splits["train"][0].astype(np.float64) / 255.0
+        normalisation = (train_images.mean(axis=(0, 1, 2)).tolist(), train_images.std(axis=(0, 1, 2)).tolist())
     for split, (images, labels) in splits.items():
         save_npz(directory / f"{split}.npz", images=images, labels=labels.astype(np.int64))
-    write_text(directory / "classes.txt", "".join(c + "\n" for c in classes))
-    write_json(directory / "meta.json", meta)
+    return write_meta(
+        directory, classes, layout="arrays",
+        counts={split: int(len(labels)) for split, (_, labels) in splits.items()},
+        mean=list(normalisation[0]), std=list(normalisation[1]),
+        image_size=int(splits["train"][0].shape[1]),
+    )
+
+
+def write_meta(directory: str | Path, classes: list[str], **meta) -> dict:
+    """classes.txt, then meta.json last (its presence marks a complete preparation)."""
+    meta = {"num_classes": len(classes), **meta}
+    write_text(Path(directory) / "classes.txt", "".join(c + "\n" for c in classes))
+    write_json(Path(directory) / "meta.json", meta)
     return meta
+
+
+def check_counts(dataset: str, found: dict[str, tuple[int, int]], expected: dict[str, tuple[int, int]]) -> None:
+    """Fail unless every split has the expected (images, classes); names split and numbers."""
+    for split, (images, classes) in expected.items():
+        got_images, got_classes = found.get(split, (0, 0))
+        if (got_images, got_classes) != (images, classes):
+            raise DataError(
+                f"{dataset}: split {split!r} has {got_images} images in {got_classes} classes; "
+                f"expected {images} images in {classes} classes"
+            )
 
 
 def read_classes(path: str | Path) -> list[str]:
