@@ -94,6 +94,8 @@ def validate_study(config: dict) -> None:
     for name, spec in config["variants"].items():
         _check_variant(f"variants.{name}", spec)
     for dataset, ds in config["datasets"].items():
+        if ds["kind"] == "folder" and "folder" not in ds:
+            raise ConfigError(f"datasets.{dataset}.folder: required for kind 'folder' (<folder>/{{train,val,test}}/<class>/<image>)")
         if ds["kind"] != "synthetic" and "hierarchy" not in ds:
             raise ConfigError(f"datasets.{dataset}.hierarchy: required for kind {ds['kind']!r} (source, sha256, format)")
         if not dataset_seeds(config, dataset):

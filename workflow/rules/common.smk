@@ -13,6 +13,7 @@ from haframe.config import (  # noqa: E402
     study_runs,
     validate_study,
 )
+from haframe.data.sources import dataset_sources  # noqa: E402
 from haframe.tracking import default_tracking_uri  # noqa: E402
 
 try:
@@ -30,8 +31,56 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+DATA_ROOT = config["data_root"]
+
+
 def datasets_of_kind(kind):
-    return [name for name, ds in config["datasets"].items() if ds["kind"] == kind]
+    """A wildcard pattern matching the datasets of one kind (matches nothing if none)."""
+    names = [name for name, ds in config["datasets"].items() if ds["kind"] == kind]
+    return "|".join(names) or "^$"
+
+
+def dataset_sources_of(dataset):
+    ds = config["datasets"][dataset]
+    return dataset_sources(ds["kind"], ds.get("sources"))
+
+
+def source_named(dataset, filename):
+    for source in dataset_sources_of(dataset).values():
+        if source.filename == filename:
+            return source
+    raise WorkflowError(f"dataset {dataset!r} has no source file {filename!r}")
+
+
+def source_disk_mb(dataset, filename):
+    return {"train_val2019.tar.gz": 90_000}.get(filename, 2_000)
+
+
+def extracted(dataset, key):
+    """The extracted folder of one of the dataset's sources."""
+    source = dataset_sources_of(dataset)[key]
+    return f"{DATA_ROOT}/extracted/{dataset}/{source.filename}.d"
+
+
+def expected_counts(dataset):
+    """Per split (images, classes) the preparation must find: config override or None (the
+    library's published numbers)."""
+    counts = config["datasets"][dataset].get("counts")
+    return {split: list(value) for split, value in counts.items()} if counts else None
+
+
+def imagenet_inputs(wildcards):
+    """tieredImageNet-H's ILSVRC-2012 sources; stops the DAG build with instructions when
+    they are missing or malformed (only when the dataset's preparation is needed)."""
+    from haframe.data.imagenet import check_imagenet
+    from haframe.data.prepared import DataError
+
+    imagenet = config["datasets"][wildcards.dataset].get("imagenet") or {}
+    try:
+        check_imagenet(imagenet.get("train"), imagenet.get("val"))
+    except DataError as error:
+        raise WorkflowError(f"datasets.{wildcards.dataset}: {error}") from None
+    return {"train": imagenet["train"], "val": imagenet["val"]}
 
 
 def hierarchy_spec(dataset):

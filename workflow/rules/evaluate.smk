@@ -1,7 +1,6 @@
 rule evaluate:
     input:
         checkpoint="results/{dataset}/runs/{variant}/seed{seed}/checkpoint.pt",
-        test="results/{dataset}/data/test.npz",
         meta="results/{dataset}/data/meta.json",
         distances="results/{dataset}/hierarchy/distances.npy",
     output:

@@ -2,8 +2,6 @@
 # Snakemake deletes the declared outputs of a failed job, and resume state must survive one.
 rule train:
     input:
-        train="results/{dataset}/data/train.npz",
-        val="results/{dataset}/data/val.npz",
         meta="results/{dataset}/data/meta.json",
         frame="results/{dataset}/frames/haframe.npz",
     output:

@@ -11,16 +11,18 @@ workers, and a resumed run sees the same data as an uninterrupted one.
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import io as _io
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision.io import ImageReadMode, decode_image, read_file
 
-from ..io import write_text
+from ..io import atomic_path, write_text
 from .transforms import image_transform
 
 
@@ -38,10 +40,10 @@ def read_index(directory: str | Path, split: str) -> list[tuple[str, int]]:
 
 
 class ImageFolderSplit(Dataset):
-    def __init__(self, directory: str | Path, split: str, recipe: str, train: bool):
+    def __init__(self, directory: str | Path, split: str, recipe: str, train: bool, size: int = 224):
         self.directory = Path(directory)
         self.rows = read_index(directory, split)
-        self.transform = image_transform(recipe, train)
+        self.transform = image_transform(recipe, train, size)
         self.train = train
         self.epoch_seed = 0
 
@@ -64,8 +66,8 @@ class ImageLoader:
     """Batches of normalised images on ``device`` from the images layout (same interface as
     ArrayLoader: ``epoch(seed, epoch)``, ``len()``, ``num_samples``)."""
 
-    def __init__(self, directory, split, *, recipe, batch_size, mean, std, device, train, drop_last=False, workers=0):
-        self.dataset = ImageFolderSplit(directory, split, recipe, train)
+    def __init__(self, directory, split, *, recipe, batch_size, mean, std, device, train, drop_last=False, workers=0, size=224):
+        self.dataset = ImageFolderSplit(directory, split, recipe, train, size)
         self.batch_size, self.train, self.drop_last, self.workers = batch_size, train, drop_last, workers
         self.device = device
         self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
@@ -90,3 +92,52 @@ class ImageLoader:
         for images, labels in loader:
             images = images.to(self.device, non_blocking=True).float()
             yield (images - self.mean) / self.std, labels.to(self.device, non_blocking=True)
+
+
+def convert_image(data: bytes, dest: Path, *, size: int | None = None, crop_bottom: int = 0, quality: int = 95) -> None:
+    """Decode, optionally crop ``crop_bottom`` pixel rows and stretch to size x size, save as
+    JPEG atomically. A file already at ``dest`` is kept (preparation resumes where it stopped)."""
+    if dest.exists():
+        return
+    with Image.open(_io.BytesIO(data)) as image:
+        image = image.convert("RGB")
+        if crop_bottom:
+            image = image.crop((0, 0, image.width, image.height - crop_bottom))
+        if size is not None:
+            image = image.resize((size, size), Image.Resampling.BILINEAR)
+        with atomic_path(dest) as tmp:
+            image.save(tmp, format="JPEG", quality=quality)
+
+
+def convert_images(
+    tasks: Iterable[tuple[Callable[[], bytes], Path]],
+    *,
+    threads: int = 1,
+    log: Callable[[str], None] = lambda message: None,
+    **options,
+) -> int:
+    """Run ``convert_image`` over (read source bytes, destination) pairs on a thread pool.
+
+    Sources are read in order on the calling thread (tar members can only be streamed
+    sequentially); decoding and encoding run in parallel. Returns the number of images.
+    """
+    done, pending = 0, set()
+    with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
+        for read, dest in tasks:
+            if len(pending) >= 4 * max(1, threads):
+                finished, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in finished:
+                    future.result()
+            pending.add(pool.submit(convert_image, read(), dest, **options) if not dest.exists() else _done())
+            done += 1
+            if done % 10_000 == 0:
+                log(f"{done} images converted")
+        for future in concurrent.futures.as_completed(pending):
+            future.result()
+    return done
+
+
+def _done() -> concurrent.futures.Future:
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    future.set_result(None)
+    return future

@@ -84,4 +84,4 @@ def make_loader(
     common = dict(batch_size=batch_size, mean=meta["mean"], std=meta["std"], device=device, train=train, drop_last=drop_last)
     if meta["layout"] == "arrays":
         return ArrayLoader(*read_split(directory, split), **common)
-    return ImageLoader(directory, split, recipe=meta["transform"], workers=workers, **common)
+    return ImageLoader(directory, split, recipe=meta["transform"], workers=workers, size=meta.get("image_size", 224), **common)

@@ -1,0 +1,18 @@
+"""Rule prepare_inat19: re-partition by the verified split lists, images stretched to 224."""
+from pathlib import Path
+
+from haframe.data import inat
+from haframe.hierarchy import read_tsv
+from haframe.logs import log_to
+
+with log_to(snakemake.log[0]) as log:
+    p = snakemake.params
+    expected = p.expected or inat.EXPECTED
+    meta = inat.prepare(
+        Path(snakemake.input.images), Path(snakemake.input.splits), Path(snakemake.output[0]).parent,
+        read_tsv(snakemake.input.hierarchy).classes,
+        expected={split: tuple(n) for split, n in expected.items()},
+        splits_digest=inat.SPLITS_DIGEST if p.splits_digest == "default" else p.splits_digest,
+        threads=snakemake.threads, log=log,
+    )
+    log(f"prepared: {meta['counts']}")

@@ -1,0 +1,61 @@
+"""Bring your own data: an image folder ``<root>/{train,val,test}/<class>/<image>`` whose
+classes are the leaves of a hierarchy file in the project's format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .images import convert_images, write_index
+from .prepared import DataError, write_meta
+from .split_lists import SPLITS
+from .transforms import NORMALISATION
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def scan(root: Path, classes: Sequence[str]) -> dict[str, list[tuple[Path, int]]]:
+    """{split: [(image path, label)]}; every class folder must be a hierarchy class."""
+    index = {name: i for i, name in enumerate(classes)}
+    found: dict[str, list[tuple[Path, int]]] = {}
+    for split in SPLITS:
+        folder = root / split
+        if not folder.is_dir():
+            raise DataError(f"{root}: missing the '{split}' folder (expected {root}/{{train,val,test}}/<class>/<image>)")
+        unknown = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in index)
+        if unknown:
+            raise DataError(f"{folder}: class folders not in the hierarchy: {unknown[:10]}")
+        found[split] = [
+            (image, index[name])
+            for name in classes if (folder / name).is_dir()
+            for image in sorted((folder / name).iterdir()) if image.suffix.lower() in IMAGE_SUFFIXES
+        ]
+    empty = [name for name, i in index.items() if not any(label == i for _, label in found["train"])]
+    if empty:
+        raise DataError(f"{root}/train: hierarchy classes without training images: {empty[:10]}")
+    return found
+
+
+def prepare(
+    root: str | Path, out_dir: str | Path, classes: Sequence[str], *, transform: str = "imagenet",
+    size: int | None = None, input_size: int = 224, threads: int = 1, log: Callable[[str], None] = lambda m: None,
+) -> dict:
+    """Re-encode the folder into the images layout, stretched to ``size`` once when set;
+    ``input_size`` is the network's input size that the ``transform`` recipe produces."""
+    root, out_dir = Path(root), Path(out_dir)
+    found = scan(root, classes)
+    for split, items in found.items():
+        rows = []
+        tasks = []
+        for image, label in items:
+            relative = Path("images") / split / classes[label] / (image.stem + ".jpg")
+            rows.append((relative.as_posix(), label))
+            tasks.append((image.read_bytes, out_dir / relative))
+        convert_images(tasks, size=size, threads=threads, log=log)
+        write_index(out_dir, split, rows)
+        log(f"{split}: {len(rows)} images")
+    mean, std = NORMALISATION[transform]
+    return write_meta(
+        out_dir, list(classes), layout="images", counts={s: len(items) for s, items in found.items()},
+        mean=list(mean), std=list(std), transform=transform, image_size=input_size,
+    )

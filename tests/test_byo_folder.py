@@ -1,0 +1,68 @@
+"""Bring your own data: an image folder plus a hierarchy file trains through the DAG on CPU."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from conftest import run_snakemake, tiny_config
+
+HIERARCHY = {"cat": ("animal",), "dog": ("animal",), "car": ("vehicle",), "bus": ("vehicle",)}
+COLOURS = {"cat": (200, 40, 40), "dog": (220, 90, 60), "car": (40, 40, 200), "bus": (60, 90, 220)}
+
+
+def write_folder(root, per_split=(6, 2, 3)):
+    rng = np.random.default_rng(0)
+    for split, n in zip(("train", "val", "test"), per_split):
+        for name, colour in COLOURS.items():
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(np.array(colour) + rng.normal(0, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{name}_{i}.png")
+
+
+def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
+    images = tmp_path / "my_images"
+    write_folder(images)
+    hierarchy = tmp_path / "hierarchy.tsv"
+    hierarchy.write_text("# my hierarchy\n" + "".join(f"root\t{parent[0]}\t{leaf}\n" for leaf, parent in HIERARCHY.items()))
+    config = tiny_config(seeds=[0])
+    config["variants"] = {"haframe": config["variants"]["haframe"]}
+    config["datasets"] = {
+        "pets_and_cars": {
+            "kind": "folder",
+            "folder": str(images),
+            "hierarchy": {"source": str(hierarchy), "format": "tsv"},
+            "transform": "imagenet",
+            "input_size": 32,
+            "frame": {"gamma": 1.0},
+            "training": {"epochs": 1, "batch_size": 8, "lr_scale": {"backbone": 1.0}},
+        }
+    }
+    run_snakemake(tmp_path / "work", config)
+    results = tmp_path / "work" / "results" / "pets_and_cars"
+    meta = json.loads((results / "data/meta.json").read_text())
+    assert meta["counts"] == {"train": 24, "val": 8, "test": 12}
+    assert (results / "data/classes.txt").read_text().split() == list(HIERARCHY)
+    summary = json.loads((results / "hierarchy/summary.json").read_text())
+    assert summary["height"] == 2 and summary["num_classes"] == 4
+    metrics = json.loads((results / "runs/haframe/seed0/metrics.json").read_text())
+    assert metrics["n_test"] == 12
+    assert (tmp_path / "work/results/report/tables/pets_and_cars.md").is_file()
+
+
+def test_class_folder_missing_from_the_hierarchy_is_named(tmp_path):
+    images = tmp_path / "my_images"
+    write_folder(images, per_split=(1, 1, 1))
+    (images / "train" / "horse").mkdir()
+    hierarchy = tmp_path / "hierarchy.tsv"
+    hierarchy.write_text("".join(f"root\t{parent[0]}\t{leaf}\n" for leaf, parent in HIERARCHY.items()))
+    config = tiny_config(seeds=[0])
+    config["datasets"] = {
+        "mine": {"kind": "folder", "folder": str(images), "hierarchy": {"source": str(hierarchy), "format": "tsv"},
+                 "frame": {"gamma": 1.0}}
+    }
+    result = run_snakemake(tmp_path / "work", config, "results/mine/data/meta.json", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "work/results/mine/logs/prepare.log").read_text()
+    assert "class folders not in the hierarchy: ['horse']" in log
