@@ -65,7 +65,7 @@ def main() -> None:
         print(f"| {workers} | {rates[workers]:.0f} | {rates[workers] / max(workers, 1):.0f} |")
     # one core doing everything (0 workers) is the pessimistic figure, one worker beside an
     # idle main process the optimistic one
-    low, high = GPU_IMAGES_PER_SECOND / rates[1], GPU_IMAGES_PER_SECOND / rates[0]
+    low, high = sorted((GPU_IMAGES_PER_SECOND / rates[1], GPU_IMAGES_PER_SECOND / rates[0]))
     print(f"\nResNet-50 at {GPU_IMAGES_PER_SECOND} images/s needs {low:.1f} to {high:.1f} such CPU cores "
           "per GPU for decoding and augmentation alone.")
 

@@ -17,10 +17,10 @@ import io as _io
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
-from torchvision.io import ImageReadMode, decode_image, read_file
 
 from ..io import atomic_path, write_text
 from .transforms import image_transform
@@ -52,7 +52,8 @@ class ImageFolderSplit(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.rows[index]
-        image = decode_image(read_file(str(self.directory / path)), mode=ImageReadMode.RGB)
+        with Image.open(self.directory / path) as pil:  # torchvision.io decoding is deprecated
+            image = torch.from_numpy(np.array(pil.convert("RGB"))).permute(2, 0, 1)
         if self.train:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.epoch_seed * 10_000_019 + index)

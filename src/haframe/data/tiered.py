@@ -1,0 +1,259 @@
+"""tieredImageNet-H (K=608) prepared from the user's own ImageNet ILSVRC-2012 copy.
+
+ImageNet needs a login, so the pipeline cannot download it: the user gives
+``ILSVRC2012_img_train.tar`` (a tar of per-class tars ``n########.tar``) and
+``ILSVRC2012_img_val.tar`` (flat ``ILSVRC2012_val_########.JPEG``), or extracted folders
+(train: ``<wnid>/<file>.JPEG``; val: the val files, flat or in per-class folders).
+``check_imagenet`` says exactly that, cheaply, when the workflow is built.
+
+The split lists (``splits_tieredImageNet-H/<split>/<wnid>.txt``: train lists ILSVRC train
+file names, val and test list ILSVRC val file names; 425,600 / 15,200 / 15,200) name each
+image's class, so no devkit mapping is needed. The big tars are never extracted: members are
+streamed (``r|``), only regular files whose base name is listed are read, and nothing but
+the converted images is written, at paths built from the lists. A link, device or member
+whose name leaves the archive refuses the archive (UnsafeArchiveError).
+
+Not the few-shot "tieredImageNet" of Ren et al. (2018).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import tarfile
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, Sequence
+
+from ..io import UnsafeArchiveError
+from .images import convert_images
+from .inat import _shown, destination, finish, plan_rows
+from .prepared import SPLITS, DataError
+from .split_lists import verified_split_lists
+
+EXPECTED = {"train": (425600, 608), "val": (15200, 608), "test": (15200, 608)}
+SPLITS_DIGEST = "a86f7a7b97a8d3b0ec0d9e6be4e7709d2b8cfa41ba52544ce9b1c38deb278728"
+DATASET = "tieredImageNet-H"
+CONFIG_NAME = "tiered_imagenet"  # the dataset's name under `datasets` in config/config.yaml
+
+_WNID = re.compile(r"n\d{8}")
+_CLASS_TAR = re.compile(r"n\d{8}\.tar")
+_VAL_FILE = re.compile(r"ILSVRC2012_val_\d{8}\.JPEG")
+
+Task = tuple[Callable[[], bytes], Path]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def guidance(name: str = CONFIG_NAME) -> str:
+    return (
+        f"tieredImageNet-H is built from the ImageNet ILSVRC-2012 images, which the pipeline cannot "
+        f"download for you: ImageNet needs a login at https://image-net.org/download-images. "
+        f"Download ILSVRC2012_img_train.tar (training images, ~138 GB) and ILSVRC2012_img_val.tar "
+        f"(validation images, ~6.3 GB), then set datasets.{name}.imagenet.train and "
+        f"datasets.{name}.imagenet.val in your config to those tar files, or to their extracted folders "
+        f"(train: <wnid>/<file>.JPEG folders; val: the ILSVRC2012_val_*.JPEG files, flat or in per-class folders). "
+        f"The other datasets run without it: remove {name} from `datasets` in the config "
+        f"(or run with a --configfile that omits it). "
+        f'(This is tieredImageNet-H of "Making Better Mistakes", not the few-shot "tieredImageNet")'
+    )
+
+
+def _first_file_member(path: Path) -> tarfile.TarInfo | None:
+    """The first member that is not a folder (reads only the archive's first headers)."""
+    with tarfile.open(path, "r|*") as tar:
+        for member in tar:
+            if not member.isdir():
+                return member
+    return None
+
+
+def _problem(role: str, path: Path | None, name: str) -> str | None:
+    """What is wrong with the configured ILSVRC-2012 ``role`` ('train' or 'val'), or None."""
+    key = f"datasets.{name}.imagenet.{role}"
+    archive = "ILSVRC2012_img_train.tar" if role == "train" else "ILSVRC2012_img_val.tar"
+    looks = "a per-class tar like n01440764.tar" if role == "train" else "a file like ILSVRC2012_val_00000001.JPEG"
+    if path is None or str(path) == "":
+        return f"{key} is not set (the {archive} file or its extracted folder)"
+    path = Path(path).expanduser()
+    if not path.exists():
+        return f"{key} = {path} does not exist"
+    if path.is_file():
+        try:
+            member = _first_file_member(path)
+        except (tarfile.TarError, OSError, EOFError, ValueError) as error:
+            return f"{key} = {path} is not a tar archive ({error}); expected {archive}"
+        if member is None:
+            return f"{key} = {path} is an empty tar archive; expected {archive}"
+        base = PurePosixPath(member.name).name
+        pattern = _CLASS_TAR if role == "train" else _VAL_FILE
+        if not (member.isreg() and pattern.fullmatch(base)):
+            return f"{key} = {path}: its first member is {member.name!r}, not {looks}; is this {archive}?"
+        return None
+    if path.is_dir():
+        if role == "train":
+            if _any_entry(path, lambda e: _WNID.fullmatch(e.name) is not None and e.is_dir()):
+                return None
+            hint = ""
+            if _any_entry(path, lambda e: _CLASS_TAR.fullmatch(e.name) is not None and e.is_file()):
+                hint = (" (it holds per-class tars n########.tar: extract each into a folder of its name,"
+                        f" or give {archive} itself)")
+            return f"{key} = {path} holds no n######## class folders{hint}"
+        if _any_entry(path, _is_val_file):
+            return None
+        for count, entry in enumerate(e for e in os.scandir(path) if _WNID.fullmatch(e.name) and e.is_dir()):
+            if _any_entry(Path(entry.path), _is_val_file):
+                return None
+            if count >= 8:
+                break
+        return f"{key} = {path} holds no ILSVRC2012_val_########.JPEG files (flat or in n######## folders)"
+    return f"{key} = {path} is neither a file nor a folder"
+
+
+def _is_val_file(entry: os.DirEntry) -> bool:
+    return _VAL_FILE.fullmatch(entry.name) is not None and entry.is_file()
+
+
+def _any_entry(folder: Path, test: Callable[[os.DirEntry], bool]) -> bool:
+    with os.scandir(folder) as entries:
+        return any(test(entry) for entry in entries)
+
+
+def check_imagenet(train: Path | None, val: Path | None, *, name: str = CONFIG_NAME) -> None:
+    """Cheap checks that the user's ILSVRC-2012 train and val sources are set and look right.
+
+    Runs when the workflow is built: reads only folder listings and a tar's first header.
+    Raises DataError saying what is wrong and how to obtain and configure ImageNet.
+    """
+    problems = [p for p in (_problem("train", train, name), _problem("val", val, name)) if p]
+    if problems:
+        raise DataError(f"{DATASET}: " + "; ".join(problems) + ".\n" + guidance(name))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _checked(archive: str, member: tarfile.TarInfo) -> bool:
+    """True for a regular file to consider, False for a folder; refuses everything else."""
+    parts = PurePosixPath(member.name.replace("\\", "/")).parts
+    if member.name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise UnsafeArchiveError(f"{archive}: member {member.name!r} would lead outside the archive; refusing it")
+    if member.isdir():
+        return False
+    if not member.isreg():
+        kind = "symlink" if member.issym() else "hardlink" if member.islnk() else "device or special file"
+        raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a {kind}; only regular files are read; refusing it")
+    return True
+
+
+def _tar_tasks(archive: str, tar: tarfile.TarFile, wanted: dict[str, Path], found: set[str], nested: bool) -> Iterator[Task]:
+    """Stream ``tar``; yield (read, destination) for each listed regular file, found once.
+
+    With ``nested``, members named ``n########.tar`` are opened from the stream as class tars.
+    Each ``read`` must be called before the next item is requested (convert_images does).
+    """
+    for member in tar:
+        if not _checked(archive, member):
+            continue
+        base = PurePosixPath(member.name).name
+        if nested and _CLASS_TAR.fullmatch(base):
+            label = f"{archive}:{member.name}"
+            try:
+                with tarfile.open(fileobj=tar.extractfile(member), mode="r|*") as inner:
+                    yield from _tar_tasks(label, inner, wanted, found, nested=False)
+            except tarfile.TarError as error:
+                raise DataError(f"{DATASET}: {label} is not a readable tar ({error})") from error
+        elif base in wanted and base not in found:
+            found.add(base)
+            handle = tar.extractfile(member)
+            yield handle.read, wanted[base]
+
+
+def _folder_files(root: Path, wanted: dict[str, Path]) -> dict[str, Path]:
+    """{listed base name: file} from ``root`` and its direct subfolders (links followed: the
+    folder is the user's own)."""
+    files: dict[str, Path] = {}
+    folders = [root]
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.is_dir():
+                folders.append(Path(entry.path))
+            elif entry.name in wanted and entry.is_file():
+                files.setdefault(entry.name, Path(entry.path))
+    for folder in folders[1:]:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name in wanted and entry.name not in files and entry.is_file():
+                    files[entry.name] = Path(entry.path)
+    return files
+
+
+def _missing_error(source: Path, wanted: dict[str, Path], found, where: dict[str, str]) -> DataError:
+    missing = [f"{name} ({where[name]})" for name in wanted if name not in found]
+    return DataError(f"{DATASET}: {len(missing)} listed images are missing from {source}: {_shown(missing)}")
+
+
+def _source_tasks(source: Path, wanted: dict[str, Path], where: dict[str, str], nested: bool, log) -> Iterator[Task]:
+    """Tasks for one ILSVRC source; every listed file must be found. A folder is indexed now
+    (so a missing file fails before any conversion), a tar is streamed when iterated."""
+    source = Path(source).expanduser()
+    if source.is_dir():
+        files = _folder_files(source, wanted)
+        if len(files) != len(wanted):
+            raise _missing_error(source, wanted, files, where)
+        return ((files[name].read_bytes, dest) for name, dest in wanted.items())
+    return _streamed(source, wanted, where, nested, log)
+
+
+def _streamed(source: Path, wanted: dict[str, Path], where: dict[str, str], nested: bool, log) -> Iterator[Task]:
+    found: set[str] = set()
+    log(f"{DATASET}: streaming {source} for {len(wanted)} images")
+    with tarfile.open(source, "r|*") as tar:
+        yield from _tar_tasks(str(source), tar, wanted, found, nested)
+    if len(found) != len(wanted):
+        raise _missing_error(source, wanted, found, where)
+
+
+def prepare(
+    train_source: Path,
+    val_source: Path,
+    splits_root: Path,
+    out_dir: Path,
+    classes: Sequence[str],
+    *,
+    expected=EXPECTED,
+    splits_digest: str | None = SPLITS_DIGEST,
+    size: int = 224,
+    threads: int = 1,
+    log: Callable[[str], None] = lambda m: None,
+) -> dict:
+    """Prepare tieredImageNet-H in the images layout under ``out_dir``; returns the meta dict.
+
+    The train split is read from ``train_source``, val and test from ``val_source``. The lists
+    are checked (digest, counts, classes) before any image is read; a listed image that a
+    source lacks is a DataError naming it (for a tar, once the stream has been read).
+    """
+    check_imagenet(train_source, val_source)
+    out_dir = Path(out_dir)
+    lists = verified_split_lists(splits_root, splits_digest)
+    rows = plan_rows(DATASET, lists, classes, expected)
+    wanted = {"train": {}, "val": {}}
+    where: dict[str, str] = {}
+    for split in SPLITS:
+        source = "train" if split == "train" else "val"
+        for cls, _, name in rows[split]:
+            wanted[source][name] = destination(out_dir, split, cls, name)
+            where[name] = f"{split}/{cls}"
+
+    (out_dir / "meta.json").unlink(missing_ok=True)  # not complete until written again
+    total = sum(len(v) for v in rows.values())
+    log(f"{DATASET}: converting {total} images to {size}x{size} under {out_dir / 'images'}")
+
+    sources = [
+        _source_tasks(Path(val_source), wanted["val"], where, False, log),
+        _source_tasks(Path(train_source), wanted["train"], where, True, log),
+    ]
+    done = convert_images(itertools.chain(*sources), threads=threads, log=log, size=size)
+    log(f"{DATASET}: {done} images prepared")
+    return finish(out_dir, classes, rows, lists, recipe="imagenet", size=size)
