@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from haframe.data.images import ImageLoader, write_index
+from haframe.data.files import write_index
+from haframe.data.images import ImageLoader
 from haframe.data.prepared import write_meta
 from haframe.data.transforms import NORMALISATION
 

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from haframe.data import cifar, fgvc
-from haframe.data.images import read_index
+from haframe.data.files import read_index
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta, read_split
 from haframe.io import UnsafeArchiveError, UnsafePickleError, download, safe_extract

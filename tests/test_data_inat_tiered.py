@@ -24,7 +24,7 @@ from PIL import Image
 
 from conftest import SHARED
 from haframe.data import inat, tiered
-from haframe.data.images import read_index
+from haframe.data.files import read_index
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta
 from haframe.data.split_lists import content_digest, verified_split_lists

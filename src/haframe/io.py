@@ -277,7 +277,7 @@ def _zip_members(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     for member in members:
         _check_member_name(archive, member.filename)
         mode = member.external_attr >> 16
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             raise UnsafeArchiveError(f"{archive}: member {member.filename!r} is a symlink or special file")
     return members
 

@@ -72,14 +72,14 @@ def expected_counts(dataset):
 def imagenet_inputs(wildcards):
     """tieredImageNet-H's ILSVRC-2012 sources; stops the DAG build with instructions when
     they are missing or malformed (only when the dataset's preparation is needed)."""
-    from haframe.data.imagenet import check_imagenet
+    from haframe.data.tiered import check_imagenet
     from haframe.data.prepared import DataError
 
     imagenet = config["datasets"][wildcards.dataset].get("imagenet") or {}
     try:
-        check_imagenet(imagenet.get("train"), imagenet.get("val"))
+        check_imagenet(imagenet.get("train"), imagenet.get("val"), name=wildcards.dataset)
     except DataError as error:
-        raise WorkflowError(f"datasets.{wildcards.dataset}: {error}") from None
+        raise WorkflowError(str(error)) from None
     return {"train": imagenet["train"], "val": imagenet["val"]}
 
 

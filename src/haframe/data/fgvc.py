@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .images import convert_images, write_index
+from .files import convert_images, write_index
 from .prepared import SPLITS, DataError, check_counts, write_meta
 from .transforms import NORMALISATION
 

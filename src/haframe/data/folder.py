@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .images import convert_images, write_index
+from .files import convert_images, write_index
 from .prepared import DataError, write_meta
 from .split_lists import SPLITS
 from .transforms import NORMALISATION

@@ -11,32 +11,16 @@ workers, and a resumed run sees the same data as an uninterrupted one.
 
 from __future__ import annotations
 
-import concurrent.futures
-import csv
-import io as _io
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterator
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from ..io import atomic_path, write_text
+from .files import read_index
 from .transforms import image_transform
-
-
-def write_index(directory: str | Path, split: str, rows: list[tuple[str, int]]) -> None:
-    buffer = _io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "label"])
-    writer.writerows(rows)
-    write_text(Path(directory) / f"{split}.csv", buffer.getvalue())
-
-
-def read_index(directory: str | Path, split: str) -> list[tuple[str, int]]:
-    with open(Path(directory) / f"{split}.csv", newline="") as handle:
-        return [(row["path"], int(row["label"])) for row in csv.DictReader(handle)]
 
 
 class ImageFolderSplit(Dataset):
@@ -95,50 +79,3 @@ class ImageLoader:
             yield (images - self.mean) / self.std, labels.to(self.device, non_blocking=True)
 
 
-def convert_image(data: bytes, dest: Path, *, size: int | None = None, crop_bottom: int = 0, quality: int = 95) -> None:
-    """Decode, optionally crop ``crop_bottom`` pixel rows and stretch to size x size, save as
-    JPEG atomically. A file already at ``dest`` is kept (preparation resumes where it stopped)."""
-    if dest.exists():
-        return
-    with Image.open(_io.BytesIO(data)) as image:
-        image = image.convert("RGB")
-        if crop_bottom:
-            image = image.crop((0, 0, image.width, image.height - crop_bottom))
-        if size is not None:
-            image = image.resize((size, size), Image.Resampling.BILINEAR)
-        with atomic_path(dest) as tmp:
-            image.save(tmp, format="JPEG", quality=quality)
-
-
-def convert_images(
-    tasks: Iterable[tuple[Callable[[], bytes], Path]],
-    *,
-    threads: int = 1,
-    log: Callable[[str], None] = lambda message: None,
-    **options,
-) -> int:
-    """Run ``convert_image`` over (read source bytes, destination) pairs on a thread pool.
-
-    Sources are read in order on the calling thread (tar members can only be streamed
-    sequentially); decoding and encoding run in parallel. Returns the number of images.
-    """
-    done, pending = 0, set()
-    with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
-        for read, dest in tasks:
-            if len(pending) >= 4 * max(1, threads):
-                finished, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in finished:
-                    future.result()
-            pending.add(pool.submit(convert_image, read(), dest, **options) if not dest.exists() else _done())
-            done += 1
-            if done % 10_000 == 0:
-                log(f"{done} images converted")
-        for future in concurrent.futures.as_completed(pending):
-            future.result()
-    return done
-
-
-def _done() -> concurrent.futures.Future:
-    future: concurrent.futures.Future = concurrent.futures.Future()
-    future.set_result(None)
-    return future

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .images import convert_images, write_index
+from .files import convert_images, write_index
 from .prepared import SPLITS, DataError, check_counts, write_meta
 from .split_lists import content_digest, verified_split_lists
 from .transforms import NORMALISATION

@@ -46,7 +46,7 @@ SOURCES: dict[str, dict[str, Source]] = {
     "tiered_imagenet": {
         "splits": Source(
             f"{MBM}/dataset_splits/splits_tiered.zip", "splits_tiered.zip",
-            sha256="826a0a5796983cf75f41277a48e5e07b34b2b7fca8347d0def117ff83a5a5de",
+            sha256="826a0ae5796983cf75f41277a48e5e07b34b2b7fca8347d0def117ff83a5a5de",
         ),
     },
 }

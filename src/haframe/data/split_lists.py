@@ -16,7 +16,8 @@ def read_split_lists(root: str | Path) -> dict[str, dict[str, list[str]]]:
     root = Path(root)
     lists: dict[str, dict[str, list[str]]] = {}
     for split in SPLITS:
-        folders = sorted({p.parent for p in root.rglob(f"{split}/*.txt")})
+        # macOS archivers add __MACOSX/ copies of every file: never lists
+        folders = sorted({p.parent for p in root.rglob(f"{split}/*.txt") if "__MACOSX" not in p.parts})
         if len(folders) != 1:
             raise DataError(f"{root}: expected one '{split}/' folder of <class>.txt lists, found {len(folders)}")
         lists[split] = {

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
 
 from ..io import UnsafeArchiveError
-from .images import convert_images
+from .files import convert_images
 from .inat import _shown, destination, finish, plan_rows
 from .prepared import SPLITS, DataError
 from .split_lists import verified_split_lists
@@ -56,7 +56,7 @@ def guidance(name: str = CONFIG_NAME) -> str:
         f"(train: <wnid>/<file>.JPEG folders; val: the ILSVRC2012_val_*.JPEG files, flat or in per-class folders). "
         f"The other datasets run without it: remove {name} from `datasets` in the config "
         f"(or run with a --configfile that omits it). "
-        f'(This is tieredImageNet-H of "Making Better Mistakes", not the few-shot "tieredImageNet")'
+        f'(This is tieredImageNet-H of "Making Better Mistakes", not the few-shot "tieredImageNet" of Ren et al.)'
     )
 
 

@@ -6,8 +6,6 @@ workers only decode, resize and augment.
 
 from __future__ import annotations
 
-from torchvision.transforms import v2
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -20,8 +18,10 @@ NORMALISATION = {
 }
 
 
-def image_transform(recipe: str, train: bool, size: int = 224) -> v2.Transform:
+def image_transform(recipe: str, train: bool, size: int = 224):
     """Decode-side transform for the images layout: ``fgvc``, ``inat`` or ``imagenet``."""
+    from torchvision.transforms import v2  # imported here: the constants above need no torch
+
     resize = v2.Resize((size, size), antialias=True)
     if not train:
         return resize

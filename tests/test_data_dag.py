@@ -1,0 +1,61 @@
+"""The data stage in the DAG: the study's download and preparation jobs, pinned sources, and
+the instructions when tieredImageNet-H's ImageNet files are missing."""
+
+import re
+
+import yaml
+
+from conftest import REPO, SHARED, run_snakemake
+from haframe.data import inat, tiered
+from haframe.data.sources import SOURCES
+from haframe.io import sha256_of
+
+
+def study_config(**imagenet) -> dict:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["datasets"]["tiered_imagenet"]["imagenet"] = imagenet or {"train": None, "val": None}
+    return config
+
+
+def imagenet_shaped_folders(root):
+    train, val = root / "ILSVRC2012_train", root / "ILSVRC2012_val"
+    (train / "n01440764").mkdir(parents=True)
+    (train / "n01440764" / "n01440764_10026.JPEG").write_bytes(b"")
+    val.mkdir()
+    (val / "ILSVRC2012_val_00000001.JPEG").write_bytes(b"")
+    return {"train": str(train), "val": str(val)}
+
+
+def test_dry_run_lists_download_and_prepare_jobs_of_all_four_datasets(tmp_path):
+    config = study_config(**imagenet_shaped_folders(tmp_path))
+    result = run_snakemake(tmp_path / "work", config, "--dry-run")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
+    assert counts["download_source"] == "5"  # cifar, fgvc, inat images + lists, tiered lists
+    assert counts["extract_source"] == "5"
+    for kind in ("cifar100", "fgvc_aircraft", "inat19", "tiered_imagenet"):
+        assert counts[f"prepare_{kind}"] == "1", kind
+    assert counts["download_hierarchy"] == "4"
+    assert counts["train"] == str(4 * 2 * 5)
+
+
+def test_missing_imagenet_stops_the_dag_build_with_instructions(tmp_path):
+    result = run_snakemake(tmp_path / "work", study_config(), "--dry-run", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    for words in ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar", "image-net.org",
+                  "datasets.tiered_imagenet.imagenet.train", "Ren et al."):
+        assert words in output, words
+    assert not (tmp_path / "work" / "results").exists()
+
+
+def test_frames_need_no_imagenet(tmp_path):
+    result = run_snakemake(tmp_path / "work", study_config(), "frames", "--dry-run")
+    assert "prepare_tiered_imagenet" not in result.stdout
+
+
+def test_pinned_checksums_match_the_reference_files():
+    assert SOURCES["tiered_imagenet"]["splits"].sha256 == sha256_of(SHARED / "reference/splits/splits_tiered.zip")
+    digests = {"inat19": inat.SPLITS_DIGEST, "tiered_imagenet": tiered.SPLITS_DIGEST}
+    readme = (SHARED / "reference" / "README.md").read_text()
+    for digest in digests.values():
+        assert digest in readme
