@@ -8,7 +8,8 @@ with log_to(snakemake.log[0]) as log:
     result = evaluate_run(
         checkpoint=snakemake.input.checkpoint,
         data_dir=Path(snakemake.input.meta).parent,
-        distances=snakemake.input.distances,
+        hierarchy_dir=Path(snakemake.input.levels).parent,
+        frames_dir=Path(snakemake.input.frame).parent,
         metrics_file=snakemake.output.metrics,
         predictions_file=snakemake.output.predictions,
         threads=snakemake.threads,

@@ -9,9 +9,11 @@ with log_to(snakemake.log[0]) as log:
     summary = train_run(
         dict(snakemake.params.run),
         data_dir=Path(snakemake.input.meta).parent,
-        frame_file=snakemake.input.frame,
+        hierarchy_dir=Path(snakemake.input.levels).parent,
+        frames_dir=Path(snakemake.input.frame).parent,
         out_dir=run_dir,
         resume_dir=run_dir / "resume",
+        weights_file=snakemake.input.get("weights"),
         threads=snakemake.threads,
         log=log,
     )

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from .methods import METHODS
 
-VARIANT_KEYS = {"method", "head", "crm", "training"}
+VARIANT_KEYS = {"method", "head", "crm", "training", "seeds"}
 RUN_ONLY_KEYS = ("threads", "workers")  # resources that do not change the numbers: not in the identity
 
 
@@ -39,14 +39,16 @@ def dataset_variants(config: dict, dataset: str) -> list[str]:
     return list(chosen) if chosen else list(config["variants"])
 
 
-def dataset_seeds(config: dict, dataset: str) -> list[int]:
-    return list(config["datasets"][dataset].get("seeds", config["seeds"]))
+def run_seeds(config: dict, dataset: str, variant: str) -> list[int]:
+    """Seeds of one variant on one dataset: the variant's, else the dataset's, else global."""
+    spec = variant_spec(config, dataset, variant)
+    return list(spec.get("seeds") or config["datasets"][dataset].get("seeds") or config["seeds"])
 
 
 def study_runs(config: dict) -> Iterator[tuple[str, str, int]]:
     for dataset in config["datasets"]:
         for variant in dataset_variants(config, dataset):
-            for seed in dataset_seeds(config, dataset):
+            for seed in run_seeds(config, dataset, variant):
                 yield dataset, variant, seed
 
 
@@ -68,6 +70,7 @@ def resolve_run(config: dict, dataset: str, variant: str, seed: int) -> dict:
     training = merge(merge(config["training"], ds.get("training")), spec.get("training"))
     return {
         "dataset": dataset,
+        "kind": ds["kind"],
         "variant": variant,
         "seed": int(seed),
         "method": spec["method"],
@@ -98,9 +101,9 @@ def validate_study(config: dict) -> None:
             raise ConfigError(f"datasets.{dataset}.folder: required for kind 'folder' (<folder>/{{train,val,test}}/<class>/<image>)")
         if ds["kind"] != "synthetic" and "hierarchy" not in ds:
             raise ConfigError(f"datasets.{dataset}.hierarchy: required for kind {ds['kind']!r} (source, sha256, format)")
-        if not dataset_seeds(config, dataset):
-            raise ConfigError(f"datasets.{dataset}.seeds: at least one seed is required")
         for variant in dataset_variants(config, dataset):
+            if not run_seeds(config, dataset, variant):
+                raise ConfigError(f"datasets.{dataset} ({variant}): at least one seed is required")
             spec = variant_spec(config, dataset, variant)
             _check_variant(f"datasets.{dataset}.variants.{variant}", spec)
             training = resolve_run(config, dataset, variant, 0)["training"]

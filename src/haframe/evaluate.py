@@ -8,10 +8,9 @@ import numpy as np
 import torch
 
 from .data.loaders import make_loader
-from .data.prepared import read_meta
 from .io import save_npz, write_json
-from .methods import get_method
 from .metrics import crm_rank, metrics, rank_by_score
+from .objectives import Objective
 from .runtime import select_device, set_threads
 from .train import model_for_run, predict_logits
 
@@ -22,7 +21,8 @@ def evaluate_run(
     *,
     checkpoint: str | Path,
     data_dir: str | Path,
-    distances: str | Path,
+    hierarchy_dir: str | Path,
+    frames_dir: str | Path,
     metrics_file: str | Path,
     predictions_file: str | Path,
     threads: int = 1,
@@ -30,21 +30,21 @@ def evaluate_run(
 ) -> dict:
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     run = state["config"]
-    set_threads(threads, run["training"]["workers"])
-    device = select_device(run["training"]["device"])
-    meta = read_meta(data_dir)
-    K = meta["num_classes"]
-    D = np.load(distances)
-    frozen = get_method(run["method"]).classifier != "learnable"
-    dim = run["training"]["feature_dim"] or K
-    model = model_for_run(run, K, torch.zeros(K, dim) if frozen else None)
+    tr = run["training"]
+    set_threads(threads, tr["workers"])
+    device = select_device(tr["device"])
+    objective = Objective(run, hierarchy_dir, frames_dir, device)
+    model = model_for_run(run, objective)
     model.load_state_dict(state["model"])
     model.to(device)
+    if tr["channels_last"]:
+        model.to(memory_format=torch.channels_last)
     loader = make_loader(
         data_dir, split, train=False, batch_size=run["evaluation"]["batch_size"], device=device,
-        drop_last=run["evaluation"]["drop_last"], workers=run["training"]["workers"],
+        drop_last=run["evaluation"]["drop_last"], workers=tr["workers"],
     )
-    logits, targets = predict_logits(model, loader, device, run["training"]["precision"])
+    logits, targets = predict_logits(model, loader, device, tr["precision"], tr["channels_last"])
+    D = np.load(Path(hierarchy_dir) / "distances.npy")
     scores = scored_predictions(logits, targets, D, with_crm=run["crm"])
     result = {
         "dataset": run["dataset"], "variant": run["variant"], "seed": run["seed"],

@@ -81,6 +81,18 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return _digest(path, hashlib.sha256(), chunk)
 
 
+def check_sha256_prefix(path: str | os.PathLike, prefix: str) -> str:
+    """Return the file's sha256; raise ValueError unless it starts with ``prefix`` (hex), as
+    in torchvision's weight file names."""
+    prefix = str(prefix).lower()
+    if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+        raise ValueError(f"sha256 prefix must be hexadecimal digits, got {prefix!r}")
+    digest = sha256_of(path)
+    if not digest.startswith(prefix):
+        raise ValueError(f"{path}: sha256 {digest[:len(prefix)]}... does not match the expected prefix {prefix} (corrupt or wrong file)")
+    return digest
+
+
 def md5_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return _digest(path, hashlib.md5(usedforsecurity=False), chunk)
 

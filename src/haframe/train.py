@@ -14,8 +14,10 @@ import contextlib
 import csv
 import io as _io
 import math
+import os
 import random
 import shutil
+import signal
 import time
 from pathlib import Path
 from typing import Callable
@@ -23,19 +25,20 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import frames
 from .config import identity_hash
 from .data.loaders import make_loader
 from .data.prepared import read_meta
-from .io import atomic_path, load_npz, write_text, write_yaml
-from .methods import get_method, loss_function
-from .models import Classifier, build_model
+from .io import atomic_path, write_text, write_yaml
+from .models import Classifier, build_model, leaf_logits
+from .models.weights import load_weights
+from .objectives import Objective
 from .runtime import provenance, seed_everything, select_device, set_threads
 
 HISTORY_FIELDS = (
     "epoch", "lr", "train_loss", "train_top1_error", "val_loss", "val_top1_error",
     "epoch_seconds", "images_per_second",
 )
+FAULT_ENV = "HAFRAME_FAULT"  # test hook: "kill_while_saving:<epoch>" SIGKILLs mid-write
 
 
 def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
@@ -43,16 +46,20 @@ def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * epoch / epochs))
 
 
-def parameter_groups(model: Classifier, scale: dict[str, float]) -> list[dict]:
-    """Backbone (+ the head's 1x1 projection), head transform and classifier groups."""
+def parameter_groups(model: Classifier, scale: dict[str, float], head: str) -> list[dict]:
+    """Backbone (+ the type-II 1x1 projection), head and classifier groups (method.md 5).
+
+    ``scale['type_II_head']``, when given, replaces ``scale['head']`` for type-II heads.
+    """
+    head_scale = scale.get("type_II_head", scale["head"]) if head == "II" else scale["head"]
     groups = {
-        "backbone": list(model.backbone.parameters()) + list(model.head.projection.parameters()),
-        "head": list(model.head.transform.parameters()),
-        "classifier": list(model.classifier.parameters()),
+        "backbone": (list(model.backbone.parameters()) + list(model.head.projection.parameters()), scale["backbone"]),
+        "head": (list(model.head.transform.parameters()), head_scale),
+        "classifier": (list(model.classifier.parameters()), scale["classifier"]),
     }
     return [
-        {"name": name, "params": [p for p in params if p.requires_grad], "lr_scale": scale[name]}
-        for name, params in groups.items()
+        {"name": name, "params": [p for p in params if p.requires_grad], "lr_scale": factor}
+        for name, (params, factor) in groups.items()
         if any(p.requires_grad for p in params)
     ]
 
@@ -63,35 +70,26 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
-def run_frame(run: dict, frame_file: str | Path, num_classes: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """(W, S) for a frozen-frame method, drawn with the run's seed; None otherwise."""
-    if get_method(run["method"]).classifier != "haframe":
-        return None
-    solved = load_npz(frame_file)
-    dim = run["training"]["feature_dim"] or num_classes
-    W = frames.draw_frame(solved["factor"], dim, run["seed"])
-    frames.check_frame(W, solved["S"])
-    return torch.from_numpy(W).float(), torch.from_numpy(solved["S"]).float()
-
-
-def model_for_run(run: dict, num_classes: int, frame: torch.Tensor | None) -> Classifier:
+def model_for_run(run: dict, objective: Objective) -> Classifier:
+    tr = run["training"]
     return build_model(
-        backbone=run["training"]["backbone"],
-        head=run["head"],
-        num_classes=num_classes,
-        feature_dim=run["training"]["feature_dim"] or num_classes,
-        frame=frame,
+        backbone=tr["backbone"], head=run["head"], num_classes=objective.num_classes,
+        feature_dim=tr["feature_dim"], classifier=objective.method.classifier, frame=objective.frame,
+        level_sizes=objective.level_sizes, type_I_width=tr["type_I_width"] or objective.num_classes,
     )
 
 
 @torch.no_grad()
-def predict_logits(model: Classifier, loader, device: torch.device, precision: str) -> tuple[np.ndarray, np.ndarray]:
+def predict_logits(model: Classifier, loader, device: torch.device, precision: str, channels_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Leaf-level logits and targets over a whole split, in order."""
     model.eval()
     logits, targets = [], []
     for images, labels in loader.epoch():
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         with autocast(device, precision):
-            out, _ = model(images)
-        logits.append(out.float().cpu())
+            outputs, _ = model(images)
+        logits.append(leaf_logits(outputs).float().cpu())
         targets.append(labels.cpu())
     return torch.cat(logits).numpy(), torch.cat(targets).numpy()
 
@@ -100,9 +98,11 @@ def train_run(
     run: dict,
     *,
     data_dir: str | Path,
-    frame_file: str | Path,
+    hierarchy_dir: str | Path,
+    frames_dir: str | Path,
     out_dir: str | Path,
     resume_dir: str | Path,
+    weights_file: str | Path | None = None,
     threads: int = 1,
     log: Callable[[str], None] = print,
 ) -> dict:
@@ -111,23 +111,27 @@ def train_run(
     set_threads(threads, tr["workers"])
     seed_everything(seed, tr["deterministic"])
     device = select_device(tr["device"])
-    K = read_meta(data_dir)["num_classes"]
+    if read_meta(data_dir)["num_classes"] != np.load(Path(hierarchy_dir) / "levels.npy").shape[0]:
+        raise ValueError(f"{data_dir}: class count differs from the hierarchy's")
     train_loader = make_loader(data_dir, "train", train=True, batch_size=tr["batch_size"], device=device, drop_last=True, workers=tr["workers"])
     val_loader = make_loader(
         data_dir, "val", train=False, batch_size=run["evaluation"]["batch_size"], device=device,
         drop_last=run["evaluation"]["drop_last"], workers=tr["workers"],
     )
-    frame = run_frame(run, frame_file, K)
-    model = model_for_run(run, K, frame[0] if frame else None).to(device)
-    loss_fn = loss_function(get_method(run["method"]))
-    context = {"frame": frame[0].to(device), "similarity": frame[1].to(device)} if frame else {}
-    groups = parameter_groups(model, tr["lr_scale"])
-    optimizer = torch.optim.SGD(groups, lr=tr["lr"], momentum=tr["momentum"], weight_decay=tr["weight_decay"])
+    objective = Objective(run, hierarchy_dir, frames_dir, device)
+    model = model_for_run(run, objective)
+    if tr["pretrained"]:
+        load_weights(model.backbone, weights_file, tr["pretrained"])
+    model.to(device)
+    if tr["channels_last"]:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(
+        parameter_groups(model, tr["lr_scale"], run["head"]), lr=tr["lr"], momentum=tr["momentum"], weight_decay=tr["weight_decay"],
+    )
 
     identity = identity_hash(run)
-    state_file = resume_dir / "state.pt"
-    start, best, history = 0, math.inf, []
-    best_file = resume_dir / "best.pt"
+    state_file, best_file = resume_dir / "state.pt", resume_dir / "best.pt"
+    start, best, history, state = 0, math.inf, [], None
     if state_file.exists():
         state = torch.load(state_file, map_location=device, weights_only=True)
         if state["identity"] != identity:
@@ -147,8 +151,8 @@ def train_run(
         lr = cosine_lr(tr["lr"], epoch, tr["epochs"])
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
-        row = _train_epoch(model, train_loader, optimizer, loss_fn, run, context, device, epoch)
-        val_logits, val_targets = predict_logits(model, val_loader, device, tr["precision"])
+        row = _train_epoch(model, train_loader, optimizer, objective, run, device, epoch)
+        val_logits, val_targets = predict_logits(model, val_loader, device, tr["precision"], tr["channels_last"])
         row.update(
             epoch=epoch + 1, lr=lr,
             val_loss=float(torch.nn.functional.cross_entropy(torch.from_numpy(val_logits), torch.from_numpy(val_targets))),
@@ -157,12 +161,12 @@ def train_run(
         history.append(row)
         if row["val_top1_error"] < best:
             best = row["val_top1_error"]
-            _save(best_file, {"config": run, "epoch": epoch + 1, "val_top1_error": best, "model": model.state_dict()})
+            _save(best_file, {"config": run, "epoch": epoch + 1, "val_top1_error": best, "model": model.state_dict()}, epoch)
         state = {
             "identity": identity, "epoch": epoch, "best": best, "history": history, "complete": False,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
         }
-        _save(state_file, state)
+        _save(state_file, state, epoch)
         log(f"epoch {epoch + 1:3d}/{tr['epochs']}  lr {lr:.4f}  loss {row['train_loss']:.4f}  "
             f"train err {row['train_top1_error']:5.2f}%  val err {row['val_top1_error']:5.2f}%  "
             f"{row['images_per_second']:.0f} img/s")
@@ -171,26 +175,29 @@ def train_run(
         shutil.copyfile(best_file, tmp)
     write_text(out_dir / "history.csv", _history_csv(history))
     write_yaml(out_dir / "config.yaml", {"run": run, "identity": identity, "provenance": provenance(device)})
-    _save(state_file, {**state, "complete": True})
+    _save(state_file, {**state, "complete": True}, None)
     return {"best_val_top1_error": best, "epochs": len(history)}
 
 
-def _train_epoch(model, loader, optimizer, loss_fn, run, context, device, epoch) -> dict:
+def _train_epoch(model, loader, optimizer, objective, run, device, epoch) -> dict:
     model.train()
-    precision = run["training"]["precision"]
+    tr = run["training"]
+    shuffle_rng = random.Random(run["seed"] * 1_000_003 + epoch)  # HAFeature's pair shuffle
     # running sums stay on the device: no host synchronisation inside the step loop
     loss_sum = torch.zeros((), device=device)
     wrong = torch.zeros((), device=device, dtype=torch.long)
     seen, start = 0, time.perf_counter()
     for images, labels in loader.epoch(run["seed"], epoch):
-        with autocast(device, precision):
-            logits, features = model(images)
-        loss = loss_fn(logits, labels, features=features, **context, **run["params"])
+        if tr["channels_last"]:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(device, tr["precision"]):
+            outputs, features = model(images)
+        loss = objective(outputs, labels, features, model, shuffle_rng)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         loss_sum += loss.detach() * len(labels)
-        wrong += (logits.detach().argmax(1) != labels).sum()
+        wrong += (leaf_logits(outputs).detach().argmax(1) != labels).sum()
         seen += len(labels)
     train_loss, train_error = float(loss_sum) / seen, 100.0 * float(wrong) / seen  # one sync
     seconds = time.perf_counter() - start
@@ -210,9 +217,11 @@ def _history_csv(history: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def _save(path: Path, obj: dict) -> None:
+def _save(path: Path, obj: dict, epoch: int | None) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+        if epoch is not None and os.environ.get(FAULT_ENV) == f"kill_while_saving:{epoch + 1}":
+            os.kill(os.getpid(), signal.SIGKILL)  # the temp file is written, the rename not done
 
 
 def _rng_state() -> dict:
@@ -222,6 +231,7 @@ def _rng_state() -> dict:
         "python": random.getstate(),
         "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
         "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
 
 
@@ -229,4 +239,6 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     kind, keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"]:
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -7,13 +7,12 @@ sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 
 from haframe.config import (  # noqa: E402
     ConfigError,
-    dataset_seeds,
     dataset_variants,
     resolve_run,
-    study_runs,
+    run_seeds,
     validate_study,
 )
-from haframe.data.sources import dataset_sources  # noqa: E402
+from haframe.data.sources import WEIGHTS, dataset_sources  # noqa: E402
 from haframe.tracking import default_tracking_uri  # noqa: E402
 
 try:
@@ -116,12 +115,29 @@ def run_files(dataset, name):
     return [
         f"results/{dataset}/runs/{variant}/seed{seed}/{name}"
         for variant in dataset_variants(config, dataset)
-        for seed in dataset_seeds(config, dataset)
+        for seed in run_seeds(config, dataset, variant)
     ]
 
 
 def run_config(wildcards):
     return resolve_run(config, wildcards.dataset, wildcards.variant, int(wildcards.seed))
+
+
+def weights_input(wildcards):
+    """The backbone's initial weights file, when the run starts from pretrained weights."""
+    pretrained = run_config(wildcards)["training"]["pretrained"]
+    return {"weights": f"{DATA_ROOT}/weights/{WEIGHTS[pretrained]['filename']}"} if pretrained else {}
+
+
+def weights_named(filename):
+    for name, spec in WEIGHTS.items():
+        if spec["filename"] == filename:
+            return spec
+    raise WorkflowError(f"no known weights file {filename!r}")
+
+
+def uses_gpu(wildcards):
+    return 0 if run_config(wildcards)["training"]["device"] == "cpu" else 1
 
 
 def training_threads(wildcards):

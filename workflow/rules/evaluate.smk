@@ -2,7 +2,11 @@ rule evaluate:
     input:
         checkpoint="results/{dataset}/runs/{variant}/seed{seed}/checkpoint.pt",
         meta="results/{dataset}/data/meta.json",
+        levels="results/{dataset}/hierarchy/levels.npy",
         distances="results/{dataset}/hierarchy/distances.npy",
+        hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
+        frame="results/{dataset}/frames/haframe.npz",
+        etf="results/{dataset}/frames/etf.npz",
     output:
         metrics="results/{dataset}/runs/{variant}/seed{seed}/metrics.json",
         predictions="results/{dataset}/runs/{variant}/seed{seed}/predictions.npz",
@@ -12,7 +16,8 @@ rule evaluate:
     conda:
         ENV
     resources:
-        mem_mb=4000,
-        runtime=30,
+        gpu=uses_gpu,
+        mem_mb=8000,
+        runtime=60,
     script:
         "../../scripts/evaluate.py"

@@ -60,3 +60,17 @@ def dataset_sources(kind: str, overrides: dict[str, str] | None = None) -> dict[
             raise KeyError(f"{kind} has no source {key!r}; its sources: {sorted(sources)}")
         sources[key] = Source(location, sources[key].filename, sources[key].sha256, sources[key].md5, sources[key].extract)
     return sources
+
+
+# Initial backbone weights (method.md section 3). torchvision names its files by the sha256
+# prefix, checked after download; PASS publishes no checksum (lock file on first download).
+WEIGHTS: dict[str, dict] = {
+    "imagenet1k_v1": {
+        "url": "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+        "filename": "resnet50-0676ba61.pth", "sha256_prefix": "0676ba61", "format": "torchvision",
+    },
+    "pass_moco_v2_800ep": {
+        "url": "https://www.robots.ox.ac.uk/~vgg/research/pass/pretrained_models/moco_v2_800ep.pth.tar",
+        "filename": "moco_v2_800ep.pth.tar", "sha256_prefix": None, "format": "pass_moco",
+    },
+}

@@ -1,0 +1,92 @@
+"""A training job killed mid-epoch (a real SIGKILL) or while writing its state (fault hook)
+continues from its last completed epoch when the same snakemake command runs again, and ends
+with exactly the numbers of an uninterrupted run and one MLflow run."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config
+
+RUN = "results/synthetic/runs/haframe/seed0"
+
+
+def resume_config() -> dict:
+    config = tiny_config(seeds=[0])
+    config["variants"] = {"haframe": config["variants"]["haframe"]}
+    ds = config["datasets"]["synthetic"]
+    ds["synthetic"].update(train_per_class=80)
+    ds["training"].update(epochs=4)
+    return config
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    run_snakemake(workdir, resume_config())
+    return json.loads((workdir / RUN / "metrics.json").read_text())
+
+
+def training_pids(workdir: Path) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(workdir / ".snakemake" / "scripts") in cmdline and "train.py" in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+def mlflow_identities(workdir: Path) -> list[str]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'results' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("synthetic")
+    return [r.data.tags["haframe.identity"] for r in client.search_runs([experiment.experiment_id])]
+
+
+def test_sigkill_mid_epoch_resumes_to_identical_metrics(tmp_path, uninterrupted):
+    config = resume_config()
+    (tmp_path / "config.yaml").write_text(json.dumps(config))
+    command = [str(SNAKEMAKE), "--snakefile", str(REPO / "workflow/Snakefile"), "--directory", str(tmp_path),
+               "--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    state = tmp_path / RUN / "resume" / "state.pt"
+    deadline = time.monotonic() + 120
+    while not state.exists():  # wait until one epoch is complete, then kill during the next
+        assert time.monotonic() < deadline and first.poll() is None, "training never saved an epoch"
+        time.sleep(0.02)
+    pids = training_pids(tmp_path)
+    assert pids, "no training process found"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    output, _ = first.communicate(timeout=120)
+    assert first.returncode != 0, output
+    assert not (tmp_path / RUN / "metrics.json").exists()
+
+    run_snakemake(tmp_path, config)
+    log = (tmp_path / "results/synthetic/logs/train/haframe/seed0.log").read_text()
+    assert "resumed after epoch" in log
+    assert json.loads((tmp_path / RUN / "metrics.json").read_text()) == uninterrupted
+    assert mlflow_identities(tmp_path) == ["synthetic/haframe/seed0"]
+
+
+def test_kill_while_writing_the_checkpoint_resumes_to_identical_metrics(tmp_path, uninterrupted, monkeypatch):
+    config = resume_config()
+    monkeypatch.setenv("HAFRAME_FAULT", "kill_while_saving:2")
+    first = run_snakemake(tmp_path, config, check=False)
+    assert first.returncode != 0
+    monkeypatch.delenv("HAFRAME_FAULT")
+    run_snakemake(tmp_path, config)
+    log = (tmp_path / "results/synthetic/logs/train/haframe/seed0.log").read_text()
+    assert "resumed after epoch 1 " in log
+    assert json.loads((tmp_path / RUN / "metrics.json").read_text()) == uninterrupted
+    assert mlflow_identities(tmp_path) == ["synthetic/haframe/seed0"]
