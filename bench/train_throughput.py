@@ -1,0 +1,139 @@
+"""Training throughput (images/s) of the real training step per variant and backbone, with and
+without bf16 autocast and channels_last, plus the HAFrame loss step at K = 1010, B = 256
+beside a per-class-loop implementation of the same formula. Random inputs: this measures the
+model, loss and optimiser step, not data loading (see bench/loader.py).
+
+    .venv/bin/python bench/train_throughput.py            # CPU, small batches
+    python bench/train_throughput.py --gpu                # GPU sizes (run on a GPU machine)
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from haframe.config import resolve_run
+from haframe.data.synthetic import planted_hierarchy
+from haframe.losses import haframe_loss
+from haframe.objectives import Objective
+from haframe.stages import parse_hierarchy, solve_frames
+from haframe.train import _train_epoch, model_for_run, parameter_groups
+
+VARIANTS = {
+    "ce_I": {"method": "ce", "head": "I"},
+    "ce_II": {"method": "ce", "head": "II"},
+    "flamingo_II": {"method": "flamingo", "head": "II"},
+    "hafeature_II": {"method": "hafeature", "head": "II"},
+    "haframe": {"method": "haframe", "head": "II", "alpha": 0.4},
+    "soft_labels": {"method": "soft_labels", "head": "II", "beta": 10},
+    "hxe": {"method": "hxe", "head": "II", "alpha": 0.1},
+}
+
+
+class RepeatedBatch:
+    """A loader that yields one fixed batch ``steps`` times (the step, not the data, is timed)."""
+
+    def __init__(self, images, labels, steps):
+        self.images, self.labels, self.steps = images, labels, steps
+
+    def epoch(self, seed=0, epoch=0):
+        for _ in range(self.steps):
+            yield self.images, self.labels
+
+
+def hierarchy_dirs(root: Path, branching: tuple[int, ...]) -> tuple[Path, Path]:
+    tsv = root / f"h{len(branching)}" / "source.tsv"
+    tsv.parent.mkdir(parents=True, exist_ok=True)
+    tsv.write_text(planted_hierarchy(branching).to_tsv())
+    hierarchy, frames = tsv.parent / "hierarchy", tsv.parent / "frames"
+    parse_hierarchy(tsv, "tsv", hierarchy)
+    solve_frames(hierarchy / "hierarchy.tsv", hierarchy / "distances.npy", 3.0, "exact", frames)
+    return hierarchy, frames
+
+
+def throughput(backbone, size, batch, steps, variant, precision, channels_last, dirs, device) -> float:
+    config = {
+        "seeds": [0], "variants": {variant: VARIANTS[variant]}, "evaluation": {"batch_size": batch, "drop_last": False},
+        "training": {"epochs": 1, "batch_size": batch, "lr": 0.1, "lr_scale": {"backbone": 0.1, "head": 1.0, "classifier": 1.0},
+                     "momentum": 0.9, "weight_decay": 5e-4, "backbone": backbone, "pretrained": None, "feature_dim": None,
+                     "type_I_width": 600, "device": str(device), "precision": precision, "channels_last": channels_last,
+                     "deterministic": False, "threads": 1, "workers": 0},
+        "datasets": {"bench": {"kind": "folder", "frame": {"gamma": 3.0}}},
+    }
+    run = resolve_run(config, "bench", variant, 0)
+    objective = Objective(run, *dirs, device)
+    model = model_for_run(run, objective).to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(parameter_groups(model, run["training"]["lr_scale"], run["head"]), lr=0.01, momentum=0.9)
+    images = torch.randn(batch, 3, size, size, device=device)
+    labels = torch.randint(0, objective.num_classes, (batch,), device=device)
+    _train_epoch(model, RepeatedBatch(images, labels, 3), optimizer, objective, run, device, 0)  # warm-up
+    return _train_epoch(model, RepeatedBatch(images, labels, steps), optimizer, objective, run, device, 1)["images_per_second"]
+
+
+def loss_step_ratio(device, K=1010, B=256, repeats=20) -> dict:
+    """HAFrame loss forward+backward: vectorised vs a loop over classes (the authors' style)."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    W = torch.nn.functional.normalize(torch.randn(K, K, generator=g), dim=1).to(device)
+    S = W @ W.T
+    h = torch.randn(B, K, generator=g).to(device).requires_grad_()
+    y = torch.randint(0, K, (B,), generator=g).to(device)
+
+    def vectorised():
+        haframe_loss(h @ W.T, y, features=h, frame=W, similarity=S, alpha=0.4).backward()
+
+    def per_class_loop():
+        hn = torch.nn.functional.normalize(h, dim=1)
+        pull = 0.0
+        for c in range(K):
+            pull = pull + ((hn @ torch.nn.functional.normalize(W[c], dim=0) - S[y, c]) ** 2).sum() / B
+        (0.6 * torch.nn.functional.cross_entropy(h @ W.T, y) + 0.4 * pull).backward()
+
+    times = {}
+    for name, fn in (("vectorised", vectorised), ("per_class_loop", per_class_loop)):
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(repeats if name == "vectorised" else max(2, repeats // 10)):
+            fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times[name] = (time.perf_counter() - start) / (repeats if name == "vectorised" else max(2, repeats // 10))
+    return {"K": K, "B": B, "vectorised_ms": round(times["vectorised"] * 1e3, 3),
+            "per_class_loop_ms": round(times["per_class_loop"] * 1e3, 1),
+            "ratio": round(times["per_class_loop"] / times["vectorised"], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gpu", action="store_true")
+    args = parser.parse_args()
+    device = torch.device("cuda" if args.gpu else "cpu")
+    torch.backends.cudnn.benchmark = True
+    root = Path(tempfile.mkdtemp())
+    small, large = hierarchy_dirs(root, (4, 5, 5)), hierarchy_dirs(root, (10, 10, 10))  # K = 100, 1000
+    if args.gpu:
+        cases = [("resnet50", 224, 128, 20, large), ("wrn28_8", 32, 128, 20, small), ("small_cnn", 32, 256, 20, small)]
+        modes = [("fp32", False), ("bf16", False), ("bf16", True)]
+    else:
+        cases = [("small_cnn", 32, 128, 10, small), ("wrn28_8", 32, 16, 3, small), ("resnet50", 224, 4, 2, large)]
+        modes = [("fp32", False), ("bf16", True)]
+    print(json.dumps({"device": torch.cuda.get_device_name(0) if args.gpu else "cpu", "torch": torch.__version__}), flush=True)
+    for backbone, size, batch, steps, dirs in cases:
+        variants = VARIANTS if backbone != "resnet50" or args.gpu else {"ce_II": 0, "haframe": 0}
+        for variant in variants:
+            for precision, channels_last in modes:
+                rate = throughput(backbone, size, batch, steps, variant, precision, channels_last, dirs, device)
+                print(json.dumps({"backbone": backbone, "input": size, "batch": batch, "variant": variant,
+                                  "precision": precision, "channels_last": channels_last,
+                                  "images_per_second": round(rate, 1)}), flush=True)
+    print(json.dumps({"haframe_loss_step": loss_step_ratio(device)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
