@@ -26,7 +26,7 @@ def imagenet_shaped_folders(root):
     return {"train": str(train), "val": str(val)}
 
 
-def test_dry_run_lists_download_and_prepare_jobs_of_all_four_datasets(tmp_path):
+def test_dry_run_lists_the_whole_study(tmp_path):
     config = study_config(**imagenet_shaped_folders(tmp_path))
     result = run_snakemake(tmp_path / "work", config, "--dry-run")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
@@ -35,7 +35,10 @@ def test_dry_run_lists_download_and_prepare_jobs_of_all_four_datasets(tmp_path):
     for kind in ("cifar100", "fgvc_aircraft", "inat19", "tiered_imagenet"):
         assert counts[f"prepare_{kind}"] == "1", kind
     assert counts["download_hierarchy"] == "4"
-    assert counts["train"] == str(4 * 2 * 5)
+    assert counts["download_weights"] == "2"  # torchvision IMAGENET1K_V1 and PASS MoCo-v2
+    assert counts["train"] == str(4 * 11 * 5 + 2)  # the study plus the two wide-head runs
+    assert counts["evaluate"] == counts["train"] == counts["import_run"]
+    assert counts["report_dataset"] == "4"
 
 
 def test_missing_imagenet_stops_the_dag_build_with_instructions(tmp_path):

@@ -137,9 +137,9 @@ def test_changed_config_makes_a_new_run_and_supersedes_the_old(tmp_path):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda c: c["variants"]["haframe"].update(alpha=1.5), "variants.haframe.alpha: expected a number in [0, 1], got 1.5"),
+        (lambda c: c["variants"]["haframe"].update(alpha=1.5), "variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got 1.5"),
         (lambda c: c["datasets"]["synthetic"]["variants"].update(haframe={"alpha": -0.1}) if c["datasets"]["synthetic"].get("variants") else c["datasets"]["synthetic"].update(variants={"haframe": {"alpha": -0.1}}),
-         "datasets.synthetic.variants.haframe.alpha: expected a number in [0, 1], got -0.1"),
+         "datasets.synthetic.variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got -0.1"),
         (lambda c: c["variants"]["ce_II"].update(method="focal"), "variants.ce_II.method: unknown method 'focal'"),
         (lambda c: c["datasets"]["synthetic"].update(kind="mnist"), "'mnist' is not one of"),
         (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=0), "['datasets']['synthetic']['training']['epochs']"),
