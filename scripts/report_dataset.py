@@ -1,14 +1,13 @@
-"""Rule report_dataset: the dataset's table (md, tex, csv) and error-vs-severity figure."""
+"""Rule report_dataset: the dataset's main table (md, tex, csv) and figures (png, svg)."""
 from pathlib import Path
 
-from haframe.io import read_json
 from haframe.logs import log_to
-from haframe.report import write_dataset_report
+from haframe.stages import report_dataset
 
 with log_to(snakemake.log[0]) as log:
-    results = [read_json(path) for path in snakemake.input.metrics]
-    rows = write_dataset_report(
-        results, list(snakemake.params.variants), snakemake.wildcards.dataset,
-        Path(snakemake.output.md).parent, snakemake.output.figure,
+    rows = report_dataset(
+        snakemake.wildcards.dataset, list(snakemake.params.variants),
+        [Path(path).parent for path in snakemake.input.metrics], snakemake.input.distances,
+        Path(snakemake.output.md).parent, Path(snakemake.output.figure).parent,
     )
-    log(f"{len(rows)} table rows from {len(results)} runs")
+    log(f"{len(rows)} table rows from {len(snakemake.input.metrics)} runs")

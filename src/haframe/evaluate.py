@@ -48,7 +48,7 @@ def evaluate_run(
     scores = scored_predictions(logits, targets, D, with_crm=run["crm"])
     result = {
         "dataset": run["dataset"], "variant": run["variant"], "seed": run["seed"],
-        "split": split, "checkpoint_epoch": state["epoch"], "drop_last": run["evaluation"]["drop_last"],
+        "method": run["method"], "head": run["head"], "split": split, "checkpoint_epoch": state["epoch"], "drop_last": run["evaluation"]["drop_last"],
         **scores.pop("metrics"),
     }
     save_npz(predictions_file, **scores)

@@ -8,20 +8,23 @@ from typing import Sequence
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams["svg.fonttype"] = "none"  # SVG text stays text: searchable, editable for print
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
 
 
-def _save(fig, path: str | Path) -> None:
-    suffix = Path(path).suffix.lstrip(".")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=suffix, dpi=150, bbox_inches="tight")
+def _save(fig, *paths: str | Path) -> None:
+    """Write the figure to every path (format from the suffix: png, svg, ...)."""
+    for path in paths:
+        suffix = Path(path).suffix.lstrip(".")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=suffix, dpi=150, bbox_inches="tight")
     plt.close(fig)
 
 
-def distance_histogram(histogram: dict[int, int], title: str, path: str | Path) -> None:
+def distance_histogram(histogram: dict[int, int], title: str, *paths: str | Path) -> None:
     """Bar chart of how many ordered class pairs sit at each hierarchical distance."""
     fig, ax = plt.subplots(figsize=(5, 3.2))
     values = sorted(histogram)
@@ -30,10 +33,10 @@ def distance_histogram(histogram: dict[int, int], title: str, path: str | Path) 
     ax.set_ylabel("class pairs")
     ax.set_xticks(values)
     ax.set_title(title)
-    _save(fig, path)
+    _save(fig, *paths)
 
 
-def cosine_heatmaps(panels: Sequence[tuple[str, np.ndarray]], title: str, path: str | Path) -> None:
+def cosine_heatmaps(panels: Sequence[tuple[str, np.ndarray]], title: str, *paths: str | Path) -> None:
     """Side-by-side heatmaps of target cosine matrices (classes in hierarchy order)."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
     for ax, (name, matrix) in zip(axes[0], panels):
@@ -43,21 +46,65 @@ def cosine_heatmaps(panels: Sequence[tuple[str, np.ndarray]], title: str, path: 
         ax.set_ylabel("class")
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="cosine")
     fig.suptitle(title)
-    _save(fig, path)
+    _save(fig, *paths)
 
 
-def error_vs_severity(rows: Sequence[dict], title: str, path: str | Path) -> None:
-    """Top-1 error vs mistake severity, one point per table row with 95% CI bars."""
+def error_vs_severity(rows: Sequence[dict], title: str, *paths: str | Path) -> int:
+    """Top-1 error vs mistake severity, one point per table row with 95% CI crosses.
+    Returns the number of series drawn."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
+    drawn = 0
     for row in rows:
-        x, y = row["top1_error"], row["mistake_severity"]
-        if x["mean"] is None or y["mean"] is None:
+        x, y = row.get("top1_error"), row.get("mistake_severity")
+        if not x or not y or x["mean"] is None or y["mean"] is None:
             continue
         ax.errorbar(x["mean"], y["mean"], xerr=x["ci"] or 0, yerr=y["ci"] or 0,
-                    fmt="o", capsize=3, label=row["name"])
+                    fmt="o" if row.get("head") == "II" else "s", capsize=3, label=row["name"])
+        drawn += 1
     ax.set_xlabel("top-1 error (%)")
     ax.set_ylabel("mistake severity")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    _save(fig, path)
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, *paths)
+    return drawn
+
+
+def mean_band(ax, x, curves: Sequence[np.ndarray], label: str) -> None:
+    """Mean line over seeds with a min-max band."""
+    stacked = np.vstack(curves)
+    line = ax.plot(x, stacked.mean(axis=0), label=label, linewidth=1.4)[0]
+    if len(curves) > 1:
+        ax.fill_between(x, stacked.min(axis=0), stacked.max(axis=0), color=line.get_color(), alpha=0.15)
+
+
+def ahd_curves(curves: dict[str, Sequence[np.ndarray]], title: str, *paths: str | Path) -> int:
+    """AHD@k against k per variant: mean over seeds, band = range over seeds."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name, per_seed in curves.items():
+        mean_band(ax, np.arange(1, len(per_seed[0]) + 1), per_seed, name)
+    ax.set_xlabel("k")
+    ax.set_ylabel("average hierarchical distance @k")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, *paths)
+    return len(curves)
+
+
+def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title: str, *paths: str | Path) -> int:
+    """Validation top-1 error and training loss per epoch: mean over seeds and range band."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, per_seed in histories.items():
+        epochs = per_seed[0]["epoch"]
+        mean_band(left, epochs, [h["val_top1_error"] for h in per_seed], name)
+        mean_band(right, epochs, [h["train_loss"] for h in per_seed], name)
+    left.set_ylabel("validation top-1 error (%)")
+    right.set_ylabel("training loss")
+    for ax in (left, right):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    left.legend(fontsize=7, ncol=2)
+    fig.suptitle(title)
+    _save(fig, *paths)
+    return len(histories)

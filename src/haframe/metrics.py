@@ -40,6 +40,12 @@ def metrics(ranked: np.ndarray, targets: np.ndarray, D: np.ndarray) -> dict:
     return result
 
 
+def ahd_curve(ranked: np.ndarray, targets: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """AHD@k for k = 1 .. width: mean over samples of the mean distance of the top-k."""
+    dist = D[ranked, np.asarray(targets)[:, None]].astype(np.float64)
+    return (np.cumsum(dist, axis=1) / np.arange(1, ranked.shape[1] + 1)).mean(axis=0)
+
+
 def mean_ci(values: Sequence[float | None], confidence: float = 0.95) -> dict:
     """Mean and t-based confidence half-width (std with ddof=1) over seeds.
 

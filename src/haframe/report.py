@@ -1,17 +1,19 @@
-"""Paper-style tables: mean +- 95% CI over seeds per variant (and CRM) and metric."""
+"""Paper-style tables: mean +- 95% CI over seeds per variant (and CRM) and metric, grouped by
+head type, best values marked; the ablation and cross-dataset summary tables; the scorecard
+against reference results. Markdown, LaTeX (booktabs) and CSV."""
 
 from __future__ import annotations
 
 import csv
 import io as _io
+import math
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from .io import write_text
 from .metrics import mean_ci
 
 METRICS = ("top1_error", "mistake_severity", "ahd@1", "ahd@5", "ahd@20")
-PM_TEX = r" \pm "
 HEADERS = {
     "top1_error": "top-1 error (%)",
     "mistake_severity": "mistake severity",
@@ -19,82 +21,146 @@ HEADERS = {
     "ahd@5": "AHD@5",
     "ahd@20": "AHD@20",
 }
+ABLATION = ("ce_I", "ce_II", "haframe_fixed", "haframe")
+HEAD_TITLES = {"I": "type I", "II": "type II"}
+NOTES = (
+    "mean ± 95% confidence half-width over seeds: t-quantile, sample std (ddof=1); the authors' "
+    "code used the population std (ddof=0), about 11% narrower at n=5",
+    "`+crm`: the same models, predicting by conditional risk minimisation (argmin of p @ D)",
+    "bold: the best (lowest) mean of the column",
+)
+
+
+# --------------------------------------------------------------------------- rows
 
 
 def table_rows(results: Sequence[dict], variants: Sequence[str]) -> list[dict]:
-    """One row per variant (in ``variants`` order) and one ``<variant>+crm`` row where CRM ran.
-
-    ``results`` are metrics.json dicts; each row holds {metric: mean_ci(...)} and ``seeds``.
-    """
+    """Rows grouped by head type (I, then II), in ``variants`` order within a group, each
+    followed by its ``<variant>+crm`` row where CRM ran. ``results`` are metrics.json dicts."""
     rows = []
     for variant in variants:
         runs = sorted((r for r in results if r["variant"] == variant), key=lambda r: r["seed"])
         if not runs:
             continue
-        rows.append(_row(variant, runs))
+        head = runs[0].get("head", "II")
+        rows.append(_row(variant, head, runs))
         if all("crm" in r for r in runs):
-            rows.append(_row(f"{variant}+crm", [r["crm"] for r in runs], [r["seed"] for r in runs]))
-    return rows
+            rows.append(_row(f"{variant}+crm", head, [r["crm"] for r in runs], [r["seed"] for r in runs]))
+    return sorted(rows, key=lambda row: row["head"])  # stable: keeps variant order per head
 
 
-def _row(name: str, runs: Sequence[dict], seeds: Sequence[int] | None = None) -> dict:
+def _row(name: str, head: str, runs: Sequence[dict], seeds: Sequence[int] | None = None) -> dict:
     metrics = [m for m in METRICS if all(m in r for r in runs)]
     return {
         "name": name,
+        "head": head,
         "seeds": list(seeds if seeds is not None else [r["seed"] for r in runs]),
         "n_test": runs[0]["n_test"],
         **{m: mean_ci([r[m] for r in runs]) for m in metrics},
     }
 
 
-def _columns(rows: Sequence[dict]) -> list[str]:
+def columns_of(rows: Sequence[dict]) -> list[str]:
     return [m for m in METRICS if any(m in row for row in rows)]
 
 
-def _cell(stat: dict | None, digits: int = 2, pm: str = " ± ") -> str:
+def best_means(rows: Sequence[dict], columns: Iterable[str]) -> dict[str, float]:
+    """The lowest mean of each column (every metric here is lower-is-better)."""
+    best = {}
+    for column in columns:
+        means = [row[column]["mean"] for row in rows if row.get(column) and row[column]["mean"] is not None]
+        if means:
+            best[column] = min(means)
+    return best
+
+
+def _is_best(row: dict, column: str, best: dict[str, float]) -> bool:
+    stat = row.get(column)
+    return bool(stat) and stat["mean"] is not None and column in best and math.isclose(stat["mean"], best[column])
+
+
+def _cell(stat: dict | None, pm: str = " ± ", digits: int = 2) -> str | None:
     if not stat or stat["mean"] is None:
-        return "–"
+        return None
     if stat["ci"] is None:
         return f"{stat['mean']:.{digits}f}"
     return f"{stat['mean']:.{digits}f}{pm}{stat['ci']:.{digits}f}"
 
 
-def markdown(rows: Sequence[dict], title: str, notes: Sequence[str] = ()) -> str:
-    columns = _columns(rows)
-    lines = [f"### {title}", "", "| variant | seeds | " + " | ".join(HEADERS[c] for c in columns) + " |"]
+# --------------------------------------------------------------------------- formats
+
+
+def markdown(rows: Sequence[dict], title: str, notes: Sequence[str] = (), label: str = "variant") -> str:
+    columns = columns_of(rows)
+    best = best_means(rows, columns)
+    lines = [f"### {title}", "", f"| {label} | n | " + " | ".join(HEADERS[c] for c in columns) + " |"]
     lines.append("|" + "---|" * (len(columns) + 2))
+    head = None
     for row in rows:
-        cells = [_cell(row.get(c)) for c in columns]
-        lines.append(f"| {row['name']} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
+        if row.get("head") and row["head"] != head and "dataset" not in row:
+            head = row["head"]
+            lines.append(f"| *{HEAD_TITLES[head]}* |" + " |" * (len(columns) + 1))
+        cells = []
+        for c in columns:
+            text = _cell(row.get(c)) or "–"
+            cells.append(f"**{text}**" if _is_best(row, c, best) else text)
+        name = f"{row['dataset']} / {row['name']}" if "dataset" in row else row["name"]
+        lines.append(f"| {name} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
     lines += ["", *[f"- {note}" for note in notes]]
     return "\n".join(lines) + "\n"
 
 
-def latex(rows: Sequence[dict], title: str) -> str:
-    columns = _columns(rows)
-    esc = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("@", "@")
+def _tex_escape(text: str) -> str:
+    return text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#")
+
+
+def latex(rows: Sequence[dict], title: str, label: str = "variant") -> str:
+    """A booktabs tabular, ready to \\input; one line per row, type I / type II sections."""
+    columns = columns_of(rows)
+    best = best_means(rows, columns)
+    width = len(columns) + 2
     lines = [
         "% " + title,
         r"\begin{tabular}{l r " + "c " * len(columns) + "}",
         r"\toprule",
-        "variant & $n$ & " + " & ".join(esc(HEADERS[c]) for c in columns) + r" \\",
+        f"{label} & $n$ & " + " & ".join(_tex_escape(HEADERS[c]) for c in columns) + r" \\",
         r"\midrule",
     ]
+    head = None
     for row in rows:
-        cells = [f"${_cell(row[c], pm=PM_TEX)}$" if row.get(c) and row[c]["mean"] is not None else "--" for c in columns]
-        lines.append(f"{esc(row['name'])} & {len(row['seeds'])} & " + " & ".join(cells) + r" \\")
+        if row.get("head") and row["head"] != head and "dataset" not in row:
+            if head is not None:
+                lines.append(r"\midrule")
+            head = row["head"]
+            lines.append(rf"\multicolumn{{{width}}}{{l}}{{\emph{{{HEAD_TITLES[head]}}}}} \\")
+        cells = []
+        for c in columns:
+            text = _cell(row.get(c), pm=r" \pm ")
+            if text is None:
+                cells.append("--")
+            else:
+                cells.append(rf"$\mathbf{{{text}}}$" if _is_best(row, c, best) else f"${text}$")
+        name = f"{row['dataset']} / {row['name']}" if "dataset" in row else row["name"]
+        lines.append(f"{_tex_escape(name)} & {len(row['seeds'])} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
 def csv_text(rows: Sequence[dict]) -> str:
-    columns = _columns(rows)
-    fields = ["variant", "n", "seeds", "n_test"] + [f"{c}_{part}" for c in columns for part in ("mean", "ci95")]
+    columns = columns_of(rows)
+    best = best_means(rows, columns)
+    prefix = ["dataset"] if any("dataset" in row for row in rows) else []
+    fields = prefix + ["variant", "head", "n", "seeds", "n_test"]
+    fields += [f"{c}_{part}" for c in columns for part in ("mean", "ci95")] + ["best"]
     buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        record = {"variant": row["name"], "n": len(row["seeds"]), "seeds": " ".join(map(str, row["seeds"])), "n_test": row["n_test"]}
+        record = {
+            "dataset": row.get("dataset", ""), "variant": row["name"], "head": row["head"], "n": len(row["seeds"]),
+            "seeds": " ".join(map(str, row["seeds"])), "n_test": row["n_test"],
+            "best": " ".join(c for c in columns if _is_best(row, c, best)),
+        }
         for c in columns:
             stat = row.get(c) or {"mean": None, "ci": None}
             record[f"{c}_mean"] = "" if stat["mean"] is None else repr(stat["mean"])
@@ -103,22 +169,130 @@ def csv_text(rows: Sequence[dict]) -> str:
     return buffer.getvalue()
 
 
-def write_dataset_report(results: Sequence[dict], variants: Sequence[str], dataset: str, tables_dir: str | Path, figure: str | Path) -> list[dict]:
-    from . import figures
+def write_tables(rows: Sequence[dict], stem: str | Path, title: str, notes: Sequence[str] = (), label: str = "variant") -> None:
+    stem = Path(stem)
+    write_text(stem.with_suffix(".md"), markdown(rows, title, notes, label))
+    write_text(stem.with_suffix(".tex"), latex(rows, title, label))
+    write_text(stem.with_suffix(".csv"), csv_text(rows))
 
-    rows = table_rows(results, variants)
-    n_test = sorted({r["n_test"] for r in results})
-    notes = [
-        "mean ± 95% confidence half-width over seeds: t-quantile, sample std (ddof=1); "
-        "the authors' code used the population std (ddof=0), about 11% narrower at n=5",
-        f"test images scored per run: {', '.join(map(str, n_test))}"
-        + (" (authors' drop_last reproduced: the last partial batch is not scored)" if any(r["drop_last"] for r in results) else " (every test image)"),
-        "`+crm`: the same models, predicting by conditional risk minimisation (argmin of p @ D)",
-    ]
-    tables_dir = Path(tables_dir)
-    title = f"{dataset}: test metrics"
-    write_text(tables_dir / f"{dataset}.md", markdown(rows, title, notes))
-    write_text(tables_dir / f"{dataset}.tex", latex(rows, title))
-    write_text(tables_dir / f"{dataset}.csv", csv_text(rows))
-    figures.error_vs_severity(rows, f"{dataset}: top-1 error vs mistake severity (95% CI)", figure)
+
+# --------------------------------------------------------------------------- study tables
+
+
+def ablation_rows(results_by_dataset: dict[str, Sequence[dict]]) -> list[dict]:
+    """ce_I, ce_II, haframe_fixed, haframe per dataset (those present), without CRM rows."""
+    rows = []
+    for dataset, results in results_by_dataset.items():
+        for row in table_rows(results, ABLATION):
+            if not row["name"].endswith("+crm"):
+                rows.append({**row, "dataset": dataset})
+    return sorted(rows, key=lambda row: (list(results_by_dataset).index(row["dataset"]), ABLATION.index(row["name"])))
+
+
+def summary_markdown(rows_by_dataset: dict[str, Sequence[dict]]) -> tuple[str, str, str]:
+    """Top-1 error and mistake severity of every row across datasets (md, tex, csv)."""
+    names = list(dict.fromkeys(row["name"] for rows in rows_by_dataset.values() for row in rows))
+    datasets = list(rows_by_dataset)
+    lookup = {(d, row["name"]): row for d, rows in rows_by_dataset.items() for row in rows}
+    metrics = ("top1_error", "mistake_severity")
+    best = {(d, m): best_means(rows_by_dataset[d], [m]).get(m) for d in datasets for m in metrics}
+
+    def cell(d, name, m, pm, bold):
+        row = lookup.get((d, name))
+        text = _cell(row.get(m)) if row else None
+        if text is None:
+            return None
+        text = text.replace(" ± ", pm)
+        return bold(text) if best[(d, m)] is not None and math.isclose(row[m]["mean"], best[(d, m)]) else text
+
+    md = ["### Summary: top-1 error (%) / mistake severity", "",
+          "| variant | " + " | ".join(f"{d} top-1 | {d} severity" for d in datasets) + " |",
+          "|" + "---|" * (1 + 2 * len(datasets))]
+    tex = ["% summary across datasets", r"\begin{tabular}{l " + "c c " * len(datasets) + "}", r"\toprule",
+           "variant & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex_escape(d)}}}" for d in datasets) + r" \\",
+           " & " + " & ".join("top-1 & severity" for _ in datasets) + r" \\", r"\midrule"]
+    buffer = _io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["variant"] + [f"{d}_{m}_{p}" for d in datasets for m in metrics for p in ("mean", "ci95")])
+    for name in names:
+        md_cells, tex_cells, csv_cells = [], [], []
+        for d in datasets:
+            for m in metrics:
+                md_cells.append(cell(d, name, m, " ± ", lambda t: f"**{t}**") or "–")
+                text = cell(d, name, m, r" \pm ", lambda t: rf"\mathbf{{{t}}}")
+                tex_cells.append(f"${text}$" if text else "--")
+                stat = (lookup.get((d, name)) or {}).get(m) or {"mean": None, "ci": None}
+                csv_cells += ["" if stat["mean"] is None else repr(stat["mean"]), "" if stat["ci"] is None else repr(stat["ci"])]
+        md.append(f"| {name} | " + " | ".join(md_cells) + " |")
+        tex.append(f"{_tex_escape(name)} & " + " & ".join(tex_cells) + r" \\")
+        writer.writerow([name] + csv_cells)
+    tex += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(md) + "\n", "\n".join(tex) + "\n", buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- scorecard
+
+REFERENCE_FIELDS = ("dataset", "variant", "metric", "value", "ci", "source")
+
+
+def read_reference(path: str | Path) -> list[dict]:
+    """Reference results: CSV with dataset, variant, metric, value, ci (optional), source.
+    Empty values are allowed (a reference not yet sourced) and never filled in."""
+    with open(path, newline="") as handle:
+        rows = [row for row in csv.DictReader(line for line in handle if not line.startswith("#"))]
+    for number, row in enumerate(rows, start=2):
+        missing = [f for f in ("dataset", "variant", "metric") if not row.get(f)]
+        if missing:
+            raise ValueError(f"{path}, row {number}: missing {missing}")
+        if row["metric"] not in METRICS:
+            raise ValueError(f"{path}, row {number}: unknown metric {row['metric']!r}; known: {list(METRICS)}")
     return rows
+
+
+def scorecard(rows_by_dataset: dict[str, Sequence[dict]], reference: Sequence[dict]) -> list[dict]:
+    """Ours beside each reference cell: difference in units of our 95% CI half-width and a
+    verdict: within (|ours - ref| <= our CI, n >= 2), outside, no CI (n = 1), no reference
+    (empty value), not run (no result of ours)."""
+    lookup = {(d, row["name"]): row for d, rows in rows_by_dataset.items() for row in rows}
+    cards = []
+    for ref in reference:
+        row = lookup.get((ref["dataset"], ref["variant"]))
+        stat = (row or {}).get(ref["metric"]) or {"mean": None, "ci": None, "n": 0}
+        value = float(ref["value"]) if ref.get("value", "").strip() else None
+        card = {**{k: ref.get(k, "") for k in REFERENCE_FIELDS}, "ours": stat["mean"], "our_ci": stat["ci"], "n": stat.get("n", 0), "diff_in_ci": None}
+        if stat["mean"] is None:
+            card["verdict"] = "not run"
+        elif value is None:
+            card["verdict"] = "no reference"
+        elif stat["ci"] is None:
+            card["verdict"] = "no CI"
+        else:
+            diff = stat["mean"] - value
+            card["diff_in_ci"] = diff / stat["ci"] if stat["ci"] > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+            card["verdict"] = "within" if abs(diff) <= stat["ci"] else "outside"
+        cards.append(card)
+    return cards
+
+
+def scorecard_markdown(cards: Sequence[dict], reference_file: str) -> str:
+    lines = [f"### Scorecard against {reference_file}", "",
+             "| dataset | variant | metric | ours | n | reference | difference / our CI | verdict |", "|---|---|---|---|---|---|---|---|"]
+    for c in cards:
+        ours = "–" if c["ours"] is None else (f"{c['ours']:.2f}" + ("" if c["our_ci"] is None else f" ± {c['our_ci']:.2f}"))
+        ref = (c["value"] or "–") + (f" ± {c['ci']}" if c.get("ci") else "")
+        diff = "–" if c["diff_in_ci"] is None else f"{c['diff_in_ci']:+.2f}"
+        lines.append(f"| {c['dataset']} | {c['variant']} | {c['metric']} | {ours} | {c['n']} | {ref} | {diff} | {c['verdict']} |")
+    counts = {v: sum(c["verdict"] == v for c in cards) for v in ("within", "outside", "no CI", "no reference", "not run")}
+    lines += ["", "- " + ", ".join(f"{v}: {n}" for v, n in counts.items()),
+              "- within: |ours - reference| <= our 95% CI half-width (n >= 2 seeds)"]
+    return "\n".join(lines) + "\n"
+
+
+def scorecard_csv(cards: Sequence[dict]) -> str:
+    buffer = _io.StringIO()
+    fields = list(REFERENCE_FIELDS) + ["ours", "our_ci", "n", "diff_in_ci", "verdict"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for card in cards:
+        writer.writerow({k: ("" if card.get(k) is None else card.get(k)) for k in fields})
+    return buffer.getvalue()

@@ -129,3 +129,20 @@ def _test_metrics(test: dict) -> list[tuple]:
         for key, value in flat.items()
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     ]
+
+
+def import_report(files: list[str | Path], tracking_uri: str, experiment: str = "report") -> dict:
+    """One MLflow run per report build, holding its tables and figures as artifacts."""
+    from mlflow.tracking import MlflowClient
+
+    from .runtime import git_commit
+
+    db = _sqlite_path(tracking_uri)
+    with writer_lock(tracking_uri):
+        client = MlflowClient(tracking_uri)
+        experiment_id = _experiment_id(client, experiment, db.parent / "mlflow-artifacts" if db else None)
+        run = client.create_run(experiment_id, tags={"git_commit": git_commit(), "mlflow.runName": f"report {time.strftime('%Y-%m-%d %H:%M')}"})
+        for path in map(Path, files):
+            client.log_artifact(run.info.run_id, str(path), artifact_path=path.parent.name)
+        client.set_terminated(run.info.run_id, "FINISHED")
+    return {"run_id": run.info.run_id, "experiment": experiment, "files": len(files), "tracking_uri": tracking_uri}

@@ -22,6 +22,9 @@ except ConfigError as error:
 
 ENV = "../../envs/haframe.yaml"
 TRACKING_URI = config["mlflow"]["tracking_uri"] or default_tracking_uri("results")
+REFERENCE_RESULTS = config["report"]["reference_results"]
+if REFERENCE_RESULTS and not Path(REFERENCE_RESULTS).exists():  # relative to the repository
+    REFERENCE_RESULTS = str(Path(workflow.basedir).parent / REFERENCE_RESULTS)
 
 
 wildcard_constraints:
@@ -146,14 +149,29 @@ def training_threads(wildcards):
     return training["threads"] + training["workers"]
 
 
+def report_files():
+    """Every table and figure of the report (the inputs of its MLflow run)."""
+    files = [
+        f"results/report/tables/{name}.{suffix}"
+        for name in ["ablation", "summary", *config["datasets"]]
+        for suffix in ("md", "tex", "csv")
+    ]
+    files += ["results/report/tables/scorecard.md", "results/report/tables/scorecard.csv"]
+    files += [
+        f"results/report/figures/{dataset}_{figure}.{suffix}"
+        for dataset in config["datasets"]
+        for figure in ("error_vs_severity", "ahd_at_k", "training_curves")
+        for suffix in ("png", "svg")
+    ]
+    return files
+
+
 def all_targets():
     targets = []
     for dataset in config["datasets"]:
         targets += [
             f"results/{dataset}/hierarchy/summary.json",
             f"results/{dataset}/frames/summary.json",
-            f"results/report/tables/{dataset}.md",
-            f"results/report/figures/{dataset}_error_vs_severity.png",
         ]
         targets += run_files(dataset, "mlflow.json")
-    return targets
+    return targets + report_files() + ["results/report/mlflow.json"]

@@ -11,7 +11,9 @@ rule solve_frame:
             caption="../report/cosines.rst",
             category="{dataset}",
             subcategory="frames",
+            labels={"content": "HAFrame vs ETF cosines", "metric": "target cosine"},
         ),
+        heatmap_svg="results/{dataset}/frames/cosines.svg",
     params:
         gamma=lambda w: config["datasets"][w.dataset]["frame"]["gamma"],
         solver=lambda w: config["datasets"][w.dataset]["frame"]["solver"],

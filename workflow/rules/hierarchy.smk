@@ -30,7 +30,9 @@ rule parse_hierarchy:
             caption="../report/distance_histogram.rst",
             category="{dataset}",
             subcategory="hierarchy",
+            labels={"content": "distance histogram", "metric": "hierarchical distance"},
         ),
+        histogram_svg="results/{dataset}/hierarchy/distance_histogram.svg",
     params:
         format=lambda w: hierarchy_spec(w.dataset)["format"],
         class_order=lambda w: hierarchy_spec(w.dataset)["class_order"],

@@ -1,0 +1,156 @@
+"""Paper-style tables, figures, scorecard, snapshot and the Snakemake HTML report."""
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest import REPO, run_snakemake, tiny_config
+from haframe import figures, report
+
+
+def result(variant, seed, head, top1, severity, crm=None):
+    r = {"dataset": "d", "variant": variant, "seed": seed, "head": head, "n_test": 100, "drop_last": False,
+         "top1_error": top1, "mistake_severity": severity, "ahd@1": top1 / 100, "ahd@5": 2.0}
+    if crm is not None:
+        r["crm"] = {"top1_error": crm, "mistake_severity": severity - 0.1, "ahd@1": crm / 100, "ahd@5": 1.5, "n_test": 100}
+    return r
+
+
+RESULTS = [
+    result("ce_II", 0, "II", 30.0, 2.0, crm=31.0), result("ce_II", 1, "II", 32.0, 2.2, crm=33.0), result("ce_II", 2, "II", 34.0, 2.4, crm=35.0),
+    result("ce_I", 0, "I", 20.0, 3.0, crm=21.0), result("ce_I", 1, "I", 22.0, 3.0, crm=22.0), result("ce_I", 2, "I", 24.0, 3.0, crm=23.0),
+    result("haframe", 0, "II", 40.0, 1.0), result("haframe", 1, "II", 40.0, None),
+]
+
+
+def test_rows_are_grouped_by_head_with_crm_beside_and_known_ci():
+    rows = report.table_rows(RESULTS, ["ce_II", "haframe", "ce_I"])
+    assert [r["name"] for r in rows] == ["ce_I", "ce_I+crm", "ce_II", "ce_II+crm", "haframe"]
+    ce_II = rows[2]["top1_error"]
+    assert ce_II["mean"] == pytest.approx(32.0)
+    assert ce_II["ci"] == pytest.approx(stats.t.ppf(0.975, 2) * 2.0 / math.sqrt(3))  # sample std 2
+    haframe = rows[4]
+    assert haframe["mistake_severity"] == {"mean": 1.0, "ci": None, "n": 1}  # a None is dropped
+    assert haframe["top1_error"]["ci"] == 0.0
+
+
+def test_markdown_marks_the_best_of_each_column():
+    rows = report.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
+    text = report.markdown(rows, "t")
+    assert "| *type I* |" in text and "| *type II* |" in text
+    assert f"| ce_I | 3 | **{22.0:.2f} ± " in text  # lowest top-1 error
+    assert re.search(r"\| haframe \| 2 \| 40\.00 ± 0\.00 \| \*\*1\.00\*\* \|", text)  # lowest severity, n=1
+    csv_rows = report.csv_text(rows).splitlines()
+    assert csv_rows[0].endswith(",best") and csv_rows[1].startswith("ce_I,I,3,0 1 2,100,")
+    assert csv_rows[1].split(",")[-1].split() == ["top1_error", "ahd@1"]  # ahd@1 = top1 / 100 here
+
+
+def test_latex_is_balanced_with_one_line_per_row_and_no_nan():
+    rows = report.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
+    tex = report.latex(rows, "title")
+    assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 1
+    assert tex.count(r"\toprule") == tex.count(r"\bottomrule") == 1
+    data = [line for line in tex.splitlines() if " & " in line and not line.startswith("variant")]
+    assert len(data) == len(rows)
+    columns = tex.splitlines()[1].count("c ") + 2
+    for line in data:
+        assert line.endswith(r"\\") and line.count(" & ") == columns - 1
+        assert line.count("$") % 2 == 0 and line.count("{") == line.count("}")
+    assert "nan" not in tex.lower() and "ce\\_II+crm" in tex
+
+
+def test_scorecard_verdicts_on_a_hand_made_case(tmp_path):
+    reference = tmp_path / "reference.csv"
+    reference.write_text(
+        "# comment lines are skipped\n"
+        "dataset,variant,metric,value,ci,source\n"
+        "d,ce_II,top1_error,33.0,0.5,paper\n"   # |32 - 33| = 1 <= CI 4.97: within
+        "d,ce_II,mistake_severity,3.5,,paper\n"  # |2.2 - 3.5| = 1.3 > CI 0.50: outside
+        "d,haframe,mistake_severity,1.0,,paper\n"  # n = 1: no CI
+        "d,ce_I,top1_error,,,not sourced\n"      # empty: no reference
+        "d,hxe,top1_error,30,,paper\n"           # not run
+    )
+    rows = {"d": report.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])}
+    cards = report.scorecard(rows, report.read_reference(reference))
+    assert [c["verdict"] for c in cards] == ["within", "outside", "no CI", "no reference", "not run"]
+    half = stats.t.ppf(0.975, 2) * 2.0 / math.sqrt(3)
+    assert cards[0]["diff_in_ci"] == pytest.approx(-1.0 / half)
+    assert cards[3]["value"] == ""  # never filled in
+    bad = tmp_path / "bad.csv"
+    bad.write_text("dataset,variant,metric,value\nd,ce_II,top5_error,1\n")
+    with pytest.raises(ValueError, match="unknown metric 'top5_error'"):
+        report.read_reference(bad)
+
+
+def test_figures_draw_one_series_per_row_or_variant(tmp_path):
+    rows = report.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
+    paths = (tmp_path / "e.png", tmp_path / "e.svg")
+    assert figures.error_vs_severity(rows, "t", *paths) == len(rows)
+    svg = paths[1].read_text()
+    assert all(f">{row['name']}<" in svg for row in rows)
+    curves = {"a": [np.linspace(1, 2, 20), np.linspace(1.1, 2.1, 20)], "b": [np.linspace(0.5, 2, 20)]}
+    assert figures.ahd_curves(curves, "t", tmp_path / "k.svg") == 2
+    history = {"epoch": np.arange(1, 4), "val_top1_error": np.array([50.0, 40, 30]), "train_loss": np.array([2.0, 1.5, 1.0])}
+    assert figures.training_curves({"a": [history, history]}, "t", tmp_path / "c.png") == 1
+    assert all(p.stat().st_size > 1000 for p in (*paths, tmp_path / "k.svg", tmp_path / "c.png"))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("report")
+    config = tiny_config()
+    config["variants"]["ce_I"] = {"method": "ce", "head": "I", "crm": True}
+    run_snakemake(workdir, config)
+    return workdir, config
+
+
+def test_dag_leaves_every_table_figure_and_a_report_run(study):
+    workdir, _ = study
+    results = workdir / "results" / "report"
+    for name in ("synthetic", "ablation", "summary"):
+        for suffix in ("md", "tex", "csv"):
+            assert (results / "tables" / f"{name}.{suffix}").stat().st_size > 0
+    for figure in ("error_vs_severity", "ahd_at_k", "training_curves"):
+        for suffix in ("png", "svg"):
+            assert (results / "figures" / f"synthetic_{figure}.{suffix}").stat().st_size > 1000
+    svg = (results / "figures" / "synthetic_ahd_at_k.svg").read_text()
+    for series in ("ce_I", "ce_I+crm", "ce_II", "ce_II+crm", "haframe"):
+        assert f">{series}<" in svg
+    marker = json.loads((results / "mlflow.json").read_text())
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'results' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("report").experiment_id])
+    assert [r.info.run_id for r in runs] == [marker["run_id"]]
+    assert runs[0].data.tags["git_commit"]
+    artifacts = {a.path for a in client.list_artifacts(marker["run_id"], "tables")}
+    assert "tables/synthetic.tex" in artifacts and "tables/scorecard.md" in artifacts
+
+
+def test_snakemake_html_report_builds(study):
+    workdir, config = study
+    run_snakemake(workdir, config, "--report", str(workdir / "results" / "report.html"))
+    html = (workdir / "results" / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000 and "synthetic_error_vs_severity.png" in html
+
+
+def test_snapshot_marks_missing_runs_and_rebuilds_each_time(study, tmp_path):
+    workdir, config = study
+    incomplete = tmp_path / "incomplete"
+    (incomplete / "results").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(workdir / "results" / "synthetic", incomplete / "results" / "synthetic")
+    (incomplete / "results/synthetic/runs/haframe/seed1/metrics.json").unlink()
+    run_snakemake(incomplete, config, "snapshot")
+    text = (incomplete / "results/report/snapshot/snapshot.md").read_text()
+    assert "- synthetic / haframe / seed 1" in text
+    assert "(5 of 6 runs)" in text
+    first = (incomplete / "results/report/snapshot/synthetic.md").read_text()
+    assert "| haframe | 1 |" in first
+    again = run_snakemake(incomplete, config, "snapshot")
+    assert "snapshot" in again.stdout + again.stderr and "Nothing to be done" not in again.stdout + again.stderr
