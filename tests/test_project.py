@@ -52,3 +52,39 @@ def test_snakemake_lint_is_clean():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations" in result.stdout + result.stderr
+
+
+IMPORT_TO_PACKAGE = {"yaml": "pyyaml", "PIL": "pillow"}
+
+
+def third_party_imports() -> set[str]:
+    """Top-level modules imported by the library and the rule scripts, stdlib excluded."""
+    import ast
+    import sys
+
+    modules = set()
+    for path in [*(REPO / "src" / "haframe").rglob("*.py"), *(REPO / "scripts").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules.add(node.module.split(".")[0])
+    return {m for m in modules if m not in sys.stdlib_module_names and m not in ("haframe", "__future__")}
+
+
+def test_every_env_provides_what_the_rule_scripts_import():
+    imports = third_party_imports()
+    assert {"torch", "torchvision", "numpy", "mlflow", "matplotlib", "yaml", "PIL", "scipy"} <= imports
+    for env_file in (REPO / "envs").glob("*.yaml"):
+        env = yaml.safe_load(env_file.read_text())
+        pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+        provided = {requirement.split("==")[0].lower() for requirement in pip}
+        missing = {IMPORT_TO_PACKAGE.get(m, m).lower() for m in imports} - provided
+        assert not missing, f"{env_file.name} lacks {sorted(missing)}"
+
+
+def test_rule_scripts_import_the_library_without_installing_it():
+    # Snakemake puts a script's folder on sys.path; scripts/haframe links to the library, so a
+    # --sdm conda env (which has the dependencies but not the project) imports it too.
+    link = REPO / "scripts" / "haframe"
+    assert link.is_symlink() and link.resolve() == (REPO / "src" / "haframe").resolve()
