@@ -1,4 +1,5 @@
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,28 @@ def tiny_study(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("study")
     run_snakemake(workdir, tiny_config())
     return workdir
+
+
+def random_tree_paths(seed, min_leaves=8, max_leaves=40, max_depth=5, p_leaf=0.35):
+    """Root-to-leaf paths of a random tree whose leaves sit at different depths.
+
+    Inner nodes have 2..4 children; each non-root node stops (becomes a leaf) with
+    probability p_leaf. Class order is shuffled so it does not follow the tree.
+    """
+    rng = random.Random(seed)
+    while True:
+        counter = [0]
+        paths = []
+
+        def grow(path, depth):
+            if depth >= 1 and (depth == max_depth or rng.random() < p_leaf):
+                paths.append(path)
+                return
+            for _ in range(rng.randint(2, 4)):
+                counter[0] += 1
+                grow(path + [f"n{counter[0]}"], depth + 1)
+
+        grow(["root"], 0)
+        if min_leaves <= len(paths) <= max_leaves and len({len(p) for p in paths}) > 1:
+            rng.shuffle(paths)
+            return paths

@@ -3,7 +3,6 @@
 Reference: method.md section 2. Distance matrices come from random unbalanced trees.
 """
 
-import random
 
 import numpy as np
 import pytest
@@ -17,28 +16,8 @@ from haframe.frames import (
     shifted,
     solve_similarity,
 )
+from conftest import random_tree_paths
 from haframe.hierarchy import Hierarchy
-
-
-def random_tree_paths(seed, min_leaves, max_leaves, max_depth=5, p_leaf=0.35):
-    """Root-to-leaf paths of a random tree with leaves at different depths."""
-    rng = random.Random(seed)
-    while True:
-        counter = [0]
-        paths = []
-
-        def grow(path, depth):
-            if depth >= 1 and (depth == max_depth or rng.random() < p_leaf):
-                paths.append(path)
-                return
-            for _ in range(rng.randint(2, 4)):
-                counter[0] += 1
-                grow(path + [f"n{counter[0]}"], depth + 1)
-
-        grow(["root"], 0)
-        if min_leaves <= len(paths) <= max_leaves and len({len(p) for p in paths}) > 1:
-            rng.shuffle(paths)
-            return paths
 
 
 def tree_distances(seed, min_leaves, max_leaves, max_depth=5):

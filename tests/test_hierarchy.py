@@ -4,37 +4,12 @@ Reference definitions: method.md section 1. Distances are checked against a brut
 evaluation on the padded tree, on random unbalanced trees.
 """
 
-import random
 
 import numpy as np
 import pytest
 
+from conftest import random_tree_paths
 from haframe.hierarchy import Hierarchy, HierarchyError, check_class_order, read_tsv
-
-
-def random_tree_paths(seed, min_leaves=8, max_leaves=40, max_depth=5, p_leaf=0.35):
-    """Root-to-leaf paths of a random tree whose leaves sit at different depths.
-
-    Inner nodes have 2..4 children; each non-root node stops (becomes a leaf) with
-    probability p_leaf. Class order is shuffled so it does not follow the tree.
-    """
-    rng = random.Random(seed)
-    while True:
-        counter = [0]
-        paths = []
-
-        def grow(path, depth):
-            if depth >= 1 and (depth == max_depth or rng.random() < p_leaf):
-                paths.append(path)
-                return
-            for _ in range(rng.randint(2, 4)):
-                counter[0] += 1
-                grow(path + [f"n{counter[0]}"], depth + 1)
-
-        grow(["root"], 0)
-        if min_leaves <= len(paths) <= max_leaves and len({len(p) for p in paths}) > 1:
-            rng.shuffle(paths)
-            return paths
 
 
 def padded(paths):

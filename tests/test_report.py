@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import REPO, run_snakemake, tiny_config
+from conftest import run_snakemake, tiny_config
 from haframe import figures, report
 
 

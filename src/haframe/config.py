@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from typing import Any, Iterator
+from typing import Iterator
 
 from .methods import METHODS
 

@@ -68,7 +68,7 @@ def _experiment_id(client, name: str, artifact_root: Path | None) -> str:
 
 def import_run(run_dir: str | Path, tracking_uri: str, experiment: str) -> dict:
     """Create (or replace) the MLflow run for one finished run directory."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
     run_dir = Path(run_dir)

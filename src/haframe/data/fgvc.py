@@ -9,7 +9,7 @@ written '-slash-'; splits are the official train / val / test lists.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from .files import convert_images, write_index
 from .prepared import SPLITS, DataError, check_counts, write_meta
