@@ -23,7 +23,9 @@ except ConfigError as error:
 ENV = "../../envs/haframe.yaml"
 TRACKING_URI = config["mlflow"]["tracking_uri"] or default_tracking_uri("results")
 REFERENCE_RESULTS = config["report"]["reference_results"]
-if REFERENCE_RESULTS and not Path(REFERENCE_RESULTS).exists():  # relative to the repository
+if (
+    REFERENCE_RESULTS and not Path(REFERENCE_RESULTS).exists()
+):  # relative to the repository
     REFERENCE_RESULTS = str(Path(workflow.basedir).parent / REFERENCE_RESULTS)
 
 
@@ -79,7 +81,9 @@ def imagenet_inputs(wildcards):
 
     imagenet = config["datasets"][wildcards.dataset].get("imagenet") or {}
     try:
-        check_imagenet(imagenet.get("train"), imagenet.get("val"), name=wildcards.dataset)
+        check_imagenet(
+            imagenet.get("train"), imagenet.get("val"), name=wildcards.dataset
+        )
     except DataError as error:
         raise WorkflowError(str(error)) from None
     return {"train": imagenet["train"], "val": imagenet["val"]}
@@ -89,7 +93,12 @@ def hierarchy_spec(dataset):
     """Where a dataset's hierarchy comes from: its ``hierarchy`` section, or the data stage."""
     spec = config["datasets"][dataset].get("hierarchy")
     if spec is None:  # generated with the data (synthetic)
-        return {"source": None, "sha256": None, "format": "tsv", "class_order": "sorted"}
+        return {
+            "source": None,
+            "sha256": None,
+            "format": "tsv",
+            "class_order": "sorted",
+        }
     return {"sha256": None, "class_order": "sorted", **spec}
 
 
@@ -123,13 +132,19 @@ def run_files(dataset, name):
 
 
 def run_config(wildcards):
-    return resolve_run(config, wildcards.dataset, wildcards.variant, int(wildcards.seed))
+    return resolve_run(
+        config, wildcards.dataset, wildcards.variant, int(wildcards.seed)
+    )
 
 
 def weights_input(wildcards):
     """The backbone's initial weights file, when the run starts from pretrained weights."""
     pretrained = run_config(wildcards)["training"]["pretrained"]
-    return {"weights": f"{DATA_ROOT}/weights/{WEIGHTS[pretrained]['filename']}"} if pretrained else {}
+    return (
+        {"weights": f"{DATA_ROOT}/weights/{WEIGHTS[pretrained]['filename']}"}
+        if pretrained
+        else {}
+    )
 
 
 def weights_named(filename):
@@ -156,7 +171,10 @@ def report_files():
         for name in ["ablation", "summary", *config["datasets"]]
         for suffix in ("md", "tex", "csv")
     ]
-    files += ["results/report/tables/scorecard.md", "results/report/tables/scorecard.csv"]
+    files += [
+        "results/report/tables/scorecard.md",
+        "results/report/tables/scorecard.csv",
+    ]
     files += [
         f"results/report/figures/{dataset}_{figure}.{suffix}"
         for dataset in config["datasets"]

@@ -7,21 +7,21 @@
 rule download_source:
     output:
         f"{DATA_ROOT}/downloads/{{dataset}}/{{filename}}",
-    params:
-        source=lambda w: source_named(w.dataset, w.filename).url,
-        sha256=lambda w: source_named(w.dataset, w.filename).sha256,
-        md5=lambda w: source_named(w.dataset, w.filename).md5,
-        lock_file=f"{DATA_ROOT}/downloads.lock.yaml",
-    localrule: True
-    retries: 2
     log:
         f"{DATA_ROOT}/logs/download/{{dataset}}/{{filename}}.log",
+    retries: 2
+    localrule: True
     conda:
         ENV
     resources:
         mem_mb=1000,
         runtime=24 * 60,
         disk_mb=lambda w: source_disk_mb(w.dataset, w.filename),
+    params:
+        source=lambda w: source_named(w.dataset, w.filename).url,
+        sha256=lambda w: source_named(w.dataset, w.filename).sha256,
+        md5=lambda w: source_named(w.dataset, w.filename).md5,
+        lock_file=f"{DATA_ROOT}/downloads.lock.yaml",
     script:
         "../../scripts/download.py"
 
@@ -54,17 +54,17 @@ rule prepare_synthetic:
             "meta.json",
             "hierarchy.tsv",
         ),
-    params:
-        spec=lambda w: config["datasets"][w.dataset].get("synthetic", {}),
-    wildcard_constraints:
-        dataset=datasets_of_kind("synthetic"),
     log:
         "results/{dataset}/logs/prepare.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("synthetic"),
     conda:
         ENV
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        spec=lambda w: config["datasets"][w.dataset].get("synthetic", {}),
     script:
         "../../scripts/prepare_synthetic.py"
 
@@ -74,18 +74,25 @@ rule prepare_cifar100:
         extracted=lambda w: extracted(w.dataset, "archive"),
         hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
     output:
-        multiext("results/{dataset}/data/", "train.npz", "val.npz", "test.npz", "classes.txt", "meta.json"),
-    params:
-        expected=lambda w: expected_counts(w.dataset),
-    wildcard_constraints:
-        dataset=datasets_of_kind("cifar100"),
+        multiext(
+            "results/{dataset}/data/",
+            "train.npz",
+            "val.npz",
+            "test.npz",
+            "classes.txt",
+            "meta.json",
+        ),
     log:
         "results/{dataset}/logs/prepare.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("cifar100"),
     conda:
         ENV
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        expected=lambda w: expected_counts(w.dataset),
     script:
         "../../scripts/prepare_cifar100.py"
 
@@ -95,20 +102,27 @@ rule prepare_fgvc_aircraft:
         extracted=lambda w: extracted(w.dataset, "archive"),
         hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
     output:
-        multiext("results/{dataset}/data/", "train.csv", "val.csv", "test.csv", "classes.txt", "meta.json"),
-    params:
-        expected=lambda w: expected_counts(w.dataset),
-    wildcard_constraints:
-        dataset=datasets_of_kind("fgvc_aircraft"),
-    threads: 8
+        multiext(
+            "results/{dataset}/data/",
+            "train.csv",
+            "val.csv",
+            "test.csv",
+            "classes.txt",
+            "meta.json",
+        ),
     log:
         "results/{dataset}/logs/prepare.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("fgvc_aircraft"),
     conda:
         ENV
+    threads: 8
     resources:
         mem_mb=4000,
         runtime=60,
         disk_mb=5000,
+    params:
+        expected=lambda w: expected_counts(w.dataset),
     script:
         "../../scripts/prepare_fgvc_aircraft.py"
 
@@ -119,21 +133,30 @@ rule prepare_inat19:
         splits=lambda w: extracted(w.dataset, "splits"),
         hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
     output:
-        multiext("results/{dataset}/data/", "train.csv", "val.csv", "test.csv", "classes.txt", "meta.json"),
-    params:
-        expected=lambda w: expected_counts(w.dataset),
-        splits_digest=lambda w: config["datasets"][w.dataset].get("splits_digest", "default"),
-    wildcard_constraints:
-        dataset=datasets_of_kind("inat19"),
-    threads: 16
+        multiext(
+            "results/{dataset}/data/",
+            "train.csv",
+            "val.csv",
+            "test.csv",
+            "classes.txt",
+            "meta.json",
+        ),
     log:
         "results/{dataset}/logs/prepare.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("inat19"),
     conda:
         ENV
+    threads: 16
     resources:
         mem_mb=8000,
         runtime=12 * 60,
         disk_mb=30000,
+    params:
+        expected=lambda w: expected_counts(w.dataset),
+        splits_digest=lambda w: config["datasets"][w.dataset].get(
+            "splits_digest", "default"
+        ),
     script:
         "../../scripts/prepare_inat19.py"
 
@@ -144,21 +167,30 @@ rule prepare_tiered_imagenet:
         splits=lambda w: extracted(w.dataset, "splits"),
         hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
     output:
-        multiext("results/{dataset}/data/", "train.csv", "val.csv", "test.csv", "classes.txt", "meta.json"),
-    params:
-        expected=lambda w: expected_counts(w.dataset),
-        splits_digest=lambda w: config["datasets"][w.dataset].get("splits_digest", "default"),
-    wildcard_constraints:
-        dataset=datasets_of_kind("tiered_imagenet"),
-    threads: 16
+        multiext(
+            "results/{dataset}/data/",
+            "train.csv",
+            "val.csv",
+            "test.csv",
+            "classes.txt",
+            "meta.json",
+        ),
     log:
         "results/{dataset}/logs/prepare.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("tiered_imagenet"),
     conda:
         ENV
+    threads: 16
     resources:
         mem_mb=8000,
         runtime=24 * 60,
         disk_mb=60000,
+    params:
+        expected=lambda w: expected_counts(w.dataset),
+        splits_digest=lambda w: config["datasets"][w.dataset].get(
+            "splits_digest", "default"
+        ),
     script:
         "../../scripts/prepare_tiered_imagenet.py"
 
@@ -168,20 +200,27 @@ rule prepare_folder:
         folder=lambda w: config["datasets"][w.dataset]["folder"],
         hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
     output:
-        multiext("results/{dataset}/data/", "train.csv", "val.csv", "test.csv", "classes.txt", "meta.json"),
+        multiext(
+            "results/{dataset}/data/",
+            "train.csv",
+            "val.csv",
+            "test.csv",
+            "classes.txt",
+            "meta.json",
+        ),
+    log:
+        "results/{dataset}/logs/prepare.log",
+    wildcard_constraints:
+        dataset=datasets_of_kind("folder"),
+    conda:
+        ENV
+    threads: 8
+    resources:
+        mem_mb=4000,
+        runtime=6 * 60,
     params:
         transform=lambda w: config["datasets"][w.dataset].get("transform", "imagenet"),
         resize=lambda w: config["datasets"][w.dataset].get("resize"),
         input_size=lambda w: config["datasets"][w.dataset].get("input_size", 224),
-    wildcard_constraints:
-        dataset=datasets_of_kind("folder"),
-    threads: 8
-    log:
-        "results/{dataset}/logs/prepare.log",
-    conda:
-        ENV
-    resources:
-        mem_mb=4000,
-        runtime=6 * 60,
     script:
         "../../scripts/prepare_folder.py"

@@ -10,11 +10,11 @@ rule evaluate:
     output:
         metrics="results/{dataset}/runs/{variant}/seed{seed}/metrics.json",
         predictions="results/{dataset}/runs/{variant}/seed{seed}/predictions.npz",
-    threads: training_threads
     log:
         "results/{dataset}/logs/evaluate/{variant}/seed{seed}.log",
     conda:
         ENV
+    threads: training_threads
     resources:
         gpu=uses_gpu,
         mem_mb=8000,

@@ -14,9 +14,6 @@ rule solve_frame:
             labels={"content": "HAFrame vs ETF cosines", "metric": "target cosine"},
         ),
         heatmap_svg="results/{dataset}/frames/cosines.svg",
-    params:
-        gamma=lambda w: config["datasets"][w.dataset]["frame"]["gamma"],
-        solver=lambda w: config["datasets"][w.dataset]["frame"]["solver"],
     log:
         "results/{dataset}/logs/solve_frame.log",
     conda:
@@ -24,5 +21,8 @@ rule solve_frame:
     resources:
         mem_mb=4000,
         runtime=10,
+    params:
+        gamma=lambda w: config["datasets"][w.dataset]["frame"]["gamma"],
+        solver=lambda w: config["datasets"][w.dataset]["frame"]["solver"],
     script:
         "../../scripts/solve_frame.py"

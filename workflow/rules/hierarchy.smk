@@ -1,18 +1,18 @@
 rule download_hierarchy:
     output:
         "results/{dataset}/hierarchy/source/{filename}",
-    params:
-        source=lambda w: hierarchy_spec(w.dataset)["source"],
-        sha256=lambda w: hierarchy_spec(w.dataset)["sha256"],
-    localrule: True
-    retries: 2
     log:
         "results/{dataset}/logs/download_hierarchy/{filename}.log",
+    retries: 2
+    localrule: True
     conda:
         ENV
     resources:
         mem_mb=500,
         runtime=10,
+    params:
+        source=lambda w: hierarchy_spec(w.dataset)["source"],
+        sha256=lambda w: hierarchy_spec(w.dataset)["sha256"],
     script:
         "../../scripts/download.py"
 
@@ -30,15 +30,12 @@ rule parse_hierarchy:
             caption="../report/distance_histogram.rst",
             category="{dataset}",
             subcategory="hierarchy",
-            labels={"content": "distance histogram", "metric": "hierarchical distance"},
+            labels={
+                "content": "distance histogram",
+                "metric": "hierarchical distance",
+            },
         ),
         histogram_svg="results/{dataset}/hierarchy/distance_histogram.svg",
-    params:
-        format=lambda w: hierarchy_spec(w.dataset)["format"],
-        class_order=lambda w: hierarchy_spec(w.dataset)["class_order"],
-        expected=lambda w: {
-            key: config["datasets"][w.dataset].get(key) for key in ("classes", "height")
-        },
     log:
         "results/{dataset}/logs/parse_hierarchy.log",
     conda:
@@ -46,5 +43,12 @@ rule parse_hierarchy:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        format=lambda w: hierarchy_spec(w.dataset)["format"],
+        class_order=lambda w: hierarchy_spec(w.dataset)["class_order"],
+        expected=lambda w: {
+            key: config["datasets"][w.dataset].get(key)
+            for key in ("classes", "height")
+        },
     script:
         "../../scripts/parse_hierarchy.py"

@@ -19,7 +19,10 @@ rule report_dataset:
             caption="../report/error_vs_severity.rst",
             category="{dataset}",
             subcategory="figures",
-            labels={"content": "error vs severity", "metric": "top-1 error, mistake severity"},
+            labels={
+                "content": "error vs severity",
+                "metric": "top-1 error, mistake severity",
+            },
         ),
         ahd=report(
             "results/report/figures/{dataset}_ahd_at_k.png",
@@ -33,7 +36,10 @@ rule report_dataset:
             caption="../report/training_curves.rst",
             category="{dataset}",
             subcategory="figures",
-            labels={"content": "training curves", "metric": "val top-1 error, train loss"},
+            labels={
+                "content": "training curves",
+                "metric": "val top-1 error, train loss",
+            },
         ),
         svg=multiext(
             "results/report/figures/{dataset}_",
@@ -41,8 +47,6 @@ rule report_dataset:
             "ahd_at_k.svg",
             "training_curves.svg",
         ),
-    params:
-        variants=lambda w: dataset_variants(config, w.dataset),
     log:
         "results/report/logs/{dataset}.log",
     conda:
@@ -50,6 +54,8 @@ rule report_dataset:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        variants=lambda w: dataset_variants(config, w.dataset),
     script:
         "../../scripts/report_dataset.py"
 
@@ -85,8 +91,6 @@ rule report_study:
             "summary.csv",
             "scorecard.csv",
         ),
-    params:
-        variants={dataset: dataset_variants(config, dataset) for dataset in config["datasets"]},
     log:
         "results/report/logs/study.log",
     conda:
@@ -94,6 +98,11 @@ rule report_study:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        variants={
+            dataset: dataset_variants(config, dataset)
+            for dataset in config["datasets"]
+        },
     script:
         "../../scripts/report_study.py"
 
@@ -104,15 +113,15 @@ rule import_report:
         report_files(),
     output:
         marker="results/report/mlflow.json",
-    params:
-        tracking_uri=TRACKING_URI,
-    localrule: True
     log:
         "results/report/logs/import_report.log",
+    localrule: True
     conda:
         ENV
     resources:
         mlflow_writer=1,
+    params:
+        tracking_uri=TRACKING_URI,
     script:
         "../../scripts/import_report.py"
 
@@ -120,6 +129,10 @@ rule import_report:
 # A snapshot from whatever runs have finished (metrics are not declared inputs), rebuilt
 # whenever it is asked for (no outputs): `snakemake snapshot`.
 rule snapshot:
+    log:
+        "results/report/logs/snapshot.log",
+    conda:
+        ENV
     params:
         expected=lambda w: {
             dataset: {
@@ -128,9 +141,5 @@ rule snapshot:
             }
             for dataset in config["datasets"]
         },
-    log:
-        "results/report/logs/snapshot.log",
-    conda:
-        ENV
     script:
         "../../scripts/snapshot.py"

@@ -8,15 +8,15 @@ rule import_run:
         metrics="results/{dataset}/runs/{variant}/seed{seed}/metrics.json",
     output:
         marker="results/{dataset}/runs/{variant}/seed{seed}/mlflow.json",
-    params:
-        tracking_uri=TRACKING_URI,
-        experiment=lambda w: w.dataset,
-    localrule: True
     log:
         "results/{dataset}/logs/import_run/{variant}/seed{seed}.log",
+    localrule: True
     conda:
         ENV
     resources:
         mlflow_writer=1,
+    params:
+        tracking_uri=TRACKING_URI,
+        experiment=lambda w: w.dataset,
     script:
         "../../scripts/import_run.py"

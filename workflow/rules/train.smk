@@ -1,19 +1,19 @@
 rule download_weights:
     output:
         f"{DATA_ROOT}/weights/{{filename}}",
-    params:
-        source=lambda w: weights_named(w.filename)["url"],
-        sha256_prefix=lambda w: weights_named(w.filename)["sha256_prefix"],
-        lock_file=f"{DATA_ROOT}/downloads.lock.yaml",
-    localrule: True
-    retries: 2
     log:
         f"{DATA_ROOT}/logs/download/weights/{{filename}}.log",
+    retries: 2
+    localrule: True
     conda:
         ENV
     resources:
         mem_mb=1000,
         runtime=60,
+    params:
+        source=lambda w: weights_named(w.filename)["url"],
+        sha256_prefix=lambda w: weights_named(w.filename)["sha256_prefix"],
+        lock_file=f"{DATA_ROOT}/downloads.lock.yaml",
     script:
         "../../scripts/download_weights.py"
 
@@ -33,16 +33,16 @@ rule train:
         checkpoint="results/{dataset}/runs/{variant}/seed{seed}/checkpoint.pt",
         history="results/{dataset}/runs/{variant}/seed{seed}/history.csv",
         config="results/{dataset}/runs/{variant}/seed{seed}/config.yaml",
-    params:
-        run=run_config,
-    threads: training_threads
     log:
         "results/{dataset}/logs/train/{variant}/seed{seed}.log",
     conda:
         ENV
+    threads: training_threads
     resources:
         gpu=uses_gpu,
         mem_mb=16000,
         runtime=24 * 60,
+    params:
+        run=run_config,
     script:
         "../../scripts/train.py"
