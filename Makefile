@@ -1,23 +1,35 @@
 # Quick start: `make demo` (venv + install + the offline demo DAG), then `make test`.
+# `make test-cluster` (root, Debian, apt): profiles/slurm on a live single-node SLURM cluster.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test lint report clean-demo
+.PHONY: demo test test-cluster lint report clean-demo
 
 $(BIN)/snakemake: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/python -c "import haframe, torch, snakemake, mlflow"
+	$(BIN)/python -c "import haframe, torch, snakemake, mlflow, snakemake_executor_plugin_slurm"
 	touch $@
 
 demo: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+	$(BIN)/snakemake --configfile config/demo.yaml --report results/report.html
 	@cat results/report/tables/*.md
 
 test: $(BIN)/snakemake
 	$(BIN)/python -m pytest
+	$(BIN)/snakefmt --check workflow/
+
+# Starts munge, MariaDB, slurmdbd, slurmctld and slurmd (.ci/slurm/start.sh, packages installed
+# if missing), runs tests/cluster against them, and stops exactly those daemons: in the test's
+# teardown, and once more here in case the timeout killed pytest first.
+SLURM_STATE ?= /tmp/haframe-slurm
+test-cluster: $(BIN)/snakemake
+	@status=0; HAFRAME_SLURM_STATE=$(SLURM_STATE) timeout -k 30 600 \
+	    $(BIN)/python -m pytest tests/cluster -s -p no:cacheprovider || status=$$?; \
+	.ci/slurm/stop.sh $(SLURM_STATE); exit $$status
 
 lint: $(BIN)/snakemake
 	$(BIN)/snakemake --lint --configfile config/demo.yaml

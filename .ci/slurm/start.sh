@@ -2,9 +2,12 @@
 # Start a single-node SLURM cluster with accounting on this machine, for `make test-cluster`.
 #
 #   .ci/slurm/start.sh [STATE_DIR]      (default: $HAFRAME_SLURM_STATE or /tmp/haframe-slurm)
-#   export SLURM_CONF=STATE_DIR/etc/slurm.conf   # then sbatch, squeue, sacct, snakemake --profile profiles/slurm
+#   sbatch/squeue/sacct, snakemake --profile profiles/slurm ...
 #   .ci/slurm/stop.sh [STATE_DIR]
 #
+# The configuration is written to STATE_DIR/etc/ and linked as /etc/slurm/slurm.conf (the
+# executor's job steps run srun without SLURM_CONF); the script refuses to run where that file
+# already exists, where a SLURM daemon runs, or where a port it needs is taken.
 # Needs root and Debian 12 (installs munge, SLURM 22.05 and MariaDB with apt when missing).
 # Starts, directly and without systemd: munged (only if no munged answers already), a private
 # mariadbd (datadir in STATE_DIR), slurmdbd, slurmctld and slurmd. Each PID is appended to
@@ -78,6 +81,11 @@ for port in "${PORTS[@]}"; do
         die "port $port on 127.0.0.1 is in use (another SLURM or database?)"
     fi
 done
+# The SLURM daemons bind to the address this host's name resolves to (NoInAddrAny): it must be
+# a loopback address, or they would listen on the network.
+NODE="$(hostname -s)"
+NODE_ADDR="$(getent ahostsv4 "$NODE" | awk 'NR == 1 {print $1}')"
+[[ "$NODE_ADDR" == 127.* ]] || die "hostname $NODE resolves to '${NODE_ADDR:-nothing}', not to 127.0.0.1: the daemons would listen on the network (add '127.0.0.1 $NODE' to /etc/hosts on a throwaway machine)"
 for daemon in slurmctld slurmd slurmdbd; do
     if pgrep -x "$daemon" >/dev/null; then die "a $daemon already runs on this machine"; fi
 done
@@ -91,7 +99,6 @@ rm -rf "$STATE"
 mkdir -p "$STATE"/{etc,log,dev,slurm/state,slurmd,mysql/data,mysql/run}
 chmod 755 "$STATE"
 : > "$STATE/pids"
-NODE="$(hostname -s)"
 CPUS="$(nproc)"
 AVAIL_MB=$(( $(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024 ))
 REAL_MB=$(( AVAIL_MB * 3 / 4 ))

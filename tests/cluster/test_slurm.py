@@ -5,10 +5,13 @@ localhost (one fake GPU); the shrunk demo study then runs through
 
     snakemake --profile profiles/slurm --profile <site profile>
 
-where the site profile replaces only the keys listed in SITE_OVERRIDES. The same config runs
-locally with --cores in another directory, and the two are compared: sacct's training jobs
-against the DAG (one GPU each, cpus = training.threads + training.workers), every test metric,
-and the MLflow runs. The daemons are stopped by PID (.ci/slurm/stop.sh) in every case.
+where the site profile changes only the entries listed in site_overrides(). The same config
+runs locally with --cores in another directory, and the two are compared: sacct's jobs against
+the DAG (each training job one GPU and cpus = training.threads + training.workers), every test
+metric, and the MLflow runs. A second, one-run study has its training process killed on the
+node: it is retried with twice the time limit, resumes, ends with a local run's numbers, and
+is imported into an http:// tracking server. The daemons are stopped by PID
+(.ci/slurm/stop.sh) in every case, also when the Makefile's timeout interrupts the test.
 
 Not collected by plain `pytest` / `make test` (pyproject's norecursedirs names this folder).
 """
@@ -54,9 +57,8 @@ def site_overrides(cluster: dict, workdir: Path) -> dict:
         ("set-resources", "evaluate", "gres"): "'gpu:1'",
         # The test's own directory, not the repository's results/.
         ("slurm-logdir",): str(workdir / "slurm-logs"),
-        # A test-sized wait: sacct knows a job at once here.
+        # Test-sized waits: sacct knows a job at once here, and the filesystem is local.
         ("slurm-init-seconds-before-status-checks",): 5,
-        ("seconds-between-status-checks",): 2,
         ("latency-wait",): 5,
     }
 
@@ -88,10 +90,35 @@ def cluster_config() -> dict:
     return config
 
 
-def bounded(command: list[str], seconds: int, **kwargs) -> subprocess.CompletedProcess:
-    """Run under `timeout -k` (snakemake waiting on a broken status query ignores SIGTERM)."""
-    return subprocess.run(["timeout", "-k", "10", str(seconds), *map(str, command)],
-                          capture_output=True, text=True, **kwargs)
+def start_bounded(command: list, seconds: int, **kwargs) -> subprocess.Popen:
+    """Start under `timeout -k` (snakemake waiting on a broken status query ignores SIGTERM), in
+    a process group of its own, so that finish() can kill all of it."""
+    return subprocess.Popen(["timeout", "-k", "10", str(seconds), *map(str, command)], text=True,
+                            start_new_session=True, **kwargs)
+
+
+def finish(process: subprocess.Popen, timeout: float | None = None) -> tuple[str, str]:
+    """Wait for a start_bounded process; if the test is interrupted meanwhile (the Makefile's
+    timeout, Ctrl-C), SIGKILL its whole process group before passing the interruption on."""
+    try:
+        return process.communicate(timeout=timeout)
+    except BaseException:
+        kill_group(process)
+        raise
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+def bounded(command: list, seconds: int, **kwargs) -> subprocess.CompletedProcess:
+    process = start_bounded(command, seconds, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    stdout, stderr = finish(process)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def snakemake_cli(workdir: Path, config: dict, *args, seconds: int, env=None) -> subprocess.CompletedProcess:
@@ -140,7 +167,7 @@ def slurm_env(cluster):
 
 @pytest.fixture(scope="module")
 def cluster_study(cluster, slurm_env, tmp_path_factory):
-    """The study through profiles/slurm; returns (workdir, DAG job counts, sacct rows)."""
+    """The study through profiles/slurm: (workdir, DAG job counts, sacct rows, local rules)."""
     workdir = tmp_path_factory.mktemp("slurm_study")
     site = tmp_path_factory.mktemp("site_profile")
     site_profile(site, cluster, workdir)
@@ -149,14 +176,15 @@ def cluster_study(cluster, slurm_env, tmp_path_factory):
     dry = snakemake_cli(workdir, config, *profiles, "--dry-run", seconds=60, env=slurm_env)
     dag = {m["rule"]: int(m["count"]) for m in re.finditer(r"^(?P<rule>\w+)\s+(?P<count>\d+)$", dry.stdout, flags=re.M)}
     since = time.strftime("%Y-%m-%dT%H:%M:%S")
-    snakemake_cli(workdir, config, *profiles, seconds=330, env=slurm_env)
+    run = snakemake_cli(workdir, config, *profiles, seconds=330, env=slurm_env)
+    local_rules = set(re.findall(r"^localrule (\w+):$", run.stdout + run.stderr, flags=re.M))  # run on this host
     sacct = bounded(["sacct", "-X", "-a", "-n", "-P", "-S", since, "-o", SACCT_FIELDS], 30, env=slurm_env)
     assert sacct.returncode == 0, sacct.stderr
     rows = [dict(zip(SACCT_FIELDS.split(","), line.split("|"))) for line in sacct.stdout.splitlines() if line]
     table = bounded(["sacct", "-X", "-a", "-S", since, "-o",
                      "JobID,Comment%48,State,Partition,Account,AllocCPUS,AllocTRES%48,Timelimit,Elapsed"], 30, env=slurm_env)
     print(f"\nsacct of the cluster run ({workdir}):\n{table.stdout}", file=sys.stderr)
-    return workdir, dag, rows
+    return workdir, dag, rows, local_rules
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +200,7 @@ def jobs_of(rows, rule: str) -> list[dict]:
 
 
 def test_sacct_has_one_training_job_per_dag_job_with_one_gpu_and_the_rules_threads(cluster_study, cluster):
-    _, dag, rows = cluster_study
+    _, dag, rows, _ = cluster_study
     config = cluster_config()
     expected_train = len(config["variants"]) * len(config["seeds"])
     assert dag["train"] == expected_train == 4 and dag["evaluate"] == 4, dag
@@ -190,7 +218,7 @@ def test_sacct_has_one_training_job_per_dag_job_with_one_gpu_and_the_rules_threa
 
 
 def test_evaluation_jobs_get_their_gpu_through_the_gres_alternative(cluster_study):
-    _, dag, rows = cluster_study
+    _, dag, rows, _ = cluster_study
     evaluate = jobs_of(rows, "evaluate")
     assert len(evaluate) == dag["evaluate"]
     for job in evaluate:
@@ -200,18 +228,22 @@ def test_evaluation_jobs_get_their_gpu_through_the_gres_alternative(cluster_stud
         assert job["Timelimit"] == "01:00:00", job
 
 
-def test_cpu_rules_get_no_gpu_and_local_rules_never_reach_slurm(cluster_study):
-    _, dag, rows = cluster_study
-    for rule in ("prepare_synthetic", "parse_hierarchy", "solve_frame", "report_dataset"):
+def test_every_other_job_is_one_sacct_job_without_gpu_and_local_rules_never_reach_slurm(cluster_study):
+    _, dag, rows, local_rules = cluster_study
+    assert "import_run" in local_rules and dag["import_run"] == 4
+    assert not jobs_of(rows, "import_run")  # the MLflow writer runs on the submit host
+    remote = {rule: n for rule, n in dag.items() if rule not in local_rules | {"all", "total", "train", "evaluate"}}
+    assert {"prepare_synthetic", "parse_hierarchy", "solve_frame", "report_dataset"} <= set(remote), dag
+    for rule, count in remote.items():
         jobs = jobs_of(rows, rule)
-        assert len(jobs) == dag[rule] == 1, (rule, rows)
-        assert "gres/gpu" not in jobs[0]["AllocTRES"] and jobs[0]["State"] == "COMPLETED", jobs[0]
-    assert dag["import_run"] == 4 and not jobs_of(rows, "import_run")  # localrule: the submit host
-    assert len(rows) == sum(n for rule, n in dag.items() if rule not in ("import_run", "all", "total")), rows
+        assert len(jobs) == count, (rule, rows)
+        for job in jobs:
+            assert job["State"] == "COMPLETED" and "gres/gpu" not in job["AllocTRES"], job
+    assert len(rows) == sum(remote.values()) + dag["train"] + dag["evaluate"], rows
 
 
 def test_every_test_metric_equals_the_local_run(cluster_study, local_study):
-    workdir, _, _ = cluster_study
+    workdir, *_ = cluster_study
     cluster_metrics = sorted(workdir.glob("results/*/runs/*/seed*/metrics.json"))
     assert len(cluster_metrics) == 4
     for path in cluster_metrics:
@@ -234,14 +266,134 @@ def test_mlflow_holds_the_same_runs_as_the_local_run(cluster_study, local_study)
             found[tags["haframe.identity"]] = (tags["haframe.config_hash"], test_metrics)
         return found
 
-    workdir, _, _ = cluster_study
+    workdir, *_ = cluster_study
     on_cluster, local = runs(workdir), runs(local_study)
     assert sorted(on_cluster) == sorted(local) == sorted(f"synthetic/{v}/seed{s}" for v in ("ce_II", "haframe") for s in (0, 1))
     assert on_cluster == local
 
 
 def test_slurm_logs_and_rule_logs_are_where_the_readme_says(cluster_study):
-    workdir, _, _ = cluster_study
+    workdir, *_ = cluster_study
     assert (workdir / "results/synthetic/logs/train/haframe/seed0.log").is_file()
-    assert (workdir / "slurm-logs").is_dir()
-    assert not list((workdir / "slurm-logs").rglob("*.log"))  # kept only for failed jobs
+    # The plugin keeps a job's SLURM log only when the job failed (and then removes empty folders).
+    assert not list((workdir / "slurm-logs").rglob("*.log"))
+
+
+def training_pids(workdir: Path) -> list[int]:
+    """The training script's processes of one study (a SLURM job step on this node)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(workdir / ".snakemake" / "scripts") in cmdline and "train.py" in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+def retry_config() -> dict:
+    """One training run long enough (8 epochs) to be killed between two epochs."""
+    config = tiny_config(seeds=[0])
+    config["variants"] = {"haframe": config["variants"]["haframe"]}
+    config["training"].update(threads=THREADS, workers=WORKERS)
+    ds = config["datasets"]["synthetic"]
+    ds["synthetic"].update(train_per_class=120)
+    ds["training"].update(epochs=8)
+    return config
+
+
+@pytest.fixture
+def tracking_server(tmp_path_factory):
+    """A user's MLflow tracking server (http, 127.0.0.1 only), stopped with its process group."""
+    import socket
+    import urllib.request
+
+    directory = tmp_path_factory.mktemp("mlflow_server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = start_bounded([Path(sys.executable).with_name("mlflow"), "server", "--host", "127.0.0.1", "--port", port,
+                            "--workers", "1", "--backend-store-uri", f"sqlite:///{directory / 'server.db'}",
+                            "--artifacts-destination", directory / "artifacts"], 500,
+                           stdout=(directory / "server.log").open("w"), stderr=subprocess.STDOUT)
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, (directory / "server.log").read_text()[-3000:]
+            time.sleep(0.5)
+        yield uri
+    finally:
+        kill_group(server)
+
+
+def test_a_failed_training_job_is_retried_with_twice_the_time_and_resumes(cluster, slurm_env, tmp_path_factory,
+                                                                          tracking_server):
+    """...and its run is imported into the user's http tracking server (mlflow.tracking_uri)."""
+    workdir = tmp_path_factory.mktemp("slurm_retry")
+    site = tmp_path_factory.mktemp("site_profile_retry")
+    site_profile(site, cluster, workdir)
+    config = retry_config()
+    config["mlflow"]["tracking_uri"] = tracking_server
+    workdir.joinpath("config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    since = time.strftime("%Y-%m-%dT%H:%M:%S")
+    command = [SNAKEMAKE, "--snakefile", REPO / "workflow" / "Snakefile",
+               "--directory", workdir, "--configfile", workdir / "config.yaml",
+               "--profile", REPO / "profiles" / "slurm", "--profile", site]
+    run = start_bounded(command, 240, cwd=REPO, env=slurm_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        state = workdir / "results/synthetic/runs/haframe/seed0/resume/state.pt"
+        deadline = time.monotonic() + 180
+        while not state.exists():  # the first epoch is saved: kill the job during a later one
+            assert run.poll() is None and time.monotonic() < deadline, "training never saved an epoch"
+            time.sleep(0.1)
+        queue = bounded(["squeue", "-h", "-o", "%i %k"], 20, env=slurm_env).stdout.split("\n")
+        job = next(line.split()[0] for line in queue if line.endswith(" rule_train_wildcards_synthetic_haframe_0"))
+        # A crash on the node: SIGKILL the training process inside the SLURM job. (Not scancel:
+        # the plugin reads sacct's "CANCELLED by <uid>" as still running and waits forever.)
+        pids = training_pids(workdir)
+        assert pids, "no training process found"
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+    except BaseException:
+        kill_group(run)
+        raise
+    output, _ = finish(run, timeout=260)
+    (workdir / "snakemake.out").write_text(output)
+    assert run.returncode == 0, output[-6000:]
+
+    sacct = bounded(["sacct", "-X", "-a", "-n", "-P", "-S", since, "-o", SACCT_FIELDS], 30, env=slurm_env)
+    rows = [dict(zip(SACCT_FIELDS.split(","), line.split("|"))) for line in sacct.stdout.splitlines() if line]
+    train = jobs_of(rows, "train")
+    print("\nsacct of the killed and retried training:\n" + "\n".join(
+        f"{r['JobID']} {r['Comment']} {r['State']} {r['AllocTRES']} Timelimit={r['Timelimit']}" for r in train), file=sys.stderr)
+    assert [(r["JobID"] == job, r["State"].split()[0], r["Timelimit"]) for r in train] == [
+        (True, "FAILED", "1-00:00:00"),       # attempt 1: 24 h
+        (False, "COMPLETED", "2-00:00:00"),   # attempt 2: 24 h x 2
+    ]
+    log = (workdir / "results/synthetic/logs/train/haframe/seed0.log").read_text()
+    assert "resumed after epoch" in log, log
+
+    local = tmp_path_factory.mktemp("local_retry")
+    snakemake_cli(local, retry_config(), "--cores", "2", seconds=180)
+    metrics = "results/synthetic/runs/haframe/seed0/metrics.json"
+    resumed = json.loads((workdir / metrics).read_text())
+    assert resumed == json.loads((local / metrics).read_text())
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_server)
+    runs = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
+    assert [r.data.tags["haframe.identity"] for r in runs] == ["synthetic/haframe/seed0"]
+    assert runs[0].data.metrics["test_top1_error"] == pytest.approx(resumed["top1_error"])
+    marker = json.loads((workdir / "results/synthetic/runs/haframe/seed0/mlflow.json").read_text())
+    assert marker["tracking_uri"] == tracking_server and marker["run_id"] == runs[0].info.run_id
+    assert not (workdir / "results" / "mlflow.db").exists()  # nothing went to a local store
