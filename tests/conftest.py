@@ -71,3 +71,17 @@ def random_tree_paths(seed, min_leaves=8, max_leaves=40, max_depth=5, p_leaf=0.3
         if min_leaves <= len(paths) <= max_leaves and len({len(p) for p in paths}) > 1:
             rng.shuffle(paths)
             return paths
+
+
+def training_pids(workdir: Path) -> list[int]:
+    """PIDs of the training scripts Snakemake runs for the study in ``workdir`` (to kill one)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(workdir / ".snakemake" / "scripts") in cmdline and "train.py" in cmdline:
+                pids.append(int(proc.name))
+    return pids

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config
+from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config, training_pids
 
 RUN = "results/synthetic/runs/haframe/seed0"
 
@@ -30,19 +30,6 @@ def uninterrupted(tmp_path_factory) -> dict:
     workdir = tmp_path_factory.mktemp("uninterrupted")
     run_snakemake(workdir, resume_config())
     return json.loads((workdir / RUN / "metrics.json").read_text())
-
-
-def training_pids(workdir: Path) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if str(workdir / ".snakemake" / "scripts") in cmdline and "train.py" in cmdline:
-                pids.append(int(proc.name))
-    return pids
 
 
 def mlflow_identities(workdir: Path) -> list[str]:

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, tiny_config
+from conftest import REPO, SNAKEMAKE, tiny_config, training_pids
 
 START = REPO / ".ci" / "slurm" / "start.sh"
 STOP = REPO / ".ci" / "slurm" / "stop.sh"
@@ -277,20 +277,6 @@ def test_slurm_logs_and_rule_logs_are_where_the_readme_says(cluster_study):
     assert (workdir / "results/synthetic/logs/train/haframe/seed0.log").is_file()
     # The plugin keeps a job's SLURM log only when the job failed (and then removes empty folders).
     assert not list((workdir / "slurm-logs").rglob("*.log"))
-
-
-def training_pids(workdir: Path) -> list[int]:
-    """The training script's processes of one study (a SLURM job step on this node)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if str(workdir / ".snakemake" / "scripts") in cmdline and "train.py" in cmdline:
-                pids.append(int(proc.name))
-    return pids
 
 
 def retry_config() -> dict:
