@@ -20,6 +20,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from .files import read_index
+from .loaders import SplitLoader
 from .transforms import image_transform
 
 
@@ -47,24 +48,15 @@ class ImageFolderSplit(Dataset):
         return image, label
 
 
-class ImageLoader:
+class ImageLoader(SplitLoader):
     """Batches of normalised images on ``device`` from the images layout (same interface as
     ArrayLoader: ``epoch(seed, epoch)``, ``len()``, ``num_samples``)."""
 
     def __init__(self, directory, split, *, recipe, batch_size, mean, std, device, train, drop_last=False, workers=0, size=224):
         self.dataset = ImageFolderSplit(directory, split, recipe, train, size)
-        self.batch_size, self.train, self.drop_last, self.workers = batch_size, train, drop_last, workers
-        self.device = device
-        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
-
-    def __len__(self) -> int:
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    @property
-    def num_samples(self) -> int:
-        return len(self) * self.batch_size if self.drop_last else len(self.dataset)
+        super().__init__(num_items=len(self.dataset), batch_size=batch_size, mean=mean, std=std,
+                         device=device, train=train, drop_last=drop_last)
+        self.workers = workers
 
     def epoch(self, seed: int = 0, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self.dataset.epoch_seed = seed * 1_000_003 + epoch
@@ -76,6 +68,6 @@ class ImageLoader:
         )
         for images, labels in loader:
             images = images.to(self.device, non_blocking=True).float()
-            yield (images - self.mean) / self.std, labels.to(self.device, non_blocking=True)
+            yield self.normalise(images), labels.to(self.device, non_blocking=True)
 
 

@@ -14,7 +14,29 @@ import torch
 import torch.nn.functional as F
 
 
-class ArrayLoader:
+class SplitLoader:
+    """What both loaders share: batch counting, and normalisation on the training device."""
+
+    def __init__(self, *, num_items: int, batch_size: int, mean: list[float], std: list[float],
+                 device: torch.device, train: bool, drop_last: bool):
+        self.num_items, self.batch_size, self.train, self.drop_last = num_items, batch_size, train, drop_last
+        self.device = device
+        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
+
+    def __len__(self) -> int:
+        n = self.num_items
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self) * self.batch_size if self.drop_last else self.num_items
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - self.mean) / self.std
+
+
+class ArrayLoader(SplitLoader):
     def __init__(
         self,
         images: np.ndarray,
@@ -28,22 +50,11 @@ class ArrayLoader:
         drop_last: bool = False,
         pad: int = 4,
     ):
+        super().__init__(num_items=len(labels), batch_size=batch_size, mean=mean, std=std,
+                         device=device, train=train, drop_last=drop_last)
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
         self.labels = torch.from_numpy(labels).to(device)
-        self.batch_size = batch_size
-        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1) * 255
-        self.train = train
-        self.drop_last = drop_last
         self.pad = pad
-
-    def __len__(self) -> int:
-        n = len(self.labels)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    @property
-    def num_samples(self) -> int:
-        return len(self) * self.batch_size if self.drop_last else len(self.labels)
 
     def epoch(self, seed: int = 0, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -54,7 +65,7 @@ class ArrayLoader:
             images = self.images[index].float()
             if self.train:
                 images = self._augment(images, g)
-            yield (images - self.mean) / self.std, self.labels[index]
+            yield self.normalise(images), self.labels[index]
 
     def _augment(self, images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """Reflect-pad + random crop + horizontal flip, vectorised over the batch."""
