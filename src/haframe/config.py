@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from typing import Iterator
 
 from .methods import METHODS
 
@@ -43,13 +42,6 @@ def run_seeds(config: dict, dataset: str, variant: str) -> list[int]:
     """Seeds of one variant on one dataset: the variant's, else the dataset's, else global."""
     spec = variant_spec(config, dataset, variant)
     return list(spec.get("seeds") or config["datasets"][dataset].get("seeds") or config["seeds"])
-
-
-def study_runs(config: dict) -> Iterator[tuple[str, str, int]]:
-    for dataset in config["datasets"]:
-        for variant in dataset_variants(config, dataset):
-            for seed in run_seeds(config, dataset, variant):
-                yield dataset, variant, seed
 
 
 def variant_spec(config: dict, dataset: str, variant: str) -> dict:

@@ -189,7 +189,7 @@ def ablation_rows(results_by_dataset: dict[str, Sequence[dict]]) -> list[dict]:
     return sorted(rows, key=lambda row: (list(results_by_dataset).index(row["dataset"]), ABLATION.index(row["name"])))
 
 
-def summary_markdown(rows_by_dataset: dict[str, Sequence[dict]]) -> tuple[str, str, str]:
+def summary_tables(rows_by_dataset: dict[str, Sequence[dict]]) -> tuple[str, str, str]:
     """Top-1 error and mistake severity of every row across datasets (md, tex, csv)."""
     names = list(dict.fromkeys(row["name"] for rows in rows_by_dataset.values() for row in rows))
     datasets = list(rows_by_dataset)

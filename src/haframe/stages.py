@@ -131,7 +131,7 @@ def report_study(
     ablation = report.ablation_rows(results_by_dataset)
     report.write_tables(ablation, tables_dir / "ablation", "Ablation: learnable vs fixed frame, with and without the cosine loss",
                         [report.NOTES[0]], label="dataset / variant")
-    md, tex, csv_text = report.summary_markdown(rows_by_dataset)
+    md, tex, csv_text = report.summary_tables(rows_by_dataset)
     write_text(tables_dir / "summary.md", md)
     write_text(tables_dir / "summary.tex", tex)
     write_text(tables_dir / "summary.csv", csv_text)

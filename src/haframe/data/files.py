@@ -61,7 +61,8 @@ def convert_images(
                 finished, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in finished:
                     future.result()
-            pending.add(pool.submit(convert_image, read(), dest, **options) if not dest.exists() else _done())
+            if not dest.exists():  # converted by an earlier, interrupted preparation
+                pending.add(pool.submit(convert_image, read(), dest, **options))
             done += 1
             if done % 10_000 == 0:
                 log(f"{done} images converted")
@@ -69,8 +70,3 @@ def convert_images(
             future.result()
     return done
 
-
-def _done() -> concurrent.futures.Future:
-    future: concurrent.futures.Future = concurrent.futures.Future()
-    future.set_result(None)
-    return future
