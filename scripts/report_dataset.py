@@ -1,13 +1,13 @@
 """Rule report_dataset: the dataset's main table (md, tex, csv) and figures (png, svg)."""
-from pathlib import Path
-
 from haframe.logs import log_to
-from haframe.stages import report_dataset
+from haframe.report.build import report_dataset
 
 with log_to(snakemake.log[0]) as log:
+    i, o = snakemake.input, snakemake.output
     rows = report_dataset(
         snakemake.wildcards.dataset, list(snakemake.params.variants),
-        [Path(path).parent for path in snakemake.input.metrics], snakemake.input.distances,
-        Path(snakemake.output.md).parent, Path(snakemake.output.figure).parent,
+        metrics_files=i.metrics, predictions_files=i.predictions, history_files=i.histories, distances_file=i.distances,
+        table={"md": o.md, "tex": o.tex, "csv": o.csv},
+        figure_files={name: [o[name], o[f"{name}_svg"]] for name in ("error_vs_severity", "ahd_at_k", "training_curves")},
     )
-    log(f"{len(rows)} table rows from {len(snakemake.input.metrics)} runs")
+    log(f"{len(rows)} table rows from {len(i.metrics)} runs")

@@ -1,20 +1,15 @@
 """Rule train: one (dataset, variant, seed) run; resumes from its resume/ state if present."""
-from pathlib import Path
-
+from haframe.assets import RunAssets
 from haframe.logs import log_to
+from haframe.runs import RunSpec
 from haframe.train import train_run
 
 with log_to(snakemake.log[0]) as log:
-    run_dir = Path(snakemake.output.checkpoint).parent
+    i, o = snakemake.input, snakemake.output
     summary = train_run(
-        dict(snakemake.params.run),
-        data_dir=Path(snakemake.input.meta).parent,
-        hierarchy_dir=Path(snakemake.input.levels).parent,
-        frames_dir=Path(snakemake.input.frame).parent,
-        out_dir=run_dir,
-        resume_dir=run_dir / "resume",
-        weights_file=snakemake.input.get("weights"),
-        threads=snakemake.threads,
-        log=log,
+        RunSpec.from_dict(snakemake.params.run),
+        RunAssets.load(hierarchy=i.hierarchy, distances=i.distances, levels=i.levels, haframe=i.haframe, etf=i.etf),
+        data=i.meta, checkpoint=o.checkpoint, history=o.history, config=o.config,
+        resume_dir=snakemake.params.resume_dir, weights_file=i.get("weights"), threads=snakemake.threads, log=log,
     )
     log(f"done: best validation top-1 error {summary['best_val_top1_error']:.2f}%")

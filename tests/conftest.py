@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -40,12 +41,41 @@ def run_snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -
     return result
 
 
+TINY_STUDY_VARIANTS = ("ce_II", "haframe", "ce_I")
+
+
+def tiny_study_config() -> dict:
+    """The shared tiny study: the demo's variants plus type-I CE, both heads with CRM."""
+    config = tiny_config()
+    config["variants"]["ce_I"] = {"method": "ce", "head": "I", "posthoc": ["crm"]}
+    return config
+
+
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory) -> Path:
-    """A finished tiny study (the demo DAG through the snakemake CLI)."""
+    """A finished tiny study (the DAG through the snakemake CLI), shared by the workflow,
+    report and tracking tests; tests may rerun its jobs but must leave the same numbers."""
     workdir = tmp_path_factory.mktemp("study")
-    run_snakemake(workdir, tiny_config())
+    run_snakemake(workdir, tiny_study_config())
     return workdir
+
+
+def mlflow_client(store: Path | str):
+    """A client of the study in ``store`` (a working directory: its results/mlflow.db), or of
+    the tracking server at the URI ``store``."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(store if isinstance(store, str) else f"sqlite:///{store / 'results' / 'mlflow.db'}")
+
+
+def mlflow_runs(store: Path | str, experiment: str = "synthetic", active_only: bool = True):
+    """(client, runs) of one experiment (see ``mlflow_client`` for ``store``)."""
+    from mlflow.entities import ViewType
+
+    client = mlflow_client(store)
+    found = client.get_experiment_by_name(experiment)
+    view = ViewType.ACTIVE_ONLY if active_only else ViewType.ALL
+    return client, client.search_runs([found.experiment_id], run_view_type=view)
 
 
 def random_tree_paths(seed, min_leaves=8, max_leaves=40, max_depth=5, p_leaf=0.35):
@@ -85,3 +115,23 @@ def training_pids(workdir: Path) -> list[int]:
             if str(workdir / ".snakemake" / "scripts") in cmdline and "train.py" in cmdline:
                 pids.append(int(proc.name))
     return pids
+
+
+def load_distance_dict(path):
+    """A published ``{(a, b): distance}`` pickle (lzma): it references no global at all."""
+    from haframe.io import safe_unpickle
+
+    table = safe_unpickle(path)
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: expected a dict of node pairs, got {type(table).__name__}")
+    return table
+
+
+def distance_matrix_from_dict(table, classes):
+    """K x K matrix from a pair dict that holds either (a, b) or (b, a) for every pair."""
+    K = len(classes)
+    D = np.zeros((K, K), dtype=np.int64)
+    for i, a in enumerate(classes):
+        for j, b in enumerate(classes[i + 1 :], start=i + 1):
+            D[i, j] = D[j, i] = table[(a, b)] if (a, b) in table else table[(b, a)]
+    return D

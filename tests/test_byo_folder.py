@@ -3,9 +3,12 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import run_snakemake, tiny_config
+
+pytestmark = pytest.mark.dag
 
 HIERARCHY = {"cat": ("animal",), "dog": ("animal",), "car": ("vehicle",), "bus": ("vehicle",)}
 COLOURS = {"cat": (200, 40, 40), "dog": (220, 90, 60), "car": (40, 40, 200), "bus": (60, 90, 220)}

@@ -24,7 +24,7 @@ import pytest
 import torch
 from PIL import Image
 
-from haframe.data import cifar, fgvc
+from haframe.data.kinds import cifar100 as cifar, fgvc_aircraft as fgvc
 from haframe.data.files import read_index
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta, read_split
@@ -205,14 +205,14 @@ def test_cifar_fixture_references_old_numpy_globals(cifar_source):
 def test_cifar_splits_counts_classes_and_pixels(cifar_source, cifar_prepared):
     out = cifar_prepared["out"]
     assert read_classes(out / "classes.txt") == [f"L5-{i}" for i in range(K)]
-    meta = read_meta(out)
+    meta = read_meta(out / "meta.json")
     assert meta == cifar_prepared["meta"]
     assert meta["layout"] == "arrays" and meta["num_classes"] == K and meta["image_size"] == 32
     assert meta["counts"] == {"train": 500, "val": 200, "test": 300}
     assert meta["mean"] == pytest.approx(CIFAR_MEAN) and meta["std"] == pytest.approx(CIFAR_STD)
 
     train_images, train_labels = cifar_source["train"]
-    splits = {split: read_split(out, split) for split in ("train", "val", "test")}
+    splits = {split: read_split(out / "meta.json", split) for split in ("train", "val", "test")}
     for split, (images, labels) in splits.items():
         assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
         assert labels.dtype == np.int64 and len(labels) == len(images)
@@ -240,10 +240,10 @@ def test_cifar_splits_counts_classes_and_pixels(cifar_source, cifar_prepared):
 
 def test_cifar_loaders_yield_normalised_batches(cifar_prepared):
     out = cifar_prepared["out"]
-    images, labels = read_split(out, "test")
+    images, labels = read_split(out / "meta.json", "test")
     mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
-    evaluation = make_loader(out, "test", train=False, batch_size=64, device=CPU, workers=0)
+    evaluation = make_loader(out / "meta.json", "test", train=False, batch_size=64, device=CPU, workers=0)
     batches = list(evaluation.epoch(seed=0, epoch=0))
     assert evaluation.num_samples == 300 and sum(len(y) for _, y in batches) == 300
     x, y = batches[0]
@@ -252,7 +252,7 @@ def test_cifar_loaders_yield_normalised_batches(cifar_prepared):
     assert torch.allclose(x, want, atol=1e-5)
     assert torch.equal(y, torch.from_numpy(labels[:64]))
 
-    training = make_loader(out, "train", train=True, batch_size=64, device=CPU, drop_last=True, workers=0)
+    training = make_loader(out / "meta.json", "train", train=True, batch_size=64, device=CPU, drop_last=True, workers=0)
     batches = list(training.epoch(seed=0, epoch=0))
     assert len(batches) == 500 // 64 and all(x.shape == (64, 3, 32, 32) and x.dtype == torch.float32 for x, _ in batches)
     low, high = ((0 - mean) / std).min(), ((1 - mean) / std).max()
@@ -265,7 +265,7 @@ def test_cifar_labels_follow_the_hierarchy_class_order(cifar_source, cifar_prepa
     cifar.prepare(cifar_prepared["extracted"], tmp_path / "out", classes, expected=CIFAR_EXPECTED, val_per_class=VAL_PER_CLASS)
     assert read_classes(tmp_path / "out" / "classes.txt") == classes
     test_images, test_labels = cifar_source["test"]
-    images, labels = read_split(tmp_path / "out", "test")
+    images, labels = read_split(tmp_path / "out" / "meta.json", "test")
     match = np.flatnonzero((images == pattern_image()).all(axis=(1, 2, 3)))[0]
     assert labels[match] == K - 1 - test_labels[5]
 
@@ -373,7 +373,7 @@ def test_fgvc_images_are_cropped_at_full_resolution(fgvc_prepared):
 
 
 def test_fgvc_meta_and_counts(fgvc_prepared):
-    meta = read_meta(fgvc_prepared["out"])
+    meta = read_meta(fgvc_prepared["out"] / "meta.json")
     assert meta == fgvc_prepared["meta"]
     assert meta["layout"] == "images" and meta["transform"] == "fgvc" and meta["num_classes"] == len(VARIANTS)
     assert meta["image_size"] == 224
@@ -387,7 +387,7 @@ def test_fgvc_loaders(fgvc_prepared):
     mean = torch.tensor(FGVC_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(FGVC_STD).view(1, 3, 1, 1)
 
-    evaluation = make_loader(out, "test", train=False, batch_size=3, device=CPU, workers=0)
+    evaluation = make_loader(out / "meta.json", "test", train=False, batch_size=3, device=CPU, workers=0)
     batches = list(evaluation.epoch(seed=0, epoch=0))
     assert [len(y) for _, y in batches] == [3, 3, 2]  # every test image scored, no drop_last
     assert evaluation.num_samples == 8 == len(fgvc_prepared["annotations"]["test"])
@@ -401,7 +401,7 @@ def test_fgvc_loaders(fgvc_prepared):
 
     runs = []
     for workers in (0, 2):
-        training = make_loader(out, "train", train=True, batch_size=4, device=CPU, workers=workers)
+        training = make_loader(out / "meta.json", "train", train=True, batch_size=4, device=CPU, workers=workers)
         runs.append(list(training.epoch(seed=1, epoch=3)))
     assert [x.shape for x, _ in runs[0]] == [(4, 3, 224, 224)] * 2
     assert sorted(torch.cat([y for _, y in runs[0]]).tolist()) == sorted(label for _, label in read_index(out, "train"))

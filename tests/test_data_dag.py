@@ -3,11 +3,11 @@ the instructions when tieredImageNet-H's ImageNet files are missing."""
 
 import re
 
+import pytest
 import yaml
 
 from conftest import REPO, SHARED, run_snakemake
-from haframe.data import inat, tiered
-from haframe.data.sources import SOURCES
+from haframe.data.kinds import KINDS, inat19, tiered_imagenet
 from haframe.io import sha256_of
 
 
@@ -26,14 +26,14 @@ def imagenet_shaped_folders(root):
     return {"train": str(train), "val": str(val)}
 
 
+@pytest.mark.dag
 def test_dry_run_lists_the_whole_study(tmp_path):
     config = study_config(**imagenet_shaped_folders(tmp_path))
     result = run_snakemake(tmp_path / "work", config, "--dry-run")
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, flags=re.M))
     assert counts["download_source"] == "5"  # cifar, fgvc, inat images + lists, tiered lists
     assert counts["extract_source"] == "5"
-    for kind in ("cifar100", "fgvc_aircraft", "inat19", "tiered_imagenet"):
-        assert counts[f"prepare_{kind}"] == "1", kind
+    assert counts["prepare_dataset"] == "4"  # cifar100, fgvc_aircraft, inat19, tiered_imagenet
     assert counts["download_hierarchy"] == "4"
     assert counts["download_weights"] == "2"  # torchvision IMAGENET1K_V1 and PASS MoCo-v2
     assert counts["train"] == str(4 * 11 * 5 + 2)  # the study plus the two wide-head runs
@@ -41,6 +41,7 @@ def test_dry_run_lists_the_whole_study(tmp_path):
     assert counts["report_dataset"] == "4"
 
 
+@pytest.mark.dag
 def test_missing_imagenet_stops_the_dag_build_with_instructions(tmp_path):
     result = run_snakemake(tmp_path / "work", study_config(), "--dry-run", check=False)
     assert result.returncode != 0
@@ -51,14 +52,15 @@ def test_missing_imagenet_stops_the_dag_build_with_instructions(tmp_path):
     assert not (tmp_path / "work" / "results").exists()
 
 
+@pytest.mark.dag
 def test_frames_need_no_imagenet(tmp_path):
     result = run_snakemake(tmp_path / "work", study_config(), "frames", "--dry-run")
-    assert "prepare_tiered_imagenet" not in result.stdout
+    assert "prepare_dataset" not in result.stdout
 
 
 def test_pinned_checksums_match_the_reference_files():
-    assert SOURCES["tiered_imagenet"]["splits"].sha256 == sha256_of(SHARED / "reference/splits/splits_tiered.zip")
-    digests = {"inat19": inat.SPLITS_DIGEST, "tiered_imagenet": tiered.SPLITS_DIGEST}
+    assert KINDS["tiered_imagenet"].sources["splits"].sha256 == sha256_of(SHARED / "reference/splits/splits_tiered.zip")
+    digests = {"inat19": inat19.SPLITS_DIGEST, "tiered_imagenet": tiered_imagenet.SPLITS_DIGEST}
     readme = (SHARED / "reference" / "README.md").read_text()
     for digest in digests.values():
         assert digest in readme

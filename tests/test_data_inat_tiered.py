@@ -23,7 +23,8 @@ import torch
 from PIL import Image
 
 from conftest import SHARED
-from haframe.data import inat, tiered
+from haframe.data.kinds import inat19 as inat, tiered_imagenet as tiered
+from haframe.data.split_lists import plan_rows
 from haframe.data.files import read_index
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta
@@ -85,7 +86,7 @@ def write_list_files(folder: Path, lists: dict[str, dict[str, list[str]]]) -> No
 
 def check_prepared(out: Path, fx: Fixture, meta: dict, recipe: str) -> None:
     """Counts, class order, index files, labels and every prepared image (size and content)."""
-    assert meta == read_meta(out)
+    assert meta == read_meta(out / "meta.json")
     assert meta["layout"] == "images" and meta["transform"] == recipe and meta["image_size"] == 224
     assert meta["num_classes"] == len(fx.classes)
     assert meta["counts"] == {s: len(fx.listed[s]) for s in SPLITS}
@@ -108,7 +109,7 @@ def check_prepared(out: Path, fx: Fixture, meta: dict, recipe: str) -> None:
 
 def check_loaders(out: Path, fx: Fixture) -> None:
     for split in SPLITS:
-        loader = make_loader(out, split, train=True, batch_size=4, device=CPU, workers=0)
+        loader = make_loader(out / "meta.json", split, train=True, batch_size=4, device=CPU, workers=0)
         seen = []
         for images, labels in loader.epoch(seed=0, epoch=0):
             assert images.dtype == torch.float32 and images.shape == (len(labels), 3, 224, 224)
@@ -119,7 +120,7 @@ def check_loaders(out: Path, fx: Fixture) -> None:
     model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, len(fx.classes)))
     scored = {}
     for workers in (0, 2):
-        loader = make_loader(out, "test", train=False, batch_size=5, device=CPU, workers=workers)
+        loader = make_loader(out / "meta.json", "test", train=False, batch_size=5, device=CPU, workers=workers)
         batches = list(loader.epoch())
         assert all(b.shape[1:] == (3, 224, 224) and b.dtype == torch.float32 for b, _ in batches)
         with torch.no_grad():
@@ -247,11 +248,11 @@ def test_published_split_lists_match_the_module_constants(tmp_path):
     splits = SHARED / "reference" / "splits"
     root = safe_extract(splits / "inat19_split_lists.tar.xz", tmp_path / "inat")
     lists = verified_split_lists(root, inat.SPLITS_DIGEST)
-    rows = inat.plan_rows("inat19", lists, [f"nat{i:04d}" for i in range(1010)], inat.EXPECTED)
+    rows = plan_rows("inat19", lists, [f"nat{i:04d}" for i in range(1010)], inat.EXPECTED)
     assert {s: len(r) for s, r in rows.items()} == {s: n for s, (n, _) in inat.EXPECTED.items()}
     root = safe_extract(splits / "splits_tiered.zip", tmp_path / "tiered")
     lists = verified_split_lists(root, tiered.SPLITS_DIGEST)
-    rows = inat.plan_rows("tiered", lists, sorted(lists["train"]), tiered.EXPECTED)
+    rows = plan_rows("tiered", lists, sorted(lists["train"]), tiered.EXPECTED)
     assert {s: len(r) for s, r in rows.items()} == {s: n for s, (n, _) in tiered.EXPECTED.items()}
 
 

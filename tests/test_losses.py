@@ -1,4 +1,4 @@
-"""haframe.losses: cross-entropy and the HAFrame loss against per-sample Python loops.
+"""Cross-entropy (the ce method's classifier) and the HAFrame loss against per-sample Python loops.
 
 Reference: method.md section 4,
 L = (1 - alpha) * CE(h W^T, y) + alpha * (1/B) * sum_b sum_c (cos(h_b, w_c) - S[y_b, c])^2.
@@ -12,7 +12,8 @@ import torch
 
 from haframe.frames import draw_frame, solve_similarity
 from haframe.hierarchy import Hierarchy
-from haframe.losses import cosine_to_frame, cross_entropy, haframe_loss
+from haframe.methods.ce import LinearClassifier
+from haframe.methods.haframe import cosine_to_frame, haframe_loss
 
 B, K, D_FEAT = 8, 6, 10
 
@@ -160,7 +161,7 @@ def test_cross_entropy_matches_log_softmax_loop(seed):
     g = torch.Generator().manual_seed(seed)
     z = (3 * torch.randn(B, K, generator=g, dtype=torch.float64)).requires_grad_(True)
     y = torch.randint(0, K, (B,), generator=g)
-    out = cross_entropy(z, y)
+    out = LinearClassifier(1, K).loss(z, None, y)
     ref = 0.0
     for b in range(B):
         row = [float(z.detach()[b, c]) for c in range(K)]
@@ -177,11 +178,10 @@ def test_cross_entropy_matches_log_softmax_loop(seed):
     np.testing.assert_allclose(gz.numpy(), p / B, atol=1e-12)
 
 
-def test_cross_entropy_ignores_extra_keywords():
-    z = torch.zeros(2, 3)
-    y = torch.tensor([0, 2])
-    out = cross_entropy(z, y, features=None, frame=None, alpha=0.3)
-    assert abs(float(out) - math.log(3)) < 1e-6
+def test_a_misspelled_loss_input_raises():
+    h, W, S, y = problem(0)
+    with pytest.raises(TypeError, match="similarty"):
+        haframe_loss(h @ W.T, y, features=h, frame=W, similarty=S, alpha=0.4)
 
 
 def test_cosine_to_frame():

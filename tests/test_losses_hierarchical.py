@@ -1,10 +1,10 @@
-"""Hierarchical losses (Flamingo, HAFeature, soft labels, HXE) and their precomputed targets.
+"""Hierarchical methods' losses (Flamingo, HAFeature, soft labels, HXE) and their precomputed targets.
 
 Every loss is checked in value AND gradient (float64 autograd) against a plain evaluation of
 its formula written here with loops over samples, classes, levels and tree nodes, on random
 data and a small unbalanced tree (leaves at depths 1 to 4, a single-child chain r -> C -> C1 -> c9).
-References: method.md sections 1 and 4; the authors' code as cited in haframe/losses.py and
-haframe/hierarchy_targets.py.
+References: method.md sections 1 and 4; the authors' code as cited in the method modules
+(haframe/methods/flamingo.py, hafeature.py, soft_labels.py, hxe.py).
 """
 
 import math
@@ -16,18 +16,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import SHARED
-from haframe.hierarchy import Hierarchy
-from haframe.hierarchy_targets import (
-    HAFEATURE_MARGIN_LEVELS,
-    flamingo_own_slices,
-    flamingo_slices,
-    hxe_tensors,
-    hxe_weights,
-    level_parents,
-    soft_label_targets,
-)
-from haframe.losses import flamingo_loss, hafeature_loss, hxe_loss, soft_labels_loss
+import yaml
+
+from conftest import REPO, SHARED
+from haframe.hierarchy import Hierarchy, level_parents
+from haframe.methods.flamingo import flamingo_loss, flamingo_own_slices, flamingo_slices
+from haframe.methods.hafeature import hafeature_loss
+from haframe.methods.hxe import hxe_loss, hxe_tensors, hxe_weights
+from haframe.methods.soft_labels import soft_label_targets, soft_labels_loss
 
 PATHS = [
     ["r", "A", "A1", "c0"],
@@ -219,7 +215,7 @@ def test_flamingo_loss_matches_loops(seed):
     z, _, y = hafeature_problem(seed, B=9)
     level_targets = torch.from_numpy(LEVELS)[y]  # includes the root column: ignored
     z_lib, z_ref = leaves(*z), leaves(*z)
-    lib = flamingo_loss(z_lib, y, level_targets=level_targets, unrelated=1)
+    lib = flamingo_loss(z_lib, y, level_targets=level_targets)
     ref = sum(loop_ce(z_ref[l], [LEVELS[int(t), l] for t in y]) for l in range(N_OUT))
     assert_same(lib, ref, z_lib, z_ref)
 
@@ -309,7 +305,7 @@ def run_hafeature(seed, B, margin_levels, classes=None):
     rng_lib, rng_ref = random.Random(seed), random.Random(seed)
     lib = hafeature_loss(
         z_lib, y, level_weights=[F.normalize(v, dim=1) for v in w_lib],
-        **hafeature_context(y, margin_levels, rng_lib), extra="ignored",
+        **hafeature_context(y, margin_levels, rng_lib),
     )
     ref, filled = loop_hafeature(z_ref, w_ref, y, margin_levels, rng_ref)
     assert_same(lib, ref, z_lib + w_lib, z_ref + w_ref)
@@ -394,11 +390,13 @@ def test_hafeature_margin_levels_match_the_paper_class_counts():
         "inat19": [72, 57, 34, 9, 4],
         "tiered_imagenet": [607, 584, 510, 422, 270, 159, 86],
     }
-    assert set(HAFEATURE_MARGIN_LEVELS) == set(expected)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for name, counts in expected.items():
         h = read_hierarchy(SHARED / "reference" / "hierarchies" / name / "tree.pkl", "nltk_tree")
         labels = h.level_labels()
-        assert [int(labels[:, l].max()) + 1 for l in HAFEATURE_MARGIN_LEVELS[name]] == counts
+        for variant in ("hafeature_I", "hafeature_II"):
+            levels = config["datasets"][name]["variants"][variant]["margin_levels"]
+            assert [int(labels[:, l].max()) + 1 for l in levels] == counts, (name, variant)
 
 
 # ---------------------------------------------------------------- soft labels
@@ -424,7 +422,7 @@ def test_soft_labels_loss_matches_loops_and_kldivloss(seed):
     y = torch.randint(0, K, (B,), generator=g)
     T = torch.from_numpy(soft_label_targets(TREE.distance_matrix(), 10.0))
     (z_lib,), (z_ref,) = leaves(z), leaves(z)
-    lib = soft_labels_loss(z_lib, y, soft_targets=T, level_targets=None)
+    lib = soft_labels_loss(z_lib, y, soft_targets=T)
     ref = 0.0
     for b in range(B):
         q = loop_softmax([z_ref[b, c] for c in range(K)])
@@ -478,7 +476,7 @@ def test_hxe_loss_matches_loops(seed, alpha):
     y[:K] = torch.arange(K)
     matrix, membership = (torch.from_numpy(a) for a in hxe_tensors(TREE, alpha))
     (z_lib,), (z_ref,) = leaves(z), leaves(z)
-    lib = hxe_loss(z_lib, y, hxe_matrix=matrix, hxe_membership=membership, soft_targets=None)
+    lib = hxe_loss(z_lib, y, hxe_matrix=matrix, hxe_membership=membership)
     ref = loop_hxe(z_ref, y, TREE, alpha)
     assert_same(lib, ref, [z_lib], [z_ref])
 

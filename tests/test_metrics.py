@@ -1,15 +1,19 @@
-"""haframe.metrics (and evaluate.scored_predictions): method.md section 6 and CRM (section 4)."""
+"""haframe.metrics (and evaluate.scored_predictions): method.md section 6, and the CRM rule
+(haframe.methods.crm, section 4)."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
+from haframe.assets import RunAssets
 from haframe.evaluate import scored_predictions
 from haframe.hierarchy import Hierarchy
-from haframe.metrics import crm_rank, mean_ci, metrics, rank_by_score
+from haframe.methods.crm import RULE as CRM
+from haframe.metrics import mean_ci, metrics, rank_by_score
 
 # K = 4: root -> A -> {0, 1}, root -> B -> {2, 3}; H = 2
 D4 = np.array(
@@ -104,7 +108,17 @@ def brute_force_metrics(ranked, targets, D):
     }
 
 
+def crm_rank(probabilities, D, k):
+    """The CRM rule's top-k (it reads only the distances of the run's assets)."""
+    _, scores = CRM.apply(probabilities, None, SimpleNamespace(distances=D), None)
+    return rank_by_score(scores, k)
+
+
 def random_tree_distances(K, seed):
+    return random_tree(K, seed).distance_matrix()
+
+
+def random_tree(K, seed):
     rng = np.random.default_rng(seed)
     paths = []
     for k in range(K):
@@ -113,7 +127,12 @@ def random_tree_distances(K, seed):
         # make inner names globally consistent: prefix with the parent path
         named = [f"{'_'.join(inner[:i + 1])}" for i in range(len(inner))]
         paths.append(["root", *named, f"c{k}"])
-    return Hierarchy.from_paths(paths).distance_matrix()
+    return Hierarchy.from_paths(paths)
+
+
+def assets_of(hierarchy):
+    """What evaluation reads of a hierarchy (no frames: the post-hoc rules need none)."""
+    return RunAssets(hierarchy=hierarchy, distances=hierarchy.distance_matrix(), levels=hierarchy.level_labels(), frames={})
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -187,11 +206,12 @@ def test_mean_ci_single_and_missing():
 
 def test_scored_predictions_with_crm():
     N, K = 50, 8
-    D = random_tree_distances(K, 3)
+    tree = random_tree(K, 3)
+    D = tree.distance_matrix()
     rng = np.random.default_rng(1)
     logits = rng.normal(size=(N, K))
     targets = rng.integers(0, K, N)
-    out = scored_predictions(logits, targets, D, with_crm=True)
+    out = scored_predictions(logits, targets, assets_of(tree), ["crm"])
     assert set(out) >= {"ranked", "ranked_crm", "targets", "metrics"}
     assert out["ranked"].shape == (N, K)  # k = min(20, K)
     assert out["ranked_crm"].shape == (N, K)
@@ -213,11 +233,12 @@ def test_scored_predictions_with_crm():
 
 def test_scored_predictions_without_crm_and_wide():
     N, K = 40, 30
-    D = random_tree_distances(K, 4)
+    tree = random_tree(K, 4)
+    D = tree.distance_matrix()
     rng = np.random.default_rng(2)
     logits = rng.normal(size=(N, K))
     targets = rng.integers(0, K, N)
-    out = scored_predictions(logits, targets, D, with_crm=False)
+    out = scored_predictions(logits, targets, assets_of(tree), [])
     assert "ranked_crm" not in out and "crm" not in out["metrics"]
     assert out["ranked"].shape == (N, 20)
     assert out["metrics"]["n_test"] == N

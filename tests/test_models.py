@@ -24,9 +24,8 @@ from haframe.models.backbones import (
     wrn_conv_init_,
 )
 from haframe.models.heads import TypeIHead, TypeIIHead
-from haframe.data.sources import WEIGHTS
 from haframe.io import check_sha256_prefix
-from haframe.models.weights import load_weights
+from haframe.models.weights import WEIGHTS, load_weights
 
 # WRN-28-8 (16/128/256/512): 23.4M parameters with its 512x100 classifier (FixMatch's CIFAR-100
 # model). The authors' module has 23,349,712 without the classifier, 768 of them in the two
@@ -371,12 +370,12 @@ def test_check_sha256_prefix(tmp_path):
 
 def test_weights_table_matches_torchvision_and_paper():
     imagenet = WEIGHTS["imagenet1k_v1"]
-    assert imagenet["url"] == ResNet50_Weights.IMAGENET1K_V1.url  # V1, not the default V2
-    assert imagenet["url"] != ResNet50_Weights.DEFAULT.url
-    assert imagenet["filename"] == imagenet["url"].rsplit("/", 1)[1]
-    assert HASH_REGEX.search(imagenet["filename"]).group(1) == imagenet["sha256_prefix"] == "0676ba61"
-    assert imagenet["format"] == "torchvision"
+    assert imagenet.url == ResNet50_Weights.IMAGENET1K_V1.url  # V1, not the default V2
+    assert imagenet.url != ResNet50_Weights.DEFAULT.url
+    assert imagenet.filename == imagenet.url.rsplit("/", 1)[1]
+    assert HASH_REGEX.search(imagenet.filename).group(1) == imagenet.sha256_prefix == "0676ba61"
+    assert imagenet.format == "torchvision"
     moco = WEIGHTS["pass_moco_v2_800ep"]
-    assert moco["url"] == "https://www.robots.ox.ac.uk/~vgg/research/pass/pretrained_models/moco_v2_800ep.pth.tar"
-    assert moco["filename"] == "moco_v2_800ep.pth.tar" and moco["format"] == "pass_moco"
-    assert moco["sha256_prefix"] is None
+    assert moco.url == "https://www.robots.ox.ac.uk/~vgg/research/pass/pretrained_models/moco_v2_800ep.pth.tar"
+    assert moco.filename == "moco_v2_800ep.pth.tar" and moco.format == "pass_moco"
+    assert moco.sha256_prefix is None

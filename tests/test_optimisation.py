@@ -1,15 +1,15 @@
 """Optimiser groups of the published study (method.md section 5) for every (dataset, variant)
 of config/config.yaml, built with the real models."""
 
+import numpy as np
 import pytest
-import torch
 import yaml
 
 from conftest import REPO, SHARED
-from haframe.config import dataset_variants, resolve_run
-from haframe.methods import get_method
-from haframe.models import build_model
+from haframe.assets import RunAssets, SolvedFrame
+from haframe.inference import build_model
 from haframe.parsers import read_hierarchy
+from haframe.study import Study
 from haframe.train import cosine_lr, parameter_groups
 
 CONFIG = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -26,49 +26,48 @@ BACKBONE = {"cifar100": ("wrn28_8", None), "fgvc_aircraft": ("resnet50", "imagen
             "inat19": ("resnet50", "imagenet1k_v1"), "tiered_imagenet": ("resnet50", "pass_moco_v2_800ep")}
 
 
-def levels_of(dataset):
-    tree = SHARED / "reference" / "hierarchies" / dataset / "tree.pkl"
-    levels = read_hierarchy(tree, "nltk_tree", ORDER.get(dataset, "sorted")).level_labels()
-    return [int(levels[:, l].max()) + 1 for l in range(levels.shape[1] - 1)]
+def assets_of(dataset):
+    """The dataset's real hierarchy; identity frames (only the classifier's shape matters here)."""
+    tree = read_hierarchy(SHARED / "reference" / "hierarchies" / dataset / "tree.pkl", "nltk_tree", ORDER.get(dataset, "sorted"))
+    K = tree.num_classes
+    identity = SolvedFrame(S=np.eye(K), factor=np.eye(K))
+    return RunAssets(hierarchy=tree, distances=tree.distance_matrix(), levels=tree.level_labels(),
+                     frames={"haframe": identity, "etf": identity})
 
 
 @pytest.mark.parametrize("dataset", list(EXPECTED))
 def test_every_trainable_parameter_is_in_one_group_with_the_published_lr(dataset):
-    level_sizes = levels_of(dataset)
-    K = level_sizes[0]
-    variants = dataset_variants(CONFIG, dataset)
+    assets = assets_of(dataset)
+    K = assets.num_classes
+    study = Study(CONFIG)
+    variants = study.variants(dataset)
     assert len(variants) == (12 if dataset in ("inat19", "tiered_imagenet") else 11)
     for variant in variants:
-        run = resolve_run(CONFIG, dataset, variant, 0)
-        tr = run["training"]
-        assert (tr["backbone"], tr["pretrained"]) == BACKBONE[dataset]
-        assert tr["batch_size"] == BATCH[dataset] and tr["epochs"] == 100
-        assert (tr["momentum"], tr["weight_decay"]) == (0.9, 5e-4)
-        assert cosine_lr(tr["lr"], 0, tr["epochs"]) == pytest.approx(0.1)
-        assert cosine_lr(tr["lr"], 50, tr["epochs"]) == pytest.approx(0.05)
-        method = get_method(run["method"])
-        frozen = method.classifier in ("haframe", "etf")
-        model = build_model(
-            backbone=tr["backbone"], head=run["head"], num_classes=K, feature_dim=tr["feature_dim"],
-            classifier=method.classifier, frame=torch.zeros(K, tr["feature_dim"] or K) if frozen else None,
-            level_sizes=level_sizes, type_I_width=tr["type_I_width"] or K,
-        )
-        groups = parameter_groups(model, tr["lr_scale"], run["head"])
+        run = study.run(dataset, variant, 0)
+        tr = run.training
+        assert (tr.backbone, tr.pretrained) == BACKBONE[dataset]
+        assert tr.batch_size == BATCH[dataset] and tr.epochs == 100
+        assert (tr.momentum, tr.weight_decay) == (0.9, 5e-4)
+        assert cosine_lr(tr.lr, 0, tr.epochs) == pytest.approx(0.1)
+        assert cosine_lr(tr.lr, 50, tr.epochs) == pytest.approx(0.05)
+        frozen = run.method in ("haframe", "etf")
+        model = build_model(run, assets)
+        groups = parameter_groups(model, tr.lr_scale, run.head)
         grouped = [id(p) for g in groups for p in g["params"]]
         trainable = [id(p) for p in model.parameters() if p.requires_grad]
         assert sorted(grouped) == sorted(trainable), variant  # each exactly once
         scales = {g["name"]: g["lr_scale"] for g in groups}
-        backbone, head, classifier = EXPECTED[dataset][run["head"]]
+        backbone, head, classifier = EXPECTED[dataset][run.head]
         assert scales["backbone"] == backbone, variant
-        if run["head"] == "II" or tr["backbone"] == "resnet50":
+        if run.head == "II" or tr.backbone == "resnet50":
             assert scales["head"] == head, variant
         if frozen:
             assert "classifier" not in scales
             assert not any(p is model.classifier.weight for g in groups for p in g["params"])
         else:
             assert scales["classifier"] == classifier, variant
-        if run["head"] == "II":
+        if run.head == "II":
             backbone_ids = {id(p) for p in next(g for g in groups if g["name"] == "backbone")["params"]}
             assert id(model.head.projection.weight) in backbone_ids  # the 1x1 conv trains with the backbone
         if variant == "ce_I_wide":
-            assert model.head.out_features == K and run["seed"] == 0
+            assert model.head.out_features == K and study.seeds(dataset, variant) == [0]

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, SHARED, run_snakemake
+from conftest import REPO, SHARED, distance_matrix_from_dict, load_distance_dict, run_snakemake
+
+pytestmark = pytest.mark.dag
 
 PAPER = {  # dataset: (K, height, grid s, exact s, reference folder)
     "cifar100": (100, 5, -0.300071, -0.305739, "cifar100"),
@@ -46,8 +48,6 @@ def test_hierarchy_and_frame_stages_reproduce_the_paper(paper_frames, dataset):
 
 
 def test_distance_matrix_file_equals_the_published_distances(paper_frames):
-    from haframe.parsers import distance_matrix_from_dict, load_distance_dict
-
     tsv = (paper_frames / "tiered_imagenet/hierarchy/hierarchy.tsv").read_text().splitlines()
     classes = [line.split("\t")[-1] for line in tsv if not line.startswith("#")]
     D = np.load(paper_frames / "tiered_imagenet/hierarchy/distances.npy")

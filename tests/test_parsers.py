@@ -21,23 +21,21 @@ import types
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from conftest import SHARED, distance_matrix_from_dict, load_distance_dict
 from haframe.frames import solve_similarity
 from haframe.hierarchy import Hierarchy, HierarchyError, check_class_order
 from haframe.io import UnsafePickleError
 from haframe.parsers import (
     CLASS_ORDERS,
     TreeNode,
-    distance_matrix_from_dict,
-    load_distance_dict,
     load_nltk_tree,
     read_edges,
-    read_fgvc_annotations,
     read_hierarchy,
     tree_parents,
 )
 
 HIER = SHARED / "reference" / "hierarchies"
+
 
 # dataset -> (class order, K, height, first class, random-mistake severity, gamma, grid s, exact s)
 DATASETS = {
@@ -173,82 +171,6 @@ def test_frame_minimum_similarity(name, solver):
 
 
 # --------------------------------------------------------------------------- 6. FGVC annotations
-
-
-def _fgvc_label(node: str) -> str:
-    """Published tree name -> the label as FGVC-Aircraft's annotation files write it."""
-    return node[2:].replace("-slash-", "/")
-
-
-def write_fgvc_data(folder, paths, images_per_split=2):
-    """A fake fgvc-aircraft-2013b/data folder: images_{variant,family,manufacturer}_{split}.txt."""
-    folder.mkdir(parents=True, exist_ok=True)
-    image = 1025794
-    lines = {(level, split): [] for level in ("variant", "family", "manufacturer") for split in ("train", "val", "test")}
-    for split in ("train", "val", "test"):
-        for path in paths:
-            _, manufacturer, family, variant = path
-            for _ in range(images_per_split):
-                image_id = f"{image:07d}"
-                image += 1
-                lines["variant", split].append(f"{image_id} {_fgvc_label(variant)}")
-                lines["family", split].append(f"{image_id} {_fgvc_label(family)}")
-                lines["manufacturer", split].append(f"{image_id} {_fgvc_label(manufacturer)}")
-    for (level, split), rows in lines.items():
-        (folder / f"images_{level}_{split}.txt").write_text("\n".join(rows) + "\n")
-    return lines
-
-
-def test_fgvc_annotations_rebuild_the_published_tree(tmp_path):
-    reference = tree_hierarchy("fgvc_aircraft")
-    lines = write_fgvc_data(tmp_path / "data", reference.paths)
-    # the fake files are faithful: labels carry spaces and '/', no prefixes, no '-slash-'
-    variants = "\n".join(lines["variant", "train"])
-    assert " Cessna 172\n" in variants and " F/A-18\n" in variants and " F-16A/B\n" in variants
-    assert "-slash-" not in variants and " v-" not in variants
-    assert any(" Boeing 707" in row for row in lines["family", "test"])
-    assert any(" Douglas Aircraft Company" in row for row in lines["manufacturer", "val"])
-
-    h = read_hierarchy(tmp_path / "data", "fgvc_annotations")
-    assert h.classes == reference.classes
-    assert h.paths == reference.paths
-    assert h == reference
-    assert np.array_equal(h.distance_matrix(), tree_distances("fgvc_aircraft"))
-    parent = read_fgvc_annotations(tmp_path / "data")
-    assert parent == tree_parents(load_nltk_tree(HIER / "fgvc_aircraft" / "tree.pkl"))
-
-
-def test_fgvc_variant_under_two_families_is_an_error(tmp_path):
-    reference = tree_hierarchy("fgvc_aircraft")
-    write_fgvc_data(tmp_path / "data", reference.paths, images_per_split=1)
-    # one extra test image: a 737-300 annotated as family 'Boeing 747'
-    with open(tmp_path / "data" / "images_variant_test.txt", "a") as f:
-        f.write("9999999 737-300\n")
-    with open(tmp_path / "data" / "images_family_test.txt", "a") as f:
-        f.write("9999999 Boeing 747\n")
-    with open(tmp_path / "data" / "images_manufacturer_test.txt", "a") as f:
-        f.write("9999999 Boeing\n")
-    with pytest.raises(HierarchyError, match="v-737-300") as excinfo:
-        read_hierarchy(tmp_path / "data", "fgvc_annotations")
-    assert "f-Boeing 737" in str(excinfo.value) and "f-Boeing 747" in str(excinfo.value)
-
-
-def test_fgvc_files_listing_different_images_is_an_error(tmp_path):
-    write_fgvc_data(tmp_path / "data", tree_hierarchy("fgvc_aircraft").paths, images_per_split=1)
-    with open(tmp_path / "data" / "images_variant_val.txt", "a") as f:
-        f.write("9999999 A380\n")
-    with pytest.raises(HierarchyError):
-        read_hierarchy(tmp_path / "data", "fgvc_annotations")
-
-
-def test_fgvc_missing_annotation_file_is_an_error(tmp_path):
-    write_fgvc_data(tmp_path / "data", tree_hierarchy("fgvc_aircraft").paths, images_per_split=1)
-    (tmp_path / "data" / "images_family_val.txt").unlink()
-    with pytest.raises(HierarchyError, match="images_family_val.txt"):
-        read_hierarchy(tmp_path / "data", "fgvc_annotations")
-
-
-# --------------------------------------------------------------------------- 7. hand-made nltk pickle
 
 
 def _make_fake_nltk_tree_pickle(protocol: int) -> bytes:

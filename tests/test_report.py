@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import run_snakemake, tiny_config
-from haframe import figures, report
+from conftest import mlflow_runs, run_snakemake, tiny_study_config
+from haframe import figures
+from haframe.report import scorecard, tables
 
 
 def result(variant, seed, head, top1, severity, crm=None):
@@ -28,7 +29,7 @@ RESULTS = [
 
 
 def test_rows_are_grouped_by_head_with_crm_beside_and_known_ci():
-    rows = report.table_rows(RESULTS, ["ce_II", "haframe", "ce_I"])
+    rows = tables.table_rows(RESULTS, ["ce_II", "haframe", "ce_I"])
     assert [r["name"] for r in rows] == ["ce_I", "ce_I+crm", "ce_II", "ce_II+crm", "haframe"]
     ce_II = rows[2]["top1_error"]
     assert ce_II["mean"] == pytest.approx(32.0)
@@ -39,19 +40,19 @@ def test_rows_are_grouped_by_head_with_crm_beside_and_known_ci():
 
 
 def test_markdown_marks_the_best_of_each_column():
-    rows = report.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
-    text = report.markdown(rows, "t")
+    rows = tables.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
+    text = tables.markdown(rows, "t")
     assert "| *type I* |" in text and "| *type II* |" in text
     assert f"| ce_I | 3 | **{22.0:.2f} ± " in text  # lowest top-1 error
     assert re.search(r"\| haframe \| 2 \| 40\.00 ± 0\.00 \| \*\*1\.00\*\* \|", text)  # lowest severity, n=1
-    csv_rows = report.csv_text(rows).splitlines()
+    csv_rows = tables.csv_text(rows).splitlines()
     assert csv_rows[0].endswith(",best") and csv_rows[1].startswith("ce_I,I,3,0 1 2,100,")
     assert csv_rows[1].split(",")[-1].split() == ["top1_error", "ahd@1"]  # ahd@1 = top1 / 100 here
 
 
 def test_latex_is_balanced_with_one_line_per_row_and_no_nan():
-    rows = report.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
-    tex = report.latex(rows, "title")
+    rows = tables.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
+    tex = tables.latex(rows, "title")
     assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 1
     assert tex.count(r"\toprule") == tex.count(r"\bottomrule") == 1
     data = [line for line in tex.splitlines() if " & " in line and not line.startswith("variant")]
@@ -74,8 +75,8 @@ def test_scorecard_verdicts_on_a_hand_made_case(tmp_path):
         "d,ce_I,top1_error,,,not sourced\n"      # empty: no reference
         "d,hxe,top1_error,30,,paper\n"           # not run
     )
-    rows = {"d": report.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])}
-    cards = report.scorecard(rows, report.read_reference(reference))
+    rows = {"d": tables.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])}
+    cards = scorecard.scorecard(rows, scorecard.read_reference(reference))
     assert [c["verdict"] for c in cards] == ["within", "outside", "no CI", "no reference", "not run"]
     half = stats.t.ppf(0.975, 2) * 2.0 / math.sqrt(3)
     assert cards[0]["diff_in_ci"] == pytest.approx(-1.0 / half)
@@ -83,11 +84,11 @@ def test_scorecard_verdicts_on_a_hand_made_case(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("dataset,variant,metric,value\nd,ce_II,top5_error,1\n")
     with pytest.raises(ValueError, match="unknown metric 'top5_error'"):
-        report.read_reference(bad)
+        scorecard.read_reference(bad)
 
 
 def test_figures_draw_one_series_per_row_or_variant(tmp_path):
-    rows = report.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
+    rows = tables.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
     paths = (tmp_path / "e.png", tmp_path / "e.svg")
     assert figures.error_vs_severity(rows, "t", *paths) == len(rows)
     svg = paths[1].read_text()
@@ -100,14 +101,11 @@ def test_figures_draw_one_series_per_row_or_variant(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("report")
-    config = tiny_config()
-    config["variants"]["ce_I"] = {"method": "ce", "head": "I", "crm": True}
-    run_snakemake(workdir, config)
-    return workdir, config
+def study(tiny_study):
+    return tiny_study, tiny_study_config()
 
 
+@pytest.mark.dag
 def test_dag_leaves_every_table_figure_and_a_report_run(study):
     workdir, _ = study
     results = workdir / "results" / "report"
@@ -121,16 +119,14 @@ def test_dag_leaves_every_table_figure_and_a_report_run(study):
     for series in ("ce_I", "ce_I+crm", "ce_II", "ce_II+crm", "haframe"):
         assert f">{series}<" in svg
     marker = json.loads((results / "mlflow.json").read_text())
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{workdir / 'results' / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("report").experiment_id])
+    client, runs = mlflow_runs(workdir, "report")
     assert [r.info.run_id for r in runs] == [marker["run_id"]]
     assert runs[0].data.tags["git_commit"]
     artifacts = {a.path for a in client.list_artifacts(marker["run_id"], "tables")}
     assert "tables/synthetic.tex" in artifacts and "tables/scorecard.md" in artifacts
 
 
+@pytest.mark.dag
 def test_snakemake_html_report_builds(study):
     workdir, config = study
     run_snakemake(workdir, config, "--report", str(workdir / "results" / "report.html"))
@@ -138,6 +134,7 @@ def test_snakemake_html_report_builds(study):
     assert len(html) > 100_000 and "synthetic_error_vs_severity.png" in html
 
 
+@pytest.mark.dag
 def test_snapshot_marks_missing_runs_and_rebuilds_each_time(study, tmp_path):
     workdir, config = study
     incomplete = tmp_path / "incomplete"

@@ -8,33 +8,40 @@ from test_byo_folder import HIERARCHY, write_folder
 
 SCRIPT = """
 import json, sys
+from haframe.assets import RunAssets
 from haframe.evaluate import evaluate_run
+from haframe.runs import RunSpec
 from haframe.train import train_run
 root, out = sys.argv[1], sys.argv[2]
-run = json.loads(open(root + "/run.json").read())
-train_run(run, data_dir=root + "/data", hierarchy_dir=root + "/hierarchy", frames_dir=root + "/frames",
-          out_dir=out, resume_dir=out + "/resume", threads=1, log=lambda m: None)
-evaluate_run(checkpoint=out + "/checkpoint.pt", data_dir=root + "/data", hierarchy_dir=root + "/hierarchy",
-             frames_dir=root + "/frames", metrics_file=out + "/metrics.json", predictions_file=out + "/p.npz")
+run = RunSpec.from_dict(json.loads(open(root + "/run.json").read()))
+assets = RunAssets.load(hierarchy=root + "/hierarchy/hierarchy.tsv", distances=root + "/hierarchy/distances.npy",
+                        levels=root + "/hierarchy/levels.npy", haframe=root + "/frames/haframe.npz", etf=root + "/frames/etf.npz")
+train_run(run, assets, data=root + "/data/meta.json", checkpoint=out + "/checkpoint.pt", history=out + "/history.csv",
+          config=out + "/config.yaml", resume_dir=out + "/resume", threads=1, log=lambda m: None)
+evaluate_run(checkpoint=out + "/checkpoint.pt", assets=assets, data=root + "/data/meta.json",
+             metrics_file=out + "/metrics.json", predictions_file=out + "/p.npz")
 """
 
 
 def test_two_fresh_processes_with_workers_give_identical_metrics(tmp_path):
-    from haframe.config import resolve_run
-    from haframe.data import folder
-    from haframe.stages import parse_hierarchy, solve_frames
+    from haframe.assets import FRAME_FILES, HIERARCHY_FILES, build_frame_stage, build_hierarchy_stage
+    from haframe.data.kinds import folder
+    from haframe.study import Study
     from conftest import tiny_config
 
     write_folder(tmp_path / "images")
     (tmp_path / "hierarchy.tsv").write_text("".join(f"root\t{p[0]}\t{leaf}\n" for leaf, p in HIERARCHY.items()))
-    parse_hierarchy(tmp_path / "hierarchy.tsv", "tsv", tmp_path / "hierarchy")
-    solve_frames(tmp_path / "hierarchy/hierarchy.tsv", tmp_path / "hierarchy/distances.npy", 1.0, "grid", tmp_path / "frames")
+    hierarchy = {key: tmp_path / "hierarchy" / name for key, name in HIERARCHY_FILES.items()}
+    build_hierarchy_stage(tmp_path / "hierarchy.tsv", "tsv", hierarchy)
+    frame = {key: tmp_path / "frames" / name for key, name in FRAME_FILES.items()}
+    build_frame_stage(hierarchy["tsv"], hierarchy["distances"], 1.0, "grid", frame)
     folder.prepare(tmp_path / "images", tmp_path / "data", list(HIERARCHY), input_size=32)
     config = tiny_config(seeds=[3])
-    config["datasets"] = {"mine": {"kind": "folder", "frame": {"gamma": 1.0},
+    config["datasets"] = {"mine": {"kind": "folder", "folder": str(tmp_path / "images"), "frame": {"gamma": 1.0},
+                                   "hierarchy": {"source": str(tmp_path / "hierarchy.tsv"), "format": "tsv"},
                                    "training": {"epochs": 2, "batch_size": 8, "workers": 2}}}
-    run = resolve_run(config, "mine", "haframe", 3)
-    (tmp_path / "run.json").write_text(json.dumps(run))
+    run = Study(config).run("mine", "haframe", 3)
+    (tmp_path / "run.json").write_text(json.dumps(run.to_dict()))
     results = []
     for name in ("first", "second"):
         out = tmp_path / name

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config, training_pids
+from conftest import REPO, SNAKEMAKE, mlflow_runs, run_snakemake, tiny_config, training_pids
+
+pytestmark = pytest.mark.dag
 
 RUN = "results/synthetic/runs/haframe/seed0"
 
@@ -33,11 +35,8 @@ def uninterrupted(tmp_path_factory) -> dict:
 
 
 def mlflow_identities(workdir: Path) -> list[str]:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{workdir / 'results' / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("synthetic")
-    return [r.data.tags["haframe.identity"] for r in client.search_runs([experiment.experiment_id])]
+    _, runs = mlflow_runs(workdir)
+    return [r.data.tags["haframe.identity"] for r in runs]
 
 
 def test_sigkill_mid_epoch_resumes_to_identical_metrics(tmp_path, uninterrupted):

@@ -1,9 +1,9 @@
-"""haframe.data.synthetic: the offline dataset with a planted hierarchy."""
+"""haframe.data.kinds.synthetic: the offline dataset with a planted hierarchy."""
 
 import numpy as np
 import pytest
 
-from haframe.data.synthetic import SyntheticSpec, generate, planted_hierarchy
+from haframe.data.kinds.synthetic import SyntheticSpec, generate, planted_hierarchy
 
 SMALL = dict(branching=(2, 3), train_per_class=4, val_per_class=2, test_per_class=3, image_size=16)
 

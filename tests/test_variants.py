@@ -9,6 +9,8 @@ import yaml
 
 from conftest import REPO, run_snakemake, tiny_config
 
+pytestmark = pytest.mark.dag
+
 STUDY = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["variants"]
 
 

@@ -101,6 +101,20 @@ class Hierarchy:
             labels[:, level] = rank[inverse]
         return labels
 
+    def nodes(self) -> tuple[list[str], np.ndarray]:
+        """Nodes of the unpadded tree (root first, then in order of first appearance along
+        the class paths) and their depths (root 0)."""
+        names: list[str] = []
+        depths: list[int] = []
+        seen: set[str] = set()
+        for path in self.paths:
+            for depth, name in enumerate(path):
+                if name not in seen:
+                    seen.add(name)
+                    names.append(name)
+                    depths.append(depth)
+        return names, np.asarray(depths, dtype=np.int64)
+
     def distance_matrix(self) -> np.ndarray:
         """Dense K x K matrix d(a, b) = H - depth(LCA(a, b)) in the padded tree."""
         levels = self.level_labels()
@@ -164,6 +178,27 @@ def _validate(paths: tuple[tuple[str, ...], ...], source: str) -> None:
     for cls, line in classes.items():
         if cls in inner:
             raise HierarchyError(f"{source}, class {line}: class {cls!r} is also an inner node")
+
+
+def level_parents(level_labels: np.ndarray) -> list[np.ndarray | None]:
+    """Entry i (i >= 1): int64 array mapping each class of level i-1 to its class at level i.
+
+    Entry 0 is None (the leaf level has no finer level). Classes are the label values of
+    ``level_labels`` (``Hierarchy.level_labels``: 0..n_l-1 per column). Raises ValueError if a
+    finer class would have two parents (the columns do not describe a tree).
+    """
+    labels = np.asarray(level_labels, dtype=np.int64)
+    if labels.ndim != 2:
+        raise ValueError(f"level_labels must be K x (H+1), got shape {labels.shape}")
+    parents: list[np.ndarray | None] = [None]
+    for level in range(1, labels.shape[1]):
+        fine, coarse = labels[:, level - 1], labels[:, level]
+        parent = np.full(int(fine.max()) + 1, -1, dtype=np.int64)
+        parent[fine] = coarse
+        if (parent < 0).any() or not np.array_equal(parent[fine], coarse):
+            raise ValueError(f"level {level - 1} -> {level}: a class has no parent or two parents")
+        parents.append(parent)
+    return parents
 
 
 def read_tsv(path: str | Path) -> Hierarchy:

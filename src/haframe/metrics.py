@@ -15,12 +15,6 @@ def rank_by_score(scores: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-scores, axis=1, kind="stable")[:, :k]
 
 
-def crm_rank(probs: np.ndarray, D: np.ndarray, k: int) -> np.ndarray:
-    """Conditional risk minimisation: rank classes by expected hierarchical distance p @ D."""
-    risk = probs.astype(np.float64) @ D.astype(np.float64)
-    return np.argsort(risk, axis=1, kind="stable")[:, :k]
-
-
 def metrics(ranked: np.ndarray, targets: np.ndarray, D: np.ndarray) -> dict:
     """Top-1 error (%), mistake severity and AHD@k from ranked predictions (N x >=k)."""
     ranked = np.asarray(ranked)

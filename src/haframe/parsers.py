@@ -1,4 +1,4 @@
-"""Hierarchy parsers: published tree/edge/distance files and FGVC annotations -> Hierarchy.
+"""Hierarchy parsers: published tree pickles and edge lists, and the project's tsv -> Hierarchy.
 
 Every reader of a pickle goes through ``io.safe_unpickle``; the nltk tree pickles are read
 without nltk: their one global, ``nltk.tree.Tree``, is mapped to a plain stand-in class, so
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
-
-import numpy as np
+from typing import Callable, Iterable
 
 from .hierarchy import Hierarchy, HierarchyError, read_tsv
 from .io import safe_unpickle
@@ -69,57 +67,6 @@ def read_edges(path: str | Path) -> dict[str, str]:
     return parent
 
 
-def read_fgvc_annotations(directory: str | Path, splits: Sequence[str] = ("train", "val", "test")) -> dict[str, str]:
-    """variant -> family -> manufacturer -> ``unknown`` from images_{level}_{split}.txt files.
-
-    Names follow the published tree: ``v-``/``f-``/``m-`` prefixes, '/' written '-slash-'.
-    """
-    directory = Path(directory)
-    parent: dict[str, str] = {}
-    for split in splits:
-        levels = [_read_fgvc_labels(directory / f"images_{level}_{split}.txt") for level in ("variant", "family", "manufacturer")]
-        variants, families, manufacturers = levels
-        if not (variants.keys() == families.keys() == manufacturers.keys()):
-            raise HierarchyError(f"{directory}: images_*_{split}.txt files list different images")
-        for image, variant in variants.items():
-            chain = [f"v-{variant}", f"f-{families[image]}", f"m-{manufacturers[image]}", "unknown"]
-            chain = [name.replace("/", "-slash-") for name in chain]
-            for child, up in zip(chain, chain[1:]):
-                known = parent.setdefault(child, up)
-                if known != up:
-                    raise HierarchyError(f"{directory}: {child!r} has two parents, {known!r} and {up!r}")
-    return parent
-
-
-def _read_fgvc_labels(path: Path) -> dict[str, str]:
-    if not path.is_file():
-        raise HierarchyError(f"{path}: FGVC-Aircraft annotation file not found")
-    labels = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            image, _, label = line.strip().partition(" ")
-            labels[image] = label.strip()
-    return labels
-
-
-def load_distance_dict(path: str | Path) -> dict[tuple[str, str], int]:
-    """A published ``{(a, b): distance}`` pickle (lzma); it references no global at all."""
-    table = safe_unpickle(path)
-    if not isinstance(table, dict):
-        raise HierarchyError(f"{path}: expected a dict of node pairs, got {type(table).__name__}")
-    return table
-
-
-def distance_matrix_from_dict(table: dict[tuple[str, str], int], classes: Sequence[str]) -> np.ndarray:
-    """K x K matrix from a pair dict that holds either (a, b) or (b, a) for every pair."""
-    K = len(classes)
-    D = np.zeros((K, K), dtype=np.int64)
-    for i, a in enumerate(classes):
-        for j, b in enumerate(classes[i + 1 :], start=i + 1):
-            D[i, j] = D[j, i] = table[(a, b)] if (a, b) in table else table[(b, a)]
-    return D
-
-
 def leaves(parent: dict[str, str]) -> list[str]:
     inner = set(parent.values())
     return [node for node in parent if node not in inner]
@@ -135,7 +82,7 @@ CLASS_ORDERS: dict[str, Callable[[Iterable[str]], list[str]]] = {
     "index_suffix": by_index_suffix,
 }
 
-FORMATS = ("nltk_tree", "edges", "tsv", "fgvc_annotations")
+FORMATS = ("nltk_tree", "edges", "tsv")
 
 
 def read_hierarchy(source: str | Path, fmt: str, class_order: str = "sorted") -> Hierarchy:
@@ -146,8 +93,6 @@ def read_hierarchy(source: str | Path, fmt: str, class_order: str = "sorted") ->
         parent = tree_parents(load_nltk_tree(source))
     elif fmt == "edges":
         parent = read_edges(source)
-    elif fmt == "fgvc_annotations":
-        parent = read_fgvc_annotations(source)
     else:
         raise HierarchyError(f"{source}: unknown hierarchy format {fmt!r}; known: {list(FORMATS)}")
     classes = leaves(parent)

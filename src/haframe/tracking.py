@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .io import read_json, read_yaml
+from .runs import RunSpec
 
 IDENTITY_TAG = "haframe.identity"
 HASH_TAG = "haframe.config_hash"
@@ -66,16 +67,16 @@ def _experiment_id(client, name: str, artifact_root: Path | None) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
-def import_run(run_dir: str | Path, tracking_uri: str, experiment: str) -> dict:
-    """Create (or replace) the MLflow run for one finished run directory."""
+def import_run(*, config: str | Path, history: str | Path, metrics: str | Path, tracking_uri: str, experiment: str) -> dict:
+    """Create (or replace) the MLflow run of one finished run from its ``config.yaml``,
+    ``history.csv`` and ``metrics.json``."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
-    run_dir = Path(run_dir)
-    saved = read_yaml(run_dir / "config.yaml")
-    run, identity_hash, prov = saved["run"], saved["identity"], saved["provenance"]
-    test = read_json(run_dir / "metrics.json")
-    identity = f"{run['dataset']}/{run['variant']}/seed{run['seed']}"
+    saved = read_yaml(config)
+    run, identity_hash, prov = RunSpec.from_dict(saved["run"]), saved["identity"], saved["provenance"]
+    test = read_json(metrics)
+    identity = run.name
     db = _sqlite_path(tracking_uri)
     artifact_root = db.parent / "mlflow-artifacts" if db else None
 
@@ -89,21 +90,21 @@ def import_run(run_dir: str | Path, tracking_uri: str, experiment: str) -> dict:
             else:
                 client.set_tag(old.info.run_id, SUPERSEDED_TAG, "true")
         tags = {
-            IDENTITY_TAG: identity, HASH_TAG: identity_hash, "dataset": run["dataset"],
-            "variant": run["variant"], "seed": str(run["seed"]), "git_commit": prov["git_commit"],
+            IDENTITY_TAG: identity, HASH_TAG: identity_hash, "dataset": run.dataset,
+            "variant": run.variant, "seed": str(run.seed), "git_commit": prov["git_commit"],
             "host": prov["host"], "device": prov["device"], "torch": prov["torch"],
-            "mlflow.runName": f"{run['variant']}/seed{run['seed']}",
+            "mlflow.runName": f"{run.variant}/seed{run.seed}",
         }
         created = client.create_run(experiment_id, tags=tags)
         run_id = created.info.run_id
-        params = [Param(k, json.dumps(v) if not isinstance(v, str) else v) for k, v in flatten("", run, {}).items()]
-        metrics = _history_metrics(run_dir / "history.csv") + _test_metrics(test)
+        params = [Param(k, json.dumps(v) if not isinstance(v, str) else v) for k, v in flatten("", run.to_dict(), {}).items()]
+        points = _history_metrics(Path(history)) + _test_metrics(test)
         for start in range(0, len(params), 100):  # MLflow's per-batch limits
             client.log_batch(run_id, params=params[start:start + 100])
-        for start in range(0, len(metrics), 1000):
-            client.log_batch(run_id, metrics=[Metric(*m) for m in metrics[start:start + 1000]])
-        for name in ("config.yaml", "history.csv", "metrics.json"):
-            client.log_artifact(run_id, str(run_dir / name))
+        for start in range(0, len(points), 1000):
+            client.log_batch(run_id, metrics=[Metric(*m) for m in points[start:start + 1000]])
+        for path in (config, history, metrics):
+            client.log_artifact(run_id, str(path))
         client.set_terminated(run_id, "FINISHED")
     return {"run_id": run_id, "experiment": experiment, "identity": identity, "config_hash": identity_hash, "tracking_uri": tracking_uri}
 
@@ -120,12 +121,17 @@ def _history_metrics(path: Path) -> list[tuple]:
 
 
 def _test_metrics(test: dict) -> list[tuple]:
-    """Test metrics at step 0; CRM metrics prefixed ``crm_``; '@' spelled '_at_' for MLflow."""
-    flat = {f"test_{k}": v for k, v in test.items() if k not in ("crm", "seed")}
-    flat.update({f"test_crm_{k}": v for k, v in (test.get("crm") or {}).items()})
+    """Test metrics at step 0, a post-hoc chain's prefixed by its name (``test_crm_top1_error``);
+    MLflow's key alphabet spells '@' as '_at_' and '+' as '_'."""
+    flat = {}
+    for key, value in test.items():
+        if isinstance(value, dict):
+            flat.update({f"test_{key}_{name}": item for name, item in value.items()})
+        elif key != "seed":
+            flat[f"test_{key}"] = value
     timestamp = int(time.time() * 1000)
     return [
-        (key.replace("@", "_at_"), float(value), timestamp, 0)
+        (key.replace("@", "_at_").replace("+", "_"), float(value), timestamp, 0)
         for key, value in flat.items()
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     ]

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, tiny_config, training_pids
+from conftest import REPO, SNAKEMAKE, mlflow_runs, tiny_config, training_pids
 
 START = REPO / ".ci" / "slurm" / "start.sh"
 STOP = REPO / ".ci" / "slurm" / "stop.sh"
@@ -254,13 +254,9 @@ def test_every_test_metric_equals_the_local_run(cluster_study, local_study):
 
 
 def test_mlflow_holds_the_same_runs_as_the_local_run(cluster_study, local_study):
-    from mlflow.tracking import MlflowClient
-
     def runs(workdir: Path) -> dict:
-        client = MlflowClient(f"sqlite:///{workdir / 'results' / 'mlflow.db'}")
-        experiment = client.get_experiment_by_name("synthetic")
         found = {}
-        for run in client.search_runs([experiment.experiment_id]):
+        for run in mlflow_runs(workdir)[1]:
             tags = run.data.tags
             test_metrics = {k: v for k, v in run.data.metrics.items() if k.startswith("test_")}
             found[tags["haframe.identity"]] = (tags["haframe.config_hash"], test_metrics)
@@ -374,10 +370,7 @@ def test_a_failed_training_job_is_retried_with_twice_the_time_and_resumes(cluste
     resumed = json.loads((workdir / metrics).read_text())
     assert resumed == json.loads((local / metrics).read_text())
 
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_server)
-    runs = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
+    _, runs = mlflow_runs(tracking_server)
     assert [r.data.tags["haframe.identity"] for r in runs] == ["synthetic/haframe/seed0"]
     assert runs[0].data.metrics["test_top1_error"] == pytest.approx(resumed["top1_error"])
     marker = json.loads((workdir / "results/synthetic/runs/haframe/seed0/mlflow.json").read_text())

@@ -1,98 +1,154 @@
-import sys
-import urllib.parse
+# The study, paths and named input functions every rule file uses.
 from pathlib import Path
+import urllib.parse
 
-# The library is importable without installation too (e.g. inside a --sdm conda env).
-sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
-
-from haframe.config import (  # noqa: E402
-    ConfigError,
-    dataset_variants,
-    resolve_run,
-    run_seeds,
-    validate_study,
-)
-from haframe.data.sources import WEIGHTS, dataset_sources  # noqa: E402
-from haframe.tracking import default_tracking_uri  # noqa: E402
+from haframe.assets import FRAME_FILES, HIERARCHY_FILES
+from haframe.models.weights import WEIGHTS
+from haframe.runs import ConfigError
+from haframe.study import Study
+from haframe.tracking import default_tracking_uri
 
 try:
-    validate_study(config)
+    STUDY = Study(config)
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
 ENV = "../../envs/haframe.yaml"
+DATA_ROOT = config["data_root"]
+LOCK_FILE = f"{DATA_ROOT}/downloads.lock.yaml"
 TRACKING_URI = config["mlflow"]["tracking_uri"] or default_tracking_uri("results")
-REFERENCE_RESULTS = config["report"]["reference_results"]
-if (
-    REFERENCE_RESULTS and not Path(REFERENCE_RESULTS).exists()
-):  # relative to the repository
-    REFERENCE_RESULTS = str(Path(workflow.basedir).parent / REFERENCE_RESULTS)
+RUN_DIR = "results/{dataset}/runs/{variant}/seed{seed}"
 
 
 wildcard_constraints:
-    dataset="|".join(config["datasets"]),
+    dataset="|".join(STUDY.datasets),
     variant="|".join(config["variants"]),
     seed=r"\d+",
 
 
-DATA_ROOT = config["data_root"]
+def hierarchy_file(name, dataset="{dataset}"):
+    return f"results/{dataset}/hierarchy/{HIERARCHY_FILES[name]}"
 
 
-def datasets_of_kind(kind):
-    """A wildcard pattern matching the datasets of one kind (matches nothing if none)."""
-    names = [name for name, ds in config["datasets"].items() if ds["kind"] == kind]
+def frame_file(name, dataset="{dataset}"):
+    return f"results/{dataset}/frames/{FRAME_FILES[name]}"
+
+
+def datasets_planting_hierarchy(plants=True):
+    """A wildcard pattern: the datasets whose kind plants its own hierarchy (or, with
+    ``plants=False``, reads one from its ``hierarchy`` source); matches nothing if none.
+    """
+    names = [d for d in STUDY.datasets if STUDY.kind(d).needs_hierarchy != plants]
     return "|".join(names) or "^$"
 
 
-def dataset_sources_of(dataset):
-    ds = config["datasets"][dataset]
-    return dataset_sources(ds["kind"], ds.get("sources"))
+# ---------------------------------------------------------------------- downloads
 
 
-def source_named(dataset, filename):
-    for source in dataset_sources_of(dataset).values():
-        if source.filename == filename:
+def dataset_source(wildcards):
+    """The dataset's source whose file is ``wildcards.filename``."""
+    kind = STUDY.kind(wildcards.dataset)
+    for source in kind.sources_for(
+        STUDY.dataset(wildcards.dataset).get("sources")
+    ).values():
+        if source.filename == wildcards.filename:
             return source
-    raise WorkflowError(f"dataset {dataset!r} has no source file {filename!r}")
+    raise WorkflowError(
+        f"dataset {wildcards.dataset!r} has no source file {wildcards.filename!r}"
+    )
 
 
-def source_disk_mb(dataset, filename):
-    return {"train_val2019.tar.gz": 90_000}.get(filename, 2_000)
+def source_url(wildcards):
+    return dataset_source(wildcards).url
 
 
-def extracted(dataset, key):
-    """The extracted folder of one of the dataset's sources."""
-    source = dataset_sources_of(dataset)[key]
-    return f"{DATA_ROOT}/extracted/{dataset}/{source.filename}.d"
+def source_sha256(wildcards):
+    return dataset_source(wildcards).sha256
 
 
-def expected_counts(dataset):
-    """Per split (images, classes) the preparation must find: config override or None (the
-    library's published numbers)."""
-    counts = config["datasets"][dataset].get("counts")
-    return {split: list(value) for split, value in counts.items()} if counts else None
+def source_md5(wildcards):
+    return dataset_source(wildcards).md5
 
 
-def imagenet_inputs(wildcards):
-    """tieredImageNet-H's ILSVRC-2012 sources; stops the DAG build with instructions when
-    they are missing or malformed (only when the dataset's preparation is needed)."""
-    from haframe.data.tiered import check_imagenet
+def source_disk_mb(wildcards):
+    return dataset_source(wildcards).disk_mb
+
+
+def extraction_disk_mb(wildcards):
+    return 2 * dataset_source(wildcards).disk_mb
+
+
+def weights_spec(wildcards):
+    for spec in WEIGHTS.values():
+        if spec.filename == wildcards.filename:
+            return spec
+    raise WorkflowError(f"no known weights file {wildcards.filename!r}")
+
+
+def weights_url(wildcards):
+    return weights_spec(wildcards).url
+
+
+def weights_sha256_prefix(wildcards):
+    return weights_spec(wildcards).sha256_prefix
+
+
+# ---------------------------------------------------------------------- data
+
+
+def prepare_inputs(wildcards):
+    """Extracted sources and the user's inputs of a dataset, by the keys its kind reads; stops
+    the DAG build with the kind's instructions when a user input is missing (only when the
+    dataset's preparation is needed)."""
     from haframe.data.prepared import DataError
 
-    imagenet = config["datasets"][wildcards.dataset].get("imagenet") or {}
-    try:
-        check_imagenet(
-            imagenet.get("train"), imagenet.get("val"), name=wildcards.dataset
-        )
-    except DataError as error:
-        raise WorkflowError(str(error)) from None
-    return {"train": imagenet["train"], "val": imagenet["val"]}
+    dataset = wildcards.dataset
+    kind = STUDY.kind(dataset)
+    inputs = {
+        key: f"{DATA_ROOT}/extracted/{dataset}/{source.filename}.d"
+        for key, source in kind.sources_for(
+            STUDY.dataset(dataset).get("sources")
+        ).items()
+    }
+    if kind.user_inputs is not None:
+        try:
+            inputs.update(kind.user_inputs(STUDY.dataset(dataset), dataset))
+        except DataError as error:
+            raise WorkflowError(str(error)) from None
+    return inputs
+
+
+def dataset_options(wildcards):
+    return dict(STUDY.dataset(wildcards.dataset))
+
+
+def dataset_kind(wildcards):
+    return STUDY.kind(wildcards.dataset).name
+
+
+def prepare_threads(wildcards):
+    return STUDY.kind(wildcards.dataset).threads
+
+
+def prepare_mem_mb(wildcards):
+    return STUDY.kind(wildcards.dataset).mem_mb
+
+
+def prepare_runtime(wildcards):
+    return STUDY.kind(wildcards.dataset).runtime_min
+
+
+def prepare_disk_mb(wildcards):
+    return STUDY.kind(wildcards.dataset).disk_mb
+
+
+# ---------------------------------------------------------------------- hierarchy
 
 
 def hierarchy_spec(dataset):
     """Where a dataset's hierarchy comes from: its ``hierarchy`` section, or the data stage."""
-    spec = config["datasets"][dataset].get("hierarchy")
-    if spec is None:  # generated with the data (synthetic)
+    spec = STUDY.dataset(dataset).get("hierarchy")
+    if spec is None:  # planted by the data stage (synthetic)
         return {
             "source": None,
             "sha256": None,
@@ -113,62 +169,113 @@ def hierarchy_inputs(wildcards):
     return {"hierarchy": f"results/{wildcards.dataset}/hierarchy/source/{name}"}
 
 
-def frame_targets():
-    """Download, hierarchy and frame outputs of every dataset (needs no training data)."""
-    return [
-        f"results/{dataset}/{stage}/summary.json"
-        for dataset in config["datasets"]
-        for stage in ("hierarchy", "frames")
-    ]
+def hierarchy_source(wildcards):
+    return hierarchy_spec(wildcards.dataset)["source"]
 
 
-def run_files(dataset, name):
-    """One file per (variant, seed) run of a dataset."""
-    return [
-        f"results/{dataset}/runs/{variant}/seed{seed}/{name}"
-        for variant in dataset_variants(config, dataset)
-        for seed in run_seeds(config, dataset, variant)
-    ]
+def hierarchy_sha256(wildcards):
+    return hierarchy_spec(wildcards.dataset)["sha256"]
 
 
-def run_config(wildcards):
-    return resolve_run(
-        config, wildcards.dataset, wildcards.variant, int(wildcards.seed)
-    )
+def hierarchy_format(wildcards):
+    return hierarchy_spec(wildcards.dataset)["format"]
+
+
+def hierarchy_class_order(wildcards):
+    return hierarchy_spec(wildcards.dataset)["class_order"]
+
+
+def hierarchy_expected(wildcards):
+    """Class count and height the config expects (None: not checked)."""
+    section = STUDY.dataset(wildcards.dataset)
+    return {"classes": section.get("classes"), "height": section.get("height")}
+
+
+def frame_gamma(wildcards):
+    return STUDY.dataset(wildcards.dataset)["frame"]["gamma"]
+
+
+def frame_solver(wildcards):
+    return STUDY.dataset(wildcards.dataset)["frame"]["solver"]
+
+
+# ---------------------------------------------------------------------- runs
+
+
+def run_spec(wildcards):
+    return STUDY.run(wildcards.dataset, wildcards.variant, int(wildcards.seed))
+
+
+def run_spec_values(wildcards):
+    """The run's RunSpec as plain values (scripts rebuild it with RunSpec.from_dict)."""
+    return run_spec(wildcards).to_dict()
+
+
+def run_asset_files(wildcards):
+    """The hierarchy and frame files a run reads (RunAssets.load's arguments)."""
+    dataset = wildcards.dataset
+    return {
+        "hierarchy": hierarchy_file("tsv", dataset),
+        "distances": hierarchy_file("distances", dataset),
+        "levels": hierarchy_file("levels", dataset),
+        "haframe": frame_file("haframe", dataset),
+        "etf": frame_file("etf", dataset),
+    }
 
 
 def weights_input(wildcards):
     """The backbone's initial weights file, when the run starts from pretrained weights."""
-    pretrained = run_config(wildcards)["training"]["pretrained"]
+    pretrained = run_spec(wildcards).training.pretrained
     return (
-        {"weights": f"{DATA_ROOT}/weights/{WEIGHTS[pretrained]['filename']}"}
+        {"weights": f"{DATA_ROOT}/weights/{WEIGHTS[pretrained].filename}"}
         if pretrained
         else {}
     )
 
 
-def weights_named(filename):
-    for name, spec in WEIGHTS.items():
-        if spec["filename"] == filename:
-            return spec
-    raise WorkflowError(f"no known weights file {filename!r}")
-
-
 def uses_gpu(wildcards):
-    return 0 if run_config(wildcards)["training"]["device"] == "cpu" else 1
+    return 0 if run_spec(wildcards).training.device == "cpu" else 1
 
 
-def training_threads(wildcards):
+def run_threads(wildcards):
     """Cores a training/evaluation job occupies: torch threads + DataLoader workers."""
-    training = run_config(wildcards)["training"]
-    return training["threads"] + training["workers"]
+    training = run_spec(wildcards).training
+    return training.threads + training.workers
+
+
+def run_files(dataset, name):
+    """One file per (variant, seed) run of a dataset."""
+    return [
+        f"results/{run.dataset}/runs/{run.variant}/seed{run.seed}/{name}"
+        for run in STUDY.runs(dataset)
+    ]
+
+
+def dataset_run_files(name):
+    """An input function: the file ``name`` of every run of ``wildcards.dataset``."""
+
+    def files(wildcards):
+        return run_files(wildcards.dataset, name)
+
+    return files
+
+
+def dataset_variants(wildcards):
+    return STUDY.variants(wildcards.dataset)
+
+
+def experiment_name(wildcards):
+    return wildcards.dataset
+
+
+# ---------------------------------------------------------------------- report
 
 
 def report_files():
     """Every table and figure of the report (the inputs of its MLflow run)."""
     files = [
         f"results/report/tables/{name}.{suffix}"
-        for name in ["ablation", "summary", *config["datasets"]]
+        for name in ["ablation", "summary", *STUDY.datasets]
         for suffix in ("md", "tex", "csv")
     ]
     files += [
@@ -177,19 +284,47 @@ def report_files():
     ]
     files += [
         f"results/report/figures/{dataset}_{figure}.{suffix}"
-        for dataset in config["datasets"]
+        for dataset in STUDY.datasets
         for figure in ("error_vs_severity", "ahd_at_k", "training_curves")
         for suffix in ("png", "svg")
     ]
     return files
 
 
+def reference_results():
+    """The scorecard's reference file ([] when none), relative to the working directory or
+    else to the repository."""
+    path = config["report"]["reference_results"]
+    if not path:
+        return []
+    return path if Path(path).exists() else str(Path(workflow.basedir).parent / path)
+
+
+def study_variants():
+    return {dataset: STUDY.variants(dataset) for dataset in STUDY.datasets}
+
+
+def study_seeds():
+    return {
+        dataset: {
+            variant: STUDY.seeds(dataset, variant)
+            for variant in STUDY.variants(dataset)
+        }
+        for dataset in STUDY.datasets
+    }
+
+
+def frame_targets():
+    """Download, hierarchy and frame outputs of every dataset (needs no training data)."""
+    return [
+        path
+        for dataset in STUDY.datasets
+        for path in (hierarchy_file("summary", dataset), frame_file("summary", dataset))
+    ]
+
+
 def all_targets():
-    targets = []
-    for dataset in config["datasets"]:
-        targets += [
-            f"results/{dataset}/hierarchy/summary.json",
-            f"results/{dataset}/frames/summary.json",
-        ]
+    targets = frame_targets()
+    for dataset in STUDY.datasets:
         targets += run_files(dataset, "mlflow.json")
     return targets + report_files() + ["results/report/mlflow.json"]

@@ -16,12 +16,12 @@ rule download_source:
     resources:
         mem_mb=1000,
         runtime=24 * 60,
-        disk_mb=lambda w: source_disk_mb(w.dataset, w.filename),
+        disk_mb=source_disk_mb,
     params:
-        source=lambda w: source_named(w.dataset, w.filename).url,
-        sha256=lambda w: source_named(w.dataset, w.filename).sha256,
-        md5=lambda w: source_named(w.dataset, w.filename).md5,
-        lock_file=f"{DATA_ROOT}/downloads.lock.yaml",
+        source=source_url,
+        sha256=source_sha256,
+        md5=source_md5,
+        lock_file=LOCK_FILE,
     script:
         "../../scripts/download.py"
 
@@ -38,189 +38,54 @@ rule extract_source:
     resources:
         mem_mb=1000,
         runtime=12 * 60,
-        disk_mb=lambda w: 2 * source_disk_mb(w.dataset, w.filename),
+        disk_mb=extraction_disk_mb,
     script:
         "../../scripts/extract.py"
 
 
+# A kind that plants its own hierarchy (synthetic) writes it with the data.
 rule prepare_synthetic:
     output:
-        multiext(
-            "results/{dataset}/data/",
-            "train.npz",
-            "val.npz",
-            "test.npz",
-            "classes.txt",
-            "meta.json",
-            "hierarchy.tsv",
-        ),
+        meta="results/{dataset}/data/meta.json",
+        classes="results/{dataset}/data/classes.txt",
+        hierarchy="results/{dataset}/data/hierarchy.tsv",
     log:
         "results/{dataset}/logs/prepare.log",
     wildcard_constraints:
-        dataset=datasets_of_kind("synthetic"),
+        dataset=datasets_planting_hierarchy(),
     conda:
         ENV
+    threads: prepare_threads
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=prepare_mem_mb,
+        runtime=prepare_runtime,
     params:
-        spec=lambda w: config["datasets"][w.dataset].get("synthetic", {}),
+        kind=dataset_kind,
+        options=dataset_options,
     script:
-        "../../scripts/prepare_synthetic.py"
+        "../../scripts/prepare.py"
 
 
-rule prepare_cifar100:
+rule prepare_dataset:
     input:
-        extracted=lambda w: extracted(w.dataset, "archive"),
-        hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
+        unpack(prepare_inputs),
+        hierarchy=hierarchy_file("tsv"),
     output:
-        multiext(
-            "results/{dataset}/data/",
-            "train.npz",
-            "val.npz",
-            "test.npz",
-            "classes.txt",
-            "meta.json",
-        ),
+        meta="results/{dataset}/data/meta.json",
+        classes="results/{dataset}/data/classes.txt",
     log:
         "results/{dataset}/logs/prepare.log",
     wildcard_constraints:
-        dataset=datasets_of_kind("cifar100"),
+        dataset=datasets_planting_hierarchy(False),
     conda:
         ENV
+    threads: prepare_threads
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=prepare_mem_mb,
+        runtime=prepare_runtime,
+        disk_mb=prepare_disk_mb,
     params:
-        expected=lambda w: expected_counts(w.dataset),
+        kind=dataset_kind,
+        options=dataset_options,
     script:
-        "../../scripts/prepare_cifar100.py"
-
-
-rule prepare_fgvc_aircraft:
-    input:
-        extracted=lambda w: extracted(w.dataset, "archive"),
-        hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
-    output:
-        multiext(
-            "results/{dataset}/data/",
-            "train.csv",
-            "val.csv",
-            "test.csv",
-            "classes.txt",
-            "meta.json",
-        ),
-    log:
-        "results/{dataset}/logs/prepare.log",
-    wildcard_constraints:
-        dataset=datasets_of_kind("fgvc_aircraft"),
-    conda:
-        ENV
-    threads: 8
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        disk_mb=5000,
-    params:
-        expected=lambda w: expected_counts(w.dataset),
-    script:
-        "../../scripts/prepare_fgvc_aircraft.py"
-
-
-rule prepare_inat19:
-    input:
-        images=lambda w: extracted(w.dataset, "images"),
-        splits=lambda w: extracted(w.dataset, "splits"),
-        hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
-    output:
-        multiext(
-            "results/{dataset}/data/",
-            "train.csv",
-            "val.csv",
-            "test.csv",
-            "classes.txt",
-            "meta.json",
-        ),
-    log:
-        "results/{dataset}/logs/prepare.log",
-    wildcard_constraints:
-        dataset=datasets_of_kind("inat19"),
-    conda:
-        ENV
-    threads: 16
-    resources:
-        mem_mb=8000,
-        runtime=12 * 60,
-        disk_mb=30000,
-    params:
-        expected=lambda w: expected_counts(w.dataset),
-        splits_digest=lambda w: config["datasets"][w.dataset].get(
-            "splits_digest", "default"
-        ),
-    script:
-        "../../scripts/prepare_inat19.py"
-
-
-rule prepare_tiered_imagenet:
-    input:
-        unpack(imagenet_inputs),
-        splits=lambda w: extracted(w.dataset, "splits"),
-        hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
-    output:
-        multiext(
-            "results/{dataset}/data/",
-            "train.csv",
-            "val.csv",
-            "test.csv",
-            "classes.txt",
-            "meta.json",
-        ),
-    log:
-        "results/{dataset}/logs/prepare.log",
-    wildcard_constraints:
-        dataset=datasets_of_kind("tiered_imagenet"),
-    conda:
-        ENV
-    threads: 16
-    resources:
-        mem_mb=8000,
-        runtime=24 * 60,
-        disk_mb=60000,
-    params:
-        expected=lambda w: expected_counts(w.dataset),
-        splits_digest=lambda w: config["datasets"][w.dataset].get(
-            "splits_digest", "default"
-        ),
-    script:
-        "../../scripts/prepare_tiered_imagenet.py"
-
-
-rule prepare_folder:
-    input:
-        folder=lambda w: config["datasets"][w.dataset]["folder"],
-        hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
-    output:
-        multiext(
-            "results/{dataset}/data/",
-            "train.csv",
-            "val.csv",
-            "test.csv",
-            "classes.txt",
-            "meta.json",
-        ),
-    log:
-        "results/{dataset}/logs/prepare.log",
-    wildcard_constraints:
-        dataset=datasets_of_kind("folder"),
-    conda:
-        ENV
-    threads: 8
-    resources:
-        mem_mb=4000,
-        runtime=6 * 60,
-    params:
-        transform=lambda w: config["datasets"][w.dataset].get("transform", "imagenet"),
-        resize=lambda w: config["datasets"][w.dataset].get("resize"),
-        input_size=lambda w: config["datasets"][w.dataset].get("input_size", 224),
-    script:
-        "../../scripts/prepare_folder.py"
+        "../../scripts/prepare.py"

@@ -1,19 +1,19 @@
 rule solve_frame:
     input:
-        hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
-        distances="results/{dataset}/hierarchy/distances.npy",
+        hierarchy=hierarchy_file("tsv"),
+        distances=hierarchy_file("distances"),
     output:
-        haframe="results/{dataset}/frames/haframe.npz",
-        etf="results/{dataset}/frames/etf.npz",
-        summary="results/{dataset}/frames/summary.json",
+        haframe=frame_file("haframe"),
+        etf=frame_file("etf"),
+        summary=frame_file("summary"),
         heatmap=report(
-            "results/{dataset}/frames/cosines.png",
+            frame_file("heatmap"),
             caption="../report/cosines.rst",
             category="{dataset}",
             subcategory="frames",
             labels={"content": "HAFrame vs ETF cosines", "metric": "target cosine"},
         ),
-        heatmap_svg="results/{dataset}/frames/cosines.svg",
+        heatmap_svg=frame_file("heatmap_svg"),
     log:
         "results/{dataset}/logs/solve_frame.log",
     conda:
@@ -22,7 +22,7 @@ rule solve_frame:
         mem_mb=4000,
         runtime=10,
     params:
-        gamma=lambda w: config["datasets"][w.dataset]["frame"]["gamma"],
-        solver=lambda w: config["datasets"][w.dataset]["frame"]["solver"],
+        gamma=frame_gamma,
+        solver=frame_solver,
     script:
         "../../scripts/solve_frame.py"

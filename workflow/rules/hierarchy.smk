@@ -11,8 +11,8 @@ rule download_hierarchy:
         mem_mb=500,
         runtime=10,
     params:
-        source=lambda w: hierarchy_spec(w.dataset)["source"],
-        sha256=lambda w: hierarchy_spec(w.dataset)["sha256"],
+        source=hierarchy_source,
+        sha256=hierarchy_sha256,
     script:
         "../../scripts/download.py"
 
@@ -21,12 +21,12 @@ rule parse_hierarchy:
     input:
         unpack(hierarchy_inputs),
     output:
-        tsv="results/{dataset}/hierarchy/hierarchy.tsv",
-        distances="results/{dataset}/hierarchy/distances.npy",
-        levels="results/{dataset}/hierarchy/levels.npy",
-        summary="results/{dataset}/hierarchy/summary.json",
+        tsv=hierarchy_file("tsv"),
+        distances=hierarchy_file("distances"),
+        levels=hierarchy_file("levels"),
+        summary=hierarchy_file("summary"),
         histogram=report(
-            "results/{dataset}/hierarchy/distance_histogram.png",
+            hierarchy_file("histogram"),
             caption="../report/distance_histogram.rst",
             category="{dataset}",
             subcategory="hierarchy",
@@ -35,7 +35,7 @@ rule parse_hierarchy:
                 "metric": "hierarchical distance",
             },
         ),
-        histogram_svg="results/{dataset}/hierarchy/distance_histogram.svg",
+        histogram_svg=hierarchy_file("histogram_svg"),
     log:
         "results/{dataset}/logs/parse_hierarchy.log",
     conda:
@@ -44,11 +44,8 @@ rule parse_hierarchy:
         mem_mb=2000,
         runtime=10,
     params:
-        format=lambda w: hierarchy_spec(w.dataset)["format"],
-        class_order=lambda w: hierarchy_spec(w.dataset)["class_order"],
-        expected=lambda w: {
-            key: config["datasets"][w.dataset].get(key)
-            for key in ("classes", "height")
-        },
+        format=hierarchy_format,
+        class_order=hierarchy_class_order,
+        expected=hierarchy_expected,
     script:
         "../../scripts/parse_hierarchy.py"

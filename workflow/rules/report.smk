@@ -1,9 +1,9 @@
 rule report_dataset:
     input:
-        metrics=lambda w: run_files(w.dataset, "metrics.json"),
-        predictions=lambda w: run_files(w.dataset, "predictions.npz"),
-        histories=lambda w: run_files(w.dataset, "history.csv"),
-        distances="results/{dataset}/hierarchy/distances.npy",
+        metrics=dataset_run_files("metrics.json"),
+        predictions=dataset_run_files("predictions.npz"),
+        histories=dataset_run_files("history.csv"),
+        distances=hierarchy_file("distances"),
     output:
         md=report(
             "results/report/tables/{dataset}.md",
@@ -14,7 +14,7 @@ rule report_dataset:
         ),
         tex="results/report/tables/{dataset}.tex",
         csv="results/report/tables/{dataset}.csv",
-        figure=report(
+        error_vs_severity=report(
             "results/report/figures/{dataset}_error_vs_severity.png",
             caption="../report/error_vs_severity.rst",
             category="{dataset}",
@@ -24,14 +24,14 @@ rule report_dataset:
                 "metric": "top-1 error, mistake severity",
             },
         ),
-        ahd=report(
+        ahd_at_k=report(
             "results/report/figures/{dataset}_ahd_at_k.png",
             caption="../report/ahd_at_k.rst",
             category="{dataset}",
             subcategory="figures",
             labels={"content": "AHD@k curves", "metric": "AHD@k"},
         ),
-        curves=report(
+        training_curves=report(
             "results/report/figures/{dataset}_training_curves.png",
             caption="../report/training_curves.rst",
             category="{dataset}",
@@ -41,12 +41,9 @@ rule report_dataset:
                 "metric": "val top-1 error, train loss",
             },
         ),
-        svg=multiext(
-            "results/report/figures/{dataset}_",
-            "error_vs_severity.svg",
-            "ahd_at_k.svg",
-            "training_curves.svg",
-        ),
+        error_vs_severity_svg="results/report/figures/{dataset}_error_vs_severity.svg",
+        ahd_at_k_svg="results/report/figures/{dataset}_ahd_at_k.svg",
+        training_curves_svg="results/report/figures/{dataset}_training_curves.svg",
     log:
         "results/report/logs/{dataset}.log",
     conda:
@@ -55,42 +52,39 @@ rule report_dataset:
         mem_mb=4000,
         runtime=30,
     params:
-        variants=lambda w: dataset_variants(config, w.dataset),
+        variants=dataset_variants,
     script:
         "../../scripts/report_dataset.py"
 
 
 rule report_study:
     input:
-        metrics=[run_files(dataset, "metrics.json") for dataset in config["datasets"]],
-        reference=REFERENCE_RESULTS or [],
+        metrics=[run_files(dataset, "metrics.json") for dataset in STUDY.datasets],
+        reference=reference_results(),
     output:
-        ablation=report(
+        ablation_md=report(
             "results/report/tables/ablation.md",
             caption="../report/ablation.rst",
             category="study",
             labels={"content": "ablation", "metric": "all"},
         ),
-        summary=report(
+        summary_md=report(
             "results/report/tables/summary.md",
             caption="../report/summary.rst",
             category="study",
             labels={"content": "summary", "metric": "top-1 error, mistake severity"},
         ),
-        scorecard=report(
+        scorecard_md=report(
             "results/report/tables/scorecard.md",
             caption="../report/scorecard.rst",
             category="study",
             labels={"content": "scorecard", "metric": "all"},
         ),
-        other=multiext(
-            "results/report/tables/",
-            "ablation.tex",
-            "ablation.csv",
-            "summary.tex",
-            "summary.csv",
-            "scorecard.csv",
-        ),
+        ablation_tex="results/report/tables/ablation.tex",
+        ablation_csv="results/report/tables/ablation.csv",
+        summary_tex="results/report/tables/summary.tex",
+        summary_csv="results/report/tables/summary.csv",
+        scorecard_csv="results/report/tables/scorecard.csv",
     log:
         "results/report/logs/study.log",
     conda:
@@ -99,10 +93,7 @@ rule report_study:
         mem_mb=2000,
         runtime=10,
     params:
-        variants={
-            dataset: dataset_variants(config, dataset)
-            for dataset in config["datasets"]
-        },
+        variants=study_variants(),
     script:
         "../../scripts/report_study.py"
 
@@ -134,12 +125,6 @@ rule snapshot:
     conda:
         ENV
     params:
-        expected=lambda w: {
-            dataset: {
-                variant: run_seeds(config, dataset, variant)
-                for variant in dataset_variants(config, dataset)
-            }
-            for dataset in config["datasets"]
-        },
+        expected=study_seeds(),
     script:
         "../../scripts/snapshot.py"

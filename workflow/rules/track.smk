@@ -3,11 +3,11 @@
 # The store is never a declared output; the marker file records the MLflow run.
 rule import_run:
     input:
-        config="results/{dataset}/runs/{variant}/seed{seed}/config.yaml",
-        history="results/{dataset}/runs/{variant}/seed{seed}/history.csv",
-        metrics="results/{dataset}/runs/{variant}/seed{seed}/metrics.json",
+        config=f"{RUN_DIR}/config.yaml",
+        history=f"{RUN_DIR}/history.csv",
+        metrics=f"{RUN_DIR}/metrics.json",
     output:
-        marker="results/{dataset}/runs/{variant}/seed{seed}/mlflow.json",
+        marker=f"{RUN_DIR}/mlflow.json",
     log:
         "results/{dataset}/logs/import_run/{variant}/seed{seed}.log",
     localrule: True
@@ -17,6 +17,6 @@ rule import_run:
         mlflow_writer=1,
     params:
         tracking_uri=TRACKING_URI,
-        experiment=lambda w: w.dataset,
+        experiment=experiment_name,
     script:
         "../../scripts/import_run.py"

@@ -11,9 +11,9 @@ rule download_weights:
         mem_mb=1000,
         runtime=60,
     params:
-        source=lambda w: weights_named(w.filename)["url"],
-        sha256_prefix=lambda w: weights_named(w.filename)["sha256_prefix"],
-        lock_file=f"{DATA_ROOT}/downloads.lock.yaml",
+        source=weights_url,
+        sha256_prefix=weights_sha256_prefix,
+        lock_file=LOCK_FILE,
     script:
         "../../scripts/download_weights.py"
 
@@ -23,26 +23,23 @@ rule download_weights:
 rule train:
     input:
         unpack(weights_input),
+        unpack(run_asset_files),
         meta="results/{dataset}/data/meta.json",
-        levels="results/{dataset}/hierarchy/levels.npy",
-        distances="results/{dataset}/hierarchy/distances.npy",
-        hierarchy="results/{dataset}/hierarchy/hierarchy.tsv",
-        frame="results/{dataset}/frames/haframe.npz",
-        etf="results/{dataset}/frames/etf.npz",
     output:
-        checkpoint="results/{dataset}/runs/{variant}/seed{seed}/checkpoint.pt",
-        history="results/{dataset}/runs/{variant}/seed{seed}/history.csv",
-        config="results/{dataset}/runs/{variant}/seed{seed}/config.yaml",
+        checkpoint=f"{RUN_DIR}/checkpoint.pt",
+        history=f"{RUN_DIR}/history.csv",
+        config=f"{RUN_DIR}/config.yaml",
     log:
         "results/{dataset}/logs/train/{variant}/seed{seed}.log",
     conda:
         ENV
-    threads: training_threads
+    threads: run_threads
     resources:
         gpu=uses_gpu,
         mem_mb=16000,
         runtime=24 * 60,
     params:
-        run=run_config,
+        run=run_spec_values,
+        resume_dir=f"{RUN_DIR}/resume",
     script:
         "../../scripts/train.py"

@@ -45,11 +45,13 @@ def convert_image(data: bytes, dest: Path, *, size: int | None = None, crop_bott
 def convert_images(
     tasks: Iterable[tuple[Callable[[], bytes], Path]],
     *,
+    size: int | None = None,
+    crop_bottom: int = 0,
     threads: int = 1,
     log: Callable[[str], None] = lambda message: None,
-    **options,
 ) -> int:
-    """Run ``convert_image`` over (read source bytes, destination) pairs on a thread pool.
+    """Run ``convert_image`` (``size``, ``crop_bottom``) over (read source bytes, destination)
+    pairs on a thread pool.
 
     Sources are read in order on the calling thread (tar members can only be streamed
     sequentially); decoding and encoding run in parallel. Returns the number of images.
@@ -62,7 +64,7 @@ def convert_images(
                 for future in finished:
                     future.result()
             if not dest.exists():  # converted by an earlier, interrupted preparation
-                pending.add(pool.submit(convert_image, read(), dest, **options))
+                pending.add(pool.submit(convert_image, read(), dest, size=size, crop_bottom=crop_bottom))
             done += 1
             if done % 10_000 == 0:
                 log(f"{done} images converted")

@@ -2,9 +2,10 @@
 
 ``arrays`` (small images held in memory: synthetic, CIFAR-100): ``<dir>/{train,val,test}.npz``
 with ``images`` (uint8, N x H x W x 3) and ``labels`` (int64).
-``images`` (image files decoded by DataLoader workers): see ``images.py``.
+``images`` (image files decoded by DataLoader workers): see ``loaders.py``.
 Both have ``classes.txt`` (class-index order) and ``meta.json`` (layout, counts, mean/std,
-transform recipe), written last: its presence means the preparation completed.
+transform recipe), written last: its presence means the preparation completed, and its path
+names the prepared dataset (the other files sit beside it).
 """
 
 from __future__ import annotations
@@ -66,10 +67,11 @@ def read_classes(path: str | Path) -> list[str]:
     return [line for line in Path(path).read_text().splitlines() if line]
 
 
-def read_split(directory: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    arrays = load_npz(Path(directory) / f"{split}.npz")
+def read_split(meta_file: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of one split of an ``arrays`` dataset."""
+    arrays = load_npz(Path(meta_file).with_name(f"{split}.npz"))
     return arrays["images"], arrays["labels"]
 
 
-def read_meta(directory: str | Path) -> dict:
-    return read_json(Path(directory) / "meta.json")
+def read_meta(meta_file: str | Path) -> dict:
+    return read_json(meta_file)

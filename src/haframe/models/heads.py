@@ -5,8 +5,8 @@ Every head has ``projection`` (trained with the backbone's optimiser group) and
 
 Type-II WRN version: the authors' ``HAFrameWideResNet`` uses BN momentum 0.001 for the
 BN1d(K) after pooling; pass ``TypeIIHead(..., bn_momentum=0.001)`` for it (default 0.1,
-as for ResNet-50). Note that ``bn_momentum`` also reaches the residual blocks' BNs, which
-in the authors' WRN model keep PyTorch's default 0.1.
+as for ResNet-50). ``bn_momentum`` sets that BN only: the residual blocks' BNs keep PyTorch's
+default 0.1, as in the authors' WRN model.
 """
 
 from __future__ import annotations

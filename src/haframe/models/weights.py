@@ -1,5 +1,5 @@
-"""Pretrained ResNet-50 weights from local files (the workflow downloads them; nothing here
-touches the network).
+"""Pretrained ResNet-50 weights: where they come from (``WEIGHTS``, downloaded and verified by
+the workflow) and loading them from local files (nothing here touches the network).
 
 Files are read with ``torch.load(..., weights_only=True)`` only: tensors and plain
 containers, never arbitrary pickled objects. Loading is strict: every parameter and buffer
@@ -12,14 +12,34 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..data.sources import WEIGHTS
-
 FORMATS = ("torchvision", "pass_moco")
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    url: str
+    filename: str
+    sha256_prefix: str | None  # torchvision names its files by a sha256 prefix, checked after download
+    format: str  # one of FORMATS
+
+
+# Initial backbone weights (method.md section 3). PASS publishes no checksum: its file is pinned
+# by the download lock file at first download.
+WEIGHTS: dict[str, WeightsSpec] = {
+    "imagenet1k_v1": WeightsSpec(
+        "https://download.pytorch.org/models/resnet50-0676ba61.pth", "resnet50-0676ba61.pth", "0676ba61", "torchvision",
+    ),
+    "pass_moco_v2_800ep": WeightsSpec(
+        "https://www.robots.ox.ac.uk/~vgg/research/pass/pretrained_models/moco_v2_800ep.pth.tar",
+        "moco_v2_800ep.pth.tar", None, "pass_moco",
+    ),
+}
 _PASS_PREFIX = "module.encoder_q."
 _BN_COUNTER = "num_batches_tracked"
 
@@ -62,7 +82,7 @@ def load_weights(backbone: nn.Module, path: str | Path, source: str) -> nn.Modul
     """
     path = Path(path)
     if source in WEIGHTS:
-        source = WEIGHTS[source]["format"]
+        source = WEIGHTS[source].format
     if source not in FORMATS:
         raise ValueError(f"unknown weights source {source!r}; known: {list(FORMATS)} or {sorted(WEIGHTS)}")
     state = _body_state_dict(_read(path), path, source)

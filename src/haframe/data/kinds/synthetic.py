@@ -16,7 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..hierarchy import Hierarchy
+from ...hierarchy import Hierarchy
+from ...io import write_text
+from ..prepared import write_prepared
+from .base import DatasetKind, PrepareJob
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,21 @@ def generate(spec: SyntheticSpec) -> tuple[Hierarchy, dict[str, tuple[np.ndarray
 
 def prepare(spec: dict, out_dir: str | Path) -> dict:
     """Generate the dataset into the prepared layout plus ``hierarchy.tsv``; return meta."""
-    from ..io import write_text
-    from .prepared import write_prepared
-
     spec = SyntheticSpec(**{**spec, "branching": tuple(spec.get("branching", SyntheticSpec.branching))})
     hierarchy, splits = generate(spec)
     meta = write_prepared(out_dir, list(hierarchy.classes), splits)
     write_text(Path(out_dir) / "hierarchy.tsv", hierarchy.to_tsv())
     return meta
+
+
+def prepare_job(job: PrepareJob) -> dict:
+    return prepare(dict(job.options.get("synthetic") or {}), job.out_dir)
+
+
+KIND = DatasetKind(
+    name="synthetic",
+    prepare=prepare_job,
+    options=("synthetic",),
+    needs_hierarchy=False,
+    mem_mb=2_000, runtime_min=10,
+)

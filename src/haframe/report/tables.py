@@ -1,6 +1,6 @@
-"""Paper-style tables: mean +- 95% CI over seeds per variant (and CRM) and metric, grouped by
-head type, best values marked; the ablation and cross-dataset summary tables; the scorecard
-against reference results. Markdown, LaTeX (booktabs) and CSV."""
+"""Paper-style tables: mean +- 95% CI over seeds per variant (and post-hoc chain) and metric,
+grouped by head type, best values marked; the ablation and cross-dataset summary tables.
+Markdown, LaTeX (booktabs) and CSV."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import csv
 import io as _io
 import math
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
-from .io import write_text
-from .metrics import mean_ci
+from ..io import write_text
+from ..metrics import mean_ci
 
 METRICS = ("top1_error", "mistake_severity", "ahd@1", "ahd@5", "ahd@20")
 HEADERS = {
@@ -36,7 +36,8 @@ NOTES = (
 
 def table_rows(results: Sequence[dict], variants: Sequence[str]) -> list[dict]:
     """Rows grouped by head type (I, then II), in ``variants`` order within a group, each
-    followed by its ``<variant>+crm`` row where CRM ran. ``results`` are metrics.json dicts."""
+    followed by a ``<variant>+<chain>`` row per post-hoc chain that every seed of it ran
+    (e.g. ``ce_II+crm``). ``results`` are metrics.json dicts."""
     rows = []
     for variant in variants:
         runs = sorted((r for r in results if r["variant"] == variant), key=lambda r: r["seed"])
@@ -44,8 +45,10 @@ def table_rows(results: Sequence[dict], variants: Sequence[str]) -> list[dict]:
             continue
         head = runs[0].get("head", "II")
         rows.append(_row(variant, head, runs))
-        if all("crm" in r for r in runs):
-            rows.append(_row(f"{variant}+crm", head, [r["crm"] for r in runs], [r["seed"] for r in runs]))
+        chains = [key for key, value in runs[0].items() if isinstance(value, dict)]
+        for chain in chains:
+            if all(chain in r for r in runs):
+                rows.append(_row(f"{variant}+{chain}", head, [r[chain] for r in runs], [r["seed"] for r in runs]))
     return sorted(rows, key=lambda row: row["head"])  # stable: keeps variant order per head
 
 
@@ -169,11 +172,17 @@ def csv_text(rows: Sequence[dict]) -> str:
     return buffer.getvalue()
 
 
-def write_tables(rows: Sequence[dict], stem: str | Path, title: str, notes: Sequence[str] = (), label: str = "variant") -> None:
-    stem = Path(stem)
-    write_text(stem.with_suffix(".md"), markdown(rows, title, notes, label))
-    write_text(stem.with_suffix(".tex"), latex(rows, title, label))
-    write_text(stem.with_suffix(".csv"), csv_text(rows))
+def write_tables(rows: Sequence[dict], files: Mapping[str, str | Path], title: str, notes: Sequence[str] = (),
+                 label: str = "variant") -> None:
+    """The table as ``files["md"]``, ``files["tex"]`` and ``files["csv"]``."""
+    write_text(files["md"], markdown(rows, title, notes, label))
+    write_text(files["tex"], latex(rows, title, label))
+    write_text(files["csv"], csv_text(rows))
+
+
+def table_files(stem: str | Path) -> dict[str, Path]:
+    """{md, tex, csv}: the three files of one table."""
+    return {suffix: Path(f"{stem}.{suffix}") for suffix in ("md", "tex", "csv")}
 
 
 # --------------------------------------------------------------------------- study tables
@@ -228,71 +237,3 @@ def summary_tables(rows_by_dataset: dict[str, Sequence[dict]]) -> tuple[str, str
         writer.writerow([name] + csv_cells)
     tex += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(md) + "\n", "\n".join(tex) + "\n", buffer.getvalue()
-
-
-# --------------------------------------------------------------------------- scorecard
-
-REFERENCE_FIELDS = ("dataset", "variant", "metric", "value", "ci", "source")
-
-
-def read_reference(path: str | Path) -> list[dict]:
-    """Reference results: CSV with dataset, variant, metric, value, ci (optional), source.
-    Empty values are allowed (a reference not yet sourced) and never filled in."""
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.DictReader(line for line in handle if not line.startswith("#"))]
-    for number, row in enumerate(rows, start=2):
-        missing = [f for f in ("dataset", "variant", "metric") if not row.get(f)]
-        if missing:
-            raise ValueError(f"{path}, row {number}: missing {missing}")
-        if row["metric"] not in METRICS:
-            raise ValueError(f"{path}, row {number}: unknown metric {row['metric']!r}; known: {list(METRICS)}")
-    return rows
-
-
-def scorecard(rows_by_dataset: dict[str, Sequence[dict]], reference: Sequence[dict]) -> list[dict]:
-    """Ours beside each reference cell: difference in units of our 95% CI half-width and a
-    verdict: within (|ours - ref| <= our CI, n >= 2), outside, no CI (n = 1), no reference
-    (empty value), not run (no result of ours)."""
-    lookup = {(d, row["name"]): row for d, rows in rows_by_dataset.items() for row in rows}
-    cards = []
-    for ref in reference:
-        row = lookup.get((ref["dataset"], ref["variant"]))
-        stat = (row or {}).get(ref["metric"]) or {"mean": None, "ci": None, "n": 0}
-        value = float(ref["value"]) if ref.get("value", "").strip() else None
-        card = {**{k: ref.get(k, "") for k in REFERENCE_FIELDS}, "ours": stat["mean"], "our_ci": stat["ci"], "n": stat.get("n", 0), "diff_in_ci": None}
-        if stat["mean"] is None:
-            card["verdict"] = "not run"
-        elif value is None:
-            card["verdict"] = "no reference"
-        elif stat["ci"] is None:
-            card["verdict"] = "no CI"
-        else:
-            diff = stat["mean"] - value
-            card["diff_in_ci"] = diff / stat["ci"] if stat["ci"] > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
-            card["verdict"] = "within" if abs(diff) <= stat["ci"] else "outside"
-        cards.append(card)
-    return cards
-
-
-def scorecard_markdown(cards: Sequence[dict], reference_file: str) -> str:
-    lines = [f"### Scorecard against {reference_file}", "",
-             "| dataset | variant | metric | ours | n | reference | difference / our CI | verdict |", "|---|---|---|---|---|---|---|---|"]
-    for c in cards:
-        ours = "–" if c["ours"] is None else (f"{c['ours']:.2f}" + ("" if c["our_ci"] is None else f" ± {c['our_ci']:.2f}"))
-        ref = (c["value"] or "–") + (f" ± {c['ci']}" if c.get("ci") else "")
-        diff = "–" if c["diff_in_ci"] is None else f"{c['diff_in_ci']:+.2f}"
-        lines.append(f"| {c['dataset']} | {c['variant']} | {c['metric']} | {ours} | {c['n']} | {ref} | {diff} | {c['verdict']} |")
-    counts = {v: sum(c["verdict"] == v for c in cards) for v in ("within", "outside", "no CI", "no reference", "not run")}
-    lines += ["", "- " + ", ".join(f"{v}: {n}" for v, n in counts.items()),
-              "- within: |ours - reference| <= our 95% CI half-width (n >= 2 seeds)"]
-    return "\n".join(lines) + "\n"
-
-
-def scorecard_csv(cards: Sequence[dict]) -> str:
-    buffer = _io.StringIO()
-    fields = list(REFERENCE_FIELDS) + ["ours", "our_ci", "n", "diff_in_ci", "verdict"]
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for card in cards:
-        writer.writerow({k: ("" if card.get(k) is None else card.get(k)) for k in fields})
-    return buffer.getvalue()

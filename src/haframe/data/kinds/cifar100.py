@@ -4,7 +4,7 @@ The archive's ``train``, ``test`` and ``meta`` files are Python-2 pickles of dic
 ``data`` arrays were pickled by old numpy. They are read only through the project's
 restricted unpickler, which admits exactly the three globals those arrays reference.
 
-Splits (datasets.md): train = the first (n - ``val_per_class``) training images of every
+Splits (as the HAFrame authors'): train = the first (n - ``val_per_class``) training images of every
 class in file order, val = the last ``val_per_class`` of every class, test = the official
 test set. Dataset class ``i`` is the hierarchy leaf ``L5-<i>``.
 """
@@ -17,9 +17,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import numpy._core.multiarray as _multiarray
 
-from ..io import safe_unpickle
-from .prepared import DataError, check_counts, write_prepared
-from .transforms import NORMALISATION
+from ...io import safe_unpickle
+from ..prepared import DataError, check_counts, write_prepared
+from ..transforms import NORMALISATION
+from .base import DatasetKind, PrepareJob, Source
 
 EXPECTED = {"train": (45000, 100), "val": (5000, 100), "test": (10000, 100)}  # (images, classes)
 
@@ -121,3 +122,21 @@ def prepare(
     for split, (n, k) in found.items():
         log(f"cifar100 {split}: {n} images in {k} classes")
     return write_prepared(out_dir, list(classes), splits, normalisation=NORMALISATION["cifar"])
+
+
+def prepare_job(job: PrepareJob) -> dict:
+    return prepare(job.inputs["archive"], job.out_dir, job.classes, expected=job.expected_counts(EXPECTED), log=job.log)
+
+
+KIND = DatasetKind(
+    name="cifar100",
+    prepare=prepare_job,
+    sources={
+        "archive": Source(
+            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "cifar-100-python.tar.gz",
+            md5="eb9058c3a382ffc7106e4002c42a8d85",
+        ),
+    },
+    options=("sources", "counts"),
+    mem_mb=4_000, runtime_min=30,
+)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .files import convert_images, write_index
-from .prepared import DataError, write_meta
-from .split_lists import SPLITS
-from .transforms import NORMALISATION
+from ..files import convert_images, write_index
+from ..prepared import SPLITS, DataError, write_meta
+from ..transforms import NORMALISATION
+from .base import DatasetKind, PrepareJob
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -59,3 +59,28 @@ def prepare(
         out_dir, list(classes), layout="images", counts={s: len(items) for s, items in found.items()},
         mean=list(mean), std=list(std), transform=transform, image_size=input_size,
     )
+
+
+def user_inputs(options, name: str) -> dict[str, str]:
+    folder = Path(options["folder"]).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"datasets.{name}.folder = {folder} is not a folder (expected <folder>/{{train,val,test}}/<class>/<image>)")
+    return {"folder": str(folder)}
+
+
+def prepare_job(job: PrepareJob) -> dict:
+    options = job.options
+    return prepare(
+        job.inputs["folder"], job.out_dir, job.classes, transform=options.get("transform", "imagenet"),
+        size=options.get("resize"), input_size=options.get("input_size", 224), threads=job.threads, log=job.log,
+    )
+
+
+KIND = DatasetKind(
+    name="folder",
+    prepare=prepare_job,
+    user_inputs=user_inputs,
+    options=("folder", "transform", "resize", "input_size"),
+    required=("folder",),
+    threads=8, mem_mb=4_000, runtime_min=6 * 60,
+)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .files import convert_images, write_index
-from .prepared import SPLITS, DataError, check_counts, write_meta
-from .transforms import NORMALISATION
+from ..files import convert_images, write_index
+from ..prepared import SPLITS, DataError, check_counts, write_meta
+from ..transforms import NORMALISATION
+from .base import DatasetKind, PrepareJob, Source
 
 EXPECTED = {"train": (3334, 100), "val": (3333, 100), "test": (3333, 100)}
 
@@ -84,3 +85,21 @@ def prepare(
         out_dir, list(classes), layout="images", counts={split: len(rows) for split, rows in annotations.items()},
         mean=list(mean), std=list(std), transform="fgvc", image_size=INPUT_SIZE,
     )
+
+
+def prepare_job(job: PrepareJob) -> dict:
+    return prepare(job.inputs["archive"], job.out_dir, job.classes, expected=job.expected_counts(EXPECTED), threads=job.threads, log=job.log)
+
+
+KIND = DatasetKind(
+    name="fgvc_aircraft",
+    prepare=prepare_job,
+    sources={
+        "archive": Source(  # no published checksum: pinned by the lock file
+            "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",
+            "fgvc-aircraft-2013b.tar.gz",
+        ),
+    },
+    options=("sources", "counts"),
+    threads=8, mem_mb=4_000, runtime_min=60, disk_mb=5_000,
+)

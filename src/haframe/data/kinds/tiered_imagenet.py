@@ -25,11 +25,12 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
 
-from ..io import UnsafeArchiveError
-from .files import convert_images
-from .inat import _shown, destination, finish, plan_rows
-from .prepared import SPLITS, DataError
-from .split_lists import verified_split_lists
+from ...io import UnsafeArchiveError
+from ..files import convert_images
+from ..prepared import SPLITS, DataError
+from ..split_lists import destination, finish, plan_rows, shown, verified_split_lists
+from .base import DatasetKind, PrepareJob, Source
+from .inat19 import MBM
 
 EXPECTED = {"train": (425600, 608), "val": (15200, 608), "test": (15200, 608)}
 SPLITS_DIGEST = "a86f7a7b97a8d3b0ec0d9e6be4e7709d2b8cfa41ba52544ce9b1c38deb278728"
@@ -191,7 +192,7 @@ def _folder_files(root: Path, wanted: dict[str, Path]) -> dict[str, Path]:
 
 def _missing_error(source: Path, wanted: dict[str, Path], found, where: dict[str, str]) -> DataError:
     missing = [f"{name} ({where[name]})" for name in wanted if name not in found]
-    return DataError(f"{DATASET}: {len(missing)} listed images are missing from {source}: {_shown(missing)}")
+    return DataError(f"{DATASET}: {len(missing)} listed images are missing from {source}: {shown(missing)}")
 
 
 def _source_tasks(source: Path, wanted: dict[str, Path], where: dict[str, str], nested: bool, log) -> Iterator[Task]:
@@ -257,3 +258,33 @@ def prepare(
     done = convert_images(itertools.chain(*sources), threads=threads, log=log, size=size)
     log(f"{DATASET}: {done} images prepared")
     return finish(out_dir, classes, rows, lists, recipe="imagenet", size=size)
+
+
+def user_inputs(options, name: str) -> dict[str, str]:
+    """The user's ILSVRC-2012 sources, checked (cheaply) when the workflow is built."""
+    imagenet = options.get("imagenet") or {}
+    check_imagenet(imagenet.get("train"), imagenet.get("val"), name=name)
+    return {"train": imagenet["train"], "val": imagenet["val"]}
+
+
+def prepare_job(job: PrepareJob) -> dict:
+    return prepare(
+        job.inputs["train"], job.inputs["val"], job.inputs["splits"], job.out_dir, job.classes,
+        expected=job.expected_counts(EXPECTED), splits_digest=job.options.get("splits_digest", SPLITS_DIGEST),
+        threads=job.threads, log=job.log,
+    )
+
+
+KIND = DatasetKind(
+    name="tiered_imagenet",
+    prepare=prepare_job,
+    sources={
+        "splits": Source(
+            f"{MBM}/dataset_splits/splits_tiered.zip", "splits_tiered.zip",
+            sha256="826a0ae5796983cf75f41277a48e5e07b34b2b7fca8347d0def117ff83a5a5de",
+        ),
+    },
+    user_inputs=user_inputs,
+    options=("sources", "counts", "splits_digest", "imagenet"),
+    threads=16, mem_mb=8_000, runtime_min=24 * 60, disk_mb=60_000,
+)

@@ -1,0 +1,17 @@
+"""Rules prepare_dataset, prepare_synthetic: a dataset kind's preparation into results/{dataset}/data/."""
+from pathlib import Path
+
+from haframe.data.kinds import KINDS, PrepareJob
+from haframe.hierarchy import read_tsv
+from haframe.logs import log_to
+
+with log_to(snakemake.log[0]) as log:
+    inputs = {key: Path(path) for key, path in snakemake.input.items() if key != "hierarchy"}
+    hierarchy = snakemake.input.get("hierarchy")  # absent for a kind that plants its own
+    job = PrepareJob(
+        dataset=snakemake.wildcards.dataset, options=snakemake.params.options, inputs=inputs,
+        classes=read_tsv(hierarchy).classes if hierarchy else (), meta_file=Path(snakemake.output.meta),
+        threads=snakemake.threads, log=log,
+    )
+    meta = KINDS[snakemake.params.kind].prepare(job)
+    log(f"prepared {meta['num_classes']} classes: {meta['counts']}")

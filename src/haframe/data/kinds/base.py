@@ -1,0 +1,75 @@
+"""What every dataset-kind module exports: one ``DatasetKind`` record, as its ``KIND``.
+
+A kind knows where its files come from (``sources``: downloaded, verified, extracted by the
+workflow), what the user must provide (``user_inputs``: e.g. ImageNet for tieredImageNet-H,
+checked when the workflow is built), which keys of a dataset's config section it reads
+(``options``), the resources its preparation needs, and ``prepare``: extracted sources and
+user inputs in, a prepared dataset (``haframe.data.prepared``) out. Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class Source:
+    """One downloaded file: upstream URL and published checksums (None: pinned by the lock file
+    at first download), and the disk room its download needs (its extraction twice that)."""
+
+    url: str
+    filename: str
+    sha256: str | None = None
+    md5: str | None = None
+    disk_mb: int = 2_000
+
+
+@dataclass(frozen=True)
+class PrepareJob:
+    """What a preparation gets: the dataset's name and config section, its inputs by key (the
+    extracted sources and the user's inputs), the hierarchy's classes (class-index order; none
+    for a kind that writes its own hierarchy), the ``meta.json`` to write last (the prepared
+    files go beside it), and the job's threads and log."""
+
+    dataset: str
+    options: Mapping[str, Any]
+    inputs: Mapping[str, Path]
+    classes: Sequence[str]
+    meta_file: Path
+    threads: int = 1
+    log: Callable[[str], None] = lambda message: None
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.meta_file).parent
+
+    def expected_counts(self, published: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        """Per split (images, classes): the config's ``counts`` where given, else ``published``."""
+        counts = self.options.get("counts") or published
+        return {split: tuple(value) for split, value in counts.items()}
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    name: str
+    prepare: Callable[[PrepareJob], dict]
+    sources: Mapping[str, Source] = field(default_factory=dict)
+    user_inputs: Callable[[Mapping[str, Any], str], dict[str, str]] | None = None
+    options: tuple[str, ...] = ()  # kind-specific keys of a dataset's config section
+    required: tuple[str, ...] = ()  # of those, the ones a dataset must set
+    needs_hierarchy: bool = True  # False: the preparation writes the hierarchy itself
+    threads: int = 1
+    mem_mb: int = 4_000
+    runtime_min: int = 60
+    disk_mb: int = 2_000  # room the prepared dataset needs
+
+    def sources_for(self, overrides: Mapping[str, str] | None) -> dict[str, Source]:
+        """The kind's sources with a dataset's overrides of their location (checksums kept)."""
+        sources = dict(self.sources)
+        for key, location in (overrides or {}).items():
+            if key not in sources:
+                raise KeyError(f"{self.name} has no source {key!r}; its sources: {sorted(sources)}")
+            sources[key] = replace(sources[key], url=location)
+        return sources

@@ -1,0 +1,47 @@
+"""A run's model, assembled from its RunSpec, and inference over a split: what training
+(validation) and evaluation share."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+from .assets import RunAssets
+from .methods import get_method
+from .models import Model, build_body
+from .runs import RunSpec
+
+
+def build_model(run: RunSpec, assets: RunAssets) -> Model:
+    """backbone -> head -> the run's method classifier, freshly initialised (seed first)."""
+    training = run.training
+    method = get_method(run.method)
+    backbone, head, dim = build_body(
+        training.backbone, run.head,
+        type_II_width=training.feature_dim or method.output_width(assets),
+        type_I_width=training.type_I_width or assets.num_classes,
+    )
+    return Model(backbone, head, method.classifier(dim, assets, run))
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def predict(model: Model, loader, device: torch.device, precision: str, channels_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Leaf scores (the method's prediction rule, float32) and targets over a whole split, in order."""
+    model.eval()
+    scores, targets = [], []
+    for images, labels in loader.epoch():
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(device, precision):
+            outputs, _ = model(images)
+        scores.append(model.classifier.leaf_scores(outputs).float().cpu())
+        targets.append(labels.cpu())
+    return torch.cat(scores).numpy(), torch.cat(targets).numpy()

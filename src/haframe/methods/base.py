@@ -1,0 +1,124 @@
+"""What every method and post-hoc rule module provides.
+
+A **method** is how a variant trains and predicts: its hyper-parameters (with their checks),
+the classifier after the head, the tensors that classifier precomputes from the hierarchy and
+the frame, its loss and its prediction rule (the leaf scores evaluation ranks). A **post-hoc
+rule** re-ranks a trained model's predictions at evaluation (CRM); rules stack into chains
+("hie+crm"), and a rule may need an auxiliary model trained beside the variant.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..runs import ConfigError
+
+if TYPE_CHECKING:
+    from ..assets import RunAssets
+    from ..runs import RunSpec
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyper-parameter: its default, its check, and what a valid value looks like."""
+
+    default: Any
+    check: Callable[[Any], bool]
+    expected: str
+
+
+def number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+
+
+def unit_interval(x: Any) -> bool:
+    return number(x) and 0.0 <= x <= 1.0
+
+
+def positive(x: Any) -> bool:
+    return number(x) and x > 0
+
+
+def non_negative(x: Any) -> bool:
+    return number(x) and x >= 0
+
+
+class MethodClassifier(nn.Module, metaclass=abc.ABCMeta):
+    """The layer after the head, and everything a method computes from its outputs.
+
+    ``forward(features)`` gives the method's outputs (a tensor, or a list of per-level
+    tensors); ``loss`` trains on them; ``leaf_scores`` is the prediction rule: an N x K
+    tensor whose order ranks the classes (its softmax is the leaf distribution that post-hoc
+    rules and calibration read). Tensors precomputed from the hierarchy or frame are
+    non-persistent buffers: they move with the model and stay out of checkpoints.
+    """
+
+    @abc.abstractmethod
+    def loss(self, outputs: Any, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The training loss of a batch (a scalar)."""
+
+    def leaf_scores(self, outputs: Any) -> torch.Tensor:
+        return outputs
+
+    def start_epoch(self, seed: int, epoch: int) -> None:
+        """Called before every training epoch (for per-epoch seeded state)."""
+
+
+class Method(abc.ABC):
+    """A training method; one instance per method module, as its ``METHOD``."""
+
+    name: ClassVar[str]
+    heads: ClassVar[tuple[str, ...]] = ("I", "II")
+    params: ClassVar[Mapping[str, Param]] = {}
+    renamed: ClassVar[Mapping[str, str]] = {}  # a refused key -> the key that replaced it
+
+    def resolve_params(self, values: Mapping[str, Any], where: str) -> dict:
+        """The method's hyper-parameters: given values checked, the rest defaulted."""
+        for key, value in values.items():
+            if key in self.renamed:
+                raise ConfigError(f"{where}.{key}: {self.name} calls this parameter {self.renamed[key]!r} now")
+            if key not in self.params:
+                raise ConfigError(f"{where}.{key}: not a parameter of method {self.name!r} (it has {sorted(self.params) or 'none'})")
+            if not self.params[key].check(value):
+                raise ConfigError(f"{where}.{key}: expected {self.params[key].expected}, got {value!r}")
+        return {key: values.get(key, param.default) for key, param in self.params.items()}
+
+    def output_width(self, assets: "RunAssets") -> int:
+        """The width the head must produce for this method's classifier by default (K)."""
+        return assets.num_classes
+
+    @abc.abstractmethod
+    def classifier(self, dim: int, assets: "RunAssets", run: "RunSpec") -> MethodClassifier:
+        """The classifier on ``dim``-wide features, with the run's tensors precomputed."""
+
+
+@dataclass(frozen=True)
+class AuxiliaryModel:
+    """A model a post-hoc rule needs beside the variant it amends (e.g. HiE's coarse one):
+    trained by ``method`` with the variant's backbone, head and recipe, once per (dataset,
+    seed, head) and shared by every variant that asks for it."""
+
+    name: str
+    method: str
+
+
+class PostHocRule(abc.ABC):
+    """An evaluation-time rule; one instance per rule module, as its ``RULE``.
+
+    ``apply`` maps (leaf probabilities, leaf scores) to new ones, so rules stack: a chain
+    "hie+crm" applies hie, then crm, to the variant's own prediction.
+    """
+
+    name: ClassVar[str]
+    auxiliary: ClassVar[AuxiliaryModel | None] = None
+
+    @abc.abstractmethod
+    def apply(self, probabilities: np.ndarray, scores: np.ndarray, assets: "RunAssets",
+              auxiliary_probabilities: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, scores) after the rule, both N x K."""

@@ -1,0 +1,31 @@
+"""A fixed simplex ETF as the classifier, trained with plain cross-entropy (extra baseline).
+
+The ETF (all off-diagonal cosines -1/(K-1)) is the geometry neural collapse converges to
+without a hierarchy (method.md section 2, step 5); HAFrame replaces it with the hierarchy-aware
+frame. Same frozen layer as HAFrame, without the cosine loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import Method
+from .haframe import FrozenFrame
+
+
+class ETFClassifier(FrozenFrame):
+    def loss(self, outputs: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(outputs, targets)
+
+
+class FixedETF(Method):
+    name = "etf"
+    heads = ("II",)
+
+    def classifier(self, dim, assets, run) -> ETFClassifier:
+        W, S = assets.draw_frame("etf", dim, run.seed)
+        return ETFClassifier(torch.from_numpy(W).float(), torch.from_numpy(S).float(), alpha=0.0)
+
+
+METHOD = FixedETF()

@@ -1,0 +1,63 @@
+"""HAFrame (Liang & Davis, ICCV 2023): a fixed hierarchy-aware frame as the classifier, and a
+cosine loss pulling the features onto it (method.md sections 2 and 4).
+
+Loss: (1 - alpha) CE(h W^T, y) + alpha * mean_b sum_c (cos(h_b, w_c) - S[y_b, c])^2, with the
+frame W (K x d, W W^T = S) drawn for the run's seed from the solved similarity S. Logits have
+no bias and no scale. ``alpha: 0`` is the paper's "fixed frame only" ablation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import Method, MethodClassifier, Param, unit_interval
+from .maths import at_least_fp32
+
+
+def cosine_to_frame(features: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+    """B x K cosines between each feature and each frame vector."""
+    return F.normalize(features, dim=1) @ F.normalize(frame, dim=1).T
+
+
+def haframe_loss(
+    logits: torch.Tensor, targets: torch.Tensor, *, features: torch.Tensor, frame: torch.Tensor,
+    similarity: torch.Tensor, alpha: float,
+) -> torch.Tensor:
+    """(1 - alpha) CE(h W^T, y) + alpha * mean_b sum_c (cos(h_b, w_c) - S[y_b, c])^2."""
+    cosine = cosine_to_frame(at_least_fp32(features), at_least_fp32(frame))
+    pull = (cosine - similarity[targets]).pow(2).sum(dim=1).mean()
+    return (1.0 - alpha) * F.cross_entropy(at_least_fp32(logits), targets) + alpha * pull
+
+
+class FrozenFrame(MethodClassifier):
+    """Logits h W^T with a fixed frame W (K x d): no bias, no scale, never trained.
+
+    ``weight`` is saved with the run (a persistent buffer); ``similarity`` (the target
+    cosines S) is derived from the frame stage and not saved.
+    """
+
+    def __init__(self, frame: torch.Tensor, similarity: torch.Tensor, alpha: float):
+        super().__init__()
+        self.register_buffer("weight", frame.clone())
+        self.register_buffer("similarity", similarity, persistent=False)
+        self.alpha = alpha
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features @ self.weight.T.to(features.dtype)
+
+    def loss(self, outputs: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return haframe_loss(outputs, targets, features=features, frame=self.weight, similarity=self.similarity, alpha=self.alpha)
+
+
+class HAFrame(Method):
+    name = "haframe"
+    heads = ("II",)
+    params = {"alpha": Param(0.4, unit_interval, "a number in [0, 1] (0: fixed frame, plain CE)")}
+
+    def classifier(self, dim, assets, run) -> FrozenFrame:
+        W, S = assets.draw_frame("haframe", dim, run.seed)
+        return FrozenFrame(torch.from_numpy(W).float(), torch.from_numpy(S).float(), run.params["alpha"])
+
+
+METHOD = HAFrame()

@@ -1,0 +1,114 @@
+"""What the report rules call: a dataset's main table and figures, the study's ablation,
+summary and scorecard tables, and a snapshot of whatever runs have finished."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .. import figures
+from ..io import load_npz, read_json, write_text
+from ..metrics import ahd_curve
+from . import scorecard, tables
+
+
+def _history_arrays(path: str | Path) -> dict[str, np.ndarray]:
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: np.array([float(row[key]) for row in rows]) for key in ("epoch", "val_top1_error", "train_loss")}
+
+
+def report_dataset(
+    dataset: str,
+    variants: list[str],
+    *,
+    metrics_files: Sequence[str | Path],
+    predictions_files: Sequence[str | Path],
+    history_files: Sequence[str | Path],
+    distances_file: str | Path,
+    table: Mapping[str, str | Path],
+    figure_files: Mapping[str, Sequence[str | Path]],
+) -> list[dict]:
+    """The dataset's main table (``table``: md, tex, csv) and its figures (``figure_files``:
+    error_vs_severity, ahd_at_k, training_curves, each to every path given) from its runs'
+    files (the three lists in the same run order)."""
+    results = [read_json(path) for path in metrics_files]
+    rows = tables.table_rows(results, variants)
+    n_test = sorted({r["n_test"] for r in results})
+    dropped = any(r["drop_last"] for r in results)
+    notes = [*tables.NOTES, f"test images scored per run: {', '.join(map(str, n_test))}"
+             + (" (the authors' drop_last reproduced: the last partial batch is not scored)" if dropped else " (every test image)")]
+    tables.write_tables(rows, table, f"{dataset}: test metrics", notes)
+    figures.error_vs_severity(rows, f"{dataset}: top-1 error vs mistake severity (95% CI)", *figure_files["error_vs_severity"])
+    D = np.load(distances_file)
+    curves: dict[str, list[np.ndarray]] = {}
+    histories: dict[str, list[dict[str, np.ndarray]]] = {}
+    for result, predictions_file, history_file in zip(results, predictions_files, history_files, strict=True):
+        predictions = load_npz(predictions_file)
+        curves.setdefault(result["variant"], []).append(ahd_curve(predictions["ranked"], predictions["targets"], D))
+        for key in sorted(predictions):
+            if key.startswith("ranked_"):  # a post-hoc chain's ranking
+                chain = key.removeprefix("ranked_")
+                curves.setdefault(f"{result['variant']}+{chain}", []).append(ahd_curve(predictions[key], predictions["targets"], D))
+        histories.setdefault(result["variant"], []).append(_history_arrays(history_file))
+    figures.ahd_curves(curves, f"{dataset}: AHD@k (mean, range over seeds)", *figure_files["ahd_at_k"])
+    figures.training_curves(histories, f"{dataset}: training curves (mean, range over seeds)", *figure_files["training_curves"])
+    return rows
+
+
+def report_study(
+    results_by_dataset: dict[str, list[dict]],
+    variants_by_dataset: dict[str, list[str]],
+    *,
+    ablation: Mapping[str, str | Path],
+    summary: Mapping[str, str | Path],
+    scorecard_files: Mapping[str, str | Path],
+    reference_file: str | Path | None,
+) -> dict:
+    """Ablation and summary tables (md, tex, csv) across datasets and the scorecard (md, csv)
+    against the reference results."""
+    rows_by_dataset = {d: tables.table_rows(results, variants_by_dataset[d]) for d, results in results_by_dataset.items()}
+    ablation_rows = tables.ablation_rows(results_by_dataset)
+    tables.write_tables(ablation_rows, ablation, "Ablation: learnable vs fixed frame, with and without the cosine loss",
+                        [tables.NOTES[0]], label="dataset / variant")
+    for suffix, text in zip(("md", "tex", "csv"), tables.summary_tables(rows_by_dataset)):
+        write_text(summary[suffix], text)
+    cards = scorecard.scorecard(rows_by_dataset, scorecard.read_reference(reference_file)) if reference_file else []
+    source = str(reference_file) if reference_file else "no reference file (config report.reference_results)"
+    write_text(scorecard_files["md"], scorecard.scorecard_markdown(cards, source))
+    write_text(scorecard_files["csv"], scorecard.scorecard_csv(cards))
+    return {"ablation_rows": len(ablation_rows), "scorecard": len(cards)}
+
+
+def snapshot_report(expected: dict[str, dict[str, list[int]]], results_dir: str | Path, out_dir: str | Path) -> dict:
+    """Tables from whatever runs have finished, marking every missing (dataset, variant, seed).
+
+    ``expected`` maps dataset -> variant -> seeds of the configured study.
+    """
+    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    missing, found = [], 0
+    lines = ["# Snapshot report", "", f"Built {time.strftime('%Y-%m-%d %H:%M:%S')} from the runs finished so far.", ""]
+    for dataset, variants in expected.items():
+        results = []
+        for variant, seeds in variants.items():
+            for seed in seeds:
+                path = results_dir / dataset / "runs" / variant / f"seed{seed}" / "metrics.json"
+                if path.is_file():
+                    results.append(read_json(path))
+                else:
+                    missing.append((dataset, variant, seed))
+        found += len(results)
+        if results:
+            rows = tables.table_rows(results, list(variants))
+            tables.write_tables(rows, tables.table_files(out_dir / dataset), f"{dataset}: test metrics (snapshot)", tables.NOTES)
+            lines.append(tables.markdown(rows, f"{dataset} ({len(results)} of {sum(map(len, variants.values()))} runs)"))
+        else:
+            lines.append(f"### {dataset}\n\nno finished runs yet\n")
+    lines += ["## Missing runs", ""]
+    lines += [f"- {d} / {v} / seed {s}" for d, v, s in missing] or ["- none: the study is complete"]
+    write_text(out_dir / "snapshot.md", "\n".join(lines) + "\n")
+    return {"found": found, "missing": len(missing)}

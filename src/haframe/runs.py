@@ -1,0 +1,175 @@
+"""A run: one trained model (dataset, variant, seed) as a typed, frozen record.
+
+``haframe.study`` resolves runs from the study configuration; a run directory saves its
+``RunSpec`` (``config.yaml``, the checkpoint) and its identity hash. Torch-free: the MLflow
+importer and the report read runs without the training stack.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import hashlib
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+# Resources that do not change a run's numbers: left out of its identity hash.
+RESOURCE_FIELDS = ("threads", "workers")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot describe a valid study; the message names the field."""
+
+
+@dataclass(frozen=True)
+class LrScale:
+    """Multipliers of lr(e) per parameter group (method.md section 5)."""
+
+    backbone: float = 0.1  # the backbone and the type-II 1x1 projection
+    head: float = 1.0  # type-I 2048 -> 600 block, type-II BN + transformation layer
+    classifier: float = 1.0
+    type_II_head: float | None = None  # replaces `head` for type-II heads when set
+
+    def of_head(self, head: str) -> float:
+        return self.type_II_head if head == "II" and self.type_II_head is not None else self.head
+
+
+@dataclass(frozen=True)
+class Training:
+    """How a run trains; the defaults are the published protocol (method.md section 5)."""
+
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 0.1  # lr(e) = lr/2 (1 + cos(pi e / E))
+    lr_scale: LrScale = LrScale()
+    momentum: float = 0.9
+    weight_decay: float = 5.0e-4
+    backbone: str = "resnet50"
+    pretrained: str | None = "imagenet1k_v1"
+    feature_dim: int | None = None  # type-II feature width d; None: the method's output width
+    type_I_width: int | None = 600  # ResNet-50 type-I head width; None: K
+    device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = False
+    deterministic: bool = True
+    threads: int = 1  # torch threads per job (a resource: not part of the identity)
+    workers: int = 0  # DataLoader worker processes per job (a resource too)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    batch_size: int = 256
+    drop_last: bool = False  # True reproduces the authors' loaders (last partial batch unscored)
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    gamma: float
+    solver: str = "grid"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one run's numbers, plus the resources it runs with."""
+
+    dataset: str
+    dataset_kind: str
+    variant: str
+    seed: int
+    method: str
+    head: str
+    params: Mapping[str, Any] = field(hash=False)  # the method's hyper-parameters, checked
+    posthoc: tuple[str, ...]  # post-hoc chains evaluated beside the base prediction, e.g. "crm"
+    frame: FrameSpec
+    training: Training
+    evaluation: Evaluation
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", types.MappingProxyType(dict(self.params)))
+
+    @property
+    def name(self) -> str:
+        """dataset/variant/seedN: what identifies the run in paths, logs and MLflow."""
+        return f"{self.dataset}/{self.variant}/seed{self.seed}"
+
+    def to_dict(self) -> dict:
+        """Plain values (YAML, JSON, ``torch.load(weights_only=True)``); ``from_dict`` inverts it."""
+        return {
+            "dataset": self.dataset, "dataset_kind": self.dataset_kind, "variant": self.variant,
+            "seed": self.seed, "method": self.method, "head": self.head, "params": dict(self.params),
+            "posthoc": list(self.posthoc), "frame": dataclasses.asdict(self.frame),
+            "training": dataclasses.asdict(self.training), "evaluation": dataclasses.asdict(self.evaluation),
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "RunSpec":
+        return typed(cls, values, "run")
+
+    def identity_hash(self) -> str:
+        """Short hash of the values that determine the run's numbers (resources left out)."""
+        values = self.to_dict()
+        values["training"] = {k: v for k, v in values["training"].items() if k not in RESOURCE_FIELDS}
+        payload = json.dumps(values, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def typed(cls: type, values: Mapping[str, Any], where: str):
+    """Build the dataclass ``cls`` from plain values, strictly: unknown keys, wrong types and
+    non-finite numbers raise ConfigError naming ``where.<key>``; missing keys take defaults."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: {sorted(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in values:
+            kwargs[name] = _coerce(hints[name], values[name], f"{where}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}.{name}: required")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    """``value`` as the annotated type ``hint`` (the few types these records use)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _coerce(inner, value, where)
+    if dataclasses.is_dataclass(hint):
+        return typed(hint, value, where)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return float(value) if isinstance(value, int) else value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (inner, _) = typing.get_args(hint)
+        return tuple(_coerce(inner, item, f"{where}[{i}]") for i, item in enumerate(value))
+    if origin in (collections.abc.Mapping, dict):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    raise TypeError(f"{where}: no conversion for {hint!r}")

@@ -1,0 +1,161 @@
+"""The study configuration, checked and resolved into one ``RunSpec`` per (dataset, variant, seed).
+
+Precedence for a run's values (later wins): ``training`` < ``datasets.<d>.training`` < the
+variant's ``training`` < ``datasets.<d>.variants.<v>``. The workflow builds one ``Study`` from
+its config after the JSON schema has checked the shapes; ``Study`` checks what a schema cannot
+(method hyper-parameters, types the code relies on, what each dataset kind needs) and raises
+``ConfigError`` naming the field, before any job runs.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+
+from .data.kinds import KINDS, DatasetKind
+from .methods import METHODS, POSTHOC_RULES, get_method
+from .runs import ConfigError, Evaluation, FrameSpec, RunSpec, Training, typed
+
+VARIANT_KEYS = {"method", "head", "posthoc", "training", "seeds"}  # the rest are the method's parameters
+KIND_OPTIONS = {option for kind in KINDS.values() for option in kind.options}  # keys only some kinds read
+
+
+def merge(base: Mapping, override: Mapping | None) -> dict:
+    """Recursive dict merge; ``override`` wins."""
+    out = copy.deepcopy(dict(base))
+    for key, value in (override or {}).items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class Study:
+    """The configured study: its datasets, variants, seeds and resolved runs."""
+
+    def __init__(self, config: Mapping[str, Any]):
+        self.config = config
+        self._runs: dict[tuple[str, str, int], RunSpec] = {}
+        self._validate()
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(self.config["datasets"])
+
+    def dataset(self, dataset: str) -> Mapping[str, Any]:
+        """The dataset's own section of the config (kind, sources, hierarchy, frame, ...)."""
+        return self.config["datasets"][dataset]
+
+    def kind(self, dataset: str) -> DatasetKind:
+        return KINDS[self.dataset(dataset)["kind"]]
+
+    def variants(self, dataset: str) -> list[str]:
+        """Variants trained on ``dataset``: the keys of its ``variants`` map, else all variants."""
+        chosen = self.dataset(dataset).get("variants")
+        return list(chosen) if chosen else list(self.config["variants"])
+
+    def seeds(self, dataset: str, variant: str) -> list[int]:
+        """Seeds of one variant on one dataset: the variant's, else the dataset's, else global."""
+        spec = self._variant_spec(dataset, variant)
+        return list(spec.get("seeds") or self.dataset(dataset).get("seeds") or self.config["seeds"])
+
+    def run(self, dataset: str, variant: str, seed: int) -> RunSpec:
+        """The complete, checked specification of one run."""
+        key = (dataset, variant, int(seed))
+        if key not in self._runs:
+            self._runs[key] = self._resolve(dataset, variant, int(seed))
+        return self._runs[key]
+
+    def runs(self, dataset: str) -> list[RunSpec]:
+        return [self.run(dataset, v, s) for v in self.variants(dataset) for s in self.seeds(dataset, v)]
+
+    # ------------------------------------------------------------------ resolution
+
+    def _variant_spec(self, dataset: str, variant: str) -> dict:
+        """The variant's values with the dataset's overrides applied."""
+        if variant not in self.config["variants"]:
+            raise ConfigError(
+                f"datasets.{dataset}.variants.{variant}: unknown variant {variant!r}; defined: {sorted(self.config['variants'])}"
+            )
+        override = (self.dataset(dataset).get("variants") or {}).get(variant) or {}
+        return merge(self.config["variants"][variant], override)
+
+    def _resolve(self, dataset: str, variant: str, seed: int) -> RunSpec:
+        where = f"datasets.{dataset}.variants.{variant}"
+        spec = self._variant_spec(dataset, variant)
+        method = get_method(spec["method"])
+        section = self.dataset(dataset)
+        training = merge(merge(self.config["training"], section.get("training")), spec.get("training"))
+        return RunSpec(
+            dataset=dataset,
+            dataset_kind=section["kind"],
+            variant=variant,
+            seed=seed,
+            method=method.name,
+            head=spec["head"],
+            params=method.resolve_params({k: v for k, v in spec.items() if k not in VARIANT_KEYS}, where),
+            posthoc=tuple(spec.get("posthoc") or ()),
+            frame=typed(FrameSpec, section["frame"], f"datasets.{dataset}.frame"),
+            training=typed(Training, training, f"{where} (merged) training"),
+            evaluation=typed(Evaluation, self.config["evaluation"], "evaluation"),
+        )
+
+    # ------------------------------------------------------------------ checks
+
+    def _validate(self) -> None:
+        if not self.config.get("datasets"):
+            raise ConfigError("datasets: at least one dataset is required")
+        unknown_kinds = sorted({d["kind"] for d in self.config["datasets"].values()} - set(KINDS))
+        if unknown_kinds:
+            raise ConfigError(f"datasets: unknown kind {unknown_kinds[0]!r}; known: {sorted(KINDS)}")
+        for name, spec in self.config["variants"].items():
+            self._check_variant(f"variants.{name}", spec)
+        self._check_training(self.config["training"], "training")
+        for dataset, section in self.config["datasets"].items():
+            self._check_dataset(dataset, section)
+            self._check_training(section.get("training"), f"datasets.{dataset}.training")
+            for variant in self.variants(dataset):
+                where = f"datasets.{dataset}.variants.{variant}"
+                if not self.seeds(dataset, variant):
+                    raise ConfigError(f"{where}: at least one seed is required")
+                self._check_variant(where, self._variant_spec(dataset, variant))
+                self.run(dataset, variant, 0)
+
+    def _check_dataset(self, dataset: str, section: Mapping[str, Any]) -> None:
+        kind = KINDS[section["kind"]]
+        foreign = sorted(set(section) & (KIND_OPTIONS - set(kind.options)))
+        if foreign:
+            raise ConfigError(
+                f"datasets.{dataset}.{foreign[0]}: not an option of kind {kind.name!r} (its options: {sorted(kind.options) or 'none'})"
+            )
+        for option in kind.required:
+            if option not in section:
+                raise ConfigError(f"datasets.{dataset}.{option}: required for kind {kind.name!r}")
+        if kind.needs_hierarchy and "hierarchy" not in section:
+            raise ConfigError(f"datasets.{dataset}.hierarchy: required for kind {kind.name!r} (source, sha256, format)")
+        overrides = set(section.get("sources") or {}) - set(kind.sources)
+        if overrides:
+            raise ConfigError(
+                f"datasets.{dataset}.sources.{sorted(overrides)[0]}: kind {kind.name!r} has no such source (its sources: {sorted(kind.sources) or 'none'})"
+            )
+
+    @staticmethod
+    def _check_training(section: Mapping | None, where: str) -> None:
+        """Each training section alone, so that a wrong key is named where it was written."""
+        if section:
+            typed(Training, section, where)
+
+    def _check_variant(self, where: str, spec: Mapping[str, Any]) -> None:
+        method_name = spec.get("method")
+        if method_name not in METHODS:
+            raise ConfigError(f"{where}.method: unknown method {method_name!r}; known: {sorted(METHODS)}")
+        method = METHODS[method_name]
+        if spec.get("head") not in method.heads:
+            raise ConfigError(f"{where}.head: method {method_name!r} supports heads {list(method.heads)}, got {spec.get('head')!r}")
+        method.resolve_params({k: v for k, v in spec.items() if k not in VARIANT_KEYS}, where)
+        self._check_training(spec.get("training"), f"{where}.training")
+        for chain in spec.get("posthoc") or ():
+            unknown = [rule for rule in chain.split("+") if rule not in POSTHOC_RULES]
+            if unknown:
+                raise ConfigError(f"{where}.posthoc: unknown rule {unknown[0]!r} in {chain!r}; known: {sorted(POSTHOC_RULES)}")
