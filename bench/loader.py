@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from haframe.data.files import write_index
-from haframe.data.images import ImageLoader
+from haframe.data.loaders import ImageLoader
 from haframe.data.prepared import write_meta
 from haframe.data.transforms import NORMALISATION
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import torch
 
-from haframe.config import resolve_run
-from haframe.data.synthetic import planted_hierarchy
-from haframe.losses import haframe_loss
-from haframe.objectives import Objective
-from haframe.stages import parse_hierarchy, solve_frames
-from haframe.train import _train_epoch, model_for_run, parameter_groups
+from haframe.assets import FRAME_FILES, HIERARCHY_FILES, RunAssets, build_frame_stage, build_hierarchy_stage
+from haframe.data.kinds.synthetic import planted_hierarchy
+from haframe.inference import build_model
+from haframe.methods.haframe import haframe_loss
+from haframe.study import Study
+from haframe.train import _train_epoch, parameter_groups
 
 VARIANTS = {
     "ce_I": {"method": "ce", "head": "I"},
@@ -29,7 +29,7 @@ VARIANTS = {
     "hafeature_II": {"method": "hafeature", "head": "II"},
     "haframe": {"method": "haframe", "head": "II", "alpha": 0.4},
     "soft_labels": {"method": "soft_labels", "head": "II", "beta": 10},
-    "hxe": {"method": "hxe", "head": "II", "alpha": 0.1},
+    "hxe": {"method": "hxe", "head": "II", "decay": 0.1},
 }
 
 
@@ -44,35 +44,37 @@ class RepeatedBatch:
             yield self.images, self.labels
 
 
-def hierarchy_dirs(root: Path, branching: tuple[int, ...]) -> tuple[Path, Path]:
+def planted_assets(root: Path, branching: tuple[int, ...]) -> RunAssets:
+    """The hierarchy and frame stages of a planted tree, built and loaded."""
     tsv = root / f"h{len(branching)}" / "source.tsv"
     tsv.parent.mkdir(parents=True, exist_ok=True)
     tsv.write_text(planted_hierarchy(branching).to_tsv())
-    hierarchy, frames = tsv.parent / "hierarchy", tsv.parent / "frames"
-    parse_hierarchy(tsv, "tsv", hierarchy)
-    solve_frames(hierarchy / "hierarchy.tsv", hierarchy / "distances.npy", 3.0, "exact", frames)
-    return hierarchy, frames
+    hierarchy = {key: tsv.parent / "hierarchy" / name for key, name in HIERARCHY_FILES.items()}
+    frames = {key: tsv.parent / "frames" / name for key, name in FRAME_FILES.items()}
+    build_hierarchy_stage(tsv, "tsv", hierarchy)
+    build_frame_stage(hierarchy["tsv"], hierarchy["distances"], 3.0, "exact", frames)
+    return RunAssets.load(hierarchy=hierarchy["tsv"], distances=hierarchy["distances"], levels=hierarchy["levels"],
+                          haframe=frames["haframe"], etf=frames["etf"])
 
 
-def throughput(backbone, size, batch, steps, variant, precision, channels_last, dirs, device) -> float:
+def throughput(backbone, size, batch, steps, variant, precision, channels_last, assets, device) -> float:
     config = {
         "seeds": [0], "variants": {variant: VARIANTS[variant]}, "evaluation": {"batch_size": batch, "drop_last": False},
         "training": {"epochs": 1, "batch_size": batch, "lr": 0.1, "lr_scale": {"backbone": 0.1, "head": 1.0, "classifier": 1.0},
                      "momentum": 0.9, "weight_decay": 5e-4, "backbone": backbone, "pretrained": None, "feature_dim": None,
                      "type_I_width": 600, "device": str(device), "precision": precision, "channels_last": channels_last,
                      "deterministic": False, "threads": 1, "workers": 0},
-        "datasets": {"bench": {"kind": "folder", "frame": {"gamma": 3.0}}},
+        "datasets": {"bench": {"kind": "synthetic", "frame": {"gamma": 3.0}}},
     }
-    run = resolve_run(config, "bench", variant, 0)
-    objective = Objective(run, *dirs, device)
-    model = model_for_run(run, objective).to(device)
+    run = Study(config).run("bench", variant, 0)
+    model = build_model(run, assets).to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(parameter_groups(model, run["training"]["lr_scale"], run["head"]), lr=0.01, momentum=0.9)
+    optimizer = torch.optim.SGD(parameter_groups(model, run.training.lr_scale, run.head), lr=0.01, momentum=0.9)
     images = torch.randn(batch, 3, size, size, device=device)
-    labels = torch.randint(0, objective.num_classes, (batch,), device=device)
-    _train_epoch(model, RepeatedBatch(images, labels, 3), optimizer, objective, run, device, 0)  # warm-up
-    return _train_epoch(model, RepeatedBatch(images, labels, steps), optimizer, objective, run, device, 1)["images_per_second"]
+    labels = torch.randint(0, assets.num_classes, (batch,), device=device)
+    _train_epoch(model, RepeatedBatch(images, labels, 3), optimizer, run, device, 0)  # warm-up
+    return _train_epoch(model, RepeatedBatch(images, labels, steps), optimizer, run, device, 1)["images_per_second"]
 
 
 def loss_step_ratio(device, K=1010, B=256, repeats=20) -> dict:
@@ -116,7 +118,7 @@ def main() -> None:
     device = torch.device("cuda" if args.gpu else "cpu")
     torch.backends.cudnn.benchmark = True
     root = Path(tempfile.mkdtemp())
-    small, large = hierarchy_dirs(root, (4, 5, 5)), hierarchy_dirs(root, (10, 10, 10))  # K = 100, 1000
+    small, large = planted_assets(root, (4, 5, 5)), planted_assets(root, (10, 10, 10))  # K = 100, 1000
     if args.gpu:
         cases = [("resnet50", 224, 128, 20, large), ("wrn28_8", 32, 128, 20, small), ("small_cnn", 32, 256, 20, small)]
         modes = [("fp32", False), ("bf16", False), ("bf16", True)]
@@ -124,11 +126,11 @@ def main() -> None:
         cases = [("small_cnn", 32, 128, 10, small), ("wrn28_8", 32, 16, 3, small), ("resnet50", 224, 4, 2, large)]
         modes = [("fp32", False), ("bf16", True)]
     print(json.dumps({"device": torch.cuda.get_device_name(0) if args.gpu else "cpu", "torch": torch.__version__}), flush=True)
-    for backbone, size, batch, steps, dirs in cases:
+    for backbone, size, batch, steps, assets in cases:
         variants = VARIANTS if backbone != "resnet50" or args.gpu else {"ce_II": 0, "haframe": 0}
         for variant in variants:
             for precision, channels_last in modes:
-                rate = throughput(backbone, size, batch, steps, variant, precision, channels_last, dirs, device)
+                rate = throughput(backbone, size, batch, steps, variant, precision, channels_last, assets, device)
                 print(json.dumps({"backbone": backbone, "input": size, "batch": batch, "variant": variant,
                                   "precision": precision, "channels_last": channels_last,
                                   "images_per_second": round(rate, 1)}), flush=True)

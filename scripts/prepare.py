@@ -10,7 +10,7 @@ with log_to(snakemake.log[0]) as log:
     hierarchy = snakemake.input.get("hierarchy")  # absent for a kind that plants its own
     job = PrepareJob(
         dataset=snakemake.wildcards.dataset, options=snakemake.params.options, inputs=inputs,
-        classes=read_tsv(hierarchy).classes if hierarchy else (), meta_file=Path(snakemake.output.meta),
+        hierarchy=read_tsv(hierarchy) if hierarchy else None, meta_file=Path(snakemake.output.meta),
         threads=snakemake.threads, log=log,
     )
     meta = KINDS[snakemake.params.kind].prepare(job)

@@ -6,8 +6,8 @@ with log_to(snakemake.log[0]) as log:
     i, o = snakemake.input, snakemake.output
     rows = report_dataset(
         snakemake.wildcards.dataset, list(snakemake.params.variants),
-        metrics_files=i.metrics, predictions_files=i.predictions, history_files=i.histories, distances_file=i.distances,
-        table={"md": o.md, "tex": o.tex, "csv": o.csv},
-        figure_files={name: [o[name], o[f"{name}_svg"]] for name in ("error_vs_severity", "ahd_at_k", "training_curves")},
+        metrics_files=i.metrics, predictions_files=i.predictions, history_files=i.histories, collapse_files=i.collapse,
+        distances_file=i.distances, table={"md": o.md, "tex": o.tex, "csv": o.csv},
+        figure_files={name: [o[name], o[f"{name}_svg"]] for name in snakemake.params.figures},
     )
     log(f"{len(rows)} table rows from {len(i.metrics)} runs")

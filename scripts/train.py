@@ -9,7 +9,7 @@ with log_to(snakemake.log[0]) as log:
     summary = train_run(
         RunSpec.from_dict(snakemake.params.run),
         RunAssets.load(hierarchy=i.hierarchy, distances=i.distances, levels=i.levels, haframe=i.haframe, etf=i.etf),
-        data=i.meta, checkpoint=o.checkpoint, history=o.history, config=o.config,
+        data=i.meta, checkpoint=o.checkpoint, history=o.history, nc=o.nc, config=o.config,
         resume_dir=snakemake.params.resume_dir, weights_file=i.get("weights"), threads=snakemake.threads, log=log,
     )
     log(f"done: best validation top-1 error {summary['best_val_top1_error']:.2f}%")

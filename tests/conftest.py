@@ -14,12 +14,13 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
 def tiny_config(**overrides) -> dict:
-    """The demo study shrunk to seconds: 9 classes, 2 epochs, 2 seeds."""
+    """The demo study shrunk to seconds: 9 classes, 2 epochs, 2 seeds, type-II CE (with CRM) and HAFrame."""
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     config["seeds"] = [0, 1]
+    config["variants"] = {name: config["variants"][name] for name in ("ce_II", "haframe")}
     ds = config["datasets"]["synthetic"]
     ds["synthetic"].update(branching=[3, 3], train_per_class=24, val_per_class=6, test_per_class=10)
-    ds["training"].update(epochs=2, batch_size=32)
+    ds["training"].update(epochs=2, batch_size=32, nc_every=1)
     for key, value in overrides.items():
         config[key] = value
     return config

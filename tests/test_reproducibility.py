@@ -16,7 +16,7 @@ root, out = sys.argv[1], sys.argv[2]
 run = RunSpec.from_dict(json.loads(open(root + "/run.json").read()))
 assets = RunAssets.load(hierarchy=root + "/hierarchy/hierarchy.tsv", distances=root + "/hierarchy/distances.npy",
                         levels=root + "/hierarchy/levels.npy", haframe=root + "/frames/haframe.npz", etf=root + "/frames/etf.npz")
-train_run(run, assets, data=root + "/data/meta.json", checkpoint=out + "/checkpoint.pt", history=out + "/history.csv",
+train_run(run, assets, data=root + "/data/meta.json", checkpoint=out + "/checkpoint.pt", history=out + "/history.csv", nc=out + "/nc.csv",
           config=out + "/config.yaml", resume_dir=out + "/resume", threads=1, log=lambda m: None)
 evaluate_run(checkpoint=out + "/checkpoint.pt", assets=assets, data=root + "/data/meta.json",
              metrics_file=out + "/metrics.json", predictions_file=out + "/p.npz")

@@ -2,6 +2,7 @@
 continues from its last completed epoch when the same snakemake command runs again, and ends
 with exactly the numbers of an uninterrupted run and one MLflow run."""
 
+import csv
 import json
 import os
 import signal
@@ -23,15 +24,23 @@ def resume_config() -> dict:
     config["variants"] = {"haframe": config["variants"]["haframe"]}
     ds = config["datasets"]["synthetic"]
     ds["synthetic"].update(train_per_class=80)
-    ds["training"].update(epochs=4)
+    ds["training"].update(epochs=4, nc_every=1)
     return config
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict:
+    """The metrics and neural-collapse rows of the run when nothing interrupts it."""
     workdir = tmp_path_factory.mktemp("uninterrupted")
     run_snakemake(workdir, resume_config())
-    return json.loads((workdir / RUN / "metrics.json").read_text())
+    return outcome(workdir)
+
+
+def outcome(workdir: Path) -> dict:
+    with open(workdir / RUN / "nc.csv") as handle:
+        nc = [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(handle)]  # all but timing
+    assert [row["epoch"] for row in nc] == ["1", "2", "3", "4"]  # every row exactly once
+    return {"metrics": json.loads((workdir / RUN / "metrics.json").read_text()), "nc": nc}
 
 
 def mlflow_identities(workdir: Path) -> list[str]:
@@ -61,7 +70,7 @@ def test_sigkill_mid_epoch_resumes_to_identical_metrics(tmp_path, uninterrupted)
     run_snakemake(tmp_path, config)
     log = (tmp_path / "results/synthetic/logs/train/haframe/seed0.log").read_text()
     assert "resumed after epoch" in log
-    assert json.loads((tmp_path / RUN / "metrics.json").read_text()) == uninterrupted
+    assert outcome(tmp_path) == uninterrupted
     assert mlflow_identities(tmp_path) == ["synthetic/haframe/seed0"]
 
 
@@ -74,5 +83,5 @@ def test_kill_while_writing_the_checkpoint_resumes_to_identical_metrics(tmp_path
     run_snakemake(tmp_path, config)
     log = (tmp_path / "results/synthetic/logs/train/haframe/seed0.log").read_text()
     assert "resumed after epoch 1 " in log
-    assert json.loads((tmp_path / RUN / "metrics.json").read_text()) == uninterrupted
+    assert outcome(tmp_path) == uninterrupted
     assert mlflow_identities(tmp_path) == ["synthetic/haframe/seed0"]

@@ -1,9 +1,15 @@
-"""haframe.data.kinds.synthetic: the offline dataset with a planted hierarchy."""
+"""haframe.data.kinds.synthetic: the offline dataset, on a planted tree or a given hierarchy,
+with appearance partly aligned with the tree."""
 
 import numpy as np
 import pytest
+import yaml
 
-from haframe.data.kinds.synthetic import SyntheticSpec, generate, planted_hierarchy
+from conftest import REPO
+from haframe.data.kinds import KINDS, PrepareJob
+from haframe.data.kinds.synthetic import SyntheticSpec, class_prototypes, generate, planted_hierarchy
+from haframe.data.prepared import read_classes, read_split
+from haframe.hierarchy import Hierarchy
 
 SMALL = dict(branching=(2, 3), train_per_class=4, val_per_class=2, test_per_class=3, image_size=16)
 
@@ -44,10 +50,10 @@ def test_split_sizes_shapes_and_labels():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_class_means_get_further_apart_with_hierarchical_distance(seed):
+def test_at_alignment_1_class_means_get_further_apart_with_hierarchical_distance(seed):
     spec = SyntheticSpec(
         branching=(2, 2, 2), train_per_class=300, val_per_class=1, test_per_class=1,
-        image_size=16, seed=seed,
+        image_size=16, alignment=1.0, seed=seed,
     )
     hierarchy, splits = generate(spec)
     images, labels = splits["train"]
@@ -76,3 +82,41 @@ def test_planted_hierarchy():
     np.testing.assert_array_equal(D, expected)
     h3 = planted_hierarchy((2, 2, 3))
     assert h3.num_classes == 12 and h3.height == 3
+
+
+def prototype_distances(spec: SyntheticSpec, hierarchy: Hierarchy) -> np.ndarray:
+    prototypes = class_prototypes(hierarchy, spec, np.random.default_rng(spec.seed)).reshape(hierarchy.num_classes, -1)
+    return np.sqrt(((prototypes[:, None] - prototypes[None]) ** 2).mean(axis=2))
+
+
+def test_at_the_demo_setting_some_look_alikes_sit_in_distant_branches():
+    options = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())["datasets"]["synthetic"]["synthetic"]
+    spec = SyntheticSpec.from_options(options)
+    assert spec.alignment < 1
+    hierarchy = planted_hierarchy(spec.branching)
+    D, pixels = hierarchy.distance_matrix(), prototype_distances(spec, hierarchy)
+    far = D == hierarchy.height  # meeting only at the root
+    siblings = D == 1
+    assert pixels[far].min() < pixels[siblings].max()  # a distant look-alike beats some sibling pair
+    # and with the tree alone, every sibling pair is closer than every distant pair
+    aligned = prototype_distances(SyntheticSpec.from_options({**options, "alignment": 1.0}), hierarchy)
+    assert aligned[siblings].max() < aligned[far].min()
+
+
+def test_a_given_hierarchy_gives_its_classes_in_its_order(tmp_path):
+    paths = [["root", "animal", "cat"], ["root", "vehicle", "car", "sedan"], ["root", "animal", "dog"],
+             ["root", "vehicle", "bus"], ["root", "vehicle", "car", "coupe"]]
+    hierarchy = Hierarchy.from_paths(paths)
+    options = {"synthetic": {"train_per_class": 3, "val_per_class": 2, "test_per_class": 2, "image_size": 8}}
+    meta = KINDS["synthetic"].prepare(PrepareJob(dataset="mine", options=options, inputs={}, hierarchy=hierarchy,
+                                                 meta_file=tmp_path / "data" / "meta.json"))
+    assert meta["num_classes"] == 5 and meta["transform"] == "none"
+    assert read_classes(tmp_path / "data" / "classes.txt") == ["cat", "sedan", "dog", "bus", "coupe"]
+    assert not (tmp_path / "data" / "hierarchy.tsv").exists()  # the given hierarchy stays the source
+    _, labels = read_split(tmp_path / "data" / "meta.json", "train")
+    np.testing.assert_array_equal(labels, np.repeat(np.arange(5), 3))
+
+
+def test_unknown_synthetic_option_is_named():
+    with pytest.raises(ValueError, match="'alignmnet'"):
+        SyntheticSpec.from_options({"alignmnet": 0.5})

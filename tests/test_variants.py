@@ -1,6 +1,7 @@
 """Every variant of the study trains on the synthetic dataset through the DAG and beats chance;
 the bf16 autocast and channels_last paths run on the CPU; a frozen frame stays bit-identical."""
 
+import csv
 import json
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 import yaml
 
 from conftest import REPO, run_snakemake, tiny_config
+from haframe.collapse import COLUMNS
 
 pytestmark = pytest.mark.dag
 
@@ -20,7 +22,7 @@ def all_variants(tmp_path_factory):
     config["variants"] = STUDY
     ds = config["datasets"]["synthetic"]
     ds["synthetic"].update(train_per_class=40, val_per_class=10, test_per_class=20)
-    ds["training"].update(epochs=6, batch_size=32)
+    ds["training"].update(epochs=6, batch_size=32, nc_every=2)
     ds["variants"] = {name: {} for name in STUDY}
     ds["variants"]["bf16_channels_last"] = {}
     config["variants"]["bf16_channels_last"] = {
@@ -37,6 +39,16 @@ def test_variant_beats_chance(all_variants, variant):
     chance = 100.0 * (1 - 1 / 9)
     assert metrics["n_test"] == 180
     assert metrics["top1_error"] < chance - 15, metrics["top1_error"]
+
+
+@pytest.mark.parametrize("variant", [*STUDY, "bf16_channels_last"])
+def test_variant_writes_its_neural_collapse_rows(all_variants, variant):
+    with open(all_variants / f"runs/{variant}/seed0/nc.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["epoch"]) for r in rows] == [2, 4, 6]
+    for row in rows:  # every study method predicts linearly: every statistic is there
+        assert all(row[column] != "" for column in COLUMNS), row
+        assert float(row["nc1"]) > 0
 
 
 def test_frozen_frame_stays_bit_identical(all_variants):

@@ -29,7 +29,7 @@ def test_every_stage_leaves_its_files(tiny_study):
     for variant in VARIANTS:
         for seed in SEEDS:
             run = results / f"synthetic/runs/{variant}/seed{seed}"
-            for name in ("config.yaml", "history.csv", "metrics.json", "predictions.npz", "checkpoint.pt", "mlflow.json"):
+            for name in ("config.yaml", "history.csv", "nc.csv", "metrics.json", "predictions.npz", "checkpoint.pt", "mlflow.json"):
                 assert (run / name).is_file(), run / name
             assert (run / "resume" / "state.pt").is_file()
     for suffix in ("md", "tex", "csv"):
@@ -51,6 +51,17 @@ def test_metrics_files_score_every_test_image(tiny_study):
             assert predictions["ranked"].shape == (90, 9)
             top1 = 100.0 * np.mean(predictions["ranked"][:, 0] != predictions["targets"])
             assert top1 == pytest.approx(m["top1_error"])
+
+
+def test_every_run_has_its_neural_collapse_rows(tiny_study):
+    for variant in VARIANTS:
+        for seed in SEEDS:
+            with open(tiny_study / f"results/synthetic/runs/{variant}/seed{seed}/nc.csv") as handle:
+                rows = list(csv.DictReader(handle))
+            assert [int(r["epoch"]) for r in rows] == [1, 2]  # nc_every 1, 2 epochs
+            for row in rows:
+                assert float(row["nc1"]) > 0 and 0 <= float(row["train_top1_error"]) <= 100
+                assert 0 <= float(row["raw_haframe_dev_mean"]) <= 2 and float(row["self_duality_raw"]) >= 0
 
 
 def test_table_equals_an_independent_recomputation(tiny_study):
@@ -81,6 +92,8 @@ def test_mlflow_holds_one_run_per_variant_and_seed_with_its_history(tiny_study):
     for run in runs:
         history = client.get_metric_history(run.info.run_id, "val_top1_error")
         assert sorted(point.step for point in history) == [1, 2]
+        collapse = client.get_metric_history(run.info.run_id, "nc_nc1")
+        assert sorted(point.step for point in collapse) == [1, 2]
         m = metrics_of(tiny_study, run.data.tags["variant"], int(run.data.tags["seed"]))
         assert run.data.metrics["test_top1_error"] == pytest.approx(m["top1_error"])
         assert run.data.params["training.epochs"] == "2"

@@ -108,3 +108,52 @@ def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title
     fig.suptitle(title)
     _save(fig, *paths)
     return len(histories)
+
+
+COLLAPSE_PANELS = (  # (nc.csv column, axis label, log scale)
+    ("nc1", "NC1 = Tr(Sigma_W Sigma_B^+) / K", True),
+    ("raw_haframe_dev_mean", "mean |cos(mu_i, mu_j) - S_ij|, HAFrame S (raw means)", False),
+    ("centred_etf_dev_mean", "mean |cos(mu_i, mu_j) + 1/(K-1)|, ETF (centred means)", False),
+    ("self_duality_raw", "||W/||W|| - M/||M||||^2 (raw means)", False),
+)
+
+
+def collapse_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title: str, *paths: str | Path) -> int:
+    """The neural-collapse statistics per checkpoint epoch, one line per variant (mean over
+    seeds, band = range over seeds); a variant without a statistic (no linear classifier for
+    the self-duality) leaves that panel out."""
+    fig, axes = plt.subplots(1, len(COLLAPSE_PANELS), figsize=(4.2 * len(COLLAPSE_PANELS), 3.8))
+    for ax, (column, label, log) in zip(axes, COLLAPSE_PANELS):
+        for name, per_seed in histories.items():
+            if all(np.isfinite(h[column]).all() for h in per_seed):
+                mean_band(ax, per_seed[0]["epoch"], [h[column] for h in per_seed], name)
+        ax.set_xlabel("epoch")
+        ax.set_title(label, fontsize=8)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    _save(fig, *paths)
+    return len(histories)
+
+
+def mistake_distances(shares: dict[str, Sequence[np.ndarray]], title: str, *paths: str | Path) -> int:
+    """Where mistakes land: per variant, the share of its mistakes at each hierarchical distance
+    1..H (bars: mean over seeds; whiskers: range over seeds)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    width = 0.8 / max(1, len(shares))
+    for i, (name, per_seed) in enumerate(shares.items()):
+        stacked = np.vstack(per_seed)
+        distances = np.arange(1, stacked.shape[1] + 1)
+        mean = stacked.mean(axis=0)
+        ax.bar(distances + (i - (len(shares) - 1) / 2) * width, mean, width,
+               yerr=[mean - stacked.min(axis=0), stacked.max(axis=0) - mean], capsize=2, label=name)
+    ax.set_xlabel("hierarchical distance of the mistake d(prediction, target)")
+    ax.set_ylabel("share of mistakes")
+    ax.set_xticks(np.arange(1, max(len(s[0]) for s in shares.values()) + 1) if shares else [])
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7)
+    _save(fig, *paths)
+    return len(shares)

@@ -8,6 +8,7 @@ import contextlib
 import numpy as np
 import torch
 
+from . import collapse
 from .assets import RunAssets
 from .methods import get_method
 from .models import Model, build_body
@@ -45,3 +46,25 @@ def predict(model: Model, loader, device: torch.device, precision: str, channels
         scores.append(model.classifier.leaf_scores(outputs).float().cpu())
         targets.append(labels.cpu())
     return torch.cat(scores).numpy(), torch.cat(targets).numpy()
+
+
+@torch.no_grad()
+def collapse_pass(model: Model, loader, assets: RunAssets, device: torch.device, precision: str,
+                  channels_last: bool = False) -> dict[str, float | None]:
+    """One pass over a non-augmented split: its top-1 error (%) and the neural-collapse
+    statistics of the classifier's input (``haframe.collapse.COLUMNS``)."""
+    model.eval()
+    moments, wrong, seen = None, torch.zeros((), device=device, dtype=torch.long), 0
+    for images, labels in loader.epoch():
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(device, precision):
+            outputs, features = model(images)
+        if moments is None:
+            moments = collapse.FeatureMoments.zeros(assets.num_classes, features.shape[1], device)
+        moments.add(features, labels)
+        wrong += (model.classifier.leaf_scores(outputs).argmax(1) != labels).sum()
+        seen += len(labels)
+    targets = {name: torch.from_numpy(assets.frames[name].S).to(device) for name in ("haframe", "etf")}
+    weight = model.classifier.linear_weight()
+    return {"train_top1_error": 100.0 * float(wrong) / seen, **collapse.statistics(moments, targets, weight)}

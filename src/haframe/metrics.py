@@ -40,6 +40,13 @@ def ahd_curve(ranked: np.ndarray, targets: np.ndarray, D: np.ndarray) -> np.ndar
     return (np.cumsum(dist, axis=1) / np.arange(1, ranked.shape[1] + 1)).mean(axis=0)
 
 
+def mistake_distance_shares(top1: np.ndarray, targets: np.ndarray, D: np.ndarray) -> np.ndarray:
+    """Share of the mistakes at each distance 1..max(D) (zeros when there is no mistake)."""
+    distances = D[top1, targets]
+    counts = np.bincount(distances[distances > 0], minlength=int(D.max()) + 1)[1:]
+    return counts / max(1, counts.sum())
+
+
 def mean_ci(values: Sequence[float | None], confidence: float = 0.95) -> dict:
     """Mean and t-based confidence half-width (std with ddof=1) over seeds.
 

@@ -56,6 +56,7 @@ class Training:
     precision: str = "fp32"
     channels_last: bool = False
     deterministic: bool = True
+    nc_every: int = 5  # a neural-collapse pass after every nc_every-th epoch and the last (the authors: 5)
     threads: int = 1  # torch threads per job (a resource: not part of the identity)
     workers: int = 0  # DataLoader worker processes per job (a resource too)
 

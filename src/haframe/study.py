@@ -50,6 +50,10 @@ class Study:
     def kind(self, dataset: str) -> DatasetKind:
         return KINDS[self.dataset(dataset)["kind"]]
 
+    def plants_hierarchy(self, dataset: str) -> bool:
+        """Whether the dataset's preparation writes its hierarchy (no ``hierarchy`` section given)."""
+        return self.kind(dataset).plants_hierarchy and "hierarchy" not in self.dataset(dataset)
+
     def variants(self, dataset: str) -> list[str]:
         """Variants trained on ``dataset``: the keys of its ``variants`` map, else all variants."""
         chosen = self.dataset(dataset).get("variants")
@@ -132,7 +136,7 @@ class Study:
         for option in kind.required:
             if option not in section:
                 raise ConfigError(f"datasets.{dataset}.{option}: required for kind {kind.name!r}")
-        if kind.needs_hierarchy and "hierarchy" not in section:
+        if not kind.plants_hierarchy and "hierarchy" not in section:
             raise ConfigError(f"datasets.{dataset}.hierarchy: required for kind {kind.name!r} (source, sha256, format)")
         overrides = set(section.get("sources") or {}) - set(kind.sources)
         if overrides:

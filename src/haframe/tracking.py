@@ -23,7 +23,7 @@ from .runs import RunSpec
 IDENTITY_TAG = "haframe.identity"
 HASH_TAG = "haframe.config_hash"
 SUPERSEDED_TAG = "haframe.superseded"
-HISTORY_METRICS = ("train_loss", "train_top1_error", "val_loss", "val_top1_error", "lr", "epoch_seconds", "images_per_second")
+
 
 
 def default_tracking_uri(results_dir: str | Path) -> str:
@@ -67,9 +67,10 @@ def _experiment_id(client, name: str, artifact_root: Path | None) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
-def import_run(*, config: str | Path, history: str | Path, metrics: str | Path, tracking_uri: str, experiment: str) -> dict:
+def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metrics: str | Path, tracking_uri: str,
+               experiment: str) -> dict:
     """Create (or replace) the MLflow run of one finished run from its ``config.yaml``,
-    ``history.csv`` and ``metrics.json``."""
+    ``history.csv``, ``nc.csv`` and ``metrics.json``."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
@@ -98,25 +99,26 @@ def import_run(*, config: str | Path, history: str | Path, metrics: str | Path, 
         created = client.create_run(experiment_id, tags=tags)
         run_id = created.info.run_id
         params = [Param(k, json.dumps(v) if not isinstance(v, str) else v) for k, v in flatten("", run.to_dict(), {}).items()]
-        points = _history_metrics(Path(history)) + _test_metrics(test)
+        points = _epoch_metrics(Path(history)) + _epoch_metrics(Path(nc), prefix="nc_") + _test_metrics(test)
         for start in range(0, len(params), 100):  # MLflow's per-batch limits
             client.log_batch(run_id, params=params[start:start + 100])
         for start in range(0, len(points), 1000):
             client.log_batch(run_id, metrics=[Metric(*m) for m in points[start:start + 1000]])
-        for path in (config, history, metrics):
+        for path in (config, history, nc, metrics):
             client.log_artifact(run_id, str(path))
         client.set_terminated(run_id, "FINISHED")
     return {"run_id": run_id, "experiment": experiment, "identity": identity, "config_hash": identity_hash, "tracking_uri": tracking_uri}
 
 
-def _history_metrics(path: Path) -> list[tuple]:
-    """(key, value, timestamp_ms, step) for every epoch row; step = epoch."""
+def _epoch_metrics(path: Path, prefix: str = "") -> list[tuple]:
+    """(prefix + column, value, timestamp_ms, step) for every cell of a per-epoch CSV
+    (history.csv, nc.csv); step = epoch; empty cells (a statistic that does not apply) are left out."""
     timestamp = int(os.path.getmtime(path) * 1000)
     rows = []
     with open(path) as handle:
         for row in csv.DictReader(handle):
-            for key in HISTORY_METRICS:
-                rows.append((key, float(row[key]), timestamp, int(row["epoch"])))
+            epoch = int(row.pop("epoch"))
+            rows += [(prefix + key, float(value), timestamp, epoch) for key, value in row.items() if value != ""]
     return rows
 
 

@@ -1,7 +1,8 @@
 """The training loop: one run = one (dataset, variant, seed), resumable epoch by epoch.
 
 Declared outputs: ``checkpoint.pt`` (best validation top-1; holds the RunSpec and its identity
-hash), ``history.csv`` (one row per epoch), ``config.yaml`` (RunSpec, identity, provenance).
+hash), ``history.csv`` (one row per epoch), ``nc.csv`` (one row per neural-collapse pass: after
+every ``nc_every``-th epoch and the last one), ``config.yaml`` (RunSpec, identity, provenance).
 Resume state (``resume_dir``, never a declared output so Snakemake keeps it after a kill):
 ``state.pt`` (last completed epoch) and ``best.pt`` (best checkpoint so far), both written
 atomically after every epoch. A run whose state is marked complete starts afresh when asked
@@ -27,7 +28,8 @@ import torch
 from .assets import RunAssets
 from .data.loaders import make_loader
 from .data.prepared import read_meta
-from .inference import autocast, build_model, predict
+from .collapse import COLUMNS as NC_COLUMNS
+from .inference import autocast, build_model, collapse_pass, predict
 from .io import atomic_path, write_text, write_yaml
 from .models import Model
 from .models.weights import load_weights
@@ -38,6 +40,7 @@ HISTORY_FIELDS = (
     "epoch", "lr", "train_loss", "train_top1_error", "val_loss", "val_top1_error",
     "epoch_seconds", "images_per_second",
 )
+NC_FIELDS = ("epoch", "train_top1_error", *NC_COLUMNS, "seconds")
 FAULT_ENV = "HAFRAME_FAULT"  # test hook: "kill_while_saving:<epoch>" SIGKILLs mid-write
 
 
@@ -67,6 +70,7 @@ def train_run(
     data: str | Path,
     checkpoint: str | Path,
     history: str | Path,
+    nc: str | Path,
     config: str | Path,
     resume_dir: str | Path,
     weights_file: str | Path | None = None,
@@ -74,7 +78,7 @@ def train_run(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train ``run`` on the prepared dataset whose ``meta.json`` is ``data``; write the
-    ``checkpoint``, ``history`` and ``config`` files; resume from ``resume_dir``."""
+    ``checkpoint``, ``history``, ``nc`` and ``config`` files; resume from ``resume_dir``."""
     resume_dir = Path(resume_dir)
     training, seed = run.training, run.seed
     set_threads(threads, training.workers)
@@ -86,6 +90,9 @@ def train_run(
     val_loader = make_loader(
         data, "val", train=False, batch_size=run.evaluation.batch_size, device=device,
         drop_last=run.evaluation.drop_last, workers=training.workers,
+    )
+    collapse_loader = make_loader(  # the training images without augmentation
+        data, "train", train=False, batch_size=run.evaluation.batch_size, device=device, workers=training.workers,
     )
     model = build_model(run, assets)
     if training.pretrained:
@@ -101,7 +108,7 @@ def train_run(
     identity = run.identity_hash()
     spec = run.to_dict()
     state_file, best_file = resume_dir / "state.pt", resume_dir / "best.pt"
-    start, best, rows, state = 0, math.inf, [], None
+    start, best, rows, collapse_rows, state = 0, math.inf, [], [], None
     if state_file.exists():
         state = torch.load(state_file, map_location=device, weights_only=True)
         if state["identity"] != identity:
@@ -111,7 +118,7 @@ def train_run(
         else:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            start, best, rows = state["epoch"] + 1, state["best"], state["history"]
+            start, best, rows, collapse_rows = state["epoch"] + 1, state["best"], state["history"], state["nc"]
             _set_rng_state(state["rng"])
             log(f"resumed after epoch {start} (best val top-1 error {best:.2f}%)")
 
@@ -129,11 +136,13 @@ def train_run(
             val_top1_error=float(100.0 * (val_scores.argmax(1) != val_targets).mean()),
         )
         rows.append(row)
+        if (epoch + 1) % training.nc_every == 0 or epoch + 1 == training.epochs:
+            collapse_rows.append(_collapse_row(model, collapse_loader, assets, run, device, epoch + 1, log))
         if row["val_top1_error"] < best:
             best = row["val_top1_error"]
             _save(best_file, {"config": spec, "identity": identity, "epoch": epoch + 1, "val_top1_error": best, "model": model.state_dict()}, epoch)
         state = {
-            "identity": identity, "epoch": epoch, "best": best, "history": rows, "complete": False,
+            "identity": identity, "epoch": epoch, "best": best, "history": rows, "nc": collapse_rows, "complete": False,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
         }
         _save(state_file, state, epoch)
@@ -143,7 +152,8 @@ def train_run(
 
     with atomic_path(checkpoint) as tmp:
         shutil.copyfile(best_file, tmp)
-    write_text(history, _history_csv(rows))
+    write_text(history, _csv(rows, HISTORY_FIELDS))
+    write_text(nc, _csv(collapse_rows, NC_FIELDS))
     write_yaml(config, {"run": spec, "identity": identity, "provenance": provenance(device)})
     _save(state_file, {**state, "complete": True}, None)
     return {"best_val_top1_error": best, "epochs": len(rows)}
@@ -179,11 +189,22 @@ def _train_epoch(model: Model, loader, optimizer, run: RunSpec, device: torch.de
     }
 
 
-def _history_csv(rows: list[dict]) -> str:
+def _collapse_row(model: Model, loader, assets: RunAssets, run: RunSpec, device: torch.device, epoch: int, log) -> dict:
+    start = time.perf_counter()
+    row = collapse_pass(model, loader, assets, device, run.training.precision, run.training.channels_last)
+    row = {"epoch": epoch, **row, "seconds": time.perf_counter() - start}
+    log(f"{run.name} epoch {epoch}: neural collapse NC1 {row['nc1']:.3g}, |cos - S| {row['raw_haframe_dev_mean']:.3f} "
+        f"(HAFrame) {row['centred_etf_dev_mean']:.3f} (ETF, centred), training error without augmentation "
+        f"{row['train_top1_error']:.2f}% ({row['seconds']:.1f} s)")
+    return row
+
+
+def _csv(rows: list[dict], fields: tuple[str, ...]) -> str:
+    """Rows as CSV (None as an empty cell)."""
     buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
     return buffer.getvalue()
 
 

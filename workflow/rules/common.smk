@@ -18,6 +18,13 @@ DATA_ROOT = config["data_root"]
 LOCK_FILE = f"{DATA_ROOT}/downloads.lock.yaml"
 TRACKING_URI = config["mlflow"]["tracking_uri"] or default_tracking_uri("results")
 RUN_DIR = "results/{dataset}/runs/{variant}/seed{seed}"
+FIGURES = (  # per dataset, results/report/figures/{dataset}_{figure}.{png,svg}
+    "error_vs_severity",
+    "ahd_at_k",
+    "training_curves",
+    "neural_collapse",
+    "mistake_distances",
+)
 
 
 wildcard_constraints:
@@ -35,10 +42,10 @@ def frame_file(name, dataset="{dataset}"):
 
 
 def datasets_planting_hierarchy(plants=True):
-    """A wildcard pattern: the datasets whose kind plants its own hierarchy (or, with
-    ``plants=False``, reads one from its ``hierarchy`` source); matches nothing if none.
+    """A wildcard pattern: the datasets whose preparation plants their hierarchy (or, with
+    ``plants=False``, that read one from their ``hierarchy`` source); matches nothing if none.
     """
-    names = [d for d in STUDY.datasets if STUDY.kind(d).needs_hierarchy != plants]
+    names = [d for d in STUDY.datasets if STUDY.plants_hierarchy(d) == plants]
     return "|".join(names) or "^$"
 
 
@@ -285,7 +292,7 @@ def report_files():
     files += [
         f"results/report/figures/{dataset}_{figure}.{suffix}"
         for dataset in STUDY.datasets
-        for figure in ("error_vs_severity", "ahd_at_k", "training_curves")
+        for figure in FIGURES
         for suffix in ("png", "svg")
     ]
     return files

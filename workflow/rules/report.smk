@@ -3,6 +3,7 @@ rule report_dataset:
         metrics=dataset_run_files("metrics.json"),
         predictions=dataset_run_files("predictions.npz"),
         histories=dataset_run_files("history.csv"),
+        collapse=dataset_run_files("nc.csv"),
         distances=hierarchy_file("distances"),
     output:
         md=report(
@@ -41,9 +42,31 @@ rule report_dataset:
                 "metric": "val top-1 error, train loss",
             },
         ),
+        neural_collapse=report(
+            "results/report/figures/{dataset}_neural_collapse.png",
+            caption="../report/neural_collapse.rst",
+            category="{dataset}",
+            subcategory="figures",
+            labels={
+                "content": "neural collapse",
+                "metric": "NC1, cosines to HAFrame and ETF, self-duality",
+            },
+        ),
+        mistake_distances=report(
+            "results/report/figures/{dataset}_mistake_distances.png",
+            caption="../report/mistake_distances.rst",
+            category="{dataset}",
+            subcategory="figures",
+            labels={
+                "content": "where mistakes land",
+                "metric": "d(prediction, target)",
+            },
+        ),
         error_vs_severity_svg="results/report/figures/{dataset}_error_vs_severity.svg",
         ahd_at_k_svg="results/report/figures/{dataset}_ahd_at_k.svg",
         training_curves_svg="results/report/figures/{dataset}_training_curves.svg",
+        neural_collapse_svg="results/report/figures/{dataset}_neural_collapse.svg",
+        mistake_distances_svg="results/report/figures/{dataset}_mistake_distances.svg",
     log:
         "results/report/logs/{dataset}.log",
     conda:
@@ -53,6 +76,7 @@ rule report_dataset:
         runtime=30,
     params:
         variants=dataset_variants,
+        figures=FIGURES,
     script:
         "../../scripts/report_dataset.py"
 

@@ -5,6 +5,7 @@ rule import_run:
     input:
         config=f"{RUN_DIR}/config.yaml",
         history=f"{RUN_DIR}/history.csv",
+        nc=f"{RUN_DIR}/nc.csv",
         metrics=f"{RUN_DIR}/metrics.json",
     output:
         marker=f"{RUN_DIR}/mlflow.json",

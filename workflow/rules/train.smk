@@ -28,6 +28,7 @@ rule train:
     output:
         checkpoint=f"{RUN_DIR}/checkpoint.pt",
         history=f"{RUN_DIR}/history.csv",
+        nc=f"{RUN_DIR}/nc.csv",
         config=f"{RUN_DIR}/config.yaml",
     log:
         "results/{dataset}/logs/train/{variant}/seed{seed}.log",

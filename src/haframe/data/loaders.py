@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .files import read_index
 from .prepared import read_meta, read_split
-from .transforms import image_transform
+from .transforms import ARRAY_TRANSFORMS, image_transform
 
 
 class SplitLoader:
@@ -52,6 +52,9 @@ class SplitLoader:
 
 
 class ArrayLoader(SplitLoader):
+    """Batches of an ``arrays`` split held on ``device``; training batches are augmented by the
+    dataset's ``transform``: ``cifar`` (reflect-pad 4, random crop, horizontal flip) or ``none``."""
+
     def __init__(
         self,
         images: np.ndarray,
@@ -62,14 +65,17 @@ class ArrayLoader(SplitLoader):
         std: list[float],
         device: torch.device,
         train: bool,
+        transform: str,
         drop_last: bool = False,
-        pad: int = 4,
     ):
+        if transform not in ARRAY_TRANSFORMS:
+            raise ValueError(f"arrays transform must be one of {ARRAY_TRANSFORMS}, got {transform!r}")
         super().__init__(num_items=len(labels), batch_size=batch_size, mean=mean, std=std,
                          device=device, train=train, drop_last=drop_last)
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
         self.labels = torch.from_numpy(labels).to(device)
-        self.pad = pad
+        self.augment = train and transform == "cifar"
+        self.pad = 4
 
     def epoch(self, seed: int = 0, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -78,7 +84,7 @@ class ArrayLoader(SplitLoader):
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size].to(self.labels.device)
             images = self.images[index].float()
-            if self.train:
+            if self.augment:
                 images = self._augment(images, g)
             yield self.normalise(images), self.labels[index]
 
@@ -153,5 +159,5 @@ def make_loader(
     meta = read_meta(meta_file)
     common = dict(batch_size=batch_size, mean=meta["mean"], std=meta["std"], device=device, train=train, drop_last=drop_last)
     if meta["layout"] == "arrays":
-        return ArrayLoader(*read_split(meta_file, split), **common)
+        return ArrayLoader(*read_split(meta_file, split), transform=meta["transform"], **common)
     return ImageLoader(Path(meta_file).parent, split, recipe=meta["transform"], workers=workers, size=meta.get("image_size", 224), **common)

@@ -27,9 +27,13 @@ def write_prepared(
     directory: str | Path,
     classes: list[str],
     splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    transform: str,
     normalisation: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> dict:
-    """Write the arrays layout; mean/std are the published ones if given, else measured."""
+    """Write the arrays layout; ``transform`` names its training augmentation (``cifar``:
+    reflect-pad 4, random crop, flip; ``none``); mean/std are the published ones if given,
+    else measured."""
     directory = Path(directory)
     if normalisation is None:
         train_images = splits["train"][0].astype(np.float64) / 255.0
@@ -40,7 +44,7 @@ def write_prepared(
         directory, classes, layout="arrays",
         counts={split: int(len(labels)) for split, (_, labels) in splits.items()},
         mean=list(normalisation[0]), std=list(normalisation[1]),
-        image_size=int(splits["train"][0].shape[1]),
+        image_size=int(splits["train"][0].shape[1]), transform=transform,
     )
 
 

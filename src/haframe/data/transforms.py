@@ -9,6 +9,8 @@ from __future__ import annotations
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+ARRAY_TRANSFORMS = ("cifar", "none")  # training augmentation of the arrays layout (loaders.ArrayLoader)
+
 # recipe -> (mean, std) of the published normalisation
 NORMALISATION = {
     "cifar": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),

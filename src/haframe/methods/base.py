@@ -66,6 +66,11 @@ class MethodClassifier(nn.Module, metaclass=abc.ABCMeta):
     def leaf_scores(self, outputs: Any) -> torch.Tensor:
         return outputs
 
+    def linear_weight(self) -> torch.Tensor | None:
+        """The K x d matrix W with leaf logits = features W^T (+ a bias), when the prediction is
+        linear in the features (the neural-collapse self-duality needs it); else None."""
+        return None
+
     def start_epoch(self, seed: int, epoch: int) -> None:
         """Called before every training epoch (for per-epoch seeded state)."""
 

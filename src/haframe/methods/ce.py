@@ -22,6 +22,9 @@ class LinearClassifier(MethodClassifier):
     def loss(self, outputs: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(outputs, targets)
 
+    def linear_weight(self) -> torch.Tensor:
+        return self.linear.weight
+
 
 class CrossEntropy(Method):
     name = "ce"

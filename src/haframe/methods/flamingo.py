@@ -89,6 +89,12 @@ class Flamingo(MethodClassifier):
     def leaf_scores(self, outputs: list[torch.Tensor]) -> torch.Tensor:
         return outputs[0]
 
+    def linear_weight(self) -> torch.Tensor:
+        """The finest classifier reads the features' last slice: zeros elsewhere."""
+        finest = self.levels[0].weight
+        start, _ = self.slices[0]
+        return torch.cat([finest.new_zeros(finest.shape[0], start), finest], dim=1)
+
 
 class FlamingoMethod(Method):
     name = "flamingo"

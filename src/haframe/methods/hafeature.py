@@ -132,6 +132,9 @@ class HAFeatureLevels(MethodClassifier):
     def leaf_scores(self, outputs: list[torch.Tensor]) -> torch.Tensor:
         return outputs[0]
 
+    def linear_weight(self) -> torch.Tensor:
+        return F.normalize(self.weights[0], dim=1)
+
 
 def _levels_or_none(x) -> bool:
     return x is None or (isinstance(x, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in x))

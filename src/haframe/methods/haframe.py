@@ -49,6 +49,9 @@ class FrozenFrame(MethodClassifier):
     def loss(self, outputs: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return haframe_loss(outputs, targets, features=features, frame=self.weight, similarity=self.similarity, alpha=self.alpha)
 
+    def linear_weight(self) -> torch.Tensor:
+        return self.weight
+
 
 class HAFrame(Method):
     name = "haframe"

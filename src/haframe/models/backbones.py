@@ -6,6 +6,7 @@ here: ``weights.load_weights`` loads a file the workflow downloaded (method.md s
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -21,16 +22,22 @@ def _conv_block(cin: int, cout: int) -> nn.Sequential:
 
 
 class SmallCNN(nn.Module):
-    """A ~0.3M-parameter CNN for 32x32 inputs: the demo and test backbone (CPU-friendly)."""
+    """Stages of ``convs`` conv3x3-BN-ReLU blocks, ``widths`` channels, max-pool between stages.
 
-    def __init__(self, widths: tuple[int, ...] = (32, 64, 128)):
+    Default (``small_cnn``): 32/64/128 channels, two convs per stage, ~0.3M parameters.
+    ``tiny_cnn``: 16/32/64 channels, one conv per stage, ~23k parameters: the offline
+    miniature's backbone (about 5x faster on a CPU core at 16x16).
+    """
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128), convs: int = 2):
         super().__init__()
         layers, cin = [], 3
         for i, w in enumerate(widths):
-            layers += [_conv_block(cin, w), _conv_block(w, w)]
+            for _ in range(convs):
+                layers.append(_conv_block(cin, w))
+                cin = w
             if i < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
-            cin = w
         self.features = nn.Sequential(*layers)
         self.out_channels = cin
 
@@ -196,7 +203,12 @@ class ResNet50(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-BACKBONES = {"small_cnn": SmallCNN, "wrn28_8": WideResNet28_8, "resnet50": ResNet50}
+BACKBONES = {
+    "tiny_cnn": functools.partial(SmallCNN, widths=(16, 32, 64), convs=1),
+    "small_cnn": SmallCNN,
+    "wrn28_8": WideResNet28_8,
+    "resnet50": ResNet50,
+}
 
 
 def build_backbone(name: str) -> nn.Module:

@@ -12,14 +12,15 @@ import numpy as np
 
 from .. import figures
 from ..io import load_npz, read_json, write_text
-from ..metrics import ahd_curve
+from ..metrics import ahd_curve, mistake_distance_shares
 from . import scorecard, tables
 
 
-def _history_arrays(path: str | Path) -> dict[str, np.ndarray]:
+def _csv_columns(path: str | Path) -> dict[str, np.ndarray]:
+    """Every column of a per-epoch CSV as floats (an empty cell: NaN)."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return {key: np.array([float(row[key]) for row in rows]) for key in ("epoch", "val_top1_error", "train_loss")}
+    return {key: np.array([float(row[key]) if row[key] != "" else np.nan for row in rows]) for key in rows[0]} if rows else {}
 
 
 def report_dataset(
@@ -29,13 +30,14 @@ def report_dataset(
     metrics_files: Sequence[str | Path],
     predictions_files: Sequence[str | Path],
     history_files: Sequence[str | Path],
+    collapse_files: Sequence[str | Path],
     distances_file: str | Path,
     table: Mapping[str, str | Path],
     figure_files: Mapping[str, Sequence[str | Path]],
 ) -> list[dict]:
     """The dataset's main table (``table``: md, tex, csv) and its figures (``figure_files``:
-    error_vs_severity, ahd_at_k, training_curves, each to every path given) from its runs'
-    files (the three lists in the same run order)."""
+    error_vs_severity, ahd_at_k, training_curves, neural_collapse, mistake_distances, each to
+    every path given) from its runs' files (the four lists in the same run order)."""
     results = [read_json(path) for path in metrics_files]
     rows = tables.table_rows(results, variants)
     n_test = sorted({r["n_test"] for r in results})
@@ -46,17 +48,24 @@ def report_dataset(
     figures.error_vs_severity(rows, f"{dataset}: top-1 error vs mistake severity (95% CI)", *figure_files["error_vs_severity"])
     D = np.load(distances_file)
     curves: dict[str, list[np.ndarray]] = {}
+    shares: dict[str, list[np.ndarray]] = {}
     histories: dict[str, list[dict[str, np.ndarray]]] = {}
-    for result, predictions_file, history_file in zip(results, predictions_files, history_files, strict=True):
+    collapse: dict[str, list[dict[str, np.ndarray]]] = {}
+    runs = zip(results, predictions_files, history_files, collapse_files, strict=True)
+    for result, predictions_file, history_file, collapse_file in runs:
         predictions = load_npz(predictions_file)
-        curves.setdefault(result["variant"], []).append(ahd_curve(predictions["ranked"], predictions["targets"], D))
         for key in sorted(predictions):
-            if key.startswith("ranked_"):  # a post-hoc chain's ranking
-                chain = key.removeprefix("ranked_")
-                curves.setdefault(f"{result['variant']}+{chain}", []).append(ahd_curve(predictions[key], predictions["targets"], D))
-        histories.setdefault(result["variant"], []).append(_history_arrays(history_file))
+            if key.startswith("ranked"):  # the run's own ranking, then each post-hoc chain's
+                name = result["variant"] + key.removeprefix("ranked").replace("_", "+", 1)
+                curves.setdefault(name, []).append(ahd_curve(predictions[key], predictions["targets"], D))
+                shares.setdefault(name, []).append(mistake_distance_shares(predictions[key][:, 0], predictions["targets"], D))
+        histories.setdefault(result["variant"], []).append(_csv_columns(history_file))
+        collapse.setdefault(result["variant"], []).append(_csv_columns(collapse_file))
     figures.ahd_curves(curves, f"{dataset}: AHD@k (mean, range over seeds)", *figure_files["ahd_at_k"])
     figures.training_curves(histories, f"{dataset}: training curves (mean, range over seeds)", *figure_files["training_curves"])
+    figures.collapse_curves(collapse, f"{dataset}: neural collapse on the training images (mean, range over seeds)",
+                            *figure_files["neural_collapse"])
+    figures.mistake_distances(shares, f"{dataset}: where mistakes land (mean, range over seeds)", *figure_files["mistake_distances"])
     return rows
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
+
+from ...hierarchy import Hierarchy
 
 
 @dataclass(frozen=True)
@@ -29,14 +31,14 @@ class Source:
 @dataclass(frozen=True)
 class PrepareJob:
     """What a preparation gets: the dataset's name and config section, its inputs by key (the
-    extracted sources and the user's inputs), the hierarchy's classes (class-index order; none
-    for a kind that writes its own hierarchy), the ``meta.json`` to write last (the prepared
-    files go beside it), and the job's threads and log."""
+    extracted sources and the user's inputs), the dataset's hierarchy (None when the kind
+    plants its own), the ``meta.json`` to write last (the prepared files go beside it), and the
+    job's threads and log."""
 
     dataset: str
     options: Mapping[str, Any]
     inputs: Mapping[str, Path]
-    classes: Sequence[str]
+    hierarchy: Hierarchy | None
     meta_file: Path
     threads: int = 1
     log: Callable[[str], None] = lambda message: None
@@ -44,6 +46,11 @@ class PrepareJob:
     @property
     def out_dir(self) -> Path:
         return Path(self.meta_file).parent
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The hierarchy's classes, in class-index order."""
+        return self.hierarchy.classes
 
     def expected_counts(self, published: Mapping[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
         """Per split (images, classes): the config's ``counts`` where given, else ``published``."""
@@ -59,7 +66,7 @@ class DatasetKind:
     user_inputs: Callable[[Mapping[str, Any], str], dict[str, str]] | None = None
     options: tuple[str, ...] = ()  # kind-specific keys of a dataset's config section
     required: tuple[str, ...] = ()  # of those, the ones a dataset must set
-    needs_hierarchy: bool = True  # False: the preparation writes the hierarchy itself
+    plants_hierarchy: bool = False  # True: without a `hierarchy` section, the preparation writes its own
     threads: int = 1
     mem_mb: int = 4_000
     runtime_min: int = 60

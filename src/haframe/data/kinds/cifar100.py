@@ -121,7 +121,7 @@ def prepare(
     check_counts("cifar100", found, expected)
     for split, (n, k) in found.items():
         log(f"cifar100 {split}: {n} images in {k} classes")
-    return write_prepared(out_dir, list(classes), splits, normalisation=NORMALISATION["cifar"])
+    return write_prepared(out_dir, list(classes), splits, transform="cifar", normalisation=NORMALISATION["cifar"])
 
 
 def prepare_job(job: PrepareJob) -> dict:

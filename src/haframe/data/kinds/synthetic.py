@@ -1,39 +1,65 @@
-"""A synthetic image dataset with a planted hierarchy (the offline default).
+"""A synthetic image dataset whose confusions resemble real data's (the offline default).
 
-Every tree node owns a random smooth colour pattern; a class's prototype is the sum of the
-patterns on its root-to-leaf path, with deeper nodes weighing less. Classes that share a
-deeper ancestor therefore share more of their prototype and look more alike. An image is
-its class prototype, randomly shifted, plus a random smooth nuisance pattern and pixel noise.
+Every class is the leaf of a hierarchy: a planted balanced tree (``branching``) or the tree of a
+hierarchy file (its classes, in its order). A class's appearance (its prototype, RGB,
+``image_size`` pixels square) has two parts:
+
+- tree-aligned: every non-root node owns a random smooth pattern, and a class sums the
+  patterns on its root-to-leaf path, deeper nodes weighing ``level_decay`` times less, so
+  classes that share a deeper ancestor share more of their prototype;
+- traits: a pool of smooth "trait" patterns (``trait_pool`` x K of them), each class drawing
+  ``traits_per_class`` of them at random, regardless of the tree, so that some visual
+  look-alikes sit in distant branches (a whale and a shark; a sedan and a bus of one colour).
+
+``alignment`` is the share of a prototype's variance that follows the tree: 1 gives the tree
+part alone (classes look alike exactly as the tree says), 0 the traits alone. An image is its
+class prototype, circularly shifted by up to ``max_shift`` pixels, plus a per-image smooth
+nuisance pattern and per-pixel noise (both relative to the prototypes' spread). Everything
+is drawn from one numpy generator seeded by ``seed``: the same spec gives the same bytes.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ...hierarchy import Hierarchy
 from ...io import write_text
 from ..prepared import write_prepared
 from .base import DatasetKind, PrepareJob
 
+FREQUENCIES = 4  # smooth patterns: Fourier modes 0..3 per axis, amplitude ~ 1 / (1 + |f|)
+
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    branching: tuple[int, ...] = (3, 3, 3)
+    branching: tuple[int, ...] = (3, 3, 3)  # the planted tree, when no hierarchy file is given
     train_per_class: int = 100
     val_per_class: int = 20
     test_per_class: int = 40
-    image_size: int = 32
+    image_size: int = 16
+    alignment: float = 1.0  # share of the prototype variance that follows the tree
+    traits_per_class: int = 2
+    trait_pool: float = 0.5  # distinct traits, as a fraction of the number of classes
     noise: float = 1.0  # per-pixel noise, relative to the prototypes' spread
-    nuisance: float = 0.9  # per-image random smooth pattern (same scale as a class's patterns)
+    nuisance: float = 0.9  # per-image smooth pattern, relative to the prototypes' spread
     level_decay: float = 0.7  # weight of a node's pattern relative to its parent's
-    max_shift: int = 3
+    max_shift: int = 2
     seed: int = 0
+
+    @classmethod
+    def from_options(cls, options: dict) -> "SyntheticSpec":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"synthetic: unknown option {unknown[0]!r}; known: {sorted(known)}")
+        values = dict(options)
+        if "branching" in values:
+            values["branching"] = tuple(values["branching"])
+        return cls(**values)
 
 
 def planted_hierarchy(branching: tuple[int, ...]) -> Hierarchy:
@@ -45,78 +71,86 @@ def planted_hierarchy(branching: tuple[int, ...]) -> Hierarchy:
     return Hierarchy.from_paths(paths, source="synthetic")
 
 
-def _smooth_patterns(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
-    """n random low-frequency RGB patterns, unit RMS, n x 3 x size x size."""
-    coarse = torch.randn(n, 3, 4, 4, generator=generator)
-    fine = torch.randn(n, 3, 8, 8, generator=generator)
-    up = lambda x: F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
-    pattern = up(coarse) + 0.5 * up(fine)
-    return pattern / pattern.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt()
+def smooth_patterns(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """n random smooth, periodic RGB patterns (sums of low Fourier modes), unit RMS, n x 3 x size x size."""
+    f = np.arange(FREQUENCIES)
+    phase = 2 * np.pi * (f[:, None, None, None] * np.arange(size)[None, None, :, None]
+                         + f[None, :, None, None] * np.arange(size)[None, None, None, :]) / size
+    basis = np.concatenate([np.cos(phase), np.sin(phase)]).reshape(2 * FREQUENCIES**2, size * size)
+    decay = 1.0 / (1.0 + np.hypot(f[:, None], f[None, :])).ravel()
+    coefficients = rng.standard_normal((n, 3, 2 * FREQUENCIES**2)) * np.concatenate([decay, decay])
+    patterns = (coefficients @ basis).reshape(n, 3, size, size)
+    return patterns / np.sqrt((patterns**2).mean(axis=(1, 2, 3), keepdims=True))
 
 
-def class_prototypes(hierarchy: Hierarchy, spec: SyntheticSpec, generator: torch.Generator) -> torch.Tensor:
-    nodes = sorted({n for p in hierarchy.paths for n in p[1:]})
-    index = {n: i for i, n in enumerate(nodes)}
-    patterns = _smooth_patterns(len(nodes), spec.image_size, generator)
-    prototypes = torch.zeros(hierarchy.num_classes, 3, spec.image_size, spec.image_size)
-    for k, path in enumerate(hierarchy.paths):
-        for depth, node in enumerate(path[1:]):
-            prototypes[k] += spec.level_decay**depth * patterns[index[node]]
-    return prototypes
+def _unit_rms(x: np.ndarray) -> np.ndarray:
+    return x / np.sqrt((x**2).mean(axis=(1, 2, 3), keepdims=True))
 
 
-def _sample(prototypes: torch.Tensor, per_class: int, spec: SyntheticSpec, g: torch.Generator):
+def class_prototypes(hierarchy: Hierarchy, spec: SyntheticSpec, rng: np.random.Generator) -> np.ndarray:
+    """K x 3 x size x size prototypes: sqrt(alignment) tree part + sqrt(1 - alignment) traits."""
+    names, depths = hierarchy.nodes()
+    index = {name: i for i, name in enumerate(names)}
+    node_patterns = smooth_patterns(len(names), spec.image_size, rng)
+    K = hierarchy.num_classes
+    path_weights = np.zeros((K, len(names)))
+    for k, path in enumerate(hierarchy.paths):  # once per dataset
+        for node in path[1:]:
+            path_weights[k, index[node]] = spec.level_decay ** (depths[index[node]] - 1)
+    tree = _unit_rms(np.einsum("kn,nchw->kchw", path_weights, node_patterns))
+    pool = max(spec.traits_per_class, round(spec.trait_pool * K))
+    trait_patterns = smooth_patterns(pool, spec.image_size, rng)
+    chosen = np.argsort(rng.random((K, pool)), axis=1)[:, : spec.traits_per_class]  # without replacement
+    traits = _unit_rms(trait_patterns[chosen].sum(axis=1))
+    return np.sqrt(spec.alignment) * tree + np.sqrt(1.0 - spec.alignment) * traits
+
+
+def _sample(prototypes: np.ndarray, per_class: int, spec: SyntheticSpec, rng: np.random.Generator):
     K = prototypes.shape[0]
-    labels = torch.arange(K).repeat_interleave(per_class)
-    images = prototypes[labels].clone()
-    shifts = torch.randint(-spec.max_shift, spec.max_shift + 1, (len(labels), 2), generator=g)
-    for dy in range(-spec.max_shift, spec.max_shift + 1):  # vectorised per shift value
-        rows = shifts[:, 0] == dy
-        images[rows] = torch.roll(images[rows], dy, dims=2)
-    for dx in range(-spec.max_shift, spec.max_shift + 1):
-        cols = shifts[:, 1] == dx
-        images[cols] = torch.roll(images[cols], dx, dims=3)
-    scale = prototypes.std()
-    images += spec.nuisance * _smooth_patterns(len(labels), spec.image_size, g) * scale
-    images += spec.noise * torch.randn(images.shape, generator=g) * scale
+    labels = np.repeat(np.arange(K), per_class)
+    images = prototypes[labels].copy()
+    shifts = rng.integers(-spec.max_shift, spec.max_shift + 1, (len(labels), 2))
+    for axis, column in ((2, 0), (3, 1)):  # vectorised per shift value
+        for shift in range(-spec.max_shift, spec.max_shift + 1):
+            rows = shifts[:, column] == shift
+            images[rows] = np.roll(images[rows], shift, axis=axis)
+    images += spec.nuisance * smooth_patterns(len(labels), spec.image_size, rng)
+    images += spec.noise * rng.standard_normal(images.shape)
     return images, labels
 
 
-def _to_uint8(images: torch.Tensor, lo: float, hi: float) -> np.ndarray:
-    scaled = ((images - lo) / (hi - lo)).clamp(0, 1) * 255
-    return scaled.round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+def _to_uint8(images: np.ndarray, spread: float) -> np.ndarray:
+    scaled = np.clip((images + spread) / (2 * spread), 0.0, 1.0) * 255
+    return np.ascontiguousarray(np.rint(scaled).astype(np.uint8).transpose(0, 2, 3, 1))
 
 
-def generate(spec: SyntheticSpec) -> tuple[Hierarchy, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """The planted hierarchy and {split: (uint8 N x H x W x 3 images, int64 labels)}."""
-    hierarchy = planted_hierarchy(spec.branching)
-    g = torch.Generator().manual_seed(spec.seed)
-    prototypes = class_prototypes(hierarchy, spec, g)
-    spread = 3.0 * prototypes.std() * (1 + spec.noise + spec.nuisance)
+def generate(spec: SyntheticSpec, hierarchy: Hierarchy | None = None) -> tuple[Hierarchy, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The hierarchy (planted unless given) and {split: (uint8 N x H x W x 3 images, int64 labels)}."""
+    hierarchy = hierarchy or planted_hierarchy(spec.branching)
+    rng = np.random.default_rng(spec.seed)
+    prototypes = class_prototypes(hierarchy, spec, rng)
+    spread = 3.0 * (1.0 + spec.noise + spec.nuisance)  # prototypes have unit RMS
     splits = {}
     for split, per_class in (("train", spec.train_per_class), ("val", spec.val_per_class), ("test", spec.test_per_class)):
-        images, labels = _sample(prototypes, per_class, spec, g)
-        splits[split] = (_to_uint8(images, -spread, spread), labels.numpy())
+        images, labels = _sample(prototypes, per_class, spec, rng)
+        splits[split] = (_to_uint8(images, spread), labels)
     return hierarchy, splits
 
 
-def prepare(spec: dict, out_dir: str | Path) -> dict:
-    """Generate the dataset into the prepared layout plus ``hierarchy.tsv``; return meta."""
-    spec = SyntheticSpec(**{**spec, "branching": tuple(spec.get("branching", SyntheticSpec.branching))})
-    hierarchy, splits = generate(spec)
-    meta = write_prepared(out_dir, list(hierarchy.classes), splits)
-    write_text(Path(out_dir) / "hierarchy.tsv", hierarchy.to_tsv())
-    return meta
-
-
 def prepare_job(job: PrepareJob) -> dict:
-    return prepare(dict(job.options.get("synthetic") or {}), job.out_dir)
+    """The dataset in the arrays layout, plus ``hierarchy.tsv`` when the tree is planted."""
+    spec = SyntheticSpec.from_options(dict(job.options.get("synthetic") or {}))
+    hierarchy, splits = generate(spec, job.hierarchy)
+    meta = write_prepared(job.out_dir, list(hierarchy.classes), splits, transform="none")
+    if job.hierarchy is None:
+        write_text(Path(job.out_dir) / "hierarchy.tsv", hierarchy.to_tsv())
+    return meta
 
 
 KIND = DatasetKind(
     name="synthetic",
     prepare=prepare_job,
     options=("synthetic",),
-    needs_hierarchy=False,
+    plants_hierarchy=True,
     mem_mb=2_000, runtime_min=10,
 )
