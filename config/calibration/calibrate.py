@@ -137,7 +137,10 @@ def main() -> int:
                     "|---|---|---|---|---|---|---|"]
             scored = []
             for (alignment, noise, _), m in sorted(means.items(), reverse=True):
-                qualifies = m["terminal"] and RATIO[0] <= m["ratio"] <= RATIO[1] and ERROR[0] <= m["error"] <= ERROR[1]
+                # alignment 1 (the tree alone) is a reference, not a candidate: the miniature must
+                # have look-alikes in distant branches (log.md, amendment)
+                qualifies = (m["terminal"] and RATIO[0] <= m["ratio"] <= RATIO[1] and ERROR[0] <= m["error"] <= ERROR[1]
+                             and alignment < 1.0)
                 distance = abs(m["ratio"] - 0.54) / 0.21 + abs(m["error"] - 35.0) / 15.0
                 log.append(f"| {alignment} | {noise} | {m['terminal']} | {m['error']:.2f} | {m['ratio']:.3f} | {distance:.3f} | {qualifies} |")
                 if qualifies:
