@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test test-cluster lint report clean-demo
+.PHONY: demo readme test test-cluster lint report clean-demo
 
 $(BIN)/snakemake: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 	$(BIN)/snakemake --configfile config/demo.yaml --report results/report.html
 	@cat results/report/tables/*.md
+
+# README's demo table, regenerated from the last `make demo` (never edited by hand)
+readme: results/report/tables/synthetic.md
+	$(BIN)/python -m haframe.report.readme README.md results/report/tables/synthetic.md
 
 test: $(BIN)/snakemake
 	$(BIN)/python -m pytest

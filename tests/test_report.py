@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 from conftest import mlflow_runs, run_snakemake, tiny_study_config
@@ -151,3 +152,22 @@ def test_snapshot_marks_missing_runs_and_rebuilds_each_time(study, tmp_path):
     assert "| haframe | 1 |" in first
     again = run_snakemake(incomplete, config, "snapshot")
     assert "snapshot" in again.stdout + again.stderr and "Nothing to be done" not in again.stdout + again.stderr
+
+
+def test_readme_demo_table_is_the_generated_block_of_a_demo_table():
+    from conftest import REPO
+    from haframe.report import readme
+
+    text = (REPO / "README.md").read_text()
+    block = text[text.index(readme.BEGIN):text.index(readme.END) + len(readme.END)]
+    rows = [line for line in block.splitlines() if line.startswith("|")]
+    demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    names = [line.split("|")[1].strip() for line in rows[3:]]
+    expected = []
+    for name, variant in demo["variants"].items():
+        expected += [name] + [f"{name}+{chain}" for chain in variant.get("posthoc", [])]
+    assert names == expected
+    assert all(f"| {len(demo['seeds'])} |" in line for line in rows[3:])
+    # regenerating from these rows gives the same block, and only the block changes
+    table = "### synthetic: test metrics\n\n" + "\n".join(rows) + "\n\n- notes\n"
+    assert readme.replace_demo_block(text, table) == text
