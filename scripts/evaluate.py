@@ -9,6 +9,7 @@ with log_to(snakemake.log[0]) as log:
         checkpoint=i.checkpoint,
         assets=RunAssets.load(hierarchy=i.hierarchy, distances=i.distances, levels=i.levels, haframe=i.haframe, etf=i.etf),
         data=i.meta, metrics_file=o.metrics, predictions_file=o.predictions, threads=snakemake.threads,
+        auxiliary={key.removeprefix("auxiliary_"): path for key, path in i.items() if key.startswith("auxiliary_")},
     )
     log(f"n_test {result['n_test']}: top-1 error {result['top1_error']:.2f}%, "
         f"mistake severity {result['mistake_severity']}")

@@ -41,16 +41,17 @@ def test_every_trainable_parameter_is_in_one_group_with_the_published_lr(dataset
     K = assets.num_classes
     study = Study(CONFIG)
     variants = study.variants(dataset)
-    assert len(variants) == (12 if dataset in ("inat19", "tiered_imagenet") else 11)
-    for variant in variants:
-        run = study.run(dataset, variant, 0)
+    assert len(variants) == (14 if dataset in ("inat19", "tiered_imagenet") else 13)
+    runs = [study.run(dataset, variant, 0) for variant in variants] + [study.run(dataset, "hie_coarse_II", 0)]
+    for run in runs:
+        variant = run.variant
         tr = run.training
         assert (tr.backbone, tr.pretrained) == BACKBONE[dataset]
         assert tr.batch_size == BATCH[dataset] and tr.epochs == 100
         assert (tr.momentum, tr.weight_decay) == (0.9, 5e-4)
         assert cosine_lr(tr.lr, 0, tr.epochs) == pytest.approx(0.1)
         assert cosine_lr(tr.lr, 50, tr.epochs) == pytest.approx(0.05)
-        frozen = run.method in ("haframe", "etf")
+        frozen = run.method in ("haframe", "etf", "hiercos")
         model = build_model(run, assets)
         groups = parameter_groups(model, tr.lr_scale, run.head)
         grouped = [id(p) for g in groups for p in g["params"]]
@@ -71,3 +72,7 @@ def test_every_trainable_parameter_is_in_one_group_with_the_published_lr(dataset
             assert id(model.head.projection.weight) in backbone_ids  # the 1x1 conv trains with the backbone
         if variant == "ce_I_wide":
             assert model.head.out_features == K and study.seeds(dataset, variant) == [0]
+        if variant == "hie_coarse_II":
+            assert model.classifier.linear.out_features == {"cifar100": 20, "fgvc_aircraft": 70, "inat19": 72, "tiered_imagenet": 201}[dataset]
+        if variant == "hiercos":
+            assert model.classifier.weight.shape[0] == {"cifar100": 134, "fgvc_aircraft": 200, "inat19": 1189, "tiered_imagenet": 842}[dataset]

@@ -42,7 +42,11 @@ def test_run_spec_survives_its_run_directory_and_hashes_without_resources():
 
 def test_the_paper_study_resolves_every_run_with_the_authors_hafeature_levels():
     study = Study(STUDY)
-    assert sum(len(study.runs(d)) for d in study.datasets) == 4 * 11 * 5 + 2
+    assert sum(len(study.runs(d)) for d in study.datasets) == 4 * 13 * 5 + 2
+    assert sum(len(study.training_runs(d)) for d in study.datasets) == 4 * 13 * 5 + 2 + 4 * 5  # + HiE's coarse models
+    coarse = study.auxiliary_runs_of(study.run("inat19", "ce_II", 3))["hie_coarse"]
+    assert (coarse.variant, coarse.method, coarse.seed, coarse.head) == ("hie_coarse_II", "hie_coarse", 3, "II")
+    assert coarse.training == study.run("inat19", "ce_II", 3).training  # the amended variant's recipe
     assert study.run("cifar100", "hafeature_II", 0).params["margin_levels"] == [1, 2, 3, 4]
     assert study.run("tiered_imagenet", "hafeature_I", 3).params["margin_levels"] == [1, 2, 3, 4, 5, 6, 7]
     assert study.run("inat19", "hxe", 0).params == {"decay": 0.1}
@@ -95,3 +99,21 @@ def test_the_config_is_not_modified_by_resolution():
     study = Study(config)
     study.runs("synthetic")
     assert config == before
+
+
+def test_variants_sharing_an_auxiliary_model_must_share_its_recipe():
+    config = tiny_config()
+    config["variants"]["ce_II"]["posthoc"] = ["hie"]
+    config["variants"]["other"] = {"method": "ce", "head": "II", "posthoc": ["hie"], "training": {"lr": 0.05}}
+    with pytest.raises(ConfigError, match="share the auxiliary model 'hie_coarse_II'"):
+        Study(config)
+    config["variants"]["other"]["training"] = {}
+    study = Study(config)
+    assert [r.variant for r in study.training_runs("synthetic")].count("hie_coarse_II") == 2  # one per seed, shared
+
+
+def test_an_auxiliary_only_method_is_not_a_variant():
+    config = tiny_config()
+    config["variants"]["coarse"] = {"method": "hie_coarse", "head": "II"}
+    with pytest.raises(ConfigError, match="variants.coarse.method: 'hie_coarse' is trained only"):
+        Study(config)

@@ -56,9 +56,10 @@ class FeatureMoments:
         self.gram += h.T @ h
 
 
-def statistics(moments: FeatureMoments, target_cosines: dict[str, torch.Tensor], weight: torch.Tensor | None) -> dict[str, float | None]:
+def statistics(moments: FeatureMoments, target_cosines: dict[str, torch.Tensor | None], weight: torch.Tensor | None) -> dict[str, float | None]:
     """The ``COLUMNS`` from accumulated moments; ``target_cosines`` maps "haframe" and "etf" to
-    K x K target cosine matrices; ``weight`` is the K x d linear classifier (or None)."""
+    K x K target cosine matrices (None: a target that does not apply, its columns None);
+    ``weight`` is the K x d linear classifier (or None)."""
     counts = moments.counts
     if (counts == 0).any():
         raise ValueError(f"neural-collapse statistics need every class in the split; {int((counts == 0).sum())} have no sample")
@@ -73,6 +74,9 @@ def statistics(moments: FeatureMoments, target_cosines: dict[str, torch.Tensor],
         cosines = _cosines(class_means)
         upper = torch.triu_indices(K, K, offset=1, device=means.device)
         for target, S in target_cosines.items():
+            if S is None:
+                result[f"{name}_{target}_dev_mean"] = result[f"{name}_{target}_dev_std"] = None
+                continue
             difference = (cosines - S.to(cosines))[upper[0], upper[1]]
             result[f"{name}_{target}_dev_mean"] = float(difference.abs().mean())
             result[f"{name}_{target}_dev_std"] = float(difference.std(unbiased=False))

@@ -1,14 +1,16 @@
 """Score a trained run on the full test set: metrics.json and ranked predictions.
 
-The run's method gives the leaf scores that rank the classes; each post-hoc chain of the run
-(e.g. "crm") re-ranks them from the leaf distribution softmax(scores) and is scored the same
-way, under its own key of ``metrics.json`` (``predictions.npz``: ``ranked_<chain>``).
+The run's method gives the leaf scores that rank the classes (its ``ranked_by``); each
+post-hoc chain of the run (e.g. "crm", "hie+crm") re-ranks them from the leaf distribution
+softmax(scores) and is scored the same way, under its own key of ``metrics.json``
+(``predictions.npz``: ``ranked_<chain>``). Full score matrices are never stored: the metrics
+that need the whole ranking (HOPS) are computed here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -17,8 +19,8 @@ from .assets import RunAssets
 from .data.loaders import make_loader
 from .inference import build_model, predict
 from .io import save_npz, write_json
-from .methods import posthoc_chain
-from .metrics import metrics, rank_by_score
+from .methods import get_method, posthoc_chain
+from .metrics import expected_calibration_error, hops, level_accuracies, metrics, rank_by_score
 from .runs import RunSpec
 from .runtime import select_device, set_threads
 
@@ -32,26 +34,23 @@ def evaluate_run(
     data: str | Path,
     metrics_file: str | Path,
     predictions_file: str | Path,
+    auxiliary: Mapping[str, str | Path] | None = None,
     threads: int = 1,
     split: str = "test",
 ) -> dict:
-    """Score ``checkpoint`` on ``split`` of the prepared dataset whose ``meta.json`` is ``data``."""
+    """Score ``checkpoint`` on ``split`` of the prepared dataset whose ``meta.json`` is ``data``;
+    ``auxiliary`` names the checkpoints of the auxiliary models its post-hoc rules need."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     run = RunSpec.from_dict(state["config"])
-    training = run.training
-    set_threads(threads, training.workers)
-    device = select_device(training.device)
-    model = build_model(run, assets)
-    model.load_state_dict(state["model"])
-    model.to(device)
-    if training.channels_last:
-        model.to(memory_format=torch.channels_last)
-    loader = make_loader(
-        data, split, train=False, batch_size=run.evaluation.batch_size, device=device,
-        drop_last=run.evaluation.drop_last, workers=training.workers,
-    )
-    scores, targets = predict(model, loader, device, training.precision, training.channels_last)
-    scored = scored_predictions(scores, targets, assets, run.posthoc)
+    set_threads(threads, run.training.workers)
+    device = select_device(run.training.device)
+    scores, targets = _scores(run, state["model"], assets, data, split, device)
+    auxiliary_probabilities = {}
+    for name, path in (auxiliary or {}).items():
+        other = torch.load(path, map_location="cpu", weights_only=True)
+        other_scores, _ = _scores(RunSpec.from_dict(other["config"]), other["model"], assets, data, split, device)
+        auxiliary_probabilities[name] = _softmax(other_scores)
+    scored = scored_predictions(scores, targets, assets, run.posthoc, auxiliary_probabilities, get_method(run.method).ranked_by)
     result = {
         "dataset": run.dataset, "variant": run.variant, "seed": run.seed, "method": run.method, "head": run.head,
         "split": split, "checkpoint_epoch": state["epoch"], "drop_last": run.evaluation.drop_last,
@@ -62,25 +61,53 @@ def evaluate_run(
     return result
 
 
-def scored_predictions(scores: np.ndarray, targets: np.ndarray, assets: RunAssets, chains: Sequence[str]) -> dict:
-    """Top-k rankings of the base prediction and of every post-hoc chain, and their metrics."""
-    D = assets.distances
-    k = min(TOP_K, D.shape[0])
+def _scores(run: RunSpec, weights: dict, assets: RunAssets, data, split: str, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """A trained model's class scores and the targets over a split."""
+    model = build_model(run, assets)
+    model.load_state_dict(weights)
+    model.to(device)
+    if run.training.channels_last:
+        model.to(memory_format=torch.channels_last)
+    loader = make_loader(
+        data, split, train=False, batch_size=run.evaluation.batch_size, device=device,
+        drop_last=run.evaluation.drop_last, workers=run.training.workers,
+    )
+    return predict(model, loader, device, run.training.precision, run.training.channels_last)
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    return torch.softmax(torch.from_numpy(scores).double(), dim=1).numpy()
+
+
+def scored_predictions(scores: np.ndarray, targets: np.ndarray, assets: RunAssets, chains: Sequence[str],
+                       auxiliary: Mapping[str, np.ndarray] | None = None, ranked_by: str = "") -> dict:
+    """Top-k rankings of the base prediction and of every post-hoc chain, and their metrics;
+    ``auxiliary`` holds the auxiliary models' probabilities over the same samples, by name;
+    ``ranked_by`` says what the base scores are (recorded with the metrics)."""
+    k = min(TOP_K, assets.num_classes)
+    probabilities = _softmax(scores)
     out = {"targets": targets, "ranked": rank_by_score(scores, k)}
-    summary = _metrics(out["ranked"], targets, D)
-    if chains:
-        probabilities = torch.softmax(torch.from_numpy(scores).double(), dim=1).numpy()
+    summary = {**_metrics(scores, probabilities, targets, assets), "ranked_by": ranked_by}
     for chain in chains:
-        chain_probabilities, chain_scores = probabilities, scores
+        chain_probabilities, chain_scores, described = probabilities, scores, []
         for rule in posthoc_chain(chain):
-            chain_probabilities, chain_scores = rule.apply(chain_probabilities, chain_scores, assets, None)
+            extra = (auxiliary or {})[rule.auxiliary.name] if rule.auxiliary else None
+            chain_probabilities, chain_scores = rule.apply(chain_probabilities, chain_scores, assets, extra)
+            described.append(rule.ranked_by)
         out[f"ranked_{chain}"] = rank_by_score(chain_scores, k)
-        summary[chain] = _metrics(out[f"ranked_{chain}"], targets, D)
+        summary[chain] = {**_metrics(chain_scores, chain_probabilities, targets, assets), "ranked_by": ", then ".join(described)}
     out["metrics"] = summary
     return out
 
 
-def _metrics(ranked: np.ndarray, targets: np.ndarray, D: np.ndarray) -> dict:
-    result = metrics(ranked, targets, D)
+def _metrics(scores: np.ndarray, probabilities: np.ndarray, targets: np.ndarray, assets: RunAssets) -> dict:
+    """Every metric of one prediction: method.md section 6's from the top 20, HOPS from the
+    full ranking, per-level and full-path accuracy and the calibration from the distribution."""
+    D = assets.distances
+    ranking = rank_by_score(scores, assets.num_classes)
+    result = metrics(ranking[:, :TOP_K], targets, D)
     result["n_test"] = result.pop("n")
+    result.update(hops(ranking, targets, D))
+    result.update(level_accuracies(probabilities, ranking[:, 0], targets, assets.levels))
+    result["ece"] = expected_calibration_error(probabilities, ranking[:, 0], targets)
     return result

@@ -115,6 +115,13 @@ class Hierarchy:
                     depths.append(depth)
         return names, np.asarray(depths, dtype=np.int64)
 
+    def parents(self) -> tuple[list[str], np.ndarray]:
+        """The leaves' parents in the unpadded tree (in order of first appearance) and, per
+        class, the index of its parent."""
+        names = list(dict.fromkeys(path[-2] for path in self.paths))
+        index = {name: i for i, name in enumerate(names)}
+        return names, np.array([index[path[-2]] for path in self.paths], dtype=np.int64)
+
     def distance_matrix(self) -> np.ndarray:
         """Dense K x K matrix d(a, b) = H - depth(LCA(a, b)) in the padded tree."""
         levels = self.level_labels()

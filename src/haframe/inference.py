@@ -8,7 +8,7 @@ import contextlib
 import numpy as np
 import torch
 
-from . import collapse
+from . import collapse, frames
 from .assets import RunAssets
 from .methods import get_method
 from .models import Model, build_body
@@ -35,7 +35,8 @@ def autocast(device: torch.device, precision: str):
 
 @torch.no_grad()
 def predict(model: Model, loader, device: torch.device, precision: str, channels_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Leaf scores (the method's prediction rule, float32) and targets over a whole split, in order."""
+    """Class scores (the method's prediction rule, float32) and targets (in the classifier's
+    classes: the leaves but for an auxiliary model) over a whole split, in order."""
     model.eval()
     scores, targets = [], []
     for images, labels in loader.epoch():
@@ -43,8 +44,8 @@ def predict(model: Model, loader, device: torch.device, precision: str, channels
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(device, precision):
             outputs, _ = model(images)
-        scores.append(model.classifier.leaf_scores(outputs).float().cpu())
-        targets.append(labels.cpu())
+        scores.append(model.classifier.class_scores(outputs).float().cpu())
+        targets.append(model.classifier.labels(labels).cpu())
     return torch.cat(scores).numpy(), torch.cat(targets).numpy()
 
 
@@ -52,7 +53,8 @@ def predict(model: Model, loader, device: torch.device, precision: str, channels
 def collapse_pass(model: Model, loader, assets: RunAssets, device: torch.device, precision: str,
                   channels_last: bool = False) -> dict[str, float | None]:
     """One pass over a non-augmented split: its top-1 error (%) and the neural-collapse
-    statistics of the classifier's input (``haframe.collapse.COLUMNS``)."""
+    statistics of the classifier's input (``haframe.collapse.COLUMNS``), over the classes the
+    classifier predicts (the HAFrame's target applies to the K leaves only)."""
     model.eval()
     moments, wrong, seen = None, torch.zeros((), device=device, dtype=torch.long), 0
     for images, labels in loader.epoch():
@@ -60,11 +62,16 @@ def collapse_pass(model: Model, loader, assets: RunAssets, device: torch.device,
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast(device, precision):
             outputs, features = model(images)
+        scores, labels = model.classifier.class_scores(outputs), model.classifier.labels(labels)
         if moments is None:
-            moments = collapse.FeatureMoments.zeros(assets.num_classes, features.shape[1], device)
+            moments = collapse.FeatureMoments.zeros(scores.shape[1], features.shape[1], device)
         moments.add(features, labels)
-        wrong += (model.classifier.leaf_scores(outputs).argmax(1) != labels).sum()
+        wrong += (scores.argmax(1) != labels).sum()
         seen += len(labels)
-    targets = {name: torch.from_numpy(assets.frames[name].S).to(device) for name in ("haframe", "etf")}
+    classes = moments.counts.numel()
+    targets = {
+        "haframe": torch.from_numpy(assets.frames["haframe"].S).to(device) if classes == assets.num_classes else None,
+        "etf": torch.from_numpy(frames.etf_similarity(classes)).to(device),
+    }
     weight = model.classifier.linear_weight()
     return {"train_top1_error": 100.0 * float(wrong) / seen, **collapse.statistics(moments, targets, weight)}

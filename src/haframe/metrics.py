@@ -1,4 +1,5 @@
-"""Evaluation metrics over ranked predictions (method.md section 6), vectorised."""
+"""Evaluation metrics (method.md section 6, and the successors' HOPS, per-level and full-path
+accuracy, calibration), vectorised: no loop over samples."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import Sequence
 import numpy as np
 
 AHD_KS = (1, 5, 20)
+HOPS_KS = (None, 20, 5)  # None: the whole ranking
+ECE_BINS = 15
+HOPS_CHUNK = 4096  # samples per block of the N x K ranking arithmetic
 
 
 def rank_by_score(scores: np.ndarray, k: int) -> np.ndarray:
@@ -45,6 +49,85 @@ def mistake_distance_shares(top1: np.ndarray, targets: np.ndarray, D: np.ndarray
     distances = D[top1, targets]
     counts = np.bincount(distances[distances > 0], minlength=int(D.max()) + 1)[1:]
     return counts / max(1, counts.sum())
+
+
+def dense_ranks(D: np.ndarray) -> np.ndarray:
+    """R[y, j]: the dense rank of d(y, j) within row y (0 for y itself, 1 for the nearest other
+    distance present in the row, ...): Hier-COS's rank of class j by similarity to y."""
+    D = np.asarray(D)
+    present = np.zeros((D.shape[0], int(D.max()) + 1), dtype=np.int64)
+    np.put_along_axis(present, D, 1, axis=1)
+    return np.take_along_axis(np.cumsum(present, axis=1) - 1, D, axis=1)
+
+
+def hops_weights(expected: np.ndarray) -> np.ndarray:
+    """Hier-COS's position weights for ideal rank sequences (rows sorted ascending): the block
+    of positions with rank r decays linearly from 2^-r towards 2^-(r+1), the endpoint left
+    out; the true class (rank 0) weighs 1 and the farthest block decays towards 0 (the
+    authors' ``generate_weights`` on 1 / 2^expected, "Code for Analysis" notebook)."""
+    rows, K = expected.shape
+    # blocks are contiguous in a sorted row: find each position's block by searching the rows
+    # laid end to end, every row shifted past the previous one
+    flat = (expected + np.arange(rows)[:, None] * (int(expected.max()) + 1)).ravel()
+    first = np.searchsorted(flat, flat, side="left").reshape(rows, K) - np.arange(rows)[:, None] * K
+    size = np.searchsorted(flat, flat, side="right").reshape(rows, K) - np.arange(rows)[:, None] * K - first
+    start = 2.0 ** -expected.astype(np.float64)
+    end = np.where(expected == expected[:, -1:], 0.0, start / 2)  # the farthest block decays to 0
+    end = np.where(expected == 0, 1.0, end)  # the true class's block is itself
+    return start + (end - start) * (np.arange(K)[None, :] - first) / size
+
+
+def hops(ranking: np.ndarray, targets: np.ndarray, D: np.ndarray) -> dict[str, float]:
+    """HOPS, HOPS@20, HOPS@5 (Sani & Anand, CVPR 2026) from full rankings (N x K, best first).
+
+    For a sample of class y, e = the sorted dense ranks of row y (the ideal order), o = the
+    dense ranks of the classes in predicted order, w = ``hops_weights(e)``:
+    HOPS@k = clip(1 - sum_{i<k} w_i |e_i - o_i| / sum_{i<k} w_i |e_i - e_{k-1-i}|, 0, 1), the
+    denominator being the ideal order reversed within the top k; HOPS@1 is top-1 accuracy.
+    Means over samples.
+    """
+    R = dense_ranks(D)
+    expected = np.sort(R, axis=1)
+    weights = hops_weights(expected)
+    K = D.shape[0]
+    sums = {k: 0.0 for k in HOPS_KS if k is None or k <= K}
+    for start in range(0, len(targets), HOPS_CHUNK):
+        y = np.asarray(targets[start:start + HOPS_CHUNK])
+        obtained = np.take_along_axis(R[y], ranking[start:start + HOPS_CHUNK], axis=1)
+        e, w = expected[y], weights[y]
+        for k in sums:
+            width = K if k is None else k
+            reversed_e = e[:, :width][:, ::-1]
+            worst = (w[:, :width] * np.abs(e[:, :width] - reversed_e)).sum(axis=1)
+            loss = (w[:, :width] * np.abs(e[:, :width] - obtained[:, :width])).sum(axis=1)
+            sums[k] += float(np.clip(1.0 - loss / worst, 0.0, 1.0).sum())
+    return {("hops" if k is None else f"hops@{k}"): total / len(targets) for k, total in sums.items()}
+
+
+def level_accuracies(probabilities: np.ndarray, top1: np.ndarray, targets: np.ndarray, levels: np.ndarray) -> dict[str, float]:
+    """Top-1 accuracy (%) at every level of the padded tree below the root, the leaf level from
+    ``top1``, each coarser level by the leaf probabilities summed into its nodes; and the
+    full-path accuracy: the share of samples right at every level."""
+    right = [top1 == targets]
+    for level in range(1, levels.shape[1] - 1):
+        column = levels[:, level]
+        order = np.argsort(column, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(column[order]) != 0])
+        node_probabilities = np.add.reduceat(probabilities[:, order], starts, axis=1)
+        right.append(column[order][starts][node_probabilities.argmax(axis=1)] == column[targets])
+    result = {f"level{level}_accuracy": float(100.0 * r.mean()) for level, r in enumerate(right)}
+    result["full_path_accuracy"] = float(100.0 * np.logical_and.reduce(right).mean())
+    return result
+
+
+def expected_calibration_error(probabilities: np.ndarray, top1: np.ndarray, targets: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE (%) over ``bins`` equal-width confidence bins (lower, upper], the first closed at 0:
+    confidence = the probability of the predicted class (HiE's ``guo_ECE``)."""
+    confidence = np.take_along_axis(probabilities, top1[:, None], axis=1)[:, 0]
+    correct = (top1 == targets).astype(np.float64)
+    index = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
+    gap = np.abs(np.bincount(index, weights=correct, minlength=bins) - np.bincount(index, weights=confidence, minlength=bins))
+    return float(100.0 * gap.sum() / len(targets))
 
 
 def mean_ci(values: Sequence[float | None], confidence: float = 0.95) -> dict:

@@ -13,7 +13,8 @@ import copy
 from typing import Any, Mapping
 
 from .data.kinds import KINDS, DatasetKind
-from .methods import METHODS, POSTHOC_RULES, get_method
+from .methods import METHODS, POSTHOC_RULES, get_method, posthoc_chain
+from .methods.base import AuxiliaryModel
 from .runs import ConfigError, Evaluation, FrameSpec, RunSpec, Training, typed
 
 VARIANT_KEYS = {"method", "head", "posthoc", "training", "seeds"}  # the rest are the method's parameters
@@ -37,6 +38,7 @@ class Study:
     def __init__(self, config: Mapping[str, Any]):
         self.config = config
         self._runs: dict[tuple[str, str, int], RunSpec] = {}
+        self._cache: dict[tuple[str, str], dict] = {}
         self._validate()
 
     @property
@@ -65,14 +67,35 @@ class Study:
         return list(spec.get("seeds") or self.dataset(dataset).get("seeds") or self.config["seeds"])
 
     def run(self, dataset: str, variant: str, seed: int) -> RunSpec:
-        """The complete, checked specification of one run."""
+        """The complete, checked specification of one run (a variant's or an auxiliary model's)."""
         key = (dataset, variant, int(seed))
         if key not in self._runs:
-            self._runs[key] = self._resolve(dataset, variant, int(seed))
+            if variant in self.config["variants"]:
+                self._runs[key] = self._resolve(dataset, variant, int(seed))
+            else:
+                auxiliary = self._auxiliary_runs(dataset)
+                if key[1:] not in auxiliary:
+                    raise ConfigError(f"datasets.{dataset}: no variant or auxiliary model {variant!r} with seed {seed}")
+                self._runs[key] = auxiliary[key[1:]]
         return self._runs[key]
 
     def runs(self, dataset: str) -> list[RunSpec]:
+        """The variants' runs of a dataset (what the tables report)."""
         return [self.run(dataset, v, s) for v in self.variants(dataset) for s in self.seeds(dataset, v)]
+
+    def training_runs(self, dataset: str) -> list[RunSpec]:
+        """Every run to train on a dataset: the variants' and the auxiliary models' they need."""
+        return self.runs(dataset) + list(self._auxiliary_runs(dataset).values())
+
+    def auxiliary_runs_of(self, run: RunSpec) -> dict[str, RunSpec]:
+        """The auxiliary models the run's post-hoc chains need, by their name."""
+        return {
+            rule.auxiliary.name: self.run(run.dataset, auxiliary_variant(rule.auxiliary, run), run.seed)
+            for chain in run.posthoc for rule in posthoc_chain(chain) if rule.auxiliary is not None
+        }
+
+    def auxiliary_variants(self) -> list[str]:
+        return sorted({variant for dataset in self.datasets for variant, _ in self._auxiliary_runs(dataset)})
 
     # ------------------------------------------------------------------ resolution
 
@@ -105,6 +128,30 @@ class Study:
             evaluation=typed(Evaluation, self.config["evaluation"], "evaluation"),
         )
 
+    def _auxiliary_runs(self, dataset: str) -> dict[tuple[str, int], RunSpec]:
+        """{(auxiliary variant, seed): run}: an auxiliary model takes the recipe of the variant it
+        amends; variants that share one (same name, head and seed) must agree on that recipe."""
+        key = ("auxiliary", dataset)
+        if key not in self._cache:
+            found: dict[tuple[str, int], RunSpec] = {}
+            requested_by: dict[tuple[str, int], str] = {}
+            for run in self.runs(dataset):
+                for chain in run.posthoc:
+                    for rule in posthoc_chain(chain):
+                        if rule.auxiliary is None:
+                            continue
+                        auxiliary = _auxiliary_run(rule.auxiliary, run)
+                        slot = (auxiliary.variant, run.seed)
+                        if slot in found and found[slot].identity_hash() != auxiliary.identity_hash():
+                            raise ConfigError(
+                                f"datasets.{dataset}: variants {requested_by[slot]!r} and {run.variant!r} share the "
+                                f"auxiliary model {auxiliary.variant!r} but train with different recipes; give them the same "
+                                "training values"
+                            )
+                        found[slot], requested_by[slot] = auxiliary, run.variant
+            self._cache[key] = found
+        return self._cache[key]
+
     # ------------------------------------------------------------------ checks
 
     def _validate(self) -> None:
@@ -125,6 +172,9 @@ class Study:
                     raise ConfigError(f"{where}: at least one seed is required")
                 self._check_variant(where, self._variant_spec(dataset, variant))
                 self.run(dataset, variant, 0)
+            clash = set(self.config["variants"]) & {variant for variant, _ in self._auxiliary_runs(dataset)}
+            if clash:
+                raise ConfigError(f"variants.{sorted(clash)[0]}: the name is taken by an auxiliary model")
 
     def _check_dataset(self, dataset: str, section: Mapping[str, Any]) -> None:
         kind = KINDS[section["kind"]]
@@ -155,6 +205,8 @@ class Study:
         if method_name not in METHODS:
             raise ConfigError(f"{where}.method: unknown method {method_name!r}; known: {sorted(METHODS)}")
         method = METHODS[method_name]
+        if method.auxiliary_only:
+            raise ConfigError(f"{where}.method: {method_name!r} is trained only as a post-hoc rule's auxiliary model")
         if spec.get("head") not in method.heads:
             raise ConfigError(f"{where}.head: method {method_name!r} supports heads {list(method.heads)}, got {spec.get('head')!r}")
         method.resolve_params({k: v for k, v in spec.items() if k not in VARIANT_KEYS}, where)
@@ -163,3 +215,17 @@ class Study:
             unknown = [rule for rule in chain.split("+") if rule not in POSTHOC_RULES]
             if unknown:
                 raise ConfigError(f"{where}.posthoc: unknown rule {unknown[0]!r} in {chain!r}; known: {sorted(POSTHOC_RULES)}")
+
+
+def auxiliary_variant(auxiliary: AuxiliaryModel, run: RunSpec) -> str:
+    """The auxiliary model's run name: one per head (it takes the amended variant's head)."""
+    return f"{auxiliary.name}_{run.head}"
+
+
+def _auxiliary_run(auxiliary: AuxiliaryModel, run: RunSpec) -> RunSpec:
+    method = get_method(auxiliary.method)
+    return RunSpec(
+        dataset=run.dataset, dataset_kind=run.dataset_kind, variant=auxiliary_variant(auxiliary, run), seed=run.seed,
+        method=method.name, head=run.head, params=method.resolve_params({}, auxiliary.name), posthoc=(),
+        frame=run.frame, training=run.training, evaluation=run.evaluation,
+    )

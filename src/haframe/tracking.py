@@ -67,16 +67,16 @@ def _experiment_id(client, name: str, artifact_root: Path | None) -> str:
     return client.create_experiment(name, artifact_location=location)
 
 
-def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metrics: str | Path, tracking_uri: str,
+def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metrics: str | Path | None, tracking_uri: str,
                experiment: str) -> dict:
     """Create (or replace) the MLflow run of one finished run from its ``config.yaml``,
-    ``history.csv``, ``nc.csv`` and ``metrics.json``."""
+    ``history.csv``, ``nc.csv`` and ``metrics.json`` (None for an auxiliary model)."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
     saved = read_yaml(config)
     run, identity_hash, prov = RunSpec.from_dict(saved["run"]), saved["identity"], saved["provenance"]
-    test = read_json(metrics)
+    test = read_json(metrics) if metrics else {}
     identity = run.name
     db = _sqlite_path(tracking_uri)
     artifact_root = db.parent / "mlflow-artifacts" if db else None
@@ -104,7 +104,7 @@ def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metri
             client.log_batch(run_id, params=params[start:start + 100])
         for start in range(0, len(points), 1000):
             client.log_batch(run_id, metrics=[Metric(*m) for m in points[start:start + 1000]])
-        for path in (config, history, nc, metrics):
+        for path in filter(None, (config, history, nc, metrics)):
             client.log_artifact(run_id, str(path))
         client.set_terminated(run_id, "FINISHED")
     return {"run_id": run_id, "experiment": experiment, "identity": identity, "config_hash": identity_hash, "tracking_uri": tracking_uri}

@@ -177,7 +177,7 @@ def _train_epoch(model: Model, loader, optimizer, run: RunSpec, device: torch.de
         loss.backward()
         optimizer.step()
         loss_sum += loss.detach() * len(labels)
-        wrong += (model.classifier.leaf_scores(outputs).detach().argmax(1) != labels).sum()
+        wrong += (model.classifier.class_scores(outputs).detach().argmax(1) != model.classifier.labels(labels)).sum()
         seen += len(labels)
     train_loss, train_error = float(loss_sum) / seen, 100.0 * float(wrong) / seen  # one sync
     seconds = time.perf_counter() - start
@@ -193,9 +193,9 @@ def _collapse_row(model: Model, loader, assets: RunAssets, run: RunSpec, device:
     start = time.perf_counter()
     row = collapse_pass(model, loader, assets, device, run.training.precision, run.training.channels_last)
     row = {"epoch": epoch, **row, "seconds": time.perf_counter() - start}
-    log(f"{run.name} epoch {epoch}: neural collapse NC1 {row['nc1']:.3g}, |cos - S| {row['raw_haframe_dev_mean']:.3f} "
-        f"(HAFrame) {row['centred_etf_dev_mean']:.3f} (ETF, centred), training error without augmentation "
-        f"{row['train_top1_error']:.2f}% ({row['seconds']:.1f} s)")
+    log(f"{run.name} epoch {epoch}: neural collapse NC1 {row['nc1']:.3g}, mean |cos - S| to the ETF (centred) "
+        f"{row['centred_etf_dev_mean']:.3f}, training error without augmentation {row['train_top1_error']:.2f}% "
+        f"({row['seconds']:.1f} s)")
     return row
 
 

@@ -29,7 +29,7 @@ FIGURES = (  # per dataset, results/report/figures/{dataset}_{figure}.{png,svg}
 
 wildcard_constraints:
     dataset="|".join(STUDY.datasets),
-    variant="|".join(config["variants"]),
+    variant="|".join([*config["variants"], *STUDY.auxiliary_variants()]),
     seed=r"\d+",
 
 
@@ -250,12 +250,35 @@ def run_threads(wildcards):
     return training.threads + training.workers
 
 
-def run_files(dataset, name):
-    """One file per (variant, seed) run of a dataset."""
+def run_files(dataset, name, runs=None):
+    """One file per (variant, seed) run of a dataset (or of the ``runs`` given)."""
     return [
         f"results/{run.dataset}/runs/{run.variant}/seed{run.seed}/{name}"
-        for run in STUDY.runs(dataset)
+        for run in (STUDY.runs(dataset) if runs is None else runs)
     ]
+
+
+def auxiliary_checkpoints(wildcards):
+    """The checkpoints of the auxiliary models the run's post-hoc rules need, by name."""
+    auxiliary = STUDY.auxiliary_runs_of(run_spec(wildcards))
+    return {
+        f"auxiliary_{name}": f"results/{run.dataset}/runs/{run.variant}/seed{run.seed}/checkpoint.pt"
+        for name, run in auxiliary.items()
+    }
+
+
+def tracked_files(wildcards):
+    """What the MLflow run of a run is made of: its test metrics too, unless it is an
+    auxiliary model (never evaluated on its own)."""
+    run_dir = RUN_DIR.format(**wildcards)
+    files = {
+        "config": f"{run_dir}/config.yaml",
+        "history": f"{run_dir}/history.csv",
+        "nc": f"{run_dir}/nc.csv",
+    }
+    if wildcards.variant in config["variants"]:
+        files["metrics"] = f"{run_dir}/metrics.json"
+    return files
 
 
 def dataset_run_files(name):
@@ -282,7 +305,12 @@ def report_files():
     """Every table and figure of the report (the inputs of its MLflow run)."""
     files = [
         f"results/report/tables/{name}.{suffix}"
-        for name in ["ablation", "summary", *STUDY.datasets]
+        for name in [
+            "ablation",
+            "summary",
+            *STUDY.datasets,
+            *(f"{d}_hierarchy" for d in STUDY.datasets),
+        ]
         for suffix in ("md", "tex", "csv")
     ]
     files += [
@@ -333,5 +361,5 @@ def frame_targets():
 def all_targets():
     targets = frame_targets()
     for dataset in STUDY.datasets:
-        targets += run_files(dataset, "mlflow.json")
+        targets += run_files(dataset, "mlflow.json", STUDY.training_runs(dataset))
     return targets + report_files() + ["results/report/mlflow.json"]

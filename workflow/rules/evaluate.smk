@@ -1,6 +1,7 @@
 rule evaluate:
     input:
         unpack(run_asset_files),
+        unpack(auxiliary_checkpoints),
         checkpoint=f"{RUN_DIR}/checkpoint.pt",
         meta="results/{dataset}/data/meta.json",
     output:

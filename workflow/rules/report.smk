@@ -15,6 +15,18 @@ rule report_dataset:
         ),
         tex="results/report/tables/{dataset}.tex",
         csv="results/report/tables/{dataset}.csv",
+        hierarchy_md=report(
+            "results/report/tables/{dataset}_hierarchy.md",
+            caption="../report/hierarchy_table.rst",
+            category="{dataset}",
+            subcategory="tables",
+            labels={
+                "content": "HOPS, per-level accuracy, calibration",
+                "metric": "HOPS, accuracy, ECE",
+            },
+        ),
+        hierarchy_tex="results/report/tables/{dataset}_hierarchy.tex",
+        hierarchy_csv="results/report/tables/{dataset}_hierarchy.csv",
         error_vs_severity=report(
             "results/report/figures/{dataset}_error_vs_severity.png",
             caption="../report/error_vs_severity.rst",

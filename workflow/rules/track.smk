@@ -3,10 +3,7 @@
 # The store is never a declared output; the marker file records the MLflow run.
 rule import_run:
     input:
-        config=f"{RUN_DIR}/config.yaml",
-        history=f"{RUN_DIR}/history.csv",
-        nc=f"{RUN_DIR}/nc.csv",
-        metrics=f"{RUN_DIR}/metrics.json",
+        unpack(tracked_files),
     output:
         marker=f"{RUN_DIR}/mlflow.json",
     log:

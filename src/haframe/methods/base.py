@@ -53,9 +53,11 @@ class MethodClassifier(nn.Module, metaclass=abc.ABCMeta):
     """The layer after the head, and everything a method computes from its outputs.
 
     ``forward(features)`` gives the method's outputs (a tensor, or a list of per-level
-    tensors); ``loss`` trains on them; ``leaf_scores`` is the prediction rule: an N x K
-    tensor whose order ranks the classes (its softmax is the leaf distribution that post-hoc
-    rules and calibration read). Tensors precomputed from the hierarchy or frame are
+    tensors); ``loss`` trains on them; ``class_scores`` is the prediction rule: an N x C
+    tensor whose order ranks the classes (its softmax is the distribution that post-hoc rules
+    and calibration read). The classes are the K leaves, except for an auxiliary model that
+    predicts other classes (HiE's coarse model: the leaves' parents), whose ``labels`` maps the
+    dataset's leaf labels to its own. Tensors precomputed from the hierarchy or frame are
     non-persistent buffers: they move with the model and stay out of checkpoints.
     """
 
@@ -63,8 +65,12 @@ class MethodClassifier(nn.Module, metaclass=abc.ABCMeta):
     def loss(self, outputs: Any, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The training loss of a batch (a scalar)."""
 
-    def leaf_scores(self, outputs: Any) -> torch.Tensor:
+    def class_scores(self, outputs: Any) -> torch.Tensor:
         return outputs
+
+    def labels(self, leaf_labels: torch.Tensor) -> torch.Tensor:
+        """The classes this classifier predicts for samples of these leaves (the leaves)."""
+        return leaf_labels
 
     def linear_weight(self) -> torch.Tensor | None:
         """The K x d matrix W with leaf logits = features W^T (+ a bias), when the prediction is
@@ -79,7 +85,9 @@ class Method(abc.ABC):
     """A training method; one instance per method module, as its ``METHOD``."""
 
     name: ClassVar[str]
+    ranked_by: ClassVar[str] = "the softmax of the leaf logits"  # what ranks the classes, for the tables
     heads: ClassVar[tuple[str, ...]] = ("I", "II")
+    auxiliary_only: ClassVar[bool] = False  # trained only as a post-hoc rule's auxiliary model
     params: ClassVar[Mapping[str, Param]] = {}
     renamed: ClassVar[Mapping[str, str]] = {}  # a refused key -> the key that replaced it
 
@@ -121,6 +129,7 @@ class PostHocRule(abc.ABC):
     """
 
     name: ClassVar[str]
+    ranked_by: ClassVar[str]  # how the rule re-ranks, for the tables
     auxiliary: ClassVar[AuxiliaryModel | None] = None
 
     @abc.abstractmethod

@@ -16,6 +16,7 @@ def expected_distance(probabilities: np.ndarray, D: np.ndarray) -> np.ndarray:
 
 class CRM(PostHocRule):
     name = "crm"
+    ranked_by = "least expected hierarchical distance under the leaf distribution (CRM)"
 
     def apply(self, probabilities, scores, assets, auxiliary_probabilities):
         """The distribution is kept; the scores become the negated risk (higher ranks first)."""

@@ -86,7 +86,7 @@ class Flamingo(MethodClassifier):
     def loss(self, outputs: list[torch.Tensor], features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return flamingo_loss(outputs, targets, level_targets=self.level_table[targets])
 
-    def leaf_scores(self, outputs: list[torch.Tensor]) -> torch.Tensor:
+    def class_scores(self, outputs: list[torch.Tensor]) -> torch.Tensor:
         return outputs[0]
 
     def linear_weight(self) -> torch.Tensor:

@@ -129,7 +129,7 @@ class HAFeatureLevels(MethodClassifier):
             level_weights=self.normalised_weights(), margin_levels=self.margin_levels, shuffle_rng=self.shuffle_rng,
         )
 
-    def leaf_scores(self, outputs: list[torch.Tensor]) -> torch.Tensor:
+    def class_scores(self, outputs: list[torch.Tensor]) -> torch.Tensor:
         return outputs[0]
 
     def linear_weight(self) -> torch.Tensor:

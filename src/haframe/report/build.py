@@ -33,18 +33,23 @@ def report_dataset(
     collapse_files: Sequence[str | Path],
     distances_file: str | Path,
     table: Mapping[str, str | Path],
+    hierarchy_table: Mapping[str, str | Path],
     figure_files: Mapping[str, Sequence[str | Path]],
 ) -> list[dict]:
-    """The dataset's main table (``table``: md, tex, csv) and its figures (``figure_files``:
-    error_vs_severity, ahd_at_k, training_curves, neural_collapse, mistake_distances, each to
-    every path given) from its runs' files (the four lists in the same run order)."""
+    """The dataset's main table and its table of the successors' metrics (``table``,
+    ``hierarchy_table``: md, tex, csv) and its figures (``figure_files``: error_vs_severity,
+    ahd_at_k, training_curves, neural_collapse, mistake_distances, each to every path given)
+    from its runs' files (the four lists in the same run order)."""
     results = [read_json(path) for path in metrics_files]
     rows = tables.table_rows(results, variants)
     n_test = sorted({r["n_test"] for r in results})
     dropped = any(r["drop_last"] for r in results)
     notes = [*tables.NOTES, f"test images scored per run: {', '.join(map(str, n_test))}"
              + (" (the authors' drop_last reproduced: the last partial batch is not scored)" if dropped else " (every test image)")]
-    tables.write_tables(rows, table, f"{dataset}: test metrics", notes)
+    tables.write_tables(rows, table, f"{dataset}: test metrics", [*notes, *tables.ranking_notes(rows)])
+    hierarchy_rows = tables.table_rows(results, variants, [*tables.HIERARCHY_METRICS, *tables.level_metrics(results)])
+    tables.write_tables(hierarchy_rows, hierarchy_table, f"{dataset}: HOPS, full-path and per-level accuracy, calibration",
+                        [*tables.HIERARCHY_NOTES, *notes[:1], *tables.ranking_notes(hierarchy_rows)])
     figures.error_vs_severity(rows, f"{dataset}: top-1 error vs mistake severity (95% CI)", *figure_files["error_vs_severity"])
     D = np.load(distances_file)
     curves: dict[str, list[np.ndarray]] = {}

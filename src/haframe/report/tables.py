@@ -13,67 +13,109 @@ from typing import Iterable, Mapping, Sequence
 from ..io import write_text
 from ..metrics import mean_ci
 
-METRICS = ("top1_error", "mistake_severity", "ahd@1", "ahd@5", "ahd@20")
+METRICS = ("top1_error", "mistake_severity", "ahd@1", "ahd@5", "ahd@20")  # the main table's
+# the second table's: the successors' metrics (the per-level accuracies follow them)
+HIERARCHY_METRICS = ("hops", "hops@20", "hops@5", "full_path_accuracy", "ece")
 HEADERS = {
     "top1_error": "top-1 error (%)",
     "mistake_severity": "mistake severity",
     "ahd@1": "AHD@1",
     "ahd@5": "AHD@5",
     "ahd@20": "AHD@20",
+    "hops": "HOPS",
+    "hops@20": "HOPS@20",
+    "hops@5": "HOPS@5",
+    "full_path_accuracy": "full-path accuracy (%)",
+    "ece": "ECE (%)",
 }
+HIGHER_IS_BETTER = ("hops", "accuracy")  # metric names that contain one of these
 ABLATION = ("ce_I", "ce_II", "haframe_fixed", "haframe")
 HEAD_TITLES = {"I": "type I", "II": "type II"}
 NOTES = (
     "mean ± 95% confidence half-width over seeds: t-quantile, sample std (ddof=1); the authors' "
     "code used the population std (ddof=0), about 11% narrower at n=5",
-    "`+crm`: the same models, predicting by conditional risk minimisation (argmin of p @ D)",
-    "bold: the best (lowest) mean of the column",
+    "`<variant>+<rule>`: the same models, re-ranked by post-hoc rules applied in order (crm: conditional "
+    "risk minimisation, argmin of p @ D; hie: HiE's coarse-model amendment)",
+    "bold: the best mean of the column (the lowest error, severity, AHD, ECE; the highest HOPS, accuracy)",
 )
+
+HIERARCHY_NOTES = (
+    "HOPS (Sani & Anand, CVPR 2026): how closely the whole ranking (HOPS) or its top 20 / top 5 "
+    "follows the ideal order by hierarchical distance to the true class, 1 = ideal; HOPS@1 would "
+    "be the top-1 accuracy",
+    "accuracy at level l: the argmax of the leaf probabilities summed into the level-l nodes of "
+    "the padded tree (level 0 = the leaves, so level 1 holds their parents); full-path accuracy: "
+    "right at every level; the same for every method",
+    "ECE: expected calibration error of the leaf distribution, 15 equal-width bins of the "
+    "predicted class's probability",
+)
+
+
+def header(metric: str) -> str:
+    """A column's title; per-level accuracies are ``level<l>_accuracy`` (0 = the leaves)."""
+    if metric.startswith("level") and metric.endswith("_accuracy"):
+        return f"accuracy at level {metric[5:-9]} (%)"
+    return HEADERS[metric]
+
+
+def level_metrics(results: Sequence[dict]) -> list[str]:
+    """The per-level accuracies the results hold, coarser levels after the leaves' (level 0 is
+    the top-1 accuracy, left out)."""
+    found = {key for result in results for key in result if key.startswith("level") and key.endswith("_accuracy")}
+    return sorted((key for key in found if key != "level0_accuracy"), key=lambda key: int(key[5:-9]))
 
 
 # --------------------------------------------------------------------------- rows
 
 
-def table_rows(results: Sequence[dict], variants: Sequence[str]) -> list[dict]:
+def table_rows(results: Sequence[dict], variants: Sequence[str], metrics: Sequence[str] = METRICS) -> list[dict]:
     """Rows grouped by head type (I, then II), in ``variants`` order within a group, each
     followed by a ``<variant>+<chain>`` row per post-hoc chain that every seed of it ran
-    (e.g. ``ce_II+crm``). ``results`` are metrics.json dicts."""
+    (e.g. ``ce_II+crm``), with the ``metrics`` columns. ``results`` are metrics.json dicts."""
     rows = []
     for variant in variants:
         runs = sorted((r for r in results if r["variant"] == variant), key=lambda r: r["seed"])
         if not runs:
             continue
         head = runs[0].get("head", "II")
-        rows.append(_row(variant, head, runs))
+        rows.append(_row(variant, head, runs, metrics))
         chains = [key for key, value in runs[0].items() if isinstance(value, dict)]
         for chain in chains:
             if all(chain in r for r in runs):
-                rows.append(_row(f"{variant}+{chain}", head, [r[chain] for r in runs], [r["seed"] for r in runs]))
+                rows.append(_row(f"{variant}+{chain}", head, [r[chain] for r in runs], metrics, [r["seed"] for r in runs]))
     return sorted(rows, key=lambda row: row["head"])  # stable: keeps variant order per head
 
 
-def _row(name: str, head: str, runs: Sequence[dict], seeds: Sequence[int] | None = None) -> dict:
-    metrics = [m for m in METRICS if all(m in r for r in runs)]
+def _row(name: str, head: str, runs: Sequence[dict], metrics: Sequence[str], seeds: Sequence[int] | None = None) -> dict:
+    present = [m for m in metrics if all(m in r for r in runs)]
     return {
         "name": name,
         "head": head,
         "seeds": list(seeds if seeds is not None else [r["seed"] for r in runs]),
         "n_test": runs[0]["n_test"],
-        **{m: mean_ci([r[m] for r in runs]) for m in metrics},
+        "ranked_by": runs[0].get("ranked_by", ""),
+        "columns": present,
+        **{m: mean_ci([r[m] for r in runs]) for m in present},
     }
 
 
+def ranking_notes(rows: Sequence[dict]) -> list[str]:
+    """Per row, what ranks the classes (the scores its top-k and HOPS read)."""
+    return [f"`{row['name']}` ranks by {row['ranked_by']}" for row in rows if row.get("ranked_by")]
+
+
 def columns_of(rows: Sequence[dict]) -> list[str]:
-    return [m for m in METRICS if any(m in row for row in rows)]
+    """The metric columns of the rows, in their order."""
+    return list(dict.fromkeys(c for row in rows for c in row.get("columns", [m for m in METRICS if m in row])))
 
 
 def best_means(rows: Sequence[dict], columns: Iterable[str]) -> dict[str, float]:
-    """The lowest mean of each column (every metric here is lower-is-better)."""
+    """The best mean of each column: the highest for HOPS and accuracies, else the lowest."""
     best = {}
     for column in columns:
         means = [row[column]["mean"] for row in rows if row.get(column) and row[column]["mean"] is not None]
         if means:
-            best[column] = min(means)
+            best[column] = max(means) if any(word in column for word in HIGHER_IS_BETTER) else min(means)
     return best
 
 
@@ -96,7 +138,7 @@ def _cell(stat: dict | None, pm: str = " ± ", digits: int = 2) -> str | None:
 def markdown(rows: Sequence[dict], title: str, notes: Sequence[str] = (), label: str = "variant") -> str:
     columns = columns_of(rows)
     best = best_means(rows, columns)
-    lines = [f"### {title}", "", f"| {label} | n | " + " | ".join(HEADERS[c] for c in columns) + " |"]
+    lines = [f"### {title}", "", f"| {label} | n | " + " | ".join(header(c) for c in columns) + " |"]
     lines.append("|" + "---|" * (len(columns) + 2))
     head = None
     for row in rows:
@@ -126,7 +168,7 @@ def latex(rows: Sequence[dict], title: str, label: str = "variant") -> str:
         "% " + title,
         r"\begin{tabular}{l r " + "c " * len(columns) + "}",
         r"\toprule",
-        f"{label} & $n$ & " + " & ".join(_tex_escape(HEADERS[c]) for c in columns) + r" \\",
+        f"{label} & $n$ & " + " & ".join(_tex_escape(header(c)) for c in columns) + r" \\",
         r"\midrule",
     ]
     head = None
@@ -189,11 +231,11 @@ def table_files(stem: str | Path) -> dict[str, Path]:
 
 
 def ablation_rows(results_by_dataset: dict[str, Sequence[dict]]) -> list[dict]:
-    """ce_I, ce_II, haframe_fixed, haframe per dataset (those present), without CRM rows."""
+    """ce_I, ce_II, haframe_fixed, haframe per dataset (those present), without post-hoc rows."""
     rows = []
     for dataset, results in results_by_dataset.items():
         for row in table_rows(results, ABLATION):
-            if not row["name"].endswith("+crm"):
+            if "+" not in row["name"]:  # the variants themselves, no post-hoc chain
                 rows.append({**row, "dataset": dataset})
     return sorted(rows, key=lambda row: (list(results_by_dataset).index(row["dataset"]), ABLATION.index(row["name"])))
 
