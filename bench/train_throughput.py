@@ -5,6 +5,10 @@ model, loss and optimiser step, not data loading (see bench/loader.py).
 
     .venv/bin/python bench/train_throughput.py            # CPU, small batches
     python bench/train_throughput.py --gpu                # GPU sizes (run on a GPU machine)
+    .venv/bin/python bench/train_throughput.py --variants ce_II bilt hiercos --fp32   # a subset
+
+HiE trains no variant of its own: its cost is one more CE model per (dataset, seed) on the
+leaves' parents, a ce_II step with a narrower classifier.
 """
 
 import argparse
@@ -30,6 +34,8 @@ VARIANTS = {
     "haframe": {"method": "haframe", "head": "II", "alpha": 0.4},
     "soft_labels": {"method": "soft_labels", "head": "II", "beta": 10},
     "hxe": {"method": "hxe", "head": "II", "decay": 0.1},
+    "bilt": {"method": "bilt", "head": "I", "level_decay": 1.0, "beta": 0.5, "smoothing": 0.5, "sharpness": 1.5},
+    "hiercos": {"method": "hiercos", "head": "II", "alpha": 0.001},
 }
 
 
@@ -114,6 +120,8 @@ def loss_step_ratio(device, K=1010, B=256, repeats=20) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gpu", action="store_true")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="only these (default: all)")
+    parser.add_argument("--fp32", action="store_true", help="fp32 only")
     args = parser.parse_args()
     device = torch.device("cuda" if args.gpu else "cpu")
     torch.backends.cudnn.benchmark = True
@@ -125,9 +133,11 @@ def main() -> None:
     else:
         cases = [("small_cnn", 32, 128, 10, small), ("wrn28_8", 32, 16, 3, small), ("resnet50", 224, 4, 2, large)]
         modes = [("fp32", False), ("bf16", True)]
+    if args.fp32:
+        modes = [("fp32", False)]
     print(json.dumps({"device": torch.cuda.get_device_name(0) if args.gpu else "cpu", "torch": torch.__version__}), flush=True)
     for backbone, size, batch, steps, assets in cases:
-        variants = VARIANTS if backbone != "resnet50" or args.gpu else {"ce_II": 0, "haframe": 0}
+        variants = args.variants or (list(VARIANTS) if backbone != "resnet50" or args.gpu else ["ce_II", "haframe"])
         for variant in variants:
             for precision, channels_last in modes:
                 rate = throughput(backbone, size, batch, steps, variant, precision, channels_last, assets, device)

@@ -11,7 +11,7 @@ with log_to(snakemake.log[0]) as log:
         result = read_json(path)
         results[result["dataset"]].append(result)
     summary = report_study(
-        results, variants, reference_file=snakemake.input.reference or None,
+        results, variants, reference_file=snakemake.input.reference or None, notes_file=snakemake.input.notes or None,
         ablation={s: o[f"ablation_{s}"] for s in ("md", "tex", "csv")},
         summary={s: o[f"summary_{s}"] for s in ("md", "tex", "csv")},
         scorecard_files={s: o[f"scorecard_{s}"] for s in ("md", "csv")},

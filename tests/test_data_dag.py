@@ -36,9 +36,14 @@ def test_dry_run_lists_the_whole_study(tmp_path):
     assert counts["prepare_dataset"] == "4"  # cifar100, fgvc_aircraft, inat19, tiered_imagenet
     assert counts["download_hierarchy"] == "4"
     assert counts["download_weights"] == "2"  # torchvision IMAGENET1K_V1 and PASS MoCo-v2
-    assert counts["train"] == str(4 * 11 * 5 + 2)  # the study plus the two wide-head runs
-    assert counts["evaluate"] == counts["train"] == counts["import_run"]
+    # the 13 variants x 4 datasets x 5 seeds, the two wide-head runs, HiE's coarse model per (dataset, seed)
+    assert counts["train"] == counts["import_run"] == str(4 * 13 * 5 + 2 + 4 * 5)
+    assert counts["evaluate"] == str(4 * 13 * 5 + 2)  # a coarse model is evaluated inside the runs it amends
     assert counts["report_dataset"] == "4"
+    trained = re.findall(r"^rule train:.*?wildcards: dataset=(\w+), variant=(\w+), seed=(\d)", result.stdout, flags=re.M | re.S)
+    for variant in ("hie_coarse_II", "bilt", "hiercos"):
+        assert sorted((d, s) for d, v, s in trained if v == variant) == sorted(
+            (d, str(s)) for d in config["datasets"] for s in range(5)), variant
 
 
 @pytest.mark.dag

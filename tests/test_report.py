@@ -82,10 +82,65 @@ def test_scorecard_verdicts_on_a_hand_made_case(tmp_path):
     half = stats.t.ppf(0.975, 2) * 2.0 / math.sqrt(3)
     assert cards[0]["diff_in_ci"] == pytest.approx(-1.0 / half)
     assert cards[3]["value"] == ""  # never filled in
+    assert cards[0]["table"] == ""  # optional column
     bad = tmp_path / "bad.csv"
     bad.write_text("dataset,variant,metric,value\nd,ce_II,top5_error,1\n")
     with pytest.raises(ValueError, match="unknown metric 'top5_error'"):
         scorecard.read_reference(bad)
+
+
+def test_the_shipped_reference_holds_bilts_180_cells_for_variants_of_the_study():
+    from conftest import REPO
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    reference = scorecard.read_reference(REPO / config["report"]["reference_results"])
+    notes = scorecard.read_notes(REPO / config["report"]["reference_notes"])
+    bilt = [r for r in reference if r["source"] == "Lu et al., AAAI 2025 (BiLT)"]
+    assert len(bilt) == 9 * 4 * 5 and all(r["value"] and r["ci"] and r["table"].startswith("Table ") for r in bilt)
+    assert {r["dataset"] for r in bilt} == set(config["datasets"]) and {r["metric"] for r in bilt} == set(tables.METRICS)
+    assert len({r["variant"] for r in bilt}) == 9 and len(notes["Lu et al., AAAI 2025 (BiLT)"]["names"]) == 9
+    for row in reference:  # a misspelt variant would silently read "not run"
+        variant, _, chain = row["variant"].partition("+")
+        spec = config["variants"][variant]
+        assert row["dataset"] in config["datasets"] and variant in config["datasets"][row["dataset"]]["variants"]
+        assert not chain or chain in spec["posthoc"], row
+    assert set(notes) == {r["source"] for r in reference}
+    cifar_ce = next(r for r in bilt if (r["dataset"], r["variant"], r["metric"]) == ("cifar100", "ce_I", "top1_error"))
+    assert (cifar_ce["value"], cifar_ce["ci"]) == ("22.15", "0.2699")  # accuracy 77.85 +/- 0.2699
+    text = scorecard.scorecard_markdown(scorecard.scorecard({}, reference), "reference.csv", notes)
+    assert "180 cells: within: 0, outside: 0, no CI: 0, no reference: 0, not run: 180" in text
+    assert "BiLT's runs, not the numbers of each method's own paper" in text and "ddof=0" in text
+
+
+def test_notes_with_an_unknown_field_are_refused_naming_it(tmp_path):
+    notes = tmp_path / "notes.yaml"
+    notes.write_text("paper:\n  run: typo\n")
+    with pytest.raises(ValueError, match="notes.yaml: 'paper': unknown field 'run'"):
+        scorecard.read_notes(notes)
+
+
+@pytest.mark.dag
+def test_scorecard_through_the_dag_says_within_inside_our_ci_and_outside_beyond(study, tmp_path):
+    import shutil
+
+    workdir, config = study
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir / "results", copy / "results", ignore=shutil.ignore_patterns("report"))
+    results = [json.loads(p.read_text()) for p in (copy / "results/synthetic/runs").glob("*/seed*/metrics.json")]
+    rows = tables.table_rows(results, ["ce_II", "haframe", "ce_I"])
+    variant, metric, stat = next((row["name"], metric, row[metric]) for row in rows for metric in tables.METRICS
+                                 if row.get(metric) and (row[metric]["ci"] or 0) > 0)  # seeds that differ
+    (copy / "reference.csv").write_text(
+        "dataset,variant,metric,value,ci,source,table\n"
+        f"synthetic,{variant},{metric},{stat['mean'] + 0.5 * stat['ci']},,synthetic,inside\n"
+        f"synthetic,{variant},{metric},{stat['mean'] - 2.0 * stat['ci']},,synthetic,beyond\n"
+    )
+    (copy / "notes.yaml").write_text("synthetic:\n  runs: placed around our own result\n")
+    config = {**config, "report": {"reference_results": "reference.csv", "reference_notes": "notes.yaml"}}
+    run_snakemake(copy, config, "results/report/tables/scorecard.csv", "--allowed-rules", "report_study")
+    rows = (copy / "results/report/tables/scorecard.csv").read_text().splitlines()[1:]
+    assert [(r.split(",")[6], r.split(",")[-1]) for r in rows] == [("inside", "within"), ("beyond", "outside")]
+    assert "placed around our own result" in (copy / "results/report/tables/scorecard.md").read_text()
 
 
 def test_figures_draw_one_series_per_row_or_variant(tmp_path):

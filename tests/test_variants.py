@@ -41,13 +41,32 @@ def test_variant_beats_chance(all_variants, variant):
     assert metrics["top1_error"] < chance - 15, metrics["top1_error"]
 
 
+POSTHOC = [(name, rule) for name, spec in STUDY.items() for rule in spec.get("posthoc", [])]
+
+
+@pytest.mark.parametrize("variant, chain", POSTHOC, ids=[f"{v}+{c}" for v, c in POSTHOC])
+def test_posthoc_chain_beats_chance(all_variants, variant, chain):
+    metrics = json.loads((all_variants / f"runs/{variant}/seed0/metrics.json").read_text())[chain]
+    assert metrics["n_test"] == 180 and metrics["top1_error"] < 100.0 * (1 - 1 / 9) - 15, metrics["top1_error"]
+
+
+def test_hie_shares_one_coarse_model_that_learns_the_parents(all_variants):
+    assert sorted(p.name for p in (all_variants / "runs").glob("hie_coarse*")) == ["hie_coarse_II"]
+    with open(all_variants / "runs/hie_coarse_II/seed0/history.csv") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    parents = 3  # the synthetic tree of tiny_config: 9 leaves below 3 parents
+    assert float(last["val_top1_error"]) < 100.0 * (1 - 1 / parents) - 15, last
+
+
 @pytest.mark.parametrize("variant", [*STUDY, "bf16_channels_last"])
 def test_variant_writes_its_neural_collapse_rows(all_variants, variant):
     with open(all_variants / f"runs/{variant}/seed0/nc.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(r["epoch"]) for r in rows] == [2, 4, 6]
-    for row in rows:  # every study method predicts linearly: every statistic is there
-        assert all(row[column] != "" for column in COLUMNS), row
+    # Hier-COS predicts by sign-free path-subspace norms: no class vectors, no self-duality
+    absent = {"self_duality_raw", "self_duality_centred"} if STUDY.get(variant, {}).get("method") == "hiercos" else set()
+    for row in rows:
+        assert all((row[column] == "") == (column in absent) for column in COLUMNS), row
         assert float(row["nc1"]) > 0
 
 

@@ -14,6 +14,12 @@ device, the class sums, class counts and the Gram matrix of the features; from t
 - ``self_duality_{raw,centred}``: ||W/||W||_F - M/||M||_F||_F^2, W the K x d linear map from
   the features to the leaf logits (absent when the method's prediction is not linear).
 
+What each method's "frame" is here: the classifier's rows (fixed for HAFrame and the ETF,
+learned for CE and the others); for BiLT the finest level's base classifier, whose softmax its
+cost correction re-ranks; Hier-COS has none, its classes being the path subspaces of a fixed
+orthonormal basis, scored by sign-free projection norms, so its self-duality stays empty while
+the class-mean cosine statistics apply as for every method.
+
 The authors compute the deviation statistics with Python loops over pairs of classes; here
 they are vectorised over the upper triangle. NC1 is not in the authors' code.
 """

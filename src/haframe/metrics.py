@@ -77,20 +77,22 @@ def hops_weights(expected: np.ndarray) -> np.ndarray:
     return start + (end - start) * (np.arange(K)[None, :] - first) / size
 
 
-def hops(ranking: np.ndarray, targets: np.ndarray, D: np.ndarray) -> dict[str, float]:
-    """HOPS, HOPS@20, HOPS@5 (Sani & Anand, CVPR 2026) from full rankings (N x K, best first).
+def hops(ranking: np.ndarray, targets: np.ndarray, D: np.ndarray, ks: Sequence[int | None] = HOPS_KS) -> dict[str, float]:
+    """HOPS@k for each k of ``ks`` (None: the whole ranking; Sani & Anand, CVPR 2026) from
+    full rankings (N x K, best first); cutoffs above K are left out.
 
     For a sample of class y, e = the sorted dense ranks of row y (the ideal order), o = the
     dense ranks of the classes in predicted order, w = ``hops_weights(e)``:
     HOPS@k = clip(1 - sum_{i<k} w_i |e_i - o_i| / sum_{i<k} w_i |e_i - e_{k-1-i}|, 0, 1), the
-    denominator being the ideal order reversed within the top k; HOPS@1 is top-1 accuracy.
-    Means over samples.
+    denominator being the ideal order reversed within the top k. A top k whose reversal changes
+    nothing (k = 1) scores 1 when the ranking is ideal there and 0 otherwise, the limit of the
+    clipped ratio (the authors' code gives 0/0), so HOPS@1 is top-1 accuracy. Means over samples.
     """
     R = dense_ranks(D)
     expected = np.sort(R, axis=1)
     weights = hops_weights(expected)
     K = D.shape[0]
-    sums = {k: 0.0 for k in HOPS_KS if k is None or k <= K}
+    sums = {k: 0.0 for k in ks if k is None or k <= K}
     for start in range(0, len(targets), HOPS_CHUNK):
         y = np.asarray(targets[start:start + HOPS_CHUNK])
         obtained = np.take_along_axis(R[y], ranking[start:start + HOPS_CHUNK], axis=1)
@@ -100,7 +102,8 @@ def hops(ranking: np.ndarray, targets: np.ndarray, D: np.ndarray) -> dict[str, f
             reversed_e = e[:, :width][:, ::-1]
             worst = (w[:, :width] * np.abs(e[:, :width] - reversed_e)).sum(axis=1)
             loss = (w[:, :width] * np.abs(e[:, :width] - obtained[:, :width])).sum(axis=1)
-            sums[k] += float(np.clip(1.0 - loss / worst, 0.0, 1.0).sum())
+            score = np.where(worst > 0, 1.0 - loss / np.where(worst > 0, worst, 1.0), np.where(loss > 0, 0.0, 1.0))
+            sums[k] += float(np.clip(score, 0.0, 1.0).sum())
     return {("hops" if k is None else f"hops@{k}"): total / len(targets) for k, total in sums.items()}
 
 

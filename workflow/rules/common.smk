@@ -326,10 +326,10 @@ def report_files():
     return files
 
 
-def reference_results():
-    """The scorecard's reference file ([] when none), relative to the working directory or
-    else to the repository."""
-    path = config["report"]["reference_results"]
+def report_file(key):
+    """The file config ``report.<key>`` names ([] when none), relative to the working
+    directory or else to the repository."""
+    path = config["report"][key]
     if not path:
         return []
     return path if Path(path).exists() else str(Path(workflow.basedir).parent / path)

@@ -96,7 +96,8 @@ rule report_dataset:
 rule report_study:
     input:
         metrics=[run_files(dataset, "metrics.json") for dataset in STUDY.datasets],
-        reference=reference_results(),
+        reference=report_file("reference_results"),
+        notes=report_file("reference_notes"),
     output:
         ablation_md=report(
             "results/report/tables/ablation.md",

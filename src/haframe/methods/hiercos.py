@@ -61,6 +61,12 @@ def subspace_structure(hierarchy: Hierarchy) -> dict[str, np.ndarray]:
     return {"paths": paths, "depths": depths, "level_labels": level_labels, "targets": targets}
 
 
+def depth_blocks(depths: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, end) column range of each depth, shallowest first (depths sorted)."""
+    _, starts = np.unique(depths, return_index=True)
+    return list(zip(starts.tolist(), [*starts[1:].tolist(), len(depths)]))
+
+
 def orthonormal_classifier(D: int, seed: int) -> np.ndarray:
     """A random D x D orthonormal matrix U V^T from the SVD of a seeded Gaussian (the authors' draw)."""
     U, _, Vt = np.linalg.svd(np.random.default_rng(seed).standard_normal((D, D)))
@@ -95,8 +101,7 @@ class HierCOSClassifier(MethodClassifier):
         self.register_buffer("paths", torch.from_numpy(structure["paths"]).float(), persistent=False)
         self.register_buffer("kl_targets", torch.from_numpy(structure["targets"]).float(), persistent=False)
         self.register_buffer("level_labels", torch.from_numpy(structure["level_labels"]), persistent=False)
-        depths = structure["depths"]
-        self.blocks = [(int(np.flatnonzero(depths == d)[0]), int(np.flatnonzero(depths == d)[-1]) + 1) for d in np.unique(depths)]
+        self.blocks = depth_blocks(structure["depths"])
         self.alpha = alpha
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:

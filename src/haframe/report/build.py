@@ -82,9 +82,10 @@ def report_study(
     summary: Mapping[str, str | Path],
     scorecard_files: Mapping[str, str | Path],
     reference_file: str | Path | None,
+    notes_file: str | Path | None = None,
 ) -> dict:
     """Ablation and summary tables (md, tex, csv) across datasets and the scorecard (md, csv)
-    against the reference results."""
+    against the reference results, with each source's notes."""
     rows_by_dataset = {d: tables.table_rows(results, variants_by_dataset[d]) for d, results in results_by_dataset.items()}
     ablation_rows = tables.ablation_rows(results_by_dataset)
     tables.write_tables(ablation_rows, ablation, "Ablation: learnable vs fixed frame, with and without the cosine loss",
@@ -93,7 +94,8 @@ def report_study(
         write_text(summary[suffix], text)
     cards = scorecard.scorecard(rows_by_dataset, scorecard.read_reference(reference_file)) if reference_file else []
     source = str(reference_file) if reference_file else "no reference file (config report.reference_results)"
-    write_text(scorecard_files["md"], scorecard.scorecard_markdown(cards, source))
+    notes = scorecard.read_notes(notes_file) if notes_file else {}
+    write_text(scorecard_files["md"], scorecard.scorecard_markdown(cards, source, notes))
     write_text(scorecard_files["csv"], scorecard.scorecard_csv(cards))
     return {"ablation_rows": len(ablation_rows), "scorecard": len(cards)}
 

@@ -7,16 +7,20 @@ import csv
 import io as _io
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
+
+import yaml
 
 from .tables import METRICS
 
-REFERENCE_FIELDS = ("dataset", "variant", "metric", "value", "ci", "source")
+REFERENCE_FIELDS = ("dataset", "variant", "metric", "value", "ci", "source", "table")
+NOTE_FIELDS = {"runs": str, "ci": str, "converted": str, "protocol": list, "names": dict}
+VERDICTS = ("within", "outside", "no CI", "no reference", "not run")
 
 
 def read_reference(path: str | Path) -> list[dict]:
-    """Reference results: CSV with dataset, variant, metric, value, ci (optional), source.
-    Empty values are allowed (a reference not yet sourced) and never filled in."""
+    """Reference results: CSV with dataset, variant, metric, value, ci (optional), source and
+    table (optional). Empty values are allowed (a reference not yet sourced) and never filled in."""
     with open(path, newline="") as handle:
         rows = [row for row in csv.DictReader(line for line in handle if not line.startswith("#"))]
     for number, row in enumerate(rows, start=2):
@@ -26,6 +30,21 @@ def read_reference(path: str | Path) -> list[dict]:
         if row["metric"] not in METRICS:
             raise ValueError(f"{path}, row {number}: unknown metric {row['metric']!r}; known: {list(METRICS)}")
     return rows
+
+
+def read_notes(path: str | Path) -> dict[str, dict]:
+    """Per source, what its numbers are (``NOTE_FIELDS``; YAML), printed with its cells."""
+    with open(path) as handle:
+        notes = yaml.safe_load(handle) or {}
+    for source, note in notes.items():
+        if not isinstance(note, dict):
+            raise ValueError(f"{path}: {source!r} must map {list(NOTE_FIELDS)} to their text")
+        for field, value in note.items():
+            if field not in NOTE_FIELDS:
+                raise ValueError(f"{path}: {source!r}: unknown field {field!r}; known: {list(NOTE_FIELDS)}")
+            if not isinstance(value, NOTE_FIELDS[field]):
+                raise ValueError(f"{path}: {source!r}: {field} must be a {NOTE_FIELDS[field].__name__}")
+    return notes
 
 
 def scorecard(rows_by_dataset: dict[str, Sequence[dict]], reference: Sequence[dict]) -> list[dict]:
@@ -38,7 +57,7 @@ def scorecard(rows_by_dataset: dict[str, Sequence[dict]], reference: Sequence[di
         row = lookup.get((ref["dataset"], ref["variant"]))
         stat = (row or {}).get(ref["metric"]) or {"mean": None, "ci": None, "n": 0}
         value = float(ref["value"]) if ref.get("value", "").strip() else None
-        card = {**{k: ref.get(k, "") for k in REFERENCE_FIELDS}, "ours": stat["mean"], "our_ci": stat["ci"], "n": stat.get("n", 0), "diff_in_ci": None}
+        card = {**{k: ref.get(k) or "" for k in REFERENCE_FIELDS}, "ours": stat["mean"], "our_ci": stat["ci"], "n": stat.get("n", 0), "diff_in_ci": None}
         if stat["mean"] is None:
             card["verdict"] = "not run"
         elif value is None:
@@ -53,17 +72,36 @@ def scorecard(rows_by_dataset: dict[str, Sequence[dict]], reference: Sequence[di
     return cards
 
 
-def scorecard_markdown(cards: Sequence[dict], reference_file: str) -> str:
+def _counts(cards: Sequence[dict]) -> str:
+    return ", ".join(f"{v}: {sum(c['verdict'] == v for c in cards)}" for v in VERDICTS)
+
+
+def _note_lines(note: dict) -> list[str]:
+    lines = [f"- {note[field]}" for field in ("runs", "ci", "converted") if field in note]
+    if note.get("protocol"):
+        lines += ["- Their protocol, as they state it:", *(f"  - {item}" for item in note["protocol"])]
+    if note.get("names"):
+        lines += ["- Their names, our variants:", *(f"  - {name}: {text}" for name, text in note["names"].items())]
+    return lines
+
+
+def scorecard_markdown(cards: Sequence[dict], reference_file: str, notes: Mapping[str, dict] | None = None) -> str:
+    """One section per source (in file order): its notes, then its cells."""
     lines = [f"### Scorecard against {reference_file}", "",
-             "| dataset | variant | metric | ours | n | reference | difference / our CI | verdict |", "|---|---|---|---|---|---|---|---|"]
-    for c in cards:
-        ours = "–" if c["ours"] is None else (f"{c['ours']:.2f}" + ("" if c["our_ci"] is None else f" ± {c['our_ci']:.2f}"))
-        ref = (c["value"] or "–") + (f" ± {c['ci']}" if c.get("ci") else "")
-        diff = "–" if c["diff_in_ci"] is None else f"{c['diff_in_ci']:+.2f}"
-        lines.append(f"| {c['dataset']} | {c['variant']} | {c['metric']} | {ours} | {c['n']} | {ref} | {diff} | {c['verdict']} |")
-    counts = {v: sum(c["verdict"] == v for c in cards) for v in ("within", "outside", "no CI", "no reference", "not run")}
-    lines += ["", "- " + ", ".join(f"{v}: {n}" for v, n in counts.items()),
-              "- within: |ours - reference| <= our 95% CI half-width (n >= 2 seeds)"]
+             f"- {len(cards)} cells: {_counts(cards)}",
+             "- within: |ours - reference| <= our 95% CI half-width (n >= 2 seeds); "
+             "difference / our CI: (ours - reference) in units of that half-width"]
+    for source in dict.fromkeys(c["source"] for c in cards):
+        own = [c for c in cards if c["source"] == source]
+        lines += ["", f"#### {source or 'no source given'}", "", *_note_lines((notes or {}).get(source, {})),
+                  f"- {len(own)} cells: {_counts(own)}", "",
+                  "| dataset | variant | metric | table | ours | n | reference | difference / our CI | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for c in own:
+            ours = "–" if c["ours"] is None else (f"{c['ours']:.2f}" + ("" if c["our_ci"] is None else f" ± {c['our_ci']:.2f}"))
+            ref = (c["value"] or "–") + (f" ± {c['ci']}" if c.get("ci") else "")
+            diff = "–" if c["diff_in_ci"] is None else f"{c['diff_in_ci']:+.2f}"
+            lines.append(f"| {c['dataset']} | {c['variant']} | {c['metric']} | {c['table'] or '–'} | {ours} | {c['n']} | {ref} | {diff} | {c['verdict']} |")
     return "\n".join(lines) + "\n"
 
 
