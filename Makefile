@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo readme test test-cluster lint report clean-demo
+.PHONY: demo byo-example readme test test-cluster lint report clean-demo
 
 $(BIN)/snakemake: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,18 @@ $(BIN)/snakemake: pyproject.toml
 
 demo: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
-	$(BIN)/snakemake --configfile config/demo.yaml --report results/report.html
-	@cat results/report/tables/*.md
+	$(BIN)/snakemake --configfile config/demo.yaml --report results/demo/report.html
+	@cat results/demo/report/tables/*.md
+
+# Your own data, tried on example data: writes data/byo_example/ (an image folder and its
+# hierarchy) and runs config/byo_example.yaml on it (results/byo_example/)
+byo-example: $(BIN)/snakemake
+	$(BIN)/python -m haframe.data.example_folder data/byo_example
+	$(BIN)/snakemake --cores $(CORES) --configfile config/byo_example.yaml
 
 # README's demo table, regenerated from the last `make demo` (never edited by hand)
-readme: results/report/tables/synthetic.md
-	$(BIN)/python -m haframe.report.readme README.md results/report/tables/synthetic.md
+readme: results/demo/report/tables/synthetic.md
+	$(BIN)/python -m haframe.report.readme README.md results/demo/report/tables/synthetic.md
 
 test: $(BIN)/snakemake
 	$(BIN)/python -m pytest

@@ -1,9 +1,12 @@
 """Rule evaluate: score the best checkpoint on every test image."""
+from pathlib import Path
+
 from haframe.assets import RunAssets
 from haframe.evaluate import evaluate_run
 from haframe.logs import log_to
+from haframe.run_status import recorded_failure
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0]) as log, recorded_failure(Path(snakemake.output.metrics).parent, "evaluate"):
     i, o = snakemake.input, snakemake.output
     result = evaluate_run(
         checkpoint=i.checkpoint,

@@ -4,6 +4,6 @@ from haframe.logs import log_to
 from haframe.tracking import import_report
 
 with log_to(snakemake.log[0]) as log:
-    marker = import_report(list(snakemake.input), snakemake.params.tracking_uri)
+    marker = import_report(list(snakemake.input), snakemake.params.tracking_uri, snakemake.params.experiment)
     write_json(snakemake.output.marker, marker)
     log(f"MLflow report run {marker['run_id']} with {marker['files']} files")

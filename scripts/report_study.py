@@ -12,8 +12,9 @@ with log_to(snakemake.log[0]) as log:
         results[result["dataset"]].append(result)
     summary = report_study(
         results, variants, reference_file=snakemake.input.reference or None, notes_file=snakemake.input.notes or None,
-        ablation={s: o[f"ablation_{s}"] for s in ("md", "tex", "csv")},
-        summary={s: o[f"summary_{s}"] for s in ("md", "tex", "csv")},
-        scorecard_files={s: o[f"scorecard_{s}"] for s in ("md", "csv")},
+        ablation={s: o[f"ablation_{s}"] for s in ("md", "tex", "csv", "html")},
+        summary={s: o[f"summary_{s}"] for s in ("md", "tex", "csv", "html")},
+        scorecard_files={s: o[f"scorecard_{s}"] for s in ("md", "csv", "html")},
+        not_run=dict(snakemake.params.not_run),
     )
     log(f"ablation rows {summary['ablation_rows']}, scorecard cells {summary['scorecard']}")

@@ -3,5 +3,7 @@ from haframe.logs import log_to
 from haframe.report.build import snapshot_report
 
 with log_to(snakemake.log[0]) as log:
-    summary = snapshot_report(dict(snakemake.params.expected), "results", "results/report/snapshot")
-    log(f"snapshot: {summary['found']} runs found, {summary['missing']} missing -> results/report/snapshot/snapshot.md")
+    p = snakemake.params
+    summary = snapshot_report(dict(p.expected), p.results, p.out_dir, dict(p.unavailable))
+    log(f"snapshot: {summary['found']} runs found, {summary['missing']} missing ({summary['failed']} failed) "
+        f"-> {p.out_dir}/snapshot.md")

@@ -1,10 +1,13 @@
 """Rule train: one (dataset, variant, seed) run; resumes from its resume/ state if present."""
+from pathlib import Path
+
 from haframe.assets import RunAssets
 from haframe.logs import log_to
+from haframe.run_status import recorded_failure
 from haframe.runs import RunSpec
 from haframe.train import train_run
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0]) as log, recorded_failure(Path(snakemake.output.checkpoint).parent, "train"):
     i, o = snakemake.input, snakemake.output
     summary = train_run(
         RunSpec.from_dict(snakemake.params.run),

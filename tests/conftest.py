@@ -1,7 +1,10 @@
+import contextlib
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +12,14 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("HAFRAME_SHARED") or REPO.parent / "shared")  # HAFRAME_SHARED=/nonexistent: as a fresh clone
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
 def tiny_config(**overrides) -> dict:
     """The demo study shrunk to seconds: 9 classes, 2 epochs, 2 seeds, type-II CE (with CRM) and HAFrame."""
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
+    config["study"] = "tiny"  # outputs in results/tiny/
     config["seeds"] = [0, 1]
     config["variants"] = {name: config["variants"][name] for name in ("ce_II", "haframe")}
     ds = config["datasets"]["synthetic"]
@@ -26,8 +30,9 @@ def tiny_config(**overrides) -> dict:
     return config
 
 
-def run_snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real CLI on the repository's workflow in ``workdir`` with ``config``."""
+def run_snakemake(workdir: Path, config: dict, *args: str, check: bool = True, umask: int = 0o022) -> subprocess.CompletedProcess:
+    """Run the real CLI on the repository's workflow in ``workdir`` with ``config``, under a
+    shared-filesystem umask (022: files group- and world-readable)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "config.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -36,7 +41,8 @@ def run_snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -
         "--directory", str(workdir), "--configfile", str(config_file), "--cores", "2", *args,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)  # picks up profiles/default
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO,  # picks up profiles/default
+                            preexec_fn=lambda: os.umask(umask))
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
     return result
@@ -69,14 +75,48 @@ def mlflow_client(store: Path | str):
     return MlflowClient(store if isinstance(store, str) else f"sqlite:///{store / 'results' / 'mlflow.db'}")
 
 
-def mlflow_runs(store: Path | str, experiment: str = "synthetic", active_only: bool = True):
-    """(client, runs) of one experiment (see ``mlflow_client`` for ``store``)."""
+@contextlib.contextmanager
+def mlflow_server(backend_db: Path, artifacts: Path, seconds: int = 300):
+    """``mlflow server`` on 127.0.0.1 (a free port) over a sqlite store and an artifact
+    folder, as a user would start it; yields its URI and stops it (and its workers) after."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = backend_db.parent / f"mlflow-server-{port}.log"
+    command = [Path(sys.executable).with_name("mlflow"), "server", "--host", "127.0.0.1", "--port", port, "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{backend_db}", "--artifacts-destination", artifacts]
+    server = subprocess.Popen(["timeout", "-k", "10", str(seconds), *map(str, command)], stdout=log.open("w"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        yield uri
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def mlflow_runs(store: Path | str, experiment: str = "tiny", active_only: bool = True, kind: str = "run"):
+    """(client, runs) of one study's experiment, its training runs (``kind="run"``) or its
+    report builds (``kind="report"``); see ``mlflow_client`` for ``store``."""
     from mlflow.entities import ViewType
 
     client = mlflow_client(store)
     found = client.get_experiment_by_name(experiment)
     view = ViewType.ACTIVE_ONLY if active_only else ViewType.ALL
-    return client, client.search_runs([found.experiment_id], run_view_type=view)
+    return client, client.search_runs([found.experiment_id], filter_string=f"tags.`haframe.kind` = '{kind}'", run_view_type=view)
 
 
 def random_tree_paths(seed, min_leaves=8, max_leaves=40, max_depth=5, p_leaf=0.35):

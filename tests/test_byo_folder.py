@@ -43,7 +43,7 @@ def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
         }
     }
     run_snakemake(tmp_path / "work", config)
-    results = tmp_path / "work" / "results" / "pets_and_cars"
+    results = tmp_path / "work" / "results" / "tiny" / "pets_and_cars"
     meta = json.loads((results / "data/meta.json").read_text())
     assert meta["counts"] == {"train": 24, "val": 8, "test": 12}
     assert (results / "data/classes.txt").read_text().split() == list(HIERARCHY)
@@ -51,7 +51,7 @@ def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
     assert summary["height"] == 2 and summary["num_classes"] == 4
     metrics = json.loads((results / "runs/haframe/seed0/metrics.json").read_text())
     assert metrics["n_test"] == 12
-    assert (tmp_path / "work/results/report/tables/pets_and_cars.md").is_file()
+    assert (tmp_path / "work/results/tiny/report/tables/pets_and_cars.md").is_file()
 
 
 def test_class_folder_missing_from_the_hierarchy_is_named(tmp_path):
@@ -63,9 +63,25 @@ def test_class_folder_missing_from_the_hierarchy_is_named(tmp_path):
     config = tiny_config(seeds=[0])
     config["datasets"] = {
         "mine": {"kind": "folder", "folder": str(images), "hierarchy": {"source": str(hierarchy), "format": "tsv"},
+                 "frame": {"gamma": 1.0}, "training": {"batch_size": 2}}  # 4 training images: a batch fits
+    }
+    result = run_snakemake(tmp_path / "work", config, "results/tiny/mine/data/meta.json", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "work/results/tiny/mine/logs/prepare.log").read_text()
+    assert "class folders not in the hierarchy: ['horse']" in log
+
+
+def test_a_folder_smaller_than_a_batch_is_refused_before_any_job(tmp_path):
+    images = tmp_path / "my_images"
+    write_folder(images, per_split=(1, 1, 1))
+    hierarchy = tmp_path / "hierarchy.tsv"
+    hierarchy.write_text("".join(f"root\t{parent[0]}\t{leaf}\n" for leaf, parent in HIERARCHY.items()))
+    config = tiny_config(seeds=[0])
+    config["datasets"] = {
+        "mine": {"kind": "folder", "folder": str(images), "hierarchy": {"source": str(hierarchy), "format": "tsv"},
                  "frame": {"gamma": 1.0}}
     }
-    result = run_snakemake(tmp_path / "work", config, "results/mine/data/meta.json", check=False)
+    result = run_snakemake(tmp_path / "work", config, "--dry-run", check=False)
     assert result.returncode != 0
-    log = (tmp_path / "work/results/mine/logs/prepare.log").read_text()
-    assert "class folders not in the hierarchy: ['horse']" in log
+    assert "training.batch_size = 64 exceeds the 4 training images of 'mine', so training would run zero steps" in result.stdout
+    assert not (tmp_path / "work" / "results").exists()

@@ -31,7 +31,7 @@ from haframe.data.prepared import DataError, read_classes, read_meta, read_split
 from haframe.io import UnsafeArchiveError, UnsafePickleError, download, safe_extract
 
 CPU = torch.device("cpu")
-CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)  # method.md section 5
+CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)  # README, "The method" 5
 FGVC_MEAN, FGVC_STD = (0.4880712, 0.5191783, 0.54383063), (0.21482512, 0.20683703, 0.23937796)
 
 

@@ -22,7 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import SHARED
+from reference_files import reference_file
 from haframe.data.kinds import inat19 as inat, tiered_imagenet as tiered
 from haframe.data.split_lists import plan_rows
 from haframe.data.files import read_index
@@ -244,13 +244,12 @@ def test_inat_count_mismatch_names_split_and_numbers(tmp_path):
 
 
 def test_published_split_lists_match_the_module_constants(tmp_path):
-    """The real lists (../shared/reference) verify with SPLITS_DIGEST and give EXPECTED."""
-    splits = SHARED / "reference" / "splits"
-    root = safe_extract(splits / "inat19_split_lists.tar.xz", tmp_path / "inat")
+    """The real lists (tests/reference_files.py) verify with SPLITS_DIGEST and give EXPECTED."""
+    root = safe_extract(reference_file("splits/inat19_split_lists.tar.xz"), tmp_path / "inat")
     lists = verified_split_lists(root, inat.SPLITS_DIGEST)
     rows = plan_rows("inat19", lists, [f"nat{i:04d}" for i in range(1010)], inat.EXPECTED)
     assert {s: len(r) for s, r in rows.items()} == {s: n for s, (n, _) in inat.EXPECTED.items()}
-    root = safe_extract(splits / "splits_tiered.zip", tmp_path / "tiered")
+    root = safe_extract(reference_file("splits/splits_tiered.zip"), tmp_path / "tiered")
     lists = verified_split_lists(root, tiered.SPLITS_DIGEST)
     rows = plan_rows("tiered", lists, sorted(lists["train"]), tiered.EXPECTED)
     assert {s: len(r) for s, r in rows.items()} == {s: n for s, (n, _) in tiered.EXPECTED.items()}

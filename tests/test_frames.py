@@ -1,6 +1,6 @@
 """haframe.frames: the minimum-similarity solve (exact and the authors' grid), frames and ETFs.
 
-Reference: method.md section 2. Distance matrices come from random unbalanced trees.
+Reference: README, "The method" 2. Distance matrices come from random unbalanced trees.
 """
 
 
@@ -67,7 +67,7 @@ def test_exact_solve_is_on_the_psd_boundary(tree, gamma):
     assert abs(min_eig(sim.S)) < 1e-9
     # a little more negative and S is clearly indefinite
     assert min_eig((1 - (sim.s - 1e-4)) * E + (sim.s - 1e-4)) < -1e-6
-    # closed form from method.md: s* = -1 / (1^T E^-1 1 - 1)
+    # closed form (README, "The method" 2): s* = -1 / (1^T E^-1 1 - 1)
     ones = np.ones(K)
     assert sim.s == pytest.approx(-1.0 / (ones @ np.linalg.solve(E, ones) - 1.0), rel=1e-10)
 
@@ -193,7 +193,7 @@ def exact_boundary(D, gamma):
 
 @pytest.mark.parametrize("tree", TREES[1:3], ids=lambda t: f"tree{t[0]}")
 def test_grid_keeps_point_just_below_exact_boundary_within_tolerance(tree):
-    """method.md section 7: the grid treats eigenvalues in (-1e-6, 0) as zero.
+    """README, "Fidelity to the published protocol": the grid treats eigenvalues in (-1e-6, 0) as zero.
 
     Tune gamma so that s* sits 1e-8 above a grid point: that grid point is (slightly)
     indefinite, but within the tolerance, so the authors' search keeps it.

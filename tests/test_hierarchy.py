@@ -1,6 +1,6 @@
 """haframe.hierarchy: distances, per-level labels, the file format and its validation.
 
-Reference definitions: method.md section 1. Distances are checked against a brute-force
+Reference definitions: README, "The method" 1. Distances are checked against a brute-force
 evaluation on the padded tree, on random unbalanced trees.
 """
 

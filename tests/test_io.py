@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED
+from reference_files import reference_file
 from haframe.io import DownloadError, atomic_path, download, sha256_of
 
 DATA = bytes((i * 7919 + (i >> 8)) % 256 for i in range(300_000))  # not a multiple of any chunk size
@@ -127,7 +127,7 @@ def test_sha256_of_matches_hashlib_and_the_reference_readme(tmp_path):
     empty.write_bytes(b"")
     assert sha256_of(empty) == hashlib.sha256(b"").hexdigest()
     # a real reference file against the digest published in its README
-    tree = SHARED / "reference" / "hierarchies" / "cifar100" / "tree.pkl"
+    tree = reference_file("hierarchies/cifar100/tree.pkl")
     assert sha256_of(tree) == "15344a9c81854b3dd118424702a7f0da12ae8edf7c9c9650babc13393ed47f0c"
 
 
@@ -329,3 +329,17 @@ def test_atomic_path_success(tmp_path):
     assert target.read_text() == "done"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.txt"]
     assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path, umask, mode):
+    from haframe.io import write_text
+
+    previous = os.umask(umask)
+    try:
+        write_text(tmp_path / "table.md", "| a |\n")
+        with open(tmp_path / "plain.md", "w") as handle:
+            handle.write("| a |\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "table.md").stat().st_mode & 0o777 == mode == (tmp_path / "plain.md").stat().st_mode & 0o777

@@ -1,6 +1,6 @@
 """Cross-entropy (the ce method's classifier) and the HAFrame loss against per-sample Python loops.
 
-Reference: method.md section 4,
+Reference: README, "The method" 4,
 L = (1 - alpha) * CE(h W^T, y) + alpha * (1/B) * sum_b sum_c (cos(h_b, w_c) - S[y_b, c])^2.
 """
 
@@ -56,7 +56,7 @@ def loop_cross_entropy(z, y):
 
 
 def loop_haframe(z, h, W, S, y, alpha):
-    """The method.md formula with explicit per-sample, per-class loops."""
+    """The formula (README, "The method" 4) with explicit per-sample, per-class loops."""
     n, d = h.shape
     k = W.shape[0]
     pull = 0.0

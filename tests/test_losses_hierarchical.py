@@ -3,7 +3,7 @@
 Every loss is checked in value AND gradient (float64 autograd) against a plain evaluation of
 its formula written here with loops over samples, classes, levels and tree nodes, on random
 data and a small unbalanced tree (leaves at depths 1 to 4, a single-child chain r -> C -> C1 -> c9).
-References: method.md sections 1 and 4; the authors' code as cited in the method modules
+References: README, "The method" 1 and 4; the authors' code as cited in the method modules
 (haframe/methods/flamingo.py, hafeature.py, soft_labels.py, hxe.py).
 """
 
@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 import yaml
 
-from conftest import REPO, SHARED
+from conftest import REPO
+from reference_files import reference_file
 from haframe.hierarchy import Hierarchy, level_parents
 from haframe.methods.flamingo import flamingo_loss, flamingo_own_slices, flamingo_slices
 from haframe.methods.hafeature import hafeature_loss
@@ -226,7 +227,7 @@ def test_flamingo_loss_rejects_missing_levels():
         flamingo_loss(z, y, level_targets=torch.from_numpy(LEVELS[:, :2])[y])
 
 
-# The Flamingo slice widths of method.md section 4 (classifier inputs coarsest to finest).
+# The Flamingo slice widths of README, "The method" 4 (classifier inputs coarsest to finest).
 FLAMINGO_EXAMPLES = {
     # type II, d = K
     (100, 5): [100, 80, 60, 40, 20],  # CIFAR-100
@@ -392,7 +393,7 @@ def test_hafeature_margin_levels_match_the_paper_class_counts():
     }
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for name, counts in expected.items():
-        h = read_hierarchy(SHARED / "reference" / "hierarchies" / name / "tree.pkl", "nltk_tree")
+        h = read_hierarchy(reference_file(f"hierarchies/{name}/tree.pkl"), "nltk_tree")
         labels = h.level_labels()
         for variant in ("hafeature_I", "hafeature_II"):
             levels = config["datasets"][name]["variants"][variant]["margin_levels"]

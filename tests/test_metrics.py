@@ -1,4 +1,4 @@
-"""haframe.metrics (and evaluate.scored_predictions): method.md section 6, and the CRM rule
+"""haframe.metrics (and evaluate.scored_predictions): README, "The method" 6, and the CRM rule
 (haframe.methods.crm, section 4)."""
 
 import math

@@ -1,6 +1,6 @@
 """haframe.models: WRN-28-8 and ResNet-50 backbones, type-I / type-II heads, weight files.
 
-Reference: method.md section 3; the WRN follows the PyTorch FixMatch port the authors use
+Reference: README, "The method" 3; the WRN follows the PyTorch FixMatch port the authors use
 (util/arch/wideresnet.py), the type-I head their custom_resnet.ResNet50.
 """
 

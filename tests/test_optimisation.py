@@ -1,11 +1,12 @@
-"""Optimiser groups of the published study (method.md section 5) for every (dataset, variant)
+"""Optimiser groups of the published study (README, "The method" 5) for every (dataset, variant)
 of config/config.yaml, built with the real models."""
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, SHARED
+from conftest import REPO
+from reference_files import reference_file
 from haframe.assets import RunAssets, SolvedFrame
 from haframe.inference import build_model
 from haframe.parsers import read_hierarchy
@@ -28,7 +29,7 @@ BACKBONE = {"cifar100": ("wrn28_8", None), "fgvc_aircraft": ("resnet50", "imagen
 
 def assets_of(dataset):
     """The dataset's real hierarchy; identity frames (only the classifier's shape matters here)."""
-    tree = read_hierarchy(SHARED / "reference" / "hierarchies" / dataset / "tree.pkl", "nltk_tree", ORDER.get(dataset, "sorted"))
+    tree = read_hierarchy(reference_file(f"hierarchies/{dataset}/tree.pkl"), "nltk_tree", ORDER.get(dataset, "sorted"))
     K = tree.num_classes
     identity = SolvedFrame(S=np.eye(K), factor=np.eye(K))
     return RunAssets(hierarchy=tree, distances=tree.distance_matrix(), levels=tree.level_labels(),

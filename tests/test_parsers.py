@@ -1,6 +1,6 @@
-"""haframe.parsers on the real published hierarchy files (../shared/reference/).
+"""haframe.parsers on the real published hierarchy files (tests/reference_files.py).
 
-Facts checked here come from ../shared/reference/README.md and method.md sections 1-2:
+Facts checked here come from ../shared/reference/README.md and README, "The method" 1-2:
 class counts, heights, per-level class counts, random-mistake severities, the four
 published distance files (every K x K entry) and the frame's minimum similarity s.
 Also: the restricted unpickler refuses code-running pickles before anything runs, and
@@ -21,7 +21,7 @@ import types
 import numpy as np
 import pytest
 
-from conftest import SHARED, distance_matrix_from_dict, load_distance_dict
+from conftest import distance_matrix_from_dict, load_distance_dict
 from haframe.frames import solve_similarity
 from haframe.hierarchy import Hierarchy, HierarchyError, check_class_order
 from haframe.io import UnsafePickleError
@@ -33,8 +33,12 @@ from haframe.parsers import (
     read_hierarchy,
     tree_parents,
 )
+from reference_files import reference_file
 
-HIER = SHARED / "reference" / "hierarchies"
+
+def hier(name: str, file: str):
+    """A file of the published hierarchy ``name`` (hierarchies/<name>/<file>)."""
+    return reference_file(f"hierarchies/{name}/{file}")
 
 
 # dataset -> (class order, K, height, first class, random-mistake severity, gamma, grid s, exact s)
@@ -49,7 +53,7 @@ NAMES = list(DATASETS)
 
 @functools.lru_cache(maxsize=None)
 def tree_hierarchy(name: str) -> Hierarchy:
-    return read_hierarchy(HIER / name / "tree.pkl", "nltk_tree", DATASETS[name][0])
+    return read_hierarchy(hier(name, "tree.pkl"), "nltk_tree", DATASETS[name][0])
 
 
 @functools.lru_cache(maxsize=None)
@@ -89,17 +93,17 @@ def test_tree_pickle_counts_heights_and_order(name):
 
 
 def test_tree_loading_does_not_import_nltk():
-    tree = load_nltk_tree(HIER / "cifar100" / "tree.pkl")
+    tree = load_nltk_tree(hier("cifar100", "tree.pkl"))
     assert isinstance(tree, TreeNode) and tree.label == "root"
     assert "nltk" not in sys.modules and "nltk.tree" not in sys.modules
 
 
 @pytest.mark.parametrize("name, edges", [("inat19", 1189), ("tiered_imagenet", 842)])
 def test_isa_edges_equal_tree_pickle(name, edges):
-    parent = read_edges(HIER / name / "isa.txt")
+    parent = read_edges(hier(name, "isa.txt"))
     assert len(parent) == edges
-    assert parent == tree_parents(load_nltk_tree(HIER / name / "tree.pkl"))
-    from_edges = read_hierarchy(HIER / name / "isa.txt", "edges")
+    assert parent == tree_parents(load_nltk_tree(hier(name, "tree.pkl")))
+    from_edges = read_hierarchy(hier(name, "isa.txt"), "edges")
     assert from_edges == tree_hierarchy(name)
     assert from_edges.classes == tree_hierarchy(name).classes
     assert from_edges.paths == tree_hierarchy(name).paths
@@ -134,8 +138,8 @@ def test_inat19_per_level_counts_used_by_hafeature():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_distance_matrix_equals_published_distance_file(name):
+    table = load_distance_dict(hier(name, "distances.pkl.xz"))  # first: offline, the skip names this file
     h = tree_hierarchy(name)
-    table = load_distance_dict(HIER / name / "distances.pkl.xz")
     reference = distance_matrix_from_dict(table, h.classes)
     D = tree_distances(name)
     assert D.shape == reference.shape == (h.num_classes, h.num_classes)
@@ -400,7 +404,7 @@ def test_reduce_based_payload_is_refused(tmp_path, protocol):
 
 def test_distance_reader_refuses_even_the_tree_global(tmp_path):
     path = tmp_path / "d.pkl.xz"
-    path.write_bytes(lzma.compress((HIER / "cifar100" / "tree.pkl").read_bytes()))
+    path.write_bytes(lzma.compress(hier("cifar100", "tree.pkl").read_bytes()))
     with pytest.raises(UnsafePickleError, match=r"nltk\.tree\.Tree"):
         load_distance_dict(path)
 

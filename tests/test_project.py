@@ -79,11 +79,16 @@ def imports_in(nodes, package: str | None) -> set[str]:
 
 def third_party_closure(script: Path) -> set[str]:
     """Top-level third-party modules a rule script needs, following the haframe modules it
-    imports (and what they import, transitively)."""
+    imports (and what they import, transitively), and every module of a registry package
+    (data.kinds, methods: an ``__init__`` that imports its modules through pkgutil)."""
     seen, third_party, todo = set(), set(), [(script, None)]
     while todo:
         path, package = todo.pop()
-        for name in imports_of(path, package):
+        names = imports_of(path, package)
+        if path.name == "__init__.py" and "pkgutil.iter_modules(__path__)" in path.read_text():
+            names |= {f"{package}.{p.name.removesuffix('.py')}" for p in path.parent.iterdir()
+                      if p.name != "__init__.py" and (p.suffix == ".py" or (p / "__init__.py").is_file())}
+        for name in names:
             top = name.split(".")[0]
             if top == "haframe":
                 found = module_file(name)
@@ -110,8 +115,11 @@ def test_conda_envs_pin_the_same_versions_as_pyproject():
 
 
 def test_every_rule_runs_in_an_env_that_provides_what_its_script_imports():
+    # exactly: an env file holds the union of what its rules' scripts import, nothing more
     rules = workflow_rules()
     assert {"train", "evaluate", "parse_hierarchy", "report_dataset", "import_run"} <= {r.name for r in rules}
+    needs: dict[Path, set[str]] = {}
+    users: dict[Path, list[str]] = {}
     for rule in rules:
         assert rule.conda_env, f"rule {rule.name} has no conda env"
         env_file = (Path(rule.basedir) / str(rule.conda_env)).resolve()
@@ -120,12 +128,37 @@ def test_every_rule_runs_in_an_env_that_provides_what_its_script_imports():
         needed = {IMPORT_TO_PACKAGE.get(m, m).lower() for m in third_party_closure(script)}
         missing = needed - set(env_packages(env_file))
         assert not missing, f"rule {rule.name}: {env_file.name} lacks {sorted(missing)} ({script.name} imports them)"
+        needs.setdefault(env_file, set()).update(needed)
+        users.setdefault(env_file, []).append(rule.name)
+    for env_file, needed in needs.items():
+        extra = set(env_packages(env_file)) - needed
+        assert not extra, f"{env_file.name}: {sorted(extra)} not imported by its rules {users[env_file]}"
+    unused = set((REPO / "envs").glob("*.yaml")) - set(needs)
+    assert not unused, f"no rule uses {sorted(p.name for p in unused)}"
+
+
+def test_the_rules_of_the_torch_free_stages_run_in_envs_without_torch():
+    # download, extract, hierarchy, frames, report, MLflow import: their envs skip the ~6 GB
+    # torch stack. Of data.smk only the preparation needs it (its dataset kinds import
+    # haframe.data.transforms); train.smk's weight download does not.
+    stages = {"data", "hierarchy", "frames", "report", "track"}
+    preparation = {"prepare_synthetic", "prepare_dataset"}
+    rules = [r for r in workflow_rules()
+             if (Path(r.snakefile).stem in stages and r.name not in preparation) or r.name == "download_weights"]
+    assert {"download_source", "extract_source", "download_hierarchy", "parse_hierarchy", "solve_frame",
+            "report_dataset", "report_study", "snapshot", "import_run", "import_report"} <= {r.name for r in rules}
+    for rule in rules:
+        env_file = (Path(rule.basedir) / str(rule.conda_env)).resolve()
+        heavy = {"torch", "torchvision"} & set(env_packages(env_file))
+        assert not heavy, f"rule {rule.name} runs in {env_file.name}, which has {sorted(heavy)}"
 
 
 def test_the_closure_follows_the_library_into_its_dependencies():
     # the check above is only as good as this: train.py reaches torch through haframe.train only
     assert {"torch", "numpy", "yaml"} <= third_party_closure(REPO / "scripts" / "train.py")
     assert "mlflow" in third_party_closure(REPO / "scripts" / "import_run.py")
+    # ... and into the registries' modules: image datasets' preparation decodes with PIL
+    assert "PIL" in third_party_closure(REPO / "scripts" / "prepare.py")
 
 
 def test_snakemake_lint_is_clean():

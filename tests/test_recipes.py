@@ -85,8 +85,8 @@ def test_a_new_method_is_one_module_plus_config_lines(tmp_path):
         cwd=repo, capture_output=True, text=True, env=env,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    metrics = json.loads((workdir / "results/synthetic/runs/cosface/seed0/metrics.json").read_text())
+    metrics = json.loads((workdir / "results/tiny/synthetic/runs/cosface/seed0/metrics.json").read_text())
     assert metrics["method"] == "cosface" and metrics["n_test"] == 9 * 20
     assert metrics["top1_error"] < 100.0 * (1 - 1 / 9) - 15  # beats chance
-    row = (workdir / "results/report/tables/synthetic.md").read_text()
+    row = (workdir / "results/tiny/report/tables/synthetic.md").read_text()
     assert "| cosface | 1 |" in row

@@ -126,7 +126,7 @@ def test_scorecard_through_the_dag_says_within_inside_our_ci_and_outside_beyond(
     workdir, config = study
     copy = tmp_path / "copy"
     shutil.copytree(workdir / "results", copy / "results", ignore=shutil.ignore_patterns("report"))
-    results = [json.loads(p.read_text()) for p in (copy / "results/synthetic/runs").glob("*/seed*/metrics.json")]
+    results = [json.loads(p.read_text()) for p in (copy / "results/tiny/synthetic/runs").glob("*/seed*/metrics.json")]
     rows = tables.table_rows(results, ["ce_II", "haframe", "ce_I"])
     variant, metric, stat = next((row["name"], metric, row[metric]) for row in rows for metric in tables.METRICS
                                  if row.get(metric) and (row[metric]["ci"] or 0) > 0)  # seeds that differ
@@ -137,10 +137,28 @@ def test_scorecard_through_the_dag_says_within_inside_our_ci_and_outside_beyond(
     )
     (copy / "notes.yaml").write_text("synthetic:\n  runs: placed around our own result\n")
     config = {**config, "report": {"reference_results": "reference.csv", "reference_notes": "notes.yaml"}}
-    run_snakemake(copy, config, "results/report/tables/scorecard.csv", "--allowed-rules", "report_study")
-    rows = (copy / "results/report/tables/scorecard.csv").read_text().splitlines()[1:]
+    run_snakemake(copy, config, "results/tiny/report/tables/scorecard.csv", "--allowed-rules", "report_study")
+    rows = (copy / "results/tiny/report/tables/scorecard.csv").read_text().splitlines()[1:]
     assert [(r.split(",")[6], r.split(",")[-1]) for r in rows] == [("inside", "within"), ("beyond", "outside")]
-    assert "placed around our own result" in (copy / "results/report/tables/scorecard.md").read_text()
+    assert "placed around our own result" in (copy / "results/tiny/report/tables/scorecard.md").read_text()
+
+
+def test_a_series_keeps_its_colour_whatever_else_is_drawn_and_error_bars_stay_in_range():
+    study = ["ce_I", "ce_I+crm", "ce_II", "ce_II+crm", "haframe", "bilt"]
+    everything, some = figures.series_colours(study), figures.series_colours([*study, "extra"])
+    assert everything["haframe"] == some["haframe"] and len(set(everything.values())) == len(study)
+    assert figures.clipped_error(99.0, 5.0, 0.0, 100.0) == [[5.0], [1.0]]  # no bar past 100 %
+    assert figures.clipped_error(0.5, 2.0, 0.0) == [[0.5], [2.0]]  # nor below 0
+
+
+def test_every_table_has_an_html_page_with_the_same_cells(tmp_path):
+    from haframe.report.html import markdown_to_html
+
+    rows = tables.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
+    text = tables.markdown(rows, "d: test metrics", ["a note with **bold**"])
+    page = markdown_to_html(text, "d")
+    assert page.count("<tr>") == 1 + len(rows) and page.count('<tr class="group">') == 2  # header, rows; type I, type II
+    assert "<td>ce_II+crm</td>" in page and "<strong>bold</strong>" in page and "<h3>d: test metrics</h3>" in page
 
 
 def test_figures_draw_one_series_per_row_or_variant(tmp_path):
@@ -164,7 +182,7 @@ def study(tiny_study):
 @pytest.mark.dag
 def test_dag_leaves_every_table_figure_and_a_report_run(study):
     workdir, _ = study
-    results = workdir / "results" / "report"
+    results = workdir / "results" / "tiny" / "report"
     for name in ("synthetic", "ablation", "summary"):
         for suffix in ("md", "tex", "csv"):
             assert (results / "tables" / f"{name}.{suffix}").stat().st_size > 0
@@ -175,11 +193,12 @@ def test_dag_leaves_every_table_figure_and_a_report_run(study):
     for series in ("ce_I", "ce_I+crm", "ce_II", "ce_II+crm", "haframe"):
         assert f">{series}<" in svg
     marker = json.loads((results / "mlflow.json").read_text())
-    client, runs = mlflow_runs(workdir, "report")
+    client, runs = mlflow_runs(workdir, kind="report")
     assert [r.info.run_id for r in runs] == [marker["run_id"]]
     assert runs[0].data.tags["git_commit"]
-    artifacts = {a.path for a in client.list_artifacts(marker["run_id"], "tables")}
-    assert "tables/synthetic.tex" in artifacts and "tables/scorecard.md" in artifacts
+    assert runs[0].info.artifact_uri == f"mlflow-artifacts:/tiny/{marker['run_id']}/artifacts"  # served by the proxy
+    artifacts = workdir / "results" / "mlflow-artifacts" / "tiny" / marker["run_id"] / "artifacts"
+    assert (artifacts / "tables/synthetic.tex").is_file() and (artifacts / "tables/scorecard.html").is_file()
 
 
 @pytest.mark.dag
@@ -188,6 +207,8 @@ def test_snakemake_html_report_builds(study):
     run_snakemake(workdir, config, "--report", str(workdir / "results" / "report.html"))
     html = (workdir / "results" / "report.html").read_text(errors="replace")
     assert len(html) > 100_000 and "synthetic_error_vs_severity.png" in html
+    for table in ("synthetic.html", "synthetic_hierarchy.html", "summary.html", "scorecard.html", "ablation.html"):
+        assert table in html, table  # the tables themselves, not only their Markdown downloads
 
 
 @pytest.mark.dag
@@ -197,13 +218,13 @@ def test_snapshot_marks_missing_runs_and_rebuilds_each_time(study, tmp_path):
     (incomplete / "results").mkdir(parents=True)
     import shutil
 
-    shutil.copytree(workdir / "results" / "synthetic", incomplete / "results" / "synthetic")
-    (incomplete / "results/synthetic/runs/haframe/seed1/metrics.json").unlink()
+    shutil.copytree(workdir / "results" / "tiny" / "synthetic", incomplete / "results" / "tiny" / "synthetic")
+    (incomplete / "results/tiny/synthetic/runs/haframe/seed1/metrics.json").unlink()
     run_snakemake(incomplete, config, "snapshot")
-    text = (incomplete / "results/report/snapshot/snapshot.md").read_text()
+    text = (incomplete / "results/tiny/report/snapshot/snapshot.md").read_text()
     assert "- synthetic / haframe / seed 1" in text
     assert "(5 of 6 runs)" in text
-    first = (incomplete / "results/report/snapshot/synthetic.md").read_text()
+    first = (incomplete / "results/tiny/report/snapshot/synthetic.md").read_text()
     assert "| haframe | 1 |" in first
     again = run_snakemake(incomplete, config, "snapshot")
     assert "snapshot" in again.stdout + again.stderr and "Nothing to be done" not in again.stdout + again.stderr

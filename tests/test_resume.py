@@ -16,7 +16,7 @@ from conftest import REPO, SNAKEMAKE, mlflow_runs, run_snakemake, tiny_config, t
 
 pytestmark = pytest.mark.dag
 
-RUN = "results/synthetic/runs/haframe/seed0"
+RUN = "results/tiny/synthetic/runs/haframe/seed0"
 
 
 def resume_config() -> dict:
@@ -68,7 +68,7 @@ def test_sigkill_mid_epoch_resumes_to_identical_metrics(tmp_path, uninterrupted)
     assert not (tmp_path / RUN / "metrics.json").exists()
 
     run_snakemake(tmp_path, config)
-    log = (tmp_path / "results/synthetic/logs/train/haframe/seed0.log").read_text()
+    log = (tmp_path / "results/tiny/synthetic/logs/train/haframe/seed0.log").read_text()
     assert "resumed after epoch" in log
     assert outcome(tmp_path) == uninterrupted
     assert mlflow_identities(tmp_path) == ["synthetic/haframe/seed0"]
@@ -81,7 +81,7 @@ def test_kill_while_writing_the_checkpoint_resumes_to_identical_metrics(tmp_path
     assert first.returncode != 0
     monkeypatch.delenv("HAFRAME_FAULT")
     run_snakemake(tmp_path, config)
-    log = (tmp_path / "results/synthetic/logs/train/haframe/seed0.log").read_text()
+    log = (tmp_path / "results/tiny/synthetic/logs/train/haframe/seed0.log").read_text()
     assert "resumed after epoch 1 " in log
     assert outcome(tmp_path) == uninterrupted
     assert mlflow_identities(tmp_path) == ["synthetic/haframe/seed0"]

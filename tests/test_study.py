@@ -86,8 +86,12 @@ def refused(mutate) -> str:
          "datasets.mine.folder: required for kind 'folder'"),
         (lambda c: c["datasets"].update(mine={"kind": "cifar100", "frame": {"gamma": 1.0}}),
          "datasets.mine.hierarchy: required for kind 'cifar100'"),
+        (lambda c: c["datasets"]["synthetic"]["training"].update(batch_size=512),  # 24 x 9 = 216 training images
+         "datasets.synthetic.variants.ce_II: training.batch_size = 512 exceeds the 216 training images of 'synthetic', "
+         "so training would run zero steps"),
     ],
-    ids=["hxe-alpha", "foreign-param", "head", "posthoc", "override-key", "integer", "finite", "kind-option", "folder", "hierarchy"],
+    ids=["hxe-alpha", "foreign-param", "head", "posthoc", "override-key", "integer", "finite", "kind-option", "folder",
+         "hierarchy", "zero-steps"],
 )
 def test_bad_configs_are_refused_naming_the_field(mutate, message):
     assert message in refused(mutate)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import successors_inputs as inputs
-from conftest import SHARED
+from reference_files import reference_file
 from haframe.hierarchy import Hierarchy
 from haframe.methods.bilt import BiLTClassifier, bilt_loss, corrected_logits, level_costs
 from haframe.methods.hie import RULE as HIE
@@ -261,7 +261,7 @@ def test_hiercos_scores_are_the_norms_of_the_projections_onto_the_path_subspaces
     ("inat19", "sorted", 1189), ("tiered_imagenet", "sorted", 842),
 ])
 def test_hiercos_gives_one_orthonormal_direction_per_non_root_node_of_the_reference_trees(dataset, order, D):
-    tree = read_hierarchy(SHARED / "reference" / "hierarchies" / dataset / "tree.pkl", "nltk_tree", order)
+    tree = read_hierarchy(reference_file(f"hierarchies/{dataset}/tree.pkl"), "nltk_tree", order)
     names, depths = breadth_first_nodes(tree)
     structure = subspace_structure(tree)
     assert len(names) == len(set(names)) == D and structure["paths"].shape == (tree.num_classes, D)

@@ -30,7 +30,7 @@ def all_variants(tmp_path_factory):
     }
     workdir = tmp_path_factory.mktemp("variants")
     run_snakemake(workdir, config)
-    return workdir / "results" / "synthetic"
+    return workdir / "results" / "tiny" / "synthetic"
 
 
 @pytest.mark.parametrize("variant", [*STUDY, "bf16_channels_last"])

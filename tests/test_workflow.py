@@ -4,25 +4,27 @@ import copy
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from scipy import stats
 
 from conftest import TINY_STUDY_VARIANTS as VARIANTS
-from conftest import mlflow_runs, run_snakemake, tiny_config, tiny_study_config
+from conftest import mlflow_runs, mlflow_server, run_snakemake, tiny_config, tiny_study_config
 
 pytestmark = pytest.mark.dag
 SEEDS = (0, 1)
 
 
 def metrics_of(workdir: Path, variant: str, seed: int) -> dict:
-    return json.loads((workdir / f"results/synthetic/runs/{variant}/seed{seed}/metrics.json").read_text())
+    return json.loads((workdir / f"results/tiny/synthetic/runs/{variant}/seed{seed}/metrics.json").read_text())
 
 
 def test_every_stage_leaves_its_files(tiny_study):
-    results = tiny_study / "results"
+    results = tiny_study / "results" / "tiny"
     for name in ("hierarchy/summary.json", "hierarchy/distances.npy", "hierarchy/distance_histogram.png",
                  "frames/haframe.npz", "frames/cosines.png", "data/test.npz"):
         assert (results / "synthetic" / name).is_file(), name
@@ -38,7 +40,7 @@ def test_every_stage_leaves_its_files(tiny_study):
 
 
 def test_metrics_files_score_every_test_image(tiny_study):
-    summary = json.loads((tiny_study / "results/synthetic/hierarchy/summary.json").read_text())
+    summary = json.loads((tiny_study / "results/tiny/synthetic/hierarchy/summary.json").read_text())
     assert summary["num_classes"] == 9 and summary["height"] == 2
     for variant in VARIANTS:
         for seed in SEEDS:
@@ -47,7 +49,7 @@ def test_metrics_files_score_every_test_image(tiny_study):
             assert 0.0 <= m["top1_error"] <= 100.0
             assert "ahd@5" in m and "ahd@20" not in m  # K = 9 < 20
             assert ("crm" in m) == variant.startswith("ce_")
-            predictions = np.load(tiny_study / f"results/synthetic/runs/{variant}/seed{seed}/predictions.npz")
+            predictions = np.load(tiny_study / f"results/tiny/synthetic/runs/{variant}/seed{seed}/predictions.npz")
             assert predictions["ranked"].shape == (90, 9)
             top1 = 100.0 * np.mean(predictions["ranked"][:, 0] != predictions["targets"])
             assert top1 == pytest.approx(m["top1_error"])
@@ -56,7 +58,7 @@ def test_metrics_files_score_every_test_image(tiny_study):
 def test_every_run_has_its_neural_collapse_rows(tiny_study):
     for variant in VARIANTS:
         for seed in SEEDS:
-            with open(tiny_study / f"results/synthetic/runs/{variant}/seed{seed}/nc.csv") as handle:
+            with open(tiny_study / f"results/tiny/synthetic/runs/{variant}/seed{seed}/nc.csv") as handle:
                 rows = list(csv.DictReader(handle))
             assert [int(r["epoch"]) for r in rows] == [1, 2]  # nc_every 1, 2 epochs
             for row in rows:
@@ -65,7 +67,7 @@ def test_every_run_has_its_neural_collapse_rows(tiny_study):
 
 
 def test_table_equals_an_independent_recomputation(tiny_study):
-    with open(tiny_study / "results/report/tables/synthetic.csv") as handle:
+    with open(tiny_study / "results/tiny/report/tables/synthetic.csv") as handle:
         rows = {row["variant"]: row for row in csv.DictReader(handle)}
     assert list(rows) == ["ce_I", "ce_I+crm", "ce_II", "ce_II+crm", "haframe"]
     for name, row in rows.items():
@@ -80,7 +82,7 @@ def test_table_equals_an_independent_recomputation(tiny_study):
             half = stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
             assert float(row[f"{metric}_mean"]) == pytest.approx(mean, abs=1e-12)
             assert float(row[f"{metric}_ci95"]) == pytest.approx(half, abs=1e-12)
-    markdown = (tiny_study / "results/report/tables/synthetic.md").read_text()
+    markdown = (tiny_study / "results/tiny/report/tables/synthetic.md").read_text()
     mean = float(rows["haframe"]["top1_error_mean"])
     assert f"| haframe | 2 | {mean:.2f} ± " in markdown
 
@@ -102,6 +104,45 @@ def test_mlflow_holds_one_run_per_variant_and_seed_with_its_history(tiny_study):
     assert "test_crm_top1_error" in ce.data.metrics
 
 
+def test_mlflow_runs_carry_the_real_training_times_and_a_view_of_the_key_columns(tiny_study):
+    client, runs = mlflow_runs(tiny_study)
+    for run in runs:
+        run_dir = tiny_study / "results/tiny/synthetic/runs" / run.data.tags["variant"] / f"seed{run.data.tags['seed']}"
+        provenance = yaml.safe_load((run_dir / "config.yaml").read_text())["provenance"]
+        with open(run_dir / "history.csv") as handle:
+            ended = [round(float(row["time"]) * 1000) for row in csv.DictReader(handle)]
+        points = sorted(client.get_metric_history(run.info.run_id, "val_top1_error"), key=lambda point: point.step)
+        assert run.info.start_time == round(provenance["started_at"] * 1000) < ended[0]
+        assert [point.timestamp for point in points] == ended == sorted(ended)
+        assert run.info.end_time >= round(provenance["finished_at"] * 1000) >= ended[-1]
+        assert run.info.run_name == f"synthetic/{run.data.tags['variant']}/seed{run.data.tags['seed']}"
+    experiment = client.get_experiment_by_name("tiny")
+    view = json.loads(experiment.tags["mlflow.sharedViewState.haframe"])
+    assert {"metrics.`test_top1_error`", "params.`variant`", "params.`seed`", "params.`method`"} <= set(view["selectedColumns"])
+    assert f"#/experiments/{experiment.experiment_id}?viewStateShareKey=haframe" in experiment.tags["mlflow.note.content"]
+
+
+def test_under_umask_022_every_result_is_group_and_world_readable(tiny_study):
+    files = [path for path in (tiny_study / "results").rglob("*") if path.is_file()]
+    assert len(files) > 100
+    unreadable = [str(path) for path in files if path.stat().st_mode & 0o044 != 0o044]
+    assert not unreadable, unreadable[:10]
+
+
+def test_moved_results_still_serve_every_artifact(tiny_study, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    moved = tmp_path / "elsewhere" / "results"
+    shutil.copytree(tiny_study / "results", moved)
+    with mlflow_server(moved / "mlflow.db", moved / "mlflow-artifacts") as uri:
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name("tiny")
+        run = client.search_runs([experiment.experiment_id], "tags.`haframe.identity` = 'synthetic/haframe/seed0'")[0]
+        assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "history.csv", "metrics.json", "nc.csv"}
+        copy = client.download_artifacts(run.info.run_id, "metrics.json", str(tmp_path))
+        assert Path(copy).read_text() == (tiny_study / "results/tiny/synthetic/runs/haframe/seed0/metrics.json").read_text()
+
+
 def test_second_invocation_runs_nothing_and_adds_no_run(tiny_study):
     _, before = mlflow_runs(tiny_study, active_only=False)
     result = run_snakemake(tiny_study, tiny_study_config())
@@ -111,7 +152,7 @@ def test_second_invocation_runs_nothing_and_adds_no_run(tiny_study):
 
 
 def test_forced_rerun_replaces_its_run_with_identical_numbers(tiny_study):
-    target = "results/synthetic/runs/haframe/seed1/mlflow.json"
+    target = "results/tiny/synthetic/runs/haframe/seed1/mlflow.json"
     before = metrics_of(tiny_study, "haframe", 1)
     _, runs_before = mlflow_runs(tiny_study)
     run_snakemake(tiny_study, tiny_study_config(), target, "--forcerun", "train")
@@ -145,16 +186,21 @@ def test_changed_config_makes_a_new_run_and_supersedes_the_old(tmp_path):
         (lambda c: c["datasets"]["synthetic"]["variants"].update(haframe={"alpha": -0.1}) if c["datasets"]["synthetic"].get("variants") else c["datasets"]["synthetic"].update(variants={"haframe": {"alpha": -0.1}}),
          "datasets.synthetic.variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got -0.1"),
         (lambda c: c["variants"]["ce_II"].update(method="focal"), "variants.ce_II.method: unknown method 'focal'"),
-        (lambda c: c["datasets"]["synthetic"].update(kind="mnist"), "'mnist' is not one of"),
-        (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=0), "['datasets']['synthetic']['training']['epochs']"),
-        (lambda c: c.update(seeds=[]), "On instance['seeds']"),
+        (lambda c: c["datasets"]["synthetic"].update(kind="mnist"), "datasets.synthetic.kind: 'mnist' is not one of"),
+        (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=0),
+         "datasets.synthetic.training.epochs: 0 is less than the minimum of 1"),
+        (lambda c: c.update(seeds=[]), "seeds: [] should be non-empty"),
+        (lambda c: c["datasets"]["synthetic"].update(folder_typo=1),
+         "datasets.synthetic: Additional properties are not allowed ('folder_typo' was unexpected)"),
     ],
-    ids=["alpha", "alpha-dataset-override", "unknown-method", "unknown-dataset", "epochs", "empty-seeds"],
+    ids=["alpha", "alpha-dataset-override", "unknown-method", "unknown-dataset", "epochs", "empty-seeds", "unknown-key"],
 )
 def test_bad_config_stops_before_any_job_with_a_message_naming_the_field(tmp_path, mutate, message):
     config = tiny_config()
     mutate(config)
     result = run_snakemake(tmp_path, config, "--dry-run", check=False)
     assert result.returncode != 0
-    assert message in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert message in output
+    assert len(output.splitlines()) < 30  # the problem, not the schema
     assert not (tmp_path / "results").exists()

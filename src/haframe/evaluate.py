@@ -101,7 +101,7 @@ def scored_predictions(scores: np.ndarray, targets: np.ndarray, assets: RunAsset
 
 
 def _metrics(scores: np.ndarray, probabilities: np.ndarray, targets: np.ndarray, assets: RunAssets) -> dict:
-    """Every metric of one prediction: method.md section 6's from the top 20, HOPS from the
+    """Every metric of one prediction: README, "The method" 6's from the top 20, HOPS from the
     full ranking, per-level and full-path accuracy and the calibration from the distribution."""
     D = assets.distances
     ranking = rank_by_score(scores, assets.num_classes)

@@ -1,9 +1,13 @@
-"""Figures (matplotlib, headless). Each function writes one file atomically."""
+"""Figures (matplotlib, headless). Each function writes one file atomically.
+
+A series (a variant, or a variant with post-hoc rules) has one colour in every figure of a
+study: the figure functions take the ``colours`` of ``series_colours(study order)``."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -13,6 +17,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
+
+
+PALETTE = tuple(matplotlib.colormaps["tab20"].colors[i] for i in (*range(0, 20, 2), *range(1, 20, 2)))  # strong hues first
+
+
+def series_colours(names: Sequence[str]) -> dict[str, tuple]:
+    """A colour per series name, by its position in the study's order (which does not change
+    between datasets or figures); the palette repeats after 20 series."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
+
+
+def _colour(colours: Mapping[str, tuple] | None, name: str):
+    return (colours or {}).get(name)
 
 
 def _save(fig, *paths: str | Path) -> None:
@@ -49,17 +66,24 @@ def cosine_heatmaps(panels: Sequence[tuple[str, np.ndarray]], title: str, *paths
     _save(fig, *paths)
 
 
-def error_vs_severity(rows: Sequence[dict], title: str, *paths: str | Path) -> int:
-    """Top-1 error vs mistake severity, one point per table row with 95% CI crosses.
-    Returns the number of series drawn."""
+def clipped_error(mean: float, half_width: float | None, low: float, high: float = math.inf) -> list[list[float]]:
+    """An error bar's [[below], [above]] lengths, the interval cut to the metric's range."""
+    half = half_width or 0.0
+    return [[min(half, mean - low)], [min(half, high - mean)]]
+
+
+def error_vs_severity(rows: Sequence[dict], title: str, *paths: str | Path, colours: Mapping[str, tuple] | None = None) -> int:
+    """Top-1 error vs mistake severity, one point per table row with 95% CI crosses (cut to
+    0-100 % and to severities >= 0). Returns the number of series drawn."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     drawn = 0
     for row in rows:
         x, y = row.get("top1_error"), row.get("mistake_severity")
         if not x or not y or x["mean"] is None or y["mean"] is None:
             continue
-        ax.errorbar(x["mean"], y["mean"], xerr=x["ci"] or 0, yerr=y["ci"] or 0,
-                    fmt="o" if row.get("head") == "II" else "s", capsize=3, label=row["name"])
+        ax.errorbar(x["mean"], y["mean"], xerr=clipped_error(x["mean"], x["ci"], 0.0, 100.0),
+                    yerr=clipped_error(y["mean"], y["ci"], 0.0), fmt="o" if row.get("head") == "II" else "s",
+                    capsize=3, label=row["name"], color=_colour(colours, row["name"]))
         drawn += 1
     ax.set_xlabel("top-1 error (%)")
     ax.set_ylabel("mistake severity")
@@ -70,19 +94,20 @@ def error_vs_severity(rows: Sequence[dict], title: str, *paths: str | Path) -> i
     return drawn
 
 
-def mean_band(ax, x, curves: Sequence[np.ndarray], label: str) -> None:
+def mean_band(ax, x, curves: Sequence[np.ndarray], label: str, colour=None) -> None:
     """Mean line over seeds with a min-max band."""
     stacked = np.vstack(curves)
-    line = ax.plot(x, stacked.mean(axis=0), label=label, linewidth=1.4)[0]
+    line = ax.plot(x, stacked.mean(axis=0), label=label, linewidth=1.4, color=colour)[0]
     if len(curves) > 1:
         ax.fill_between(x, stacked.min(axis=0), stacked.max(axis=0), color=line.get_color(), alpha=0.15)
 
 
-def ahd_curves(curves: dict[str, Sequence[np.ndarray]], title: str, *paths: str | Path) -> int:
+def ahd_curves(curves: dict[str, Sequence[np.ndarray]], title: str, *paths: str | Path,
+               colours: Mapping[str, tuple] | None = None) -> int:
     """AHD@k against k per variant: mean over seeds, band = range over seeds."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name, per_seed in curves.items():
-        mean_band(ax, np.arange(1, len(per_seed[0]) + 1), per_seed, name)
+        mean_band(ax, np.arange(1, len(per_seed[0]) + 1), per_seed, name, _colour(colours, name))
     ax.set_xlabel("k")
     ax.set_ylabel("average hierarchical distance @k")
     ax.set_title(title)
@@ -92,13 +117,14 @@ def ahd_curves(curves: dict[str, Sequence[np.ndarray]], title: str, *paths: str 
     return len(curves)
 
 
-def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title: str, *paths: str | Path) -> int:
+def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title: str, *paths: str | Path,
+                    colours: Mapping[str, tuple] | None = None) -> int:
     """Validation top-1 error and training loss per epoch: mean over seeds and range band."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for name, per_seed in histories.items():
         epochs = per_seed[0]["epoch"]
-        mean_band(left, epochs, [h["val_top1_error"] for h in per_seed], name)
-        mean_band(right, epochs, [h["train_loss"] for h in per_seed], name)
+        mean_band(left, epochs, [h["val_top1_error"] for h in per_seed], name, _colour(colours, name))
+        mean_band(right, epochs, [h["train_loss"] for h in per_seed], name, _colour(colours, name))
     left.set_ylabel("validation top-1 error (%)")
     right.set_ylabel("training loss")
     for ax in (left, right):
@@ -118,7 +144,8 @@ COLLAPSE_PANELS = (  # (nc.csv column, axis label, log scale)
 )
 
 
-def collapse_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title: str, *paths: str | Path) -> int:
+def collapse_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title: str, *paths: str | Path,
+                    colours: Mapping[str, tuple] | None = None) -> int:
     """The neural-collapse statistics per checkpoint epoch, one line per variant (mean over
     seeds, band = range over seeds); a variant without a statistic (no linear classifier for
     the self-duality) leaves that panel out."""
@@ -126,7 +153,7 @@ def collapse_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title
     for ax, (column, label, log) in zip(axes, COLLAPSE_PANELS):
         for name, per_seed in histories.items():
             if all(np.isfinite(h[column]).all() for h in per_seed):
-                mean_band(ax, per_seed[0]["epoch"], [h[column] for h in per_seed], name)
+                mean_band(ax, per_seed[0]["epoch"], [h[column] for h in per_seed], name, _colour(colours, name))
         ax.set_xlabel("epoch")
         ax.set_title(label, fontsize=8)
         if log:
@@ -138,7 +165,8 @@ def collapse_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title
     return len(histories)
 
 
-def mistake_distances(shares: dict[str, Sequence[np.ndarray]], title: str, *paths: str | Path) -> int:
+def mistake_distances(shares: dict[str, Sequence[np.ndarray]], title: str, *paths: str | Path,
+                      colours: Mapping[str, tuple] | None = None) -> int:
     """Where mistakes land: per variant, the share of its mistakes at each hierarchical distance
     1..H (bars: mean over seeds; whiskers: range over seeds)."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -148,7 +176,8 @@ def mistake_distances(shares: dict[str, Sequence[np.ndarray]], title: str, *path
         distances = np.arange(1, stacked.shape[1] + 1)
         mean = stacked.mean(axis=0)
         ax.bar(distances + (i - (len(shares) - 1) / 2) * width, mean, width,
-               yerr=[mean - stacked.min(axis=0), stacked.max(axis=0) - mean], capsize=2, label=name)
+               yerr=[mean - stacked.min(axis=0), stacked.max(axis=0) - mean], capsize=2, label=name,
+               color=_colour(colours, name))
     ax.set_xlabel("hierarchical distance of the mistake d(prediction, target)")
     ax.set_ylabel("share of mistakes")
     ax.set_xticks(np.arange(1, max(len(s[0]) for s in shares.values()) + 1) if shares else [])

@@ -1,4 +1,4 @@
-"""Hierarchy-aware frames (HAFrame) and simplex ETFs (method.md section 2).
+"""Hierarchy-aware frames (HAFrame) and simplex ETFs (README, "The method" 2).
 
 The similarity matrix S is solved once per (dataset, gamma) in float64; the frame W with
 W W^T = S is drawn per seed by rotating a fixed factor of S into R^d.

@@ -10,7 +10,7 @@ Each line lists the path from the root to the class, tab-separated::
 
 Node names are global identifiers: a node that appears under two different parents is an
 error, as is a path that revisits a node (a cycle) or two lines for one class.
-Leaves may sit at different depths; distances follow method.md section 1 (the padded tree).
+Leaves may sit at different depths; distances follow README, "The method" 1 (the padded tree).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Evaluation metrics (method.md section 6, and the successors' HOPS, per-level and full-path
+"""Evaluation metrics (README, "The method" 6, and the successors' HOPS, per-level and full-path
 accuracy, calibration), vectorised: no loop over samples."""
 
 from __future__ import annotations

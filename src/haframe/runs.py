@@ -12,9 +12,11 @@ import dataclasses
 import hashlib
 import json
 import math
+import subprocess
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 # Resources that do not change a run's numbers: left out of its identity hash.
@@ -27,7 +29,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class LrScale:
-    """Multipliers of lr(e) per parameter group (method.md section 5)."""
+    """Multipliers of lr(e) per parameter group (README, "The method" 5)."""
 
     backbone: float = 0.1  # the backbone and the type-II 1x1 projection
     head: float = 1.0  # type-I 2048 -> 600 block, type-II BN + transformation layer
@@ -40,7 +42,7 @@ class LrScale:
 
 @dataclass(frozen=True)
 class Training:
-    """How a run trains; the defaults are the published protocol (method.md section 5)."""
+    """How a run trains; the defaults are the published protocol (README, "The method" 5)."""
 
     epochs: int = 100
     batch_size: int = 64
@@ -174,3 +176,18 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
     raise TypeError(f"{where}: no conversion for {hint!r}")
+
+
+def git_commit(directory: str | Path | None = None) -> str:
+    directory = Path(directory or Path(__file__).resolve().parent)
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=directory, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")

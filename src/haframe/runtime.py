@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import platform
 import random
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from .runs import git_commit  # torch-free there: the MLflow importers tag runs with it too
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -32,21 +32,6 @@ def select_device(requested: str = "auto") -> torch.device:
 def set_threads(cores: int, workers: int = 0) -> None:
     """Torch threads = the job's cores minus its DataLoader worker processes (at least 1)."""
     torch.set_num_threads(max(1, int(cores) - int(workers)))
-
-
-def git_commit(directory: str | Path | None = None) -> str:
-    directory = Path(directory or Path(__file__).resolve().parent)
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=directory, capture_output=True, text=True, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("-dirty" if dirty else "")
 
 
 def provenance(device: torch.device) -> dict:

@@ -10,7 +10,10 @@ its config after the JSON schema has checked the shapes; ``Study`` checks what a
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any, Mapping
+
+import yaml
 
 from .data.kinds import KINDS, DatasetKind
 from .methods import METHODS, POSTHOC_RULES, get_method, posthoc_chain
@@ -42,6 +45,12 @@ class Study:
         self._validate()
 
     @property
+    def name(self) -> str:
+        """The study's name: its results folder and MLflow experiment (the workflow defaults it
+        to the config file's name)."""
+        return self.config.get("study") or "study"
+
+    @property
     def datasets(self) -> list[str]:
         return list(self.config["datasets"])
 
@@ -51,6 +60,23 @@ class Study:
 
     def kind(self, dataset: str) -> DatasetKind:
         return KINDS[self.dataset(dataset)["kind"]]
+
+    def split_sizes(self, dataset: str) -> dict[str, int] | None:
+        """Images per split before preparation ({train, val, test}; None where not known)."""
+        key = ("split_sizes", dataset)
+        if key not in self._cache:
+            self._cache[key] = self.kind(dataset).split_sizes(self.dataset(dataset))
+        return self._cache[key]
+
+    def unavailable_datasets(self) -> dict[str, str]:
+        """{dataset: why it cannot be built yet} for the datasets whose user inputs are unset."""
+        reasons = {}
+        for dataset in self.datasets:
+            check = self.kind(dataset).unavailable
+            reason = check(self.dataset(dataset), dataset) if check else None
+            if reason:
+                reasons[dataset] = reason
+        return reasons
 
     def plants_hierarchy(self, dataset: str) -> bool:
         """Whether the dataset's preparation writes its hierarchy (no ``hierarchy`` section given)."""
@@ -171,7 +197,7 @@ class Study:
                 if not self.seeds(dataset, variant):
                     raise ConfigError(f"{where}: at least one seed is required")
                 self._check_variant(where, self._variant_spec(dataset, variant))
-                self.run(dataset, variant, 0)
+                self._check_steps(self.run(dataset, variant, 0), where)
             clash = set(self.config["variants"]) & {variant for variant, _ in self._auxiliary_runs(dataset)}
             if clash:
                 raise ConfigError(f"variants.{sorted(clash)[0]}: the name is taken by an auxiliary model")
@@ -192,6 +218,17 @@ class Study:
         if overrides:
             raise ConfigError(
                 f"datasets.{dataset}.sources.{sorted(overrides)[0]}: kind {kind.name!r} has no such source (its sources: {sorted(kind.sources) or 'none'})"
+            )
+
+    def _check_steps(self, run: RunSpec, where: str) -> None:
+        """Training drops the last partial batch: a training split smaller than the batch would
+        train zero steps."""
+        sizes = self.split_sizes(run.dataset)
+        if sizes is not None and sizes.get("train", 0) < run.training.batch_size:
+            raise ConfigError(
+                f"{where}: training.batch_size = {run.training.batch_size} exceeds the {sizes.get('train', 0)} training "
+                f"images of {run.dataset!r}, so training would run zero steps; lower the batch size (datasets.{run.dataset}."
+                f"training.batch_size) or add training images"
             )
 
     @staticmethod
@@ -229,3 +266,14 @@ def _auxiliary_run(auxiliary: AuxiliaryModel, run: RunSpec) -> RunSpec:
         method=method.name, head=run.head, params=method.resolve_params({}, auxiliary.name), posthoc=(),
         frame=run.frame, training=run.training, evaluation=run.evaluation,
     )
+
+
+def schema_errors(config: Mapping[str, Any], schema_file: str | Path) -> list[str]:
+    """Every place where ``config`` breaks the workflow's JSON schema, one short line each
+    (``datasets.mine: Additional properties are not allowed ('foo' was unexpected)``)."""
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_file).read_text())
+    errors = jsonschema.Draft202012Validator(schema).iter_errors(config)
+    return [f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message}"
+            for error in sorted(errors, key=lambda error: list(map(str, error.absolute_path)))]

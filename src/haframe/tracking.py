@@ -1,9 +1,22 @@
 """Import finished run directories into MLflow: files are the truth, MLflow is the index.
 
-One writer at a time (an exclusive file lock beside a sqlite store), so a fresh store's
+One experiment per study (runs named ``dataset/variant/seed<n>``, the report's run beside
+them). One writer at a time (an exclusive file lock beside a sqlite store), so a fresh store's
 schema is created once and never raced. Identity = dataset/variant/seed + config hash:
 re-importing the same identity replaces its run; a new config hash for the same
-dataset/variant/seed tags the older runs ``superseded``.
+dataset/variant/seed tags the older runs ``superseded``. A run carries the training's real
+start and end times and every epoch point the time its epoch ended.
+
+Artifacts of a local (sqlite) store live in ``mlflow-artifacts/`` beside ``mlflow.db``, laid
+out as MLflow's artifact proxy serves them (experiments record ``mlflow-artifacts:/<study>``,
+not an absolute path), so ``results/`` can be moved and served from anywhere::
+
+    mlflow ui --backend-store-uri sqlite:///results/mlflow.db --artifacts-destination results/mlflow-artifacts
+
+What a tracking client cannot set is the runs table's default columns; the experiment gets a
+shared view (MLflow's ``mlflow.sharedViewState.`` experiment tag, opened by the URL the
+experiment's description gives) with the key test metrics and the variant, seed, method and
+head params as columns, sorted by top-1 error.
 """
 
 from __future__ import annotations
@@ -12,18 +25,23 @@ import contextlib
 import csv
 import fcntl
 import json
-import os
 import time
 from pathlib import Path
 from typing import Iterator
 
 from .io import read_json, read_yaml
-from .runs import RunSpec
+from .runs import RunSpec, git_commit
 
 IDENTITY_TAG = "haframe.identity"
 HASH_TAG = "haframe.config_hash"
 SUPERSEDED_TAG = "haframe.superseded"
-
+KIND_TAG = "haframe.kind"  # "run" or "report"
+VIEW_KEY = "haframe"  # the shared view: #/experiments/<id>?viewStateShareKey=haframe
+VIEW_COLUMNS = (
+    "params.`dataset`", "params.`variant`", "params.`seed`", "params.`method`", "params.`head`",
+    "metrics.`test_top1_error`", "metrics.`test_mistake_severity`", "metrics.`test_ahd_at_1`",
+    "metrics.`test_ahd_at_5`", "metrics.`test_hops`", "attributes.`Duration`",
+)
 
 
 def default_tracking_uri(results_dir: str | Path) -> str:
@@ -59,12 +77,35 @@ def flatten(prefix: str, value, out: dict) -> dict:
     return out
 
 
-def _experiment_id(client, name: str, artifact_root: Path | None) -> str:
+def _experiment_id(client, name: str, local: bool) -> str:
+    """The study's experiment, created with its shared view (and, for a local store, the
+    proxied artifact location ``mlflow-artifacts:/<name>``) the first time."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    location = (artifact_root / name).as_uri() if artifact_root else None
-    return client.create_experiment(name, artifact_location=location)
+    experiment_id = client.create_experiment(name, artifact_location=f"mlflow-artifacts:/{name}" if local else None)
+    view = {"selectedColumns": list(VIEW_COLUMNS), "orderByKey": "metrics.`test_top1_error`", "orderByAsc": True}
+    client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(view))
+    client.set_experiment_tag(experiment_id, "mlflow.note.content", (
+        f"Study {name}: one run per dataset/variant/seed (params, per-epoch metrics, test metrics as test_*, "
+        f"the run's files as artifacts) and one per report build. The runs table with the key test metrics as "
+        f"columns: #/experiments/{experiment_id}?viewStateShareKey={VIEW_KEY}"))
+    return experiment_id
+
+
+def _log_files(client, run, files: list[Path], db: Path | None, artifact_path: str | None = None) -> None:
+    """The run's files as artifacts: through the client for a tracking server, else written
+    into the local proxy layout ``<db dir>/mlflow-artifacts/<experiment>/<run id>/artifacts``."""
+    uri = run.info.artifact_uri
+    if db is None or not uri.startswith("mlflow-artifacts:/"):
+        for path in files:
+            client.log_artifact(run.info.run_id, str(path), artifact_path=artifact_path)
+        return
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+    repository = LocalArtifactRepository(str(db.parent / "mlflow-artifacts" / uri.removeprefix("mlflow-artifacts:/")))
+    for path in files:
+        repository.log_artifact(str(path), artifact_path=artifact_path)
 
 
 def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metrics: str | Path | None, tracking_uri: str,
@@ -79,11 +120,12 @@ def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metri
     test = read_json(metrics) if metrics else {}
     identity = run.name
     db = _sqlite_path(tracking_uri)
-    artifact_root = db.parent / "mlflow-artifacts" if db else None
+    epochs = _epoch_times(Path(history))
+    started, finished = _ms(prov["started_at"]), _ms(prov["finished_at"])
 
     with writer_lock(tracking_uri):
         client = MlflowClient(tracking_uri)
-        experiment_id = _experiment_id(client, experiment, artifact_root)
+        experiment_id = _experiment_id(client, experiment, db is not None)
         previous = client.search_runs([experiment_id], filter_string=f"tags.`{IDENTITY_TAG}` = '{identity}'")
         for old in previous:
             if old.data.tags.get(HASH_TAG) == identity_hash:
@@ -91,38 +133,50 @@ def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metri
             else:
                 client.set_tag(old.info.run_id, SUPERSEDED_TAG, "true")
         tags = {
-            IDENTITY_TAG: identity, HASH_TAG: identity_hash, "dataset": run.dataset,
+            IDENTITY_TAG: identity, HASH_TAG: identity_hash, KIND_TAG: "run", "dataset": run.dataset,
             "variant": run.variant, "seed": str(run.seed), "git_commit": prov["git_commit"],
             "host": prov["host"], "device": prov["device"], "torch": prov["torch"],
-            "mlflow.runName": f"{run.variant}/seed{run.seed}",
+            "mlflow.runName": f"{run.dataset}/{run.variant}/seed{run.seed}",
         }
-        created = client.create_run(experiment_id, tags=tags)
+        created = client.create_run(experiment_id, start_time=started, tags=tags)
         run_id = created.info.run_id
         params = [Param(k, json.dumps(v) if not isinstance(v, str) else v) for k, v in flatten("", run.to_dict(), {}).items()]
-        points = _epoch_metrics(Path(history)) + _epoch_metrics(Path(nc), prefix="nc_") + _test_metrics(test)
+        evaluated = _ms(Path(metrics).stat().st_mtime) if metrics else finished  # written as evaluation ended
+        points = (_epoch_metrics(Path(history), epochs) + _epoch_metrics(Path(nc), epochs, prefix="nc_")
+                  + _test_metrics(test, evaluated))
         for start in range(0, len(params), 100):  # MLflow's per-batch limits
             client.log_batch(run_id, params=params[start:start + 100])
         for start in range(0, len(points), 1000):
             client.log_batch(run_id, metrics=[Metric(*m) for m in points[start:start + 1000]])
-        for path in filter(None, (config, history, nc, metrics)):
-            client.log_artifact(run_id, str(path))
-        client.set_terminated(run_id, "FINISHED")
+        _log_files(client, created, [Path(p) for p in (config, history, nc, metrics) if p], db)
+        client.set_terminated(run_id, "FINISHED", end_time=max(finished, evaluated))
     return {"run_id": run_id, "experiment": experiment, "identity": identity, "config_hash": identity_hash, "tracking_uri": tracking_uri}
 
 
-def _epoch_metrics(path: Path, prefix: str = "") -> list[tuple]:
+def _ms(seconds: float) -> int:
+    return int(round(float(seconds) * 1000))
+
+
+def _epoch_times(history: Path) -> dict[int, int]:
+    """{epoch: when it ended, in ms} from history.csv's ``time`` column."""
+    with open(history) as handle:
+        return {int(row["epoch"]): _ms(row["time"]) for row in csv.DictReader(handle)}
+
+
+def _epoch_metrics(path: Path, times: dict[int, int], prefix: str = "") -> list[tuple]:
     """(prefix + column, value, timestamp_ms, step) for every cell of a per-epoch CSV
-    (history.csv, nc.csv); step = epoch; empty cells (a statistic that does not apply) are left out."""
-    timestamp = int(os.path.getmtime(path) * 1000)
+    (history.csv, nc.csv); step = epoch, timestamp = when that epoch ended; empty cells (a
+    statistic that does not apply) and the time column itself are left out."""
     rows = []
     with open(path) as handle:
         for row in csv.DictReader(handle):
             epoch = int(row.pop("epoch"))
-            rows += [(prefix + key, float(value), timestamp, epoch) for key, value in row.items() if value != ""]
+            row.pop("time", None)
+            rows += [(prefix + key, float(value), times[epoch], epoch) for key, value in row.items() if value != ""]
     return rows
 
 
-def _test_metrics(test: dict) -> list[tuple]:
+def _test_metrics(test: dict, timestamp: int) -> list[tuple]:
     """Test metrics at step 0, a post-hoc chain's prefixed by its name (``test_crm_top1_error``);
     MLflow's key alphabet spells '@' as '_at_' and '+' as '_'."""
     flat = {}
@@ -131,7 +185,6 @@ def _test_metrics(test: dict) -> list[tuple]:
             flat.update({f"test_{key}_{name}": item for name, item in value.items()})
         elif key != "seed":
             flat[f"test_{key}"] = value
-    timestamp = int(time.time() * 1000)
     return [
         (key.replace("@", "_at_").replace("+", "_"), float(value), timestamp, 0)
         for key, value in flat.items()
@@ -139,18 +192,21 @@ def _test_metrics(test: dict) -> list[tuple]:
     ]
 
 
-def import_report(files: list[str | Path], tracking_uri: str, experiment: str = "report") -> dict:
-    """One MLflow run per report build, holding its tables and figures as artifacts."""
+def import_report(files: list[str | Path], tracking_uri: str, experiment: str) -> dict:
+    """One MLflow run per report build in the study's experiment, holding its tables and
+    figures as artifacts."""
     from mlflow.tracking import MlflowClient
-
-    from .runtime import git_commit
 
     db = _sqlite_path(tracking_uri)
     with writer_lock(tracking_uri):
         client = MlflowClient(tracking_uri)
-        experiment_id = _experiment_id(client, experiment, db.parent / "mlflow-artifacts" if db else None)
-        run = client.create_run(experiment_id, tags={"git_commit": git_commit(), "mlflow.runName": f"report {time.strftime('%Y-%m-%d %H:%M')}"})
+        experiment_id = _experiment_id(client, experiment, db is not None)
+        run = client.create_run(experiment_id, tags={"git_commit": git_commit(), KIND_TAG: "report",
+                                                     "mlflow.runName": f"report {time.strftime('%Y-%m-%d %H:%M')}"})
+        by_folder: dict[str, list[Path]] = {}
         for path in map(Path, files):
-            client.log_artifact(run.info.run_id, str(path), artifact_path=path.parent.name)
+            by_folder.setdefault(path.parent.name, []).append(path)
+        for folder, paths in by_folder.items():
+            _log_files(client, run, paths, db, artifact_path=folder)
         client.set_terminated(run.info.run_id, "FINISHED")
     return {"run_id": run.info.run_id, "experiment": experiment, "files": len(files), "tracking_uri": tracking_uri}

@@ -38,10 +38,14 @@ from .runtime import provenance, seed_everything, select_device, set_threads
 
 HISTORY_FIELDS = (
     "epoch", "lr", "train_loss", "train_top1_error", "val_loss", "val_top1_error",
-    "epoch_seconds", "images_per_second",
+    "epoch_seconds", "images_per_second", "time",  # time: when the epoch ended (Unix seconds)
 )
 NC_FIELDS = ("epoch", "train_top1_error", *NC_COLUMNS, "seconds")
 FAULT_ENV = "HAFRAME_FAULT"  # test hook: "kill_while_saving:<epoch>" SIGKILLs mid-write
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the run failed (a deterministic rerun would fail again)."""
 
 
 def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
@@ -50,7 +54,7 @@ def cosine_lr(base_lr: float, epoch: int, epochs: int) -> float:
 
 
 def parameter_groups(model: Model, scale: LrScale, head: str) -> list[dict]:
-    """Backbone (+ the type-II 1x1 projection), head and classifier groups (method.md 5)."""
+    """Backbone (+ the type-II 1x1 projection), head and classifier groups (README, "The method" 5)."""
     groups = {
         "backbone": (list(model.backbone.parameters()) + list(model.head.projection.parameters()), scale.backbone),
         "head": (list(model.head.transform.parameters()), scale.of_head(head)),
@@ -108,7 +112,7 @@ def train_run(
     identity = run.identity_hash()
     spec = run.to_dict()
     state_file, best_file = resume_dir / "state.pt", resume_dir / "best.pt"
-    start, best, rows, collapse_rows, state = 0, math.inf, [], [], None
+    start, best, rows, collapse_rows, state, started_at = 0, math.inf, [], [], None, time.time()
     if state_file.exists():
         state = torch.load(state_file, map_location=device, weights_only=True)
         if state["identity"] != identity:
@@ -119,6 +123,7 @@ def train_run(
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start, best, rows, collapse_rows = state["epoch"] + 1, state["best"], state["history"], state["nc"]
+            started_at = state.get("started_at", started_at)
             _set_rng_state(state["rng"])
             log(f"resumed after epoch {start} (best val top-1 error {best:.2f}%)")
 
@@ -134,7 +139,11 @@ def train_run(
             epoch=epoch + 1, lr=lr,
             val_loss=float(torch.nn.functional.cross_entropy(torch.from_numpy(val_scores), torch.from_numpy(val_targets))),
             val_top1_error=float(100.0 * (val_scores.argmax(1) != val_targets).mean()),
+            time=time.time(),
         )
+        if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
+            raise TrainingDiverged(f"{run.name}: the loss diverged in epoch {epoch + 1} (training loss {row['train_loss']}, "
+                                   f"validation loss {row['val_loss']}, lr {lr:.4g}); lower training.lr or check the data")
         rows.append(row)
         if (epoch + 1) % training.nc_every == 0 or epoch + 1 == training.epochs:
             collapse_rows.append(_collapse_row(model, collapse_loader, assets, run, device, epoch + 1, log))
@@ -143,10 +152,10 @@ def train_run(
             _save(best_file, {"config": spec, "identity": identity, "epoch": epoch + 1, "val_top1_error": best, "model": model.state_dict()}, epoch)
         state = {
             "identity": identity, "epoch": epoch, "best": best, "history": rows, "nc": collapse_rows, "complete": False,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
+            "started_at": started_at, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
         }
         _save(state_file, state, epoch)
-        log(f"epoch {epoch + 1:3d}/{training.epochs}  lr {lr:.4f}  loss {row['train_loss']:.4f}  "
+        log(f"{run.name} epoch {epoch + 1:3d}/{training.epochs}  lr {lr:.4f}  loss {row['train_loss']:.4f}  "
             f"train err {row['train_top1_error']:5.2f}%  val err {row['val_top1_error']:5.2f}%  "
             f"{row['images_per_second']:.0f} img/s")
 
@@ -154,7 +163,8 @@ def train_run(
         shutil.copyfile(best_file, tmp)
     write_text(history, _csv(rows, HISTORY_FIELDS))
     write_text(nc, _csv(collapse_rows, NC_FIELDS))
-    write_yaml(config, {"run": spec, "identity": identity, "provenance": provenance(device)})
+    times = {"started_at": started_at, "finished_at": time.time()}  # Unix seconds; a resumed run keeps its first start
+    write_yaml(config, {"run": spec, "identity": identity, "provenance": {**provenance(device), **times}})
     _save(state_file, {**state, "complete": True}, None)
     return {"best_val_top1_error": best, "epochs": len(rows)}
 

@@ -244,12 +244,12 @@ def test_every_other_job_is_one_sacct_job_without_gpu_and_local_rules_never_reac
 
 def test_every_test_metric_equals_the_local_run(cluster_study, local_study):
     workdir, *_ = cluster_study
-    cluster_metrics = sorted(workdir.glob("results/*/runs/*/seed*/metrics.json"))
+    cluster_metrics = sorted(workdir.glob("results/tiny/*/runs/*/seed*/metrics.json"))
     assert len(cluster_metrics) == 4
     for path in cluster_metrics:
         local = local_study / path.relative_to(workdir)
         assert json.loads(path.read_text()) == json.loads(local.read_text()), path.relative_to(workdir)
-    assert sorted(p.relative_to(local_study) for p in local_study.glob("results/*/runs/*/seed*/metrics.json")) == \
+    assert sorted(p.relative_to(local_study) for p in local_study.glob("results/tiny/*/runs/*/seed*/metrics.json")) == \
         [p.relative_to(workdir) for p in cluster_metrics]
 
 
@@ -270,7 +270,7 @@ def test_mlflow_holds_the_same_runs_as_the_local_run(cluster_study, local_study)
 
 def test_slurm_logs_and_rule_logs_are_where_the_readme_says(cluster_study):
     workdir, *_ = cluster_study
-    assert (workdir / "results/synthetic/logs/train/haframe/seed0.log").is_file()
+    assert (workdir / "results/tiny/synthetic/logs/train/haframe/seed0.log").is_file()
     # The plugin keeps a job's SLURM log only when the job failed (and then removes empty folders).
     assert not list((workdir / "slurm-logs").rglob("*.log"))
 
@@ -332,7 +332,7 @@ def test_a_failed_training_job_is_retried_with_twice_the_time_and_resumes(cluste
                "--profile", REPO / "profiles" / "slurm", "--profile", site]
     run = start_bounded(command, 240, cwd=REPO, env=slurm_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        state = workdir / "results/synthetic/runs/haframe/seed0/resume/state.pt"
+        state = workdir / "results/tiny/synthetic/runs/haframe/seed0/resume/state.pt"
         deadline = time.monotonic() + 180
         while not state.exists():  # the first epoch is saved: kill the job during a later one
             assert run.poll() is None and time.monotonic() < deadline, "training never saved an epoch"
@@ -361,18 +361,18 @@ def test_a_failed_training_job_is_retried_with_twice_the_time_and_resumes(cluste
         (True, "FAILED", "1-00:00:00"),       # attempt 1: 24 h
         (False, "COMPLETED", "2-00:00:00"),   # attempt 2: 24 h x 2
     ]
-    log = (workdir / "results/synthetic/logs/train/haframe/seed0.log").read_text()
+    log = (workdir / "results/tiny/synthetic/logs/train/haframe/seed0.log").read_text()
     assert "resumed after epoch" in log, log
 
     local = tmp_path_factory.mktemp("local_retry")
     snakemake_cli(local, retry_config(), "--cores", "2", seconds=180)
-    metrics = "results/synthetic/runs/haframe/seed0/metrics.json"
+    metrics = "results/tiny/synthetic/runs/haframe/seed0/metrics.json"
     resumed = json.loads((workdir / metrics).read_text())
     assert resumed == json.loads((local / metrics).read_text())
 
     _, runs = mlflow_runs(tracking_server)
     assert [r.data.tags["haframe.identity"] for r in runs] == ["synthetic/haframe/seed0"]
     assert runs[0].data.metrics["test_top1_error"] == pytest.approx(resumed["top1_error"])
-    marker = json.loads((workdir / "results/synthetic/runs/haframe/seed0/mlflow.json").read_text())
+    marker = json.loads((workdir / "results/tiny/synthetic/runs/haframe/seed0/mlflow.json").read_text())
     assert marker["tracking_uri"] == tracking_server and marker["run_id"] == runs[0].info.run_id
     assert not (workdir / "results" / "mlflow.db").exists()  # nothing went to a local store

@@ -1,11 +1,18 @@
 # The study, paths and named input functions every rule file uses.
+import atexit
+import sys
 from pathlib import Path
 import urllib.parse
 
+from snakemake.logging import logger
+
 from haframe.assets import FRAME_FILES, HIERARCHY_FILES
+from haframe.data.prepared import DataError
 from haframe.models.weights import WEIGHTS
+from haframe.run_status import failures
 from haframe.runs import ConfigError
 from haframe.study import Study
+from haframe.summary import study_summary
 from haframe.tracking import default_tracking_uri
 
 try:
@@ -13,12 +20,88 @@ try:
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
-ENV = "../../envs/haframe.yaml"
+# Datasets whose user inputs are unset (ImageNet for tieredImageNet-H) are left out of the
+# default target, with a warning; asking for one of their files explicitly still fails with
+# the kind's instructions. Inputs that are set but wrong stop the DAG build here.
+UNAVAILABLE = STUDY.unavailable_datasets()
+DATASETS = [dataset for dataset in STUDY.datasets if dataset not in UNAVAILABLE]
+for _dataset in DATASETS:
+    _kind = STUDY.kind(_dataset)
+    if _kind.user_inputs is not None:
+        try:
+            _kind.user_inputs(STUDY.dataset(_dataset), _dataset)
+        except DataError as error:
+            raise WorkflowError(str(error)) from None
+
+# Each rule's --sdm conda env, by need (envs/*.yaml say which rules and why); only
+# ENV_TORCH carries torch.
+ENV_DATA = "../../envs/data.yaml"  # downloads, extraction, hierarchy, frames
+ENV_REPORT = "../../envs/report.yaml"  # tables and figures
+ENV_TRACKING = "../../envs/tracking.yaml"  # MLflow imports
+ENV_TORCH = "../../envs/torch.yaml"  # prepare, train, evaluate
 DATA_ROOT = config["data_root"]
 LOCK_FILE = f"{DATA_ROOT}/downloads.lock.yaml"
 TRACKING_URI = config["mlflow"]["tracking_uri"] or default_tracking_uri("results")
-RUN_DIR = "results/{dataset}/runs/{variant}/seed{seed}"
-FIGURES = (  # per dataset, results/report/figures/{dataset}_{figure}.{png,svg}
+# one folder per study: studies never overwrite each other
+RESULTS = f"results/{STUDY.name}"
+DATASET_DIR = f"{RESULTS}/{{dataset}}"
+REPORT_DIR = f"{RESULTS}/report"
+RUN_DIR = f"{DATASET_DIR}/runs/{{variant}}/seed{{seed}}"
+
+
+def run_dir(run):
+    return RUN_DIR.format(dataset=run.dataset, variant=run.variant, seed=run.seed)
+
+
+# Runs whose training or evaluation failed before (their failed.json, haframe.run_status):
+# left out of the default target and of the report's inputs, listed by the report.
+FAILED = failures(
+    run_dir(run) for dataset in DATASETS for run in STUDY.training_runs(dataset)
+)
+
+
+def has_failed(run):
+    """The run, or an auxiliary model its post-hoc rules need, failed before."""
+    return run_dir(run) in FAILED or any(
+        run_dir(aux) in FAILED for aux in STUDY.auxiliary_runs_of(run).values()
+    )
+
+
+if workflow.is_main_process:
+    for _dataset, _reason in UNAVAILABLE.items():
+        logger.warning(
+            f"dataset {_dataset!r} is left out of this run: {_reason}. The report lists it as not run."
+        )
+    if FAILED:
+        logger.warning(
+            f"{len(FAILED)} run(s) failed before and are left out (the report lists them; "
+            f"to retry one, delete its failed.json): {', '.join(sorted(FAILED))}"
+        )
+
+    _placeholders = [
+        arg
+        for arg in (
+            getattr(workflow.resource_settings.default_resources, "args", None) or []
+        )
+        if "YOUR_" in arg
+    ]
+    _notes = []
+    if _placeholders:
+        _notes.append(
+            f"the SLURM profile still has its placeholders ({', '.join(_placeholders)}): set "
+            "slurm_partition and slurm_account in profiles/slurm/config.yaml (`sinfo -s`, "
+            "`sacctmgr -n -s list user $USER format=account`) before submitting"
+        )
+    for _note in _notes:
+        logger.warning(_note)
+
+    def _print_dry_run_summary():
+        if workflow.dryrun:
+            print(file=sys.stderr)
+            print(study_summary(STUDY, UNAVAILABLE, FAILED, _notes), file=sys.stderr)
+
+    atexit.register(_print_dry_run_summary)
+FIGURES = (  # per dataset, REPORT_DIR/figures/{dataset}_{figure}.{png,svg}
     "error_vs_severity",
     "ahd_at_k",
     "training_curves",
@@ -34,11 +117,11 @@ wildcard_constraints:
 
 
 def hierarchy_file(name, dataset="{dataset}"):
-    return f"results/{dataset}/hierarchy/{HIERARCHY_FILES[name]}"
+    return f"{RESULTS}/{dataset}/hierarchy/{HIERARCHY_FILES[name]}"
 
 
 def frame_file(name, dataset="{dataset}"):
-    return f"results/{dataset}/frames/{FRAME_FILES[name]}"
+    return f"{RESULTS}/{dataset}/frames/{FRAME_FILES[name]}"
 
 
 def datasets_planting_hierarchy(plants=True):
@@ -169,11 +252,11 @@ def hierarchy_inputs(wildcards):
     spec = hierarchy_spec(wildcards.dataset)
     if spec["source"] is None:
         return {
-            "hierarchy": f"results/{wildcards.dataset}/data/hierarchy.tsv",
-            "classes": f"results/{wildcards.dataset}/data/classes.txt",
+            "hierarchy": f"{RESULTS}/{wildcards.dataset}/data/hierarchy.tsv",
+            "classes": f"{RESULTS}/{wildcards.dataset}/data/classes.txt",
         }
     name = Path(urllib.parse.urlparse(spec["source"]).path).name
-    return {"hierarchy": f"results/{wildcards.dataset}/hierarchy/source/{name}"}
+    return {"hierarchy": f"{RESULTS}/{wildcards.dataset}/hierarchy/source/{name}"}
 
 
 def hierarchy_source(wildcards):
@@ -250,11 +333,16 @@ def run_threads(wildcards):
     return training.threads + training.workers
 
 
+def reported_runs(dataset):
+    """The variants' runs of a dataset that the report waits for: all but the failed ones."""
+    return [run for run in STUDY.runs(dataset) if not has_failed(run)]
+
+
 def run_files(dataset, name, runs=None):
-    """One file per (variant, seed) run of a dataset (or of the ``runs`` given)."""
+    """One file per reported run of a dataset (or per run of the ``runs`` given)."""
     return [
-        f"results/{run.dataset}/runs/{run.variant}/seed{run.seed}/{name}"
-        for run in (STUDY.runs(dataset) if runs is None else runs)
+        f"{run_dir(run)}/{name}"
+        for run in (reported_runs(dataset) if runs is None else runs)
     ]
 
 
@@ -262,7 +350,7 @@ def auxiliary_checkpoints(wildcards):
     """The checkpoints of the auxiliary models the run's post-hoc rules need, by name."""
     auxiliary = STUDY.auxiliary_runs_of(run_spec(wildcards))
     return {
-        f"auxiliary_{name}": f"results/{run.dataset}/runs/{run.variant}/seed{run.seed}/checkpoint.pt"
+        f"auxiliary_{name}": f"{run_dir(run)}/checkpoint.pt"
         for name, run in auxiliary.items()
     }
 
@@ -294,36 +382,142 @@ def dataset_variants(wildcards):
     return STUDY.variants(wildcards.dataset)
 
 
-def experiment_name(wildcards):
-    return wildcards.dataset
-
-
 # ---------------------------------------------------------------------- report
 
 
 def report_files():
     """Every table and figure of the report (the inputs of its MLflow run)."""
     files = [
-        f"results/report/tables/{name}.{suffix}"
+        f"{REPORT_DIR}/tables/{name}.{suffix}"
         for name in [
             "ablation",
             "summary",
-            *STUDY.datasets,
-            *(f"{d}_hierarchy" for d in STUDY.datasets),
+            *DATASETS,
+            *(f"{d}_hierarchy" for d in DATASETS),
         ]
-        for suffix in ("md", "tex", "csv")
+        for suffix in ("md", "tex", "csv", "html")
     ]
     files += [
-        "results/report/tables/scorecard.md",
-        "results/report/tables/scorecard.csv",
+        f"{REPORT_DIR}/tables/scorecard.{suffix}" for suffix in ("md", "csv", "html")
     ]
     files += [
-        f"results/report/figures/{dataset}_{figure}.{suffix}"
-        for dataset in STUDY.datasets
+        f"{REPORT_DIR}/figures/{dataset}_{figure}.{suffix}"
+        for dataset in DATASETS
         for figure in FIGURES
         for suffix in ("png", "svg")
     ]
     return files
+
+
+# What the Snakemake HTML report shows: (file, caption in workflow/report/, category,
+# subcategory, labels), per dataset ({dataset} filled in) and for the study.
+DATASET_GALLERY = [
+    (
+        hierarchy_file("histogram", "{dataset}"),
+        "distance_histogram.rst",
+        "hierarchy",
+        {"content": "distance histogram", "metric": "hierarchical distance"},
+    ),
+    (
+        frame_file("heatmap", "{dataset}"),
+        "cosines.rst",
+        "frames",
+        {"content": "HAFrame vs ETF cosines", "metric": "target cosine"},
+    ),
+    (
+        f"{REPORT_DIR}/tables/{{dataset}}.html",
+        "table.rst",
+        "tables",
+        {"content": "main table", "metric": "all"},
+    ),
+    (
+        f"{REPORT_DIR}/tables/{{dataset}}_hierarchy.html",
+        "hierarchy_table.rst",
+        "tables",
+        {
+            "content": "HOPS, per-level accuracy, calibration",
+            "metric": "HOPS, accuracy, ECE",
+        },
+    ),
+    (
+        f"{REPORT_DIR}/figures/{{dataset}}_error_vs_severity.png",
+        "error_vs_severity.rst",
+        "figures",
+        {"content": "error vs severity", "metric": "top-1 error, mistake severity"},
+    ),
+    (
+        f"{REPORT_DIR}/figures/{{dataset}}_ahd_at_k.png",
+        "ahd_at_k.rst",
+        "figures",
+        {"content": "AHD@k curves", "metric": "AHD@k"},
+    ),
+    (
+        f"{REPORT_DIR}/figures/{{dataset}}_training_curves.png",
+        "training_curves.rst",
+        "figures",
+        {"content": "training curves", "metric": "val top-1 error, train loss"},
+    ),
+    (
+        f"{REPORT_DIR}/figures/{{dataset}}_neural_collapse.png",
+        "neural_collapse.rst",
+        "figures",
+        {
+            "content": "neural collapse",
+            "metric": "NC1, cosines to HAFrame and ETF, self-duality",
+        },
+    ),
+    (
+        f"{REPORT_DIR}/figures/{{dataset}}_mistake_distances.png",
+        "mistake_distances.rst",
+        "figures",
+        {"content": "where mistakes land", "metric": "d(prediction, target)"},
+    ),
+]
+STUDY_GALLERY = [
+    (
+        f"{REPORT_DIR}/tables/ablation.html",
+        "ablation.rst",
+        {"content": "ablation", "metric": "all"},
+    ),
+    (
+        f"{REPORT_DIR}/tables/summary.html",
+        "summary.rst",
+        {"content": "summary", "metric": "top-1 error, mistake severity"},
+    ),
+    (
+        f"{REPORT_DIR}/tables/scorecard.html",
+        "scorecard.rst",
+        {"content": "scorecard", "metric": "all"},
+    ),
+]
+
+
+def report_gallery():
+    """The report's files that exist when the workflow is built, flagged for `--report` (as
+    inputs of the default target): one not built yet is left out, so `snakemake --report` works at any
+    point of a study, a fresh clone included (statistics only)."""
+    captions = Path(workflow.basedir) / "report"
+    entries = [
+        (path.format(dataset=dataset), caption, dataset, subcategory, labels)
+        for dataset in DATASETS
+        for path, caption, subcategory, labels in DATASET_GALLERY
+    ]
+    entries += [
+        (path, caption, "study", None, labels)
+        for path, caption, labels in STUDY_GALLERY
+    ]
+    flag = report  # (a line may not start with `report`: Snakemake reads it as its directive)
+    return [
+        flag(
+            path,
+            caption=str(captions / caption),
+            category=category,
+            subcategory=subcategory,
+            labels=labels,
+        )
+        for path, caption, category, subcategory, labels in entries
+        if Path(path).exists()
+    ]
 
 
 def report_file(key):
@@ -336,7 +530,42 @@ def report_file(key):
 
 
 def study_variants():
-    return {dataset: STUDY.variants(dataset) for dataset in STUDY.datasets}
+    return {dataset: STUDY.variants(dataset) for dataset in DATASETS}
+
+
+def study_series():
+    """Every variant and post-hoc chain of the study, in config order (one colour each)."""
+    return [
+        name
+        for variant, spec in config["variants"].items()
+        for name in [
+            variant,
+            *(f"{variant}+{chain}" for chain in spec.get("posthoc") or []),
+        ]
+    ]
+
+
+def dataset_failed_runs(wildcards):
+    prefix = f"{wildcards.dataset}/"
+    return {
+        name: record
+        for name, record in not_run()["runs"].items()
+        if name.startswith(prefix)
+    }
+
+
+def not_run():
+    """What the report lists as not run: datasets left out, and failed runs by name."""
+    return {
+        "datasets": dict(UNAVAILABLE),
+        "runs": {
+            f"{run.dataset}/{run.variant}/seed{run.seed}": FAILED.get(run_dir(run))
+            or {"stage": "auxiliary", "error": "an auxiliary model it needs failed"}
+            for dataset in DATASETS
+            for run in STUDY.runs(dataset)
+            if has_failed(run)
+        },
+    }
 
 
 def study_seeds():
@@ -345,7 +574,7 @@ def study_seeds():
             variant: STUDY.seeds(dataset, variant)
             for variant in STUDY.variants(dataset)
         }
-        for dataset in STUDY.datasets
+        for dataset in DATASETS
     }
 
 
@@ -359,7 +588,14 @@ def frame_targets():
 
 
 def all_targets():
-    targets = frame_targets()
-    for dataset in STUDY.datasets:
-        targets += run_files(dataset, "mlflow.json", STUDY.training_runs(dataset))
-    return targets + report_files() + ["results/report/mlflow.json"]
+    """Every available dataset's hierarchy, frames and runs (failed ones left out), the
+    report and its MLflow run."""
+    targets = [
+        path
+        for dataset in DATASETS
+        for path in (hierarchy_file("summary", dataset), frame_file("summary", dataset))
+    ]
+    for dataset in DATASETS:
+        runs = [run for run in STUDY.training_runs(dataset) if not has_failed(run)]
+        targets += run_files(dataset, "mlflow.json", runs)
+    return targets + report_files() + [f"{REPORT_DIR}/mlflow.json"]

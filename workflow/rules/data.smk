@@ -1,5 +1,5 @@
 # Raw downloads and their extraction live under the data root (config `data_root`), prepared
-# datasets under results/{dataset}/data/. meta.json is written last by every preparation;
+# datasets under results/<study>/{dataset}/data/. meta.json is written last by every preparation;
 # downstream rules depend on it. Converted images are not declared outputs, so a killed
 # preparation resumes where it stopped.
 
@@ -12,7 +12,7 @@ rule download_source:
     retries: 2
     localrule: True
     conda:
-        ENV
+        ENV_DATA
     resources:
         mem_mb=1000,
         runtime=24 * 60,
@@ -34,7 +34,7 @@ rule extract_source:
     log:
         f"{DATA_ROOT}/logs/extract/{{dataset}}/{{filename}}.log",
     conda:
-        ENV
+        ENV_DATA
     resources:
         mem_mb=1000,
         runtime=12 * 60,
@@ -46,15 +46,15 @@ rule extract_source:
 # A kind that plants its own hierarchy (synthetic) writes it with the data.
 rule prepare_synthetic:
     output:
-        meta="results/{dataset}/data/meta.json",
-        classes="results/{dataset}/data/classes.txt",
-        hierarchy="results/{dataset}/data/hierarchy.tsv",
+        meta=f"{DATASET_DIR}/data/meta.json",
+        classes=f"{DATASET_DIR}/data/classes.txt",
+        hierarchy=f"{DATASET_DIR}/data/hierarchy.tsv",
     log:
-        "results/{dataset}/logs/prepare.log",
+        f"{DATASET_DIR}/logs/prepare.log",
     wildcard_constraints:
         dataset=datasets_planting_hierarchy(),
     conda:
-        ENV
+        ENV_TORCH
     threads: prepare_threads
     resources:
         mem_mb=prepare_mem_mb,
@@ -71,14 +71,14 @@ rule prepare_dataset:
         unpack(prepare_inputs),
         hierarchy=hierarchy_file("tsv"),
     output:
-        meta="results/{dataset}/data/meta.json",
-        classes="results/{dataset}/data/classes.txt",
+        meta=f"{DATASET_DIR}/data/meta.json",
+        classes=f"{DATASET_DIR}/data/classes.txt",
     log:
-        "results/{dataset}/logs/prepare.log",
+        f"{DATASET_DIR}/logs/prepare.log",
     wildcard_constraints:
         dataset=datasets_planting_hierarchy(False),
     conda:
-        ENV
+        ENV_TORCH
     threads: prepare_threads
     resources:
         mem_mb=prepare_mem_mb,

@@ -3,14 +3,14 @@ rule evaluate:
         unpack(run_asset_files),
         unpack(auxiliary_checkpoints),
         checkpoint=f"{RUN_DIR}/checkpoint.pt",
-        meta="results/{dataset}/data/meta.json",
+        meta=f"{DATASET_DIR}/data/meta.json",
     output:
         metrics=f"{RUN_DIR}/metrics.json",
         predictions=f"{RUN_DIR}/predictions.npz",
     log:
-        "results/{dataset}/logs/evaluate/{variant}/seed{seed}.log",
+        f"{DATASET_DIR}/logs/evaluate/{{variant}}/seed{{seed}}.log",
     conda:
-        ENV
+        ENV_TORCH
     threads: run_threads
     resources:
         gpu=uses_gpu,

@@ -6,18 +6,12 @@ rule solve_frame:
         haframe=frame_file("haframe"),
         etf=frame_file("etf"),
         summary=frame_file("summary"),
-        heatmap=report(
-            frame_file("heatmap"),
-            caption="../report/cosines.rst",
-            category="{dataset}",
-            subcategory="frames",
-            labels={"content": "HAFrame vs ETF cosines", "metric": "target cosine"},
-        ),
+        heatmap=frame_file("heatmap"),
         heatmap_svg=frame_file("heatmap_svg"),
     log:
-        "results/{dataset}/logs/solve_frame.log",
+        f"{DATASET_DIR}/logs/solve_frame.log",
     conda:
-        ENV
+        ENV_DATA
     resources:
         mem_mb=4000,
         runtime=10,

@@ -1,12 +1,12 @@
 rule download_hierarchy:
     output:
-        "results/{dataset}/hierarchy/source/{filename}",
+        f"{DATASET_DIR}/hierarchy/source/{{filename}}",
     log:
-        "results/{dataset}/logs/download_hierarchy/{filename}.log",
+        f"{DATASET_DIR}/logs/download_hierarchy/{{filename}}.log",
     retries: 2
     localrule: True
     conda:
-        ENV
+        ENV_DATA
     resources:
         mem_mb=500,
         runtime=10,
@@ -25,21 +25,12 @@ rule parse_hierarchy:
         distances=hierarchy_file("distances"),
         levels=hierarchy_file("levels"),
         summary=hierarchy_file("summary"),
-        histogram=report(
-            hierarchy_file("histogram"),
-            caption="../report/distance_histogram.rst",
-            category="{dataset}",
-            subcategory="hierarchy",
-            labels={
-                "content": "distance histogram",
-                "metric": "hierarchical distance",
-            },
-        ),
+        histogram=hierarchy_file("histogram"),
         histogram_svg=hierarchy_file("histogram_svg"),
     log:
-        "results/{dataset}/logs/parse_hierarchy.log",
+        f"{DATASET_DIR}/logs/parse_hierarchy.log",
     conda:
-        ENV
+        ENV_DATA
     resources:
         mem_mb=2000,
         runtime=10,

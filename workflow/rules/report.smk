@@ -6,131 +6,67 @@ rule report_dataset:
         collapse=dataset_run_files("nc.csv"),
         distances=hierarchy_file("distances"),
     output:
-        md=report(
-            "results/report/tables/{dataset}.md",
-            caption="../report/table.rst",
-            category="{dataset}",
-            subcategory="tables",
-            labels={"content": "main table", "metric": "all"},
-        ),
-        tex="results/report/tables/{dataset}.tex",
-        csv="results/report/tables/{dataset}.csv",
-        hierarchy_md=report(
-            "results/report/tables/{dataset}_hierarchy.md",
-            caption="../report/hierarchy_table.rst",
-            category="{dataset}",
-            subcategory="tables",
-            labels={
-                "content": "HOPS, per-level accuracy, calibration",
-                "metric": "HOPS, accuracy, ECE",
-            },
-        ),
-        hierarchy_tex="results/report/tables/{dataset}_hierarchy.tex",
-        hierarchy_csv="results/report/tables/{dataset}_hierarchy.csv",
-        error_vs_severity=report(
-            "results/report/figures/{dataset}_error_vs_severity.png",
-            caption="../report/error_vs_severity.rst",
-            category="{dataset}",
-            subcategory="figures",
-            labels={
-                "content": "error vs severity",
-                "metric": "top-1 error, mistake severity",
-            },
-        ),
-        ahd_at_k=report(
-            "results/report/figures/{dataset}_ahd_at_k.png",
-            caption="../report/ahd_at_k.rst",
-            category="{dataset}",
-            subcategory="figures",
-            labels={"content": "AHD@k curves", "metric": "AHD@k"},
-        ),
-        training_curves=report(
-            "results/report/figures/{dataset}_training_curves.png",
-            caption="../report/training_curves.rst",
-            category="{dataset}",
-            subcategory="figures",
-            labels={
-                "content": "training curves",
-                "metric": "val top-1 error, train loss",
-            },
-        ),
-        neural_collapse=report(
-            "results/report/figures/{dataset}_neural_collapse.png",
-            caption="../report/neural_collapse.rst",
-            category="{dataset}",
-            subcategory="figures",
-            labels={
-                "content": "neural collapse",
-                "metric": "NC1, cosines to HAFrame and ETF, self-duality",
-            },
-        ),
-        mistake_distances=report(
-            "results/report/figures/{dataset}_mistake_distances.png",
-            caption="../report/mistake_distances.rst",
-            category="{dataset}",
-            subcategory="figures",
-            labels={
-                "content": "where mistakes land",
-                "metric": "d(prediction, target)",
-            },
-        ),
-        error_vs_severity_svg="results/report/figures/{dataset}_error_vs_severity.svg",
-        ahd_at_k_svg="results/report/figures/{dataset}_ahd_at_k.svg",
-        training_curves_svg="results/report/figures/{dataset}_training_curves.svg",
-        neural_collapse_svg="results/report/figures/{dataset}_neural_collapse.svg",
-        mistake_distances_svg="results/report/figures/{dataset}_mistake_distances.svg",
+        html=f"{REPORT_DIR}/tables/{{dataset}}.html",
+        md=f"{REPORT_DIR}/tables/{{dataset}}.md",
+        tex=f"{REPORT_DIR}/tables/{{dataset}}.tex",
+        csv=f"{REPORT_DIR}/tables/{{dataset}}.csv",
+        hierarchy_html=f"{REPORT_DIR}/tables/{{dataset}}_hierarchy.html",
+        hierarchy_md=f"{REPORT_DIR}/tables/{{dataset}}_hierarchy.md",
+        hierarchy_tex=f"{REPORT_DIR}/tables/{{dataset}}_hierarchy.tex",
+        hierarchy_csv=f"{REPORT_DIR}/tables/{{dataset}}_hierarchy.csv",
+        error_vs_severity=f"{REPORT_DIR}/figures/{{dataset}}_error_vs_severity.png",
+        ahd_at_k=f"{REPORT_DIR}/figures/{{dataset}}_ahd_at_k.png",
+        training_curves=f"{REPORT_DIR}/figures/{{dataset}}_training_curves.png",
+        neural_collapse=f"{REPORT_DIR}/figures/{{dataset}}_neural_collapse.png",
+        mistake_distances=f"{REPORT_DIR}/figures/{{dataset}}_mistake_distances.png",
+        error_vs_severity_svg=f"{REPORT_DIR}/figures/{{dataset}}_error_vs_severity.svg",
+        ahd_at_k_svg=f"{REPORT_DIR}/figures/{{dataset}}_ahd_at_k.svg",
+        training_curves_svg=f"{REPORT_DIR}/figures/{{dataset}}_training_curves.svg",
+        neural_collapse_svg=f"{REPORT_DIR}/figures/{{dataset}}_neural_collapse.svg",
+        mistake_distances_svg=f"{REPORT_DIR}/figures/{{dataset}}_mistake_distances.svg",
     log:
-        "results/report/logs/{dataset}.log",
+        f"{REPORT_DIR}/logs/{{dataset}}.log",
     conda:
-        ENV
+        ENV_REPORT
     resources:
         mem_mb=4000,
         runtime=30,
     params:
         variants=dataset_variants,
         figures=FIGURES,
+        failed_runs=dataset_failed_runs,
+        series=study_series(),
     script:
         "../../scripts/report_dataset.py"
 
 
 rule report_study:
     input:
-        metrics=[run_files(dataset, "metrics.json") for dataset in STUDY.datasets],
+        metrics=[run_files(dataset, "metrics.json") for dataset in DATASETS],
         reference=report_file("reference_results"),
         notes=report_file("reference_notes"),
     output:
-        ablation_md=report(
-            "results/report/tables/ablation.md",
-            caption="../report/ablation.rst",
-            category="study",
-            labels={"content": "ablation", "metric": "all"},
-        ),
-        summary_md=report(
-            "results/report/tables/summary.md",
-            caption="../report/summary.rst",
-            category="study",
-            labels={"content": "summary", "metric": "top-1 error, mistake severity"},
-        ),
-        scorecard_md=report(
-            "results/report/tables/scorecard.md",
-            caption="../report/scorecard.rst",
-            category="study",
-            labels={"content": "scorecard", "metric": "all"},
-        ),
-        ablation_tex="results/report/tables/ablation.tex",
-        ablation_csv="results/report/tables/ablation.csv",
-        summary_tex="results/report/tables/summary.tex",
-        summary_csv="results/report/tables/summary.csv",
-        scorecard_csv="results/report/tables/scorecard.csv",
+        ablation_html=f"{REPORT_DIR}/tables/ablation.html",
+        ablation_md=f"{REPORT_DIR}/tables/ablation.md",
+        summary_html=f"{REPORT_DIR}/tables/summary.html",
+        summary_md=f"{REPORT_DIR}/tables/summary.md",
+        scorecard_html=f"{REPORT_DIR}/tables/scorecard.html",
+        scorecard_md=f"{REPORT_DIR}/tables/scorecard.md",
+        ablation_tex=f"{REPORT_DIR}/tables/ablation.tex",
+        ablation_csv=f"{REPORT_DIR}/tables/ablation.csv",
+        summary_tex=f"{REPORT_DIR}/tables/summary.tex",
+        summary_csv=f"{REPORT_DIR}/tables/summary.csv",
+        scorecard_csv=f"{REPORT_DIR}/tables/scorecard.csv",
     log:
-        "results/report/logs/study.log",
+        f"{REPORT_DIR}/logs/study.log",
     conda:
-        ENV
+        ENV_REPORT
     resources:
         mem_mb=2000,
         runtime=10,
     params:
         variants=study_variants(),
+        not_run=not_run(),
     script:
         "../../scripts/report_study.py"
 
@@ -140,16 +76,17 @@ rule import_report:
     input:
         report_files(),
     output:
-        marker="results/report/mlflow.json",
+        marker=f"{REPORT_DIR}/mlflow.json",
     log:
-        "results/report/logs/import_report.log",
+        f"{REPORT_DIR}/logs/import_report.log",
     localrule: True
     conda:
-        ENV
+        ENV_TRACKING
     resources:
         mlflow_writer=1,
     params:
         tracking_uri=TRACKING_URI,
+        experiment=STUDY.name,
     script:
         "../../scripts/import_report.py"
 
@@ -158,10 +95,13 @@ rule import_report:
 # whenever it is asked for (no outputs): `snakemake snapshot`.
 rule snapshot:
     log:
-        "results/report/logs/snapshot.log",
+        f"{REPORT_DIR}/logs/snapshot.log",
     conda:
-        ENV
+        ENV_REPORT
     params:
         expected=study_seeds(),
+        results=RESULTS,
+        out_dir=f"{REPORT_DIR}/snapshot",
+        unavailable=UNAVAILABLE,
     script:
         "../../scripts/snapshot.py"

@@ -7,14 +7,14 @@ rule import_run:
     output:
         marker=f"{RUN_DIR}/mlflow.json",
     log:
-        "results/{dataset}/logs/import_run/{variant}/seed{seed}.log",
+        f"{DATASET_DIR}/logs/import_run/{{variant}}/seed{{seed}}.log",
     localrule: True
     conda:
-        ENV
+        ENV_TRACKING
     resources:
         mlflow_writer=1,
     params:
         tracking_uri=TRACKING_URI,
-        experiment=experiment_name,
+        experiment=STUDY.name,
     script:
         "../../scripts/import_run.py"

@@ -6,7 +6,7 @@ rule download_weights:
     retries: 2
     localrule: True
     conda:
-        ENV
+        ENV_DATA
     resources:
         mem_mb=1000,
         runtime=60,
@@ -24,16 +24,16 @@ rule train:
     input:
         unpack(weights_input),
         unpack(run_asset_files),
-        meta="results/{dataset}/data/meta.json",
+        meta=f"{DATASET_DIR}/data/meta.json",
     output:
         checkpoint=f"{RUN_DIR}/checkpoint.pt",
         history=f"{RUN_DIR}/history.csv",
         nc=f"{RUN_DIR}/nc.csv",
         config=f"{RUN_DIR}/config.yaml",
     log:
-        "results/{dataset}/logs/train/{variant}/seed{seed}.log",
+        f"{DATASET_DIR}/logs/train/{{variant}}/seed{{seed}}.log",
     conda:
-        ENV
+        ENV_TORCH
     threads: run_threads
     resources:
         gpu=uses_gpu,

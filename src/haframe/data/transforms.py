@@ -1,4 +1,4 @@
-"""The published per-dataset transforms (method.md section 5) on uint8 CHW tensors.
+"""The published per-dataset transforms (README, "The method" 5) on uint8 CHW tensors.
 
 Normalisation happens on the training device after the uint8 batch is transferred, so
 workers only decode, resize and augment.

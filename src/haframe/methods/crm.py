@@ -1,6 +1,6 @@
 """Conditional risk minimisation (Karthik et al., ICLR 2021), a post-hoc rule: rank the classes
 by their expected hierarchical distance under the model's leaf distribution, p @ D (least
-first); top-k likewise (method.md section 4)."""
+first); top-k likewise (README, "The method" 4)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A fixed simplex ETF as the classifier, trained with plain cross-entropy (extra baseline).
 
 The ETF (all off-diagonal cosines -1/(K-1)) is the geometry neural collapse converges to
-without a hierarchy (method.md section 2, step 5); HAFrame replaces it with the hierarchy-aware
+without a hierarchy (README, "The method" 2, step 5); HAFrame replaces it with the hierarchy-aware
 frame. Same frozen layer as HAFrame, without the cosine loss.
 """
 

@@ -1,6 +1,6 @@
 """Flamingo (Chang et al., CVPR 2021, "Your Flamingo is my Bird"): one linear classifier per
 hierarchy level on slices of the feature; loss = sum of the per-level cross-entropies;
-prediction by the finest level (method.md section 4).
+prediction by the finest level (README, "The method" 4).
 
 Level lists are FINEST FIRST: output 0 is the leaf level, output i level i of the padded tree.
 """

@@ -1,7 +1,7 @@
 """HAFeature (Garg et al., ECCV 2022, "Learning hierarchy aware features") as the HAFrame
 authors ran it: one classifier per level with L2-normalised weights, trained with CE on the
 leaves plus JSD, weight-cosine and dissimilar-pair margin terms; prediction by the finest level
-(method.md section 4). Level lists are FINEST FIRST (output 0 = leaf level).
+(README, "The method" 4). Level lists are FINEST FIRST (output 0 = leaf level).
 """
 
 from __future__ import annotations

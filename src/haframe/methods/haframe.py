@@ -1,5 +1,5 @@
 """HAFrame (Liang & Davis, ICCV 2023): a fixed hierarchy-aware frame as the classifier, and a
-cosine loss pulling the features onto it (method.md sections 2 and 4).
+cosine loss pulling the features onto it (README, "The method" 2 and 4).
 
 Loss: (1 - alpha) CE(h W^T, y) + alpha * mean_b sum_c (cos(h_b, w_c) - S[y_b, c])^2, with the
 frame W (K x d, W W^T = S) drawn for the run's seed from the solved similarity S. Logits have

@@ -1,6 +1,6 @@
 """Hierarchical cross-entropy (Bertinetto et al., CVPR 2020, "Making better mistakes"): the
 leaf probability factorised into conditionals along the root-to-leaf path of the unpadded tree,
-the term of the edge into node C weighted exp(-decay * depth(C)) (method.md section 4)."""
+the term of the edge into node C weighted exp(-decay * depth(C)) (README, "The method" 4)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Soft labels (Bertinetto et al., CVPR 2020, "Making better mistakes"): a learnable linear
-classifier trained towards soft targets softmax(-beta D / max D) (method.md section 4)."""
+classifier trained towards soft targets softmax(-beta D / max D) (README, "The method" 4)."""
 
 from __future__ import annotations
 

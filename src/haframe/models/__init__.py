@@ -25,7 +25,7 @@ class Model(nn.Module):
 
 
 def build_body(backbone: str, head: str, *, type_II_width: int, type_I_width: int) -> tuple[nn.Module, nn.Module, int]:
-    """(backbone, head, feature width) as the authors build them (method.md section 3).
+    """(backbone, head, feature width) as the authors build them (README, "The method" 3).
 
     ``type_II_width`` is d of the type-II head; ``type_I_width`` the ResNet-50 type-I head's
     hidden width (the WRN and the small CNN feed their pooled map to the classifier).

@@ -1,7 +1,7 @@
 """Feature extractors returning a spatial map (N x C x h x w) with ``out_channels`` set.
 
 Pooling belongs to the heads (``heads.py``). Pretrained ResNet-50 weights are not fetched
-here: ``weights.load_weights`` loads a file the workflow downloaded (method.md section 3).
+here: ``weights.load_weights`` loads a file the workflow downloaded (README, "The method" 3).
 """
 
 from __future__ import annotations

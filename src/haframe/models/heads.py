@@ -1,4 +1,4 @@
-"""Heads between the backbone's feature map and the classifier (method.md section 3).
+"""Heads between the backbone's feature map and the classifier (README, "The method" 3).
 
 Every head has ``projection`` (trained with the backbone's optimiser group) and
 ``transform`` (the head group), so one grouping rule serves both head types.

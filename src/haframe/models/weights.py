@@ -29,7 +29,7 @@ class WeightsSpec:
     format: str  # one of FORMATS
 
 
-# Initial backbone weights (method.md section 3). PASS publishes no checksum: its file is pinned
+# Initial backbone weights (README, "The method" 3). PASS publishes no checksum: its file is pinned
 # by the download lock file at first download.
 WEIGHTS: dict[str, WeightsSpec] = {
     "imagenet1k_v1": WeightsSpec(

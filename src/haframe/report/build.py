@@ -13,7 +13,9 @@ import numpy as np
 from .. import figures
 from ..io import load_npz, read_json, write_text
 from ..metrics import ahd_curve, mistake_distance_shares
+from ..run_status import failures
 from . import scorecard, tables
+from .html import markdown_to_html
 
 
 def _csv_columns(path: str | Path) -> dict[str, np.ndarray]:
@@ -35,22 +37,29 @@ def report_dataset(
     table: Mapping[str, str | Path],
     hierarchy_table: Mapping[str, str | Path],
     figure_files: Mapping[str, Sequence[str | Path]],
+    failed_runs: Mapping[str, Mapping] | None = None,
+    series: Sequence[str] = (),
 ) -> list[dict]:
     """The dataset's main table and its table of the successors' metrics (``table``,
-    ``hierarchy_table``: md, tex, csv) and its figures (``figure_files``: error_vs_severity,
+    ``hierarchy_table``: md, tex, csv, html) and its figures (``figure_files``: error_vs_severity,
     ahd_at_k, training_curves, neural_collapse, mistake_distances, each to every path given)
-    from its runs' files (the four lists in the same run order)."""
+    from its runs' files (the four lists in the same run order); ``failed_runs`` (name:
+    failure record) are named in the notes; ``series``, the study's variants and post-hoc
+    chains in order, fixes each one's colour across datasets and figures."""
     results = [read_json(path) for path in metrics_files]
     rows = tables.table_rows(results, variants)
     n_test = sorted({r["n_test"] for r in results})
     dropped = any(r["drop_last"] for r in results)
     notes = [*tables.NOTES, f"test images scored per run: {', '.join(map(str, n_test))}"
              + (" (the authors' drop_last reproduced: the last partial batch is not scored)" if dropped else " (every test image)")]
+    notes += [f"not in the table, failed in {record['stage']}: {name} ({record['error']})" for name, record in (failed_runs or {}).items()]
     tables.write_tables(rows, table, f"{dataset}: test metrics", [*notes, *tables.ranking_notes(rows)])
     hierarchy_rows = tables.table_rows(results, variants, [*tables.HIERARCHY_METRICS, *tables.level_metrics(results)])
     tables.write_tables(hierarchy_rows, hierarchy_table, f"{dataset}: HOPS, full-path and per-level accuracy, calibration",
                         [*tables.HIERARCHY_NOTES, *notes[:1], *tables.ranking_notes(hierarchy_rows)])
-    figures.error_vs_severity(rows, f"{dataset}: top-1 error vs mistake severity (95% CI)", *figure_files["error_vs_severity"])
+    colours = figures.series_colours([*series, *(row["name"] for row in rows)])
+    figures.error_vs_severity(rows, f"{dataset}: top-1 error vs mistake severity (95% CI)", *figure_files["error_vs_severity"],
+                              colours=colours)
     D = np.load(distances_file)
     curves: dict[str, list[np.ndarray]] = {}
     shares: dict[str, list[np.ndarray]] = {}
@@ -66,11 +75,13 @@ def report_dataset(
                 shares.setdefault(name, []).append(mistake_distance_shares(predictions[key][:, 0], predictions["targets"], D))
         histories.setdefault(result["variant"], []).append(_csv_columns(history_file))
         collapse.setdefault(result["variant"], []).append(_csv_columns(collapse_file))
-    figures.ahd_curves(curves, f"{dataset}: AHD@k (mean, range over seeds)", *figure_files["ahd_at_k"])
-    figures.training_curves(histories, f"{dataset}: training curves (mean, range over seeds)", *figure_files["training_curves"])
+    figures.ahd_curves(curves, f"{dataset}: AHD@k (mean, range over seeds)", *figure_files["ahd_at_k"], colours=colours)
+    figures.training_curves(histories, f"{dataset}: training curves (mean, range over seeds)", *figure_files["training_curves"],
+                            colours=colours)
     figures.collapse_curves(collapse, f"{dataset}: neural collapse on the training images (mean, range over seeds)",
-                            *figure_files["neural_collapse"])
-    figures.mistake_distances(shares, f"{dataset}: where mistakes land (mean, range over seeds)", *figure_files["mistake_distances"])
+                            *figure_files["neural_collapse"], colours=colours)
+    figures.mistake_distances(shares, f"{dataset}: where mistakes land (mean, range over seeds)", *figure_files["mistake_distances"],
+                              colours=colours)
     return rows
 
 
@@ -83,25 +94,36 @@ def report_study(
     scorecard_files: Mapping[str, str | Path],
     reference_file: str | Path | None,
     notes_file: str | Path | None = None,
+    not_run: Mapping[str, Mapping] | None = None,
 ) -> dict:
-    """Ablation and summary tables (md, tex, csv) across datasets and the scorecard (md, csv)
-    against the reference results, with each source's notes."""
+    """Ablation and summary tables (md, tex, csv, html) across datasets and the scorecard (md,
+    csv, html) against the reference results, with each source's notes; the summary lists
+    what was ``not_run`` (``{"datasets": {name: reason}, "runs": {name: failure record}}``)."""
     rows_by_dataset = {d: tables.table_rows(results, variants_by_dataset[d]) for d, results in results_by_dataset.items()}
     ablation_rows = tables.ablation_rows(results_by_dataset)
     tables.write_tables(ablation_rows, ablation, "Ablation: learnable vs fixed frame, with and without the cosine loss",
                         [tables.NOTES[0]], label="dataset / variant")
-    for suffix, text in zip(("md", "tex", "csv"), tables.summary_tables(rows_by_dataset)):
+    md, tex, csv_text = tables.summary_tables(rows_by_dataset)
+    md += "\n".join(["", *tables.not_run_lines(not_run or {})])
+    for suffix, text in (("md", md), ("tex", tex), ("csv", csv_text)):
         write_text(summary[suffix], text)
+    if "html" in summary:
+        write_text(summary["html"], markdown_to_html(md, "Summary"))
     cards = scorecard.scorecard(rows_by_dataset, scorecard.read_reference(reference_file)) if reference_file else []
     source = str(reference_file) if reference_file else "no reference file (config report.reference_results)"
     notes = scorecard.read_notes(notes_file) if notes_file else {}
-    write_text(scorecard_files["md"], scorecard.scorecard_markdown(cards, source, notes))
+    card_text = scorecard.scorecard_markdown(cards, source, notes)
+    write_text(scorecard_files["md"], card_text)
+    if "html" in scorecard_files:
+        write_text(scorecard_files["html"], markdown_to_html(card_text, "Scorecard"))
     write_text(scorecard_files["csv"], scorecard.scorecard_csv(cards))
     return {"ablation_rows": len(ablation_rows), "scorecard": len(cards)}
 
 
-def snapshot_report(expected: dict[str, dict[str, list[int]]], results_dir: str | Path, out_dir: str | Path) -> dict:
-    """Tables from whatever runs have finished, marking every missing (dataset, variant, seed).
+def snapshot_report(expected: dict[str, dict[str, list[int]]], results_dir: str | Path, out_dir: str | Path,
+                    unavailable: Mapping[str, str] | None = None) -> dict:
+    """Tables from whatever runs have finished, marking every missing (dataset, variant, seed)
+    and saying which of those failed (their failed.json) and which datasets were left out.
 
     ``expected`` maps dataset -> variant -> seeds of the configured study.
     """
@@ -112,11 +134,11 @@ def snapshot_report(expected: dict[str, dict[str, list[int]]], results_dir: str 
         results = []
         for variant, seeds in variants.items():
             for seed in seeds:
-                path = results_dir / dataset / "runs" / variant / f"seed{seed}" / "metrics.json"
-                if path.is_file():
-                    results.append(read_json(path))
+                run_dir = results_dir / dataset / "runs" / variant / f"seed{seed}"
+                if (run_dir / "metrics.json").is_file():
+                    results.append(read_json(run_dir / "metrics.json"))
                 else:
-                    missing.append((dataset, variant, seed))
+                    missing.append((dataset, variant, seed, failures([run_dir]).get(str(run_dir))))
         found += len(results)
         if results:
             rows = tables.table_rows(results, list(variants))
@@ -125,6 +147,10 @@ def snapshot_report(expected: dict[str, dict[str, list[int]]], results_dir: str 
         else:
             lines.append(f"### {dataset}\n\nno finished runs yet\n")
     lines += ["## Missing runs", ""]
-    lines += [f"- {d} / {v} / seed {s}" for d, v, s in missing] or ["- none: the study is complete"]
-    write_text(out_dir / "snapshot.md", "\n".join(lines) + "\n")
-    return {"found": found, "missing": len(missing)}
+    lines += [f"- {d} / {v} / seed {s}" + (f": failed in {record['stage']}: {record['error']}" if record else "")
+              for d, v, s, record in missing] or ["- none: the study is complete"]
+    lines += ["", *(f"- {dataset}: not run: {reason}" for dataset, reason in (unavailable or {}).items())]
+    text = "\n".join(lines) + "\n"
+    write_text(out_dir / "snapshot.md", text)
+    write_text(out_dir / "snapshot.html", markdown_to_html(text, "Snapshot"))
+    return {"found": found, "missing": len(missing), "failed": sum(record is not None for *_, record in missing)}

@@ -12,6 +12,7 @@ from typing import Iterable, Mapping, Sequence
 
 from ..io import write_text
 from ..metrics import mean_ci
+from .html import markdown_to_html
 
 METRICS = ("top1_error", "mistake_severity", "ahd@1", "ahd@5", "ahd@20")  # the main table's
 # the second table's: the successors' metrics (the per-level accuracies follow them)
@@ -216,15 +217,26 @@ def csv_text(rows: Sequence[dict]) -> str:
 
 def write_tables(rows: Sequence[dict], files: Mapping[str, str | Path], title: str, notes: Sequence[str] = (),
                  label: str = "variant") -> None:
-    """The table as ``files["md"]``, ``files["tex"]`` and ``files["csv"]``."""
-    write_text(files["md"], markdown(rows, title, notes, label))
+    """The table as ``files["md"]``, ``files["tex"]``, ``files["csv"]`` and, when asked for,
+    ``files["html"]`` (what the Snakemake HTML report shows)."""
+    text = markdown(rows, title, notes, label)
+    write_text(files["md"], text)
     write_text(files["tex"], latex(rows, title, label))
     write_text(files["csv"], csv_text(rows))
+    if "html" in files:
+        write_text(files["html"], markdown_to_html(text, title))
 
 
 def table_files(stem: str | Path) -> dict[str, Path]:
-    """{md, tex, csv}: the three files of one table."""
-    return {suffix: Path(f"{stem}.{suffix}") for suffix in ("md", "tex", "csv")}
+    """{md, tex, csv, html}: the files of one table."""
+    return {suffix: Path(f"{stem}.{suffix}") for suffix in ("md", "tex", "csv", "html")}
+
+
+def not_run_lines(not_run: Mapping[str, Mapping]) -> list[str]:
+    """Markdown lines naming the datasets left out and the runs that failed, with why."""
+    lines = [f"- {dataset}: not run: {reason}" for dataset, reason in not_run.get("datasets", {}).items()]
+    lines += [f"- {name}: failed in {record['stage']}: {record['error']}" for name, record in not_run.get("runs", {}).items()]
+    return ["### Not run", "", *lines, ""] if lines else []
 
 
 # --------------------------------------------------------------------------- study tables

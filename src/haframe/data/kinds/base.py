@@ -2,9 +2,12 @@
 
 A kind knows where its files come from (``sources``: downloaded, verified, extracted by the
 workflow), what the user must provide (``user_inputs``: e.g. ImageNet for tieredImageNet-H,
-checked when the workflow is built), which keys of a dataset's config section it reads
-(``options``), the resources its preparation needs, and ``prepare``: extracted sources and
-user inputs in, a prepared dataset (``haframe.data.prepared``) out. Torch-free.
+checked when the workflow is built; ``unavailable`` says why a dataset cannot be built while
+the user has not set them, so that the workflow leaves it out), how many images each split
+holds before anything is prepared (``split_sizes``: for validation and the study summary),
+which keys of a dataset's config section it reads (``options``), the resources its
+preparation needs, and ``prepare``: extracted sources and user inputs in, a prepared dataset
+(``haframe.data.prepared``) out. Torch-free.
 """
 
 from __future__ import annotations
@@ -64,6 +67,10 @@ class DatasetKind:
     prepare: Callable[[PrepareJob], dict]
     sources: Mapping[str, Source] = field(default_factory=dict)
     user_inputs: Callable[[Mapping[str, Any], str], dict[str, str]] | None = None
+    # (dataset section, dataset name) -> why it cannot be built yet (its user inputs unset), or None
+    unavailable: Callable[[Mapping[str, Any], str], str | None] | None = None
+    # dataset section -> {split: images}, known before preparation (None: not known)
+    split_sizes: Callable[[Mapping[str, Any]], dict[str, int] | None] = lambda section: None
     options: tuple[str, ...] = ()  # kind-specific keys of a dataset's config section
     required: tuple[str, ...] = ()  # of those, the ones a dataset must set
     plants_hierarchy: bool = False  # True: without a `hierarchy` section, the preparation writes its own
@@ -80,3 +87,14 @@ class DatasetKind:
                 raise KeyError(f"{self.name} has no source {key!r}; its sources: {sorted(sources)}")
             sources[key] = replace(sources[key], url=location)
         return sources
+
+
+def published_sizes(published: Mapping[str, tuple[int, int]]) -> Callable[[Mapping[str, Any]], dict[str, int]]:
+    """``split_sizes`` of a kind with published counts ({split: (images, classes)}), which a
+    dataset's ``counts`` replaces."""
+
+    def sizes(section: Mapping[str, Any]) -> dict[str, int]:
+        counts = section.get("counts") or published
+        return {split: int(value[0]) for split, value in counts.items()}
+
+    return sizes

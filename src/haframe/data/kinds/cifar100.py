@@ -20,7 +20,7 @@ import numpy._core.multiarray as _multiarray
 from ...io import safe_unpickle
 from ..prepared import DataError, check_counts, write_prepared
 from ..transforms import NORMALISATION
-from .base import DatasetKind, PrepareJob, Source
+from .base import DatasetKind, PrepareJob, Source, published_sizes
 
 EXPECTED = {"train": (45000, 100), "val": (5000, 100), "test": (10000, 100)}  # (images, classes)
 
@@ -137,6 +137,7 @@ KIND = DatasetKind(
             md5="eb9058c3a382ffc7106e4002c42a8d85",
         ),
     },
+    split_sizes=published_sizes(EXPECTED),
     options=("sources", "counts"),
     mem_mb=4_000, runtime_min=30,
 )

@@ -14,7 +14,7 @@ from typing import Sequence
 from ..files import convert_images, write_index
 from ..prepared import SPLITS, DataError, check_counts, write_meta
 from ..transforms import NORMALISATION
-from .base import DatasetKind, PrepareJob, Source
+from .base import DatasetKind, PrepareJob, Source, published_sizes
 
 EXPECTED = {"train": (3334, 100), "val": (3333, 100), "test": (3333, 100)}
 
@@ -100,6 +100,7 @@ KIND = DatasetKind(
             "fgvc-aircraft-2013b.tar.gz",
         ),
     },
+    split_sizes=published_sizes(EXPECTED),
     options=("sources", "counts"),
     threads=8, mem_mb=4_000, runtime_min=60, disk_mb=5_000,
 )

@@ -68,6 +68,20 @@ def user_inputs(options, name: str) -> dict[str, str]:
     return {"folder": str(folder)}
 
 
+def split_sizes(section) -> dict[str, int] | None:
+    """Images per split, counted in the folder (a directory listing per class; None when the
+    folder is not there, which ``user_inputs`` reports)."""
+    root = Path(section["folder"]).expanduser()
+    if not root.is_dir():
+        return None
+    return {
+        split: sum(1 for folder in (root / split).iterdir() if folder.is_dir()
+                   for image in folder.iterdir() if image.suffix.lower() in IMAGE_SUFFIXES)
+        if (root / split).is_dir() else 0
+        for split in SPLITS
+    }
+
+
 def prepare_job(job: PrepareJob) -> dict:
     options = job.options
     return prepare(
@@ -80,6 +94,7 @@ KIND = DatasetKind(
     name="folder",
     prepare=prepare_job,
     user_inputs=user_inputs,
+    split_sizes=split_sizes,
     options=("folder", "transform", "resize", "input_size"),
     required=("folder",),
     threads=8, mem_mb=4_000, runtime_min=6 * 60,

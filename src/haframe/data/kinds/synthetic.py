@@ -21,6 +21,7 @@ is drawn from one numpy generator seeded by ``seed``: the same spec gives the sa
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -147,9 +148,20 @@ def prepare_job(job: PrepareJob) -> dict:
     return meta
 
 
+def split_sizes(section) -> dict[str, int] | None:
+    """Images per split: per-class counts times the classes (known for a planted tree, or from
+    the dataset's ``classes``)."""
+    spec = SyntheticSpec.from_options(dict(section.get("synthetic") or {}))
+    classes = section.get("classes") if "hierarchy" in section else math.prod(spec.branching)
+    if not classes:
+        return None
+    return {"train": spec.train_per_class * classes, "val": spec.val_per_class * classes, "test": spec.test_per_class * classes}
+
+
 KIND = DatasetKind(
     name="synthetic",
     prepare=prepare_job,
+    split_sizes=split_sizes,
     options=("synthetic",),
     plants_hierarchy=True,
     mem_mb=2_000, runtime_min=10,

@@ -29,7 +29,7 @@ from ...io import UnsafeArchiveError
 from ..files import convert_images
 from ..prepared import SPLITS, DataError
 from ..split_lists import destination, finish, plan_rows, shown, verified_split_lists
-from .base import DatasetKind, PrepareJob, Source
+from .base import DatasetKind, PrepareJob, Source, published_sizes
 from .inat19 import MBM
 
 EXPECTED = {"train": (425600, 608), "val": (15200, 608), "test": (15200, 608)}
@@ -260,6 +260,16 @@ def prepare(
     return finish(out_dir, classes, rows, lists, recipe="imagenet", size=size)
 
 
+def unavailable(options, name: str) -> str | None:
+    """Why the dataset cannot be built yet: neither ImageNet source is set (one set and the
+    other not is an error, raised by ``user_inputs``)."""
+    imagenet = options.get("imagenet") or {}
+    if imagenet.get("train") or imagenet.get("val"):
+        return None
+    return (f"the ImageNet ILSVRC-2012 files are not set (datasets.{name}.imagenet.train and .val; "
+            f"ImageNet needs a login at https://image-net.org/download-images)")
+
+
 def user_inputs(options, name: str) -> dict[str, str]:
     """The user's ILSVRC-2012 sources, checked (cheaply) when the workflow is built."""
     imagenet = options.get("imagenet") or {}
@@ -285,6 +295,8 @@ KIND = DatasetKind(
         ),
     },
     user_inputs=user_inputs,
+    unavailable=unavailable,
+    split_sizes=published_sizes(EXPECTED),
     options=("sources", "counts", "splits_digest", "imagenet"),
     threads=16, mem_mb=8_000, runtime_min=24 * 60, disk_mb=60_000,
 )
