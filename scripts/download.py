@@ -1,8 +1,14 @@
-"""Rule download_*: fetch one source (URL, file:// URL or local path), checksum-verified."""
-from haframe.io import download
+"""Rules download_source, download_hierarchy: fetch one source (URL, file:// URL or local path),
+checked against its published checksum, or its pin in the lock file (an unpinned source is
+recorded as unverified: the rule that validates its content pins it)."""
+from haframe.io import LockKey, download
 from haframe.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
     p = snakemake.params
     log(f"fetching {p.source}")
-    download(p.source, snakemake.output[0], p.sha256, md5=p.get("md5"), lock_file=p.get("lock_file"), log=log)
+    download(
+        p.source, snakemake.output[0], p.sha256, md5=p.get("md5"),
+        pin=LockKey(p.lock_file, snakemake.wildcards.dataset, p.lock_source),
+        retry_seconds=p.retry_seconds, timeout=p.timeout, log=log,
+    )

@@ -1,14 +1,20 @@
-"""Rule download_weights: fetch initial backbone weights, verified (sha256 prefix or lock)."""
-from haframe.io import check_sha256_prefix, download
+"""Rule download_weights: fetch initial backbone weights, verified by their sha256 prefix
+(torchvision's file names) or pinned in the lock file once the torch-free weights check passed."""
+from haframe.checkpoints import check_weights_file
+from haframe.io import LockKey, check_sha256_prefix, download, pin_validated, reject_unverified
 from haframe.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
     p = snakemake.params
-    # a known sha256 prefix (torchvision's file names) verifies the file; else the lock file pins it
-    path = download(p.source, snakemake.output[0], lock_file=None if p.sha256_prefix else p.lock_file, log=log)
-    if p.sha256_prefix:
-        try:
+    pin = None if p.sha256_prefix else LockKey(p.lock_file, "weights", p.name)
+    path = download(p.source, snakemake.output[0], pin=pin, retry_seconds=p.retry_seconds, timeout=p.timeout, log=log)
+    try:
+        if p.sha256_prefix:
             check_sha256_prefix(path, p.sha256_prefix)
-        except ValueError:
+        checked = check_weights_file(path, p.format)
+    except ValueError as error:
+        if not reject_unverified(path, str(error), log):
             path.unlink()
-            raise
+        raise
+    log(f"{path.name}: {checked}")
+    pin_validated(path, checked, log)

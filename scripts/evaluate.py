@@ -4,9 +4,13 @@ from pathlib import Path
 from haframe.assets import RunAssets
 from haframe.evaluate import evaluate_run
 from haframe.logs import log_to
+from haframe.run_lock import exclusive_run, follow_snakemake
 from haframe.run_status import recorded_failure
 
-with log_to(snakemake.log[0]) as log, recorded_failure(Path(snakemake.output.metrics).parent, "evaluate"):
+run_dir = Path(snakemake.output.metrics).parent
+name = "{dataset}/{variant}/seed{seed}".format(**snakemake.wildcards)
+with log_to(snakemake.log[0]) as log, exclusive_run(run_dir, name, log=log), recorded_failure(run_dir, "evaluate"):
+    follow_snakemake(log)
     i, o = snakemake.input, snakemake.output
     result = evaluate_run(
         checkpoint=i.checkpoint,

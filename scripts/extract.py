@@ -1,7 +1,12 @@
-"""Rule extract_source: unpack an archive with the project's checked extraction."""
-from haframe.io import safe_extract
+"""Rule extract_source: unpack an archive with the project's checked extraction; an unverified
+download (no published checksum, not pinned yet) that is not a complete archive is deleted."""
+from haframe.io import ArchiveError, reject_unverified, safe_extract
 from haframe.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
-    safe_extract(snakemake.input[0], snakemake.output[0])
+    try:
+        safe_extract(snakemake.input[0], snakemake.output[0])
+    except ArchiveError as error:
+        reject_unverified(snakemake.input[0], str(error), log)
+        raise
     log(f"extracted {snakemake.input[0]} -> {snakemake.output[0]}")

@@ -37,6 +37,7 @@ class Server:
     def __init__(self, body: bytes, mode: str):
         self.body, self.mode = body, mode
         self.requests: list[dict] = []
+        self.release = threading.Event()  # ends a 'stall_first' response (set at teardown at the latest)
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,6 +54,16 @@ class Server:
                 if self.path != "/file.bin":
                     self.send_error(404, "Not Found")
                     return
+                if server.mode == "stall_first" and n == 1:
+                    # announce the whole file, send half of it, then stall (the client times out)
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    server.release.wait(timeout=10)
+                    self.close_connection = True
+                    return
                 if server.mode == "truncate_always" or (server.mode == "half_first" and n == 1):
                     # announce the whole file, send half of it, close the connection
                     self.send_response(200)
@@ -63,7 +74,7 @@ class Server:
                     self.close_connection = True
                     return
                 start = 0
-                if rng is not None and server.mode in ("range", "half_first"):
+                if rng is not None and server.mode in ("range", "half_first", "stall_first"):
                     match = re.fullmatch(r"bytes=(\d+)-", rng)
                     assert match, rng
                     start = int(match.group(1))
@@ -106,6 +117,7 @@ def serve():
 
     yield start
     for server in servers:
+        server.release.set()
         server.httpd.shutdown()
         server.httpd.server_close()
         server.thread.join(timeout=5)
@@ -248,25 +260,44 @@ def test_http_resume_after_short_first_response(tmp_path, serve):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
 
 
+def interrupted_download(server, dest) -> None:
+    """A first download that stalls at half the file and times out: its bytes are kept."""
+    with pytest.raises(DownloadError, match="timed out") as excinfo:
+        download(server.url, dest, DIGEST, attempts=1, timeout=0.5)
+    assert f"the {HALF} bytes received are kept" in str(excinfo.value)
+    assert dest.with_name("file.bin.part").stat().st_size == HALF and not dest.exists()
+
+
 def test_leftover_part_file_is_resumed(tmp_path, serve):
-    server = serve(mode="range")
+    server = serve(mode="stall_first")
     dest = tmp_path / "file.bin"
-    leftover = 123_457
-    dest.with_name("file.bin.part").write_bytes(DATA[:leftover])  # a killed earlier run
-    download(server.url, dest, DIGEST)
-    assert server.ranges == [f"bytes={leftover}-"]
+    interrupted_download(server, dest)
+    download(server.url, dest, DIGEST)  # the next run: resumes where the first stopped
+    assert server.ranges == [None, f"bytes={HALF}-"]
     assert dest.read_bytes() == DATA
     assert sha256_of(dest) == DIGEST
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
 
 
 def test_leftover_part_with_server_ignoring_range(tmp_path, serve):
-    server = serve(mode="norange")  # answers 200 with the whole file to a Range request
+    server = serve(mode="stall_first")
     dest = tmp_path / "file.bin"
-    dest.with_name("file.bin.part").write_bytes(DATA[:1000])
+    interrupted_download(server, dest)
+    server.mode = "norange"  # now answers 200 with the whole file to a Range request
     download(server.url, dest, DIGEST)
-    assert server.ranges == ["bytes=1000-"]
+    assert server.ranges == [None, f"bytes={HALF}-"]
+    assert dest.read_bytes() == DATA  # the whole body from zero, not spliced onto the old half
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
+
+
+def test_a_part_of_unknown_origin_is_never_spliced(tmp_path, serve):
+    server = serve(mode="range")
+    dest = tmp_path / "file.bin"
+    dest.with_name("file.bin.part").write_bytes(b"x" * 1000)  # no record of what it is part of
+    download(server.url, dest, DIGEST)
+    assert server.ranges == [None]  # fetched from zero
     assert dest.read_bytes() == DATA
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
 
 
 def test_leftover_part_is_resumed_from_local_source(tmp_path):

@@ -177,29 +177,35 @@ def test_frame_minimum_similarity(name, solver):
 # --------------------------------------------------------------------------- 6. FGVC annotations
 
 
-def _make_fake_nltk_tree_pickle(protocol: int) -> bytes:
-    """Pickle a small tree with a stand-in ``nltk.tree.Tree`` exactly as nltk writes it."""
-    nltk_pkg = types.ModuleType("nltk")
-    nltk_pkg.__path__ = []
-    tree_mod = types.ModuleType("nltk.tree")
+NLTK_TREE_MODULES = {"nltk<3.8": "nltk.tree", "nltk>=3.8": "nltk.tree.tree"}  # where nltk defines Tree
+
+
+def _make_fake_nltk_tree_pickle(protocol: int, module: str = "nltk.tree", leaf=None) -> bytes:
+    """Pickle a small tree with a stand-in ``<module>.Tree`` exactly as nltk writes it (nltk
+    < 3.8: ``nltk.tree.Tree``; from 3.8 on: ``nltk.tree.tree.Tree``); ``leaf`` replaces one leaf."""
+    names = [".".join(module.split(".")[: i + 1]) for i in range(module.count(".") + 1)]  # nltk, nltk.tree, ...
+    modules = {name: types.ModuleType(name) for name in names}
+    for name, package in modules.items():
+        package.__path__ = []
+        if "." in name:
+            parent, _, child = name.rpartition(".")
+            setattr(modules[parent], child, package)
 
     class Tree(list):  # like nltk's: a list of children, the label in __dict__['_label']
         def __init__(self, label, children):
             super().__init__(children)
             self._label = label
 
-    Tree.__module__ = "nltk.tree"
+    Tree.__module__ = module
     Tree.__qualname__ = "Tree"
-    tree_mod.Tree = Tree
-    nltk_pkg.tree = tree_mod
-    saved = {key: sys.modules.get(key) for key in ("nltk", "nltk.tree")}
-    sys.modules["nltk"] = nltk_pkg
-    sys.modules["nltk.tree"] = tree_mod
+    modules[module].Tree = Tree
+    saved = {key: sys.modules.get(key) for key in modules}
+    sys.modules.update(modules)
     try:
         tree = Tree(
             "root",
             [
-                Tree("vehicle", [Tree("car", ["sedan", "coupe"]), "bike"]),
+                Tree("vehicle", [Tree("car", ["sedan", "coupe"]), "bike" if leaf is None else leaf]),
                 Tree("animal", ["cat", Tree("big cat", ["lion", "tiger"])]),
             ],
         )
@@ -214,15 +220,17 @@ def _make_fake_nltk_tree_pickle(protocol: int) -> bytes:
     return data
 
 
+@pytest.mark.parametrize("nltk", list(NLTK_TREE_MODULES))
 @pytest.mark.parametrize("protocol", [2, 3, 4])
-def test_hand_made_nltk_pickle(tmp_path, protocol):
-    data = _make_fake_nltk_tree_pickle(protocol)
+def test_hand_made_nltk_pickle(tmp_path, protocol, nltk):
+    module = NLTK_TREE_MODULES[nltk]
+    data = _make_fake_nltk_tree_pickle(protocol, module)
     assert "nltk" not in sys.modules and "nltk.tree" not in sys.modules
-    # the same single global the published files hold
+    # the single global the files hold: nltk.tree.Tree (the published files), nltk.tree.tree.Tree (nltk >= 3.8)
     if protocol < 4:
-        assert b"cnltk.tree\nTree\n" in data
+        assert b"c" + module.encode() + b"\nTree\n" in data
     else:
-        assert b"\x8c\tnltk.tree" in data and b"\x8c\x04Tree" in data and b"\x93" in data
+        assert b"\x8c" + bytes([len(module)]) + module.encode() in data and b"\x8c\x04Tree" in data and b"\x93" in data
     path = tmp_path / "tree.pkl"
     path.write_bytes(data)
 
@@ -332,13 +340,18 @@ def _payload(kind: str, p, marker) -> tuple[bytes, str]:
         body = _call(p.glob("nltk", "download"), p.text("all"))
     elif kind == "nltk.tree.Tree.fromstring":
         body = _call(p.glob("nltk.tree", "Tree.fromstring"), p.text("(S (NP x))"))
+    elif kind == "nltk.tree.tree.ParentedTree":
+        body = _call(p.glob("nltk.tree.tree", "ParentedTree"), p.text("x"), p.list(["y"]))
+    elif kind == "nltk.tree.tree.Tree.fromstring":
+        body = _call(p.glob("nltk.tree.tree", "Tree.fromstring"), p.text("(S (NP x))"))
     else:
         raise AssertionError(kind)
     return p.header + body + b".", kind
 
 
 CODE_RUNNING = ["os.system", "posix.system", "builtins.eval", "builtins.exec", "builtins.getattr", "subprocess.Popen"]
-NLTK_CALLABLES = ["nltk.tree.ParentedTree", "nltk.download", "nltk.tree.Tree.fromstring"]
+NLTK_CALLABLES = ["nltk.tree.ParentedTree", "nltk.download", "nltk.tree.Tree.fromstring",
+                  "nltk.tree.tree.ParentedTree", "nltk.tree.tree.Tree.fromstring"]
 PROTOCOLS = {"proto0-GLOBAL": _P0, "proto4-STACK_GLOBAL": _P4}
 
 
@@ -402,6 +415,38 @@ def test_reduce_based_payload_is_refused(tmp_path, protocol):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_the_nltk_3_8_tree_global_does_not_carry_a_call(tmp_path, protocol):
+    """The admitted class path nltk.tree.tree.Tree, called by REDUCE on an os.system call: the
+    inner global is refused before anything is called."""
+    p, marker = PROTOCOLS[protocol], tmp_path / "pwned"
+    system = _call(p.glob("os", "system"), p.text(f"touch {shlex.quote(str(marker))}"))
+    path = tmp_path / "tree.pkl"
+    path.write_bytes(p.header + _call(p.glob("nltk.tree.tree", "Tree"), p.text("root"), system) + b".")
+    with pytest.raises(UnsafePickleError, match=r"refusing to load global os\.system") as excinfo:
+        load_nltk_tree(path)
+    assert str(path) in str(excinfo.value) and "nltk.tree.tree.Tree" in str(excinfo.value)  # the admitted ones, listed
+    assert not marker.exists() and "nltk" not in sys.modules
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_an_nltk_3_8_tree_with_a_reduce_payload_is_refused(tmp_path, protocol):
+    """A tree pickled under nltk >= 3.8's class path whose leaf's ``__reduce__`` runs a command."""
+    import os
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {shlex.quote(str(marker))}",))
+
+    path = tmp_path / "tree.pkl"
+    path.write_bytes(_make_fake_nltk_tree_pickle(protocol, "nltk.tree.tree", leaf=Evil()))
+    with pytest.raises(UnsafePickleError, match=rf"refusing to load global {os.system.__module__}\.system"):
+        load_nltk_tree(path)
+    assert not marker.exists() and "nltk" not in sys.modules
+
+
 def test_distance_reader_refuses_even_the_tree_global(tmp_path):
     path = tmp_path / "d.pkl.xz"
     path.write_bytes(lzma.compress(hier("cifar100", "tree.pkl").read_bytes()))
@@ -446,6 +491,15 @@ def test_edges_cycle_detached_from_the_root(tmp_path):
     assert not worker.is_alive(), "read_hierarchy hangs on an edges file with a cycle"
     assert "error" in outcome, f"cycle a<->b accepted silently; got {outcome.get('value')!r}"
     assert isinstance(outcome["error"], HierarchyError), repr(outcome["error"])
+
+
+@pytest.mark.parametrize("fmt, expected", [("tsv", "expected a tsv hierarchy"), ("edges", "expected an edges hierarchy")])
+def test_a_binary_file_given_as_a_text_hierarchy_names_the_file(tmp_path, fmt, expected):
+    path = tmp_path / "tree.pkl"
+    path.write_bytes(pickle.dumps({"a": 1}, protocol=4))  # a pickle where a text file was meant
+    with pytest.raises(HierarchyError) as excinfo:
+        read_hierarchy(path, fmt)
+    assert str(excinfo.value).startswith(f"{path}: not a text file (byte 0x80 at offset 0 is not UTF-8); {expected}")
 
 
 def test_edges_line_with_three_fields(tmp_path):

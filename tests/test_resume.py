@@ -85,3 +85,44 @@ def test_kill_while_writing_the_checkpoint_resumes_to_identical_metrics(tmp_path
     assert "resumed after epoch 1 " in log
     assert outcome(tmp_path) == uninterrupted
     assert mlflow_identities(tmp_path) == ["synthetic/haframe/seed0"]
+
+
+def slow_config() -> dict:
+    """Epochs of ~1.5 s, so that a job outliving Snakemake is stopped before it finishes."""
+    config = resume_config()
+    config["datasets"]["synthetic"]["synthetic"].update(train_per_class=400)
+    return config
+
+
+def test_killing_snakemake_stops_its_jobs_and_the_rerun_is_the_only_writer(tmp_path):
+    """kill -9 of Snakemake itself (its training job survives it for a moment), then the
+    README's recovery at once: --unlock, run again."""
+    baseline = tmp_path / "uninterrupted"
+    run_snakemake(baseline, slow_config())
+    tmp_path = tmp_path / "killed"
+    tmp_path.mkdir()
+    config = slow_config()
+    (tmp_path / "config.yaml").write_text(json.dumps(config))
+    command = [str(SNAKEMAKE), "--snakefile", str(REPO / "workflow/Snakefile"), "--directory", str(tmp_path),
+               "--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
+    first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = tmp_path / RUN / "resume" / "state.pt"
+    deadline = time.monotonic() + 120
+    while not state.exists():
+        assert time.monotonic() < deadline and first.poll() is None, "training never saved an epoch"
+        time.sleep(0.02)
+    orphans = training_pids(tmp_path)
+    assert orphans, "no training process found"
+    first.kill()
+    first.wait()
+    assert all(Path(f"/proc/{pid}").exists() for pid in orphans)  # the job outlived Snakemake ...
+
+    run_snakemake(tmp_path, config, "--unlock")
+    run_snakemake(tmp_path, config)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in orphans)  # ... but not for long
+    log = (tmp_path / "results/tiny/synthetic/logs/train/haframe/seed0.log").read_text()
+    assert "resumed after epoch" in log  # the orphan stopped before finishing (else: "complete; starting afresh")
+    with open(tmp_path / RUN / "history.csv") as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2", "3", "4"]
+    assert outcome(tmp_path) == outcome(baseline)
+    assert mlflow_identities(tmp_path) == ["synthetic/haframe/seed0"]

@@ -9,7 +9,7 @@ import yaml
 from conftest import REPO, tiny_config
 from haframe.data.kinds import KINDS
 from haframe.runs import ConfigError, RunSpec
-from haframe.study import Study
+from haframe.study import Study, schema_errors
 
 STUDY = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -58,6 +58,15 @@ def test_the_schema_kind_enum_is_the_registry():
     assert sorted(enum) == sorted(KINDS)
 
 
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+URL_TREE = {"source": "https://example.org/tree.pkl", "format": "nltk_tree"}  # a tree not known before its download
+
+
+def url_dataset(**keys) -> dict:
+    """A CIFAR-100 dataset whose hierarchy is downloaded (its tree unknown when the workflow is built)."""
+    return {"kind": "cifar100", "frame": {"gamma": 1.0}, "hierarchy": dict(URL_TREE), **keys}
+
+
 def refused(mutate) -> str:
     config = tiny_config()
     mutate(config)
@@ -89,12 +98,119 @@ def refused(mutate) -> str:
         (lambda c: c["datasets"]["synthetic"]["training"].update(batch_size=512),  # 24 x 9 = 216 training images
          "datasets.synthetic.variants.ce_II: training.batch_size = 512 exceeds the 216 training images of 'synthetic', "
          "so training would run zero steps"),
+        (lambda c: c.update(seeds=[0.0]), "seeds[0]: expected an integer >= 0, got 0.0"),
+        (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"seeds": [1, 1.5]}}),
+         "datasets.synthetic.variants.haframe.seeds[1]: expected an integer >= 0, got 1.5"),
+        # the planted tree (branching [3, 3]): K = 9, height 2
+        (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
+                    c["datasets"]["synthetic"].update(variants={"hafeature_II": {"margin_levels": [1, 2, 3]}})),
+         "datasets.synthetic.variants.hafeature_II.margin_levels: [1, 2, 3] must lie in 1..1, the levels between the "
+         "leaves (0) and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree"),
+        (lambda c: c["datasets"]["synthetic"]["training"].update(feature_dim=4),
+         "datasets.synthetic.training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe' uses a frame "
+         "of K vectors with prescribed cosines, which needs d >= K: set it to 9 or more, or null (d = K)"),
+        (lambda c: c["variants"].update(hiercos={"method": "hiercos", "head": "II", "training": {"feature_dim": 9}}),
+         "variants.hiercos.training.feature_dim: d = 9, but Hier-COS needs d = D = 12, the tree's non-root nodes"),
+        # a downloaded tree: the config's height and classes tell what is checked before the download
+        (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
+                    c["datasets"]["synthetic"].update(variants={"ce_II": None}),
+                    c["datasets"].update(mine=url_dataset(height=2, variants={"hafeature_II": {"margin_levels": [2]}}))),
+         "datasets.mine.variants.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves (0) and "
+         "the root (2) (dataset 'mine': height 2, from datasets.mine.height)"),
+        (lambda c: (c["variants"].update(etf={"method": "etf", "head": "II", "training": {"feature_dim": 64}}),
+                    c["datasets"].update(mine=url_dataset(classes=100))),
+         "variants.etf.training.feature_dim: d = 64 is smaller than the K = 100 classes; method 'etf'"),
     ],
     ids=["hxe-alpha", "foreign-param", "head", "posthoc", "override-key", "integer", "finite", "kind-option", "folder",
-         "hierarchy", "zero-steps"],
+         "hierarchy", "zero-steps", "seed-float", "override-seed-float", "margin-levels-planted", "feature-dim-frame",
+         "feature-dim-hiercos", "margin-levels-height-key", "feature-dim-classes-key"],
 )
 def test_bad_configs_are_refused_naming_the_field(mutate, message):
     assert message in refused(mutate)
+
+
+def test_the_tree_unknown_before_its_download_is_checked_when_the_model_is_built():
+    """A downloaded tree without ``classes``/``height`` in the config: the study cannot check
+    it; the training job refuses before any epoch, when it builds the model from the hierarchy
+    stage's tree (K = 9, height 2)."""
+    from haframe.assets import RunAssets
+    from haframe.data.kinds.synthetic import planted_hierarchy
+    from haframe.inference import build_model
+
+    config = tiny_config()
+    config["variants"]["hafeature_II"] = {"method": "hafeature", "head": "II", "margin_levels": [2]}
+    config["datasets"] = {"mine": url_dataset(training={"feature_dim": 4})}
+    study = Study(config)  # nothing known of the tree yet
+    tree = planted_hierarchy((3, 3))
+    assets = RunAssets(hierarchy=tree, distances=tree.distance_matrix(), levels=tree.level_labels(), frames={})
+    expected = {
+        "hafeature_II": "mine/hafeature_II/seed1: margin_levels: [2] must lie in 1..1, the levels between the leaves (0) "
+                        "and the root (2) (dataset 'mine': K = 9 classes and height 2, from the hierarchy stage); the config "
+                        "sets margin_levels in variants.hafeature_II or datasets.mine.variants.hafeature_II",
+        "haframe": "mine/haframe/seed1: training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe' uses "
+                   "a frame of K vectors with prescribed cosines, which needs d >= K: set it to 9 or more, or null (d = K) "
+                   "(dataset 'mine': K = 9 classes and height 2, from the hierarchy stage); the config sets feature_dim in "
+                   "training, datasets.mine.training, variants.haframe.training or datasets.mine.variants.haframe.training",
+    }
+    for variant, message in expected.items():
+        with pytest.raises(ConfigError) as error:
+            build_model(study.run("mine", variant, 1), assets)
+        assert str(error.value) == message
+
+
+def test_local_files_named_by_the_config_are_checked_before_any_job(tmp_path, monkeypatch):
+    """Relative paths start at the working directory (the download jobs read them from there)."""
+    monkeypatch.chdir(tmp_path)
+    config = tiny_config()
+    config["variants"]["hafeature_II"] = {"method": "hafeature", "head": "II"}
+    config["datasets"]["mine"] = url_dataset(hierarchy={"source": "trees/mine.tsv", "format": "tsv"},
+                                             variants={"hafeature_II": {"margin_levels": [2]}})
+
+    def problem() -> str:
+        study = Study(config)  # the config alone is fine: what it names is not read yet
+        with pytest.raises(ConfigError) as error:
+            study.check_local_files()
+        return str(error.value)
+
+    assert problem() == (f"datasets.mine.hierarchy.source: 'trees/mine.tsv' is not an existing file ({tmp_path}/trees/mine.tsv); "
+                         "expected an http(s) URL, a file:// URL or the path of an existing file (a relative path starts "
+                         "at the working directory)")
+    (tmp_path / "trees").mkdir()
+    (tmp_path / "trees" / "mine.tsv").write_text("".join(f"root\tg{k // 3}\tc{k}\n" for k in range(9)))  # height 2
+    assert problem() == ("datasets.mine.variants.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the "
+                         "leaves (0) and the root (2) (dataset 'mine': K = 9 classes and height 2, from its hierarchy file "
+                         "trees/mine.tsv)")
+    config["datasets"]["mine"]["variants"]["hafeature_II"]["margin_levels"] = [1]
+    Study(config).check_local_files()  # an existing file whose tree takes every run's values
+    config["datasets"]["mine"]["sources"] = {"archive": (tmp_path / "cifar.tar.gz").as_uri()}
+    assert problem().startswith(f"datasets.mine.sources.archive: '{(tmp_path / 'cifar.tar.gz').as_uri()}' is not an existing file")
+    del config["datasets"]["mine"]["sources"]
+    (tmp_path / "trees" / "mine.tsv").write_bytes(b"\x80\x04\x95 a pickle, not a tsv")
+    assert problem() == ("datasets.mine.hierarchy.source: trees/mine.tsv: not a text file (byte 0x80 at offset 0 is not "
+                         "UTF-8); expected a tsv hierarchy (one root-to-class path per line, tab-separated)")
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c.update(seeds=[0.0]), "seeds.0: expected an integer, got 0.0"),  # JSON Schema alone admits 0.0
+        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(branching=[3.0, 3]),
+         "datasets.synthetic.synthetic.branching.0: expected an integer, got 3.0"),
+        (lambda c: c["training"].update(feature_dim=16.0), "training.feature_dim: expected an integer or null, got 16.0"),
+        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(alignment=float("nan")),
+         "datasets.synthetic.synthetic.alignment: expected a finite number, got nan"),  # nan passes minimum and maximum
+        (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"training": {"epoch": 3}}}),
+         "datasets.synthetic.variants.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
+        (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"head": "III"}}),
+         "datasets.synthetic.variants.haframe.head: 'III' is not one of ['I', 'II']"),
+    ],
+    ids=["seed-float", "branching-float", "feature-dim-float", "nan", "override-training-key", "override-head"],
+)
+def test_the_schema_names_the_field_the_code_would_misread(mutate, message):
+    config = tiny_config()
+    assert schema_errors(config, SCHEMA) == []
+    mutate(config)
+    assert schema_errors(config, SCHEMA) == [message]
 
 
 def test_the_config_is_not_modified_by_resolution():

@@ -192,8 +192,24 @@ def test_changed_config_makes_a_new_run_and_supersedes_the_old(tmp_path):
         (lambda c: c.update(seeds=[]), "seeds: [] should be non-empty"),
         (lambda c: c["datasets"]["synthetic"].update(folder_typo=1),
          "datasets.synthetic: Additional properties are not allowed ('folder_typo' was unexpected)"),
+        (lambda c: c.update(seeds=[0.0]), "seeds.0: expected an integer, got 0.0"),  # JSON Schema alone admits 0.0
+        (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"training": {"epoch": 3}}}),
+         "datasets.synthetic.variants.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
+        (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
+                    c["datasets"]["synthetic"].update(variants={"hafeature_II": {"margin_levels": [2]}})),
+         "datasets.synthetic.variants.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves (0) "
+         "and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree"),
+        (lambda c: c["datasets"].update(mine={"kind": "cifar100", "frame": {"gamma": 1.0},
+                                              "hierarchy": {"source": "trees/mine.tsv", "format": "tsv"}}),
+         "datasets.mine.hierarchy.source: 'trees/mine.tsv' is not an existing file"),
+        (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=2.0),
+         "datasets.synthetic.training.epochs: expected an integer, got 2.0"),
+        (lambda c: c["training"].update(lr=float("inf")), "training.lr: expected a finite number, got inf"),
+        (lambda c: c["datasets"]["synthetic"]["training"].update(feature_dim=4),
+         "datasets.synthetic.training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe'"),
     ],
-    ids=["alpha", "alpha-dataset-override", "unknown-method", "unknown-dataset", "epochs", "empty-seeds", "unknown-key"],
+    ids=["alpha", "alpha-dataset-override", "unknown-method", "unknown-dataset", "epochs", "empty-seeds", "unknown-key",
+         "seed-float", "override-key", "margin-levels", "missing-hierarchy", "epochs-float", "lr-inf", "feature-dim"],
 )
 def test_bad_config_stops_before_any_job_with_a_message_naming_the_field(tmp_path, mutate, message):
     config = tiny_config()

@@ -154,6 +154,43 @@ class Hierarchy:
         return header + "".join("\t".join(p) + "\n" for p in self.paths)
 
 
+@dataclass(frozen=True)
+class TreeShape:
+    """What is known of a dataset's class tree, and from where (for messages): K and the
+    height H when known, the tree itself when known (before the hierarchy stage runs, a config
+    may tell only K and H)."""
+
+    classes: int | None
+    height: int | None
+    origin: str  # e.g. "datasets.mine.classes", "its hierarchy file h.tsv"
+    hierarchy: Hierarchy | None = None
+
+    @classmethod
+    def of(cls, hierarchy: Hierarchy, origin: str) -> "TreeShape":
+        return cls(hierarchy.num_classes, hierarchy.height, origin, hierarchy)
+
+    def describe(self) -> str:
+        known = [f"K = {self.classes} classes" if self.classes is not None else "",
+                 f"height {self.height}" if self.height is not None else ""]
+        return f"{' and '.join(filter(None, known)) or 'nothing known'}, from {self.origin}"
+
+
+def read_text(path: str | Path, expected: str) -> str:
+    """A hierarchy text file's content; a missing file or one that is not UTF-8 text (a
+    binary file, a pickle given as a tsv) raises HierarchyError naming the file and
+    ``expected``, what it should hold."""
+    path = Path(path)
+    if not path.is_file():
+        raise HierarchyError(f"{path}: hierarchy file not found")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise HierarchyError(
+            f"{path}: not a text file (byte {error.object[error.start]:#04x} at offset {error.start} is not UTF-8); "
+            f"expected {expected}"
+        ) from None
+
+
 def _validate(paths: tuple[tuple[str, ...], ...], source: str) -> None:
     if not paths:
         raise HierarchyError(f"{source}: the tree is empty (no classes)")
@@ -211,10 +248,8 @@ def level_parents(level_labels: np.ndarray) -> list[np.ndarray | None]:
 def read_tsv(path: str | Path) -> Hierarchy:
     """Parse a hierarchy file in the project's format (see the module docstring)."""
     path = Path(path)
-    if not path.is_file():
-        raise HierarchyError(f"{path}: hierarchy file not found")
     rows = []
-    for raw in path.read_text().splitlines():
+    for raw in read_text(path, "a tsv hierarchy (one root-to-class path per line, tab-separated)").splitlines():
         line = raw.rstrip("\r")
         if line.strip() and not line.lstrip().startswith("#"):
             rows.append([field.strip() for field in line.split("\t")])

@@ -10,15 +10,25 @@ import torch
 
 from . import collapse, frames
 from .assets import RunAssets
+from .hierarchy import TreeShape
 from .methods import get_method
 from .models import Model, build_body
-from .runs import RunSpec
+from .runs import ConfigError, RunSpec
 
 
 def build_model(run: RunSpec, assets: RunAssets) -> Model:
-    """backbone -> head -> the run's method classifier, freshly initialised (seed first)."""
+    """backbone -> head -> the run's method classifier, freshly initialised (seed first).
+    Values the dataset's tree cannot take raise ConfigError first (the study checks them before
+    any job runs only where the tree is known then)."""
     training = run.training
     method = get_method(run.method)
+    tree = TreeShape.of(assets.hierarchy, "the hierarchy stage")
+    for key, problem in method.tree_problems(run, tree).items():
+        where = (f"training, datasets.{run.dataset}.training, variants.{run.variant}.training or "
+                 f"datasets.{run.dataset}.variants.{run.variant}.training" if key.startswith("training.")
+                 else f"variants.{run.variant} or datasets.{run.dataset}.variants.{run.variant}")
+        raise ConfigError(f"{run.name}: {key}: {problem} (dataset {run.dataset!r}: {tree.describe()}); "
+                          f"the config sets {key.removeprefix('training.')} in {where}")
     backbone, head, dim = build_body(
         training.backbone, run.head,
         type_II_width=training.feature_dim or method.output_width(assets),

@@ -1,8 +1,8 @@
 """Hierarchy parsers: published tree pickles and edge lists, and the project's tsv -> Hierarchy.
 
 Every reader of a pickle goes through ``io.safe_unpickle``; the nltk tree pickles are read
-without nltk: their one global, ``nltk.tree.Tree``, is mapped to a plain stand-in class, so
-no code from the file (or from nltk) runs while loading.
+without nltk: their one global, ``nltk.tree.Tree`` (``nltk.tree.tree.Tree`` from nltk 3.8 on), is
+mapped to a plain stand-in class, so no code from the file (or from nltk) runs while loading.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .hierarchy import Hierarchy, HierarchyError, read_tsv
+from .hierarchy import Hierarchy, HierarchyError, read_text, read_tsv
 from .io import safe_unpickle
 
 
 class TreeNode(list):
-    """Stand-in for ``nltk.tree.Tree`` (a list of children with a ``_label``)."""
+    """Stand-in for ``nltk.tree.Tree`` / ``nltk.tree.tree.Tree`` (a list of children with a ``_label``)."""
 
     _label: str
 
@@ -25,7 +25,9 @@ class TreeNode(list):
         return self._label
 
 
-NLTK_TREE_GLOBALS = {("nltk.tree", "Tree"): TreeNode}
+# nltk < 3.8 defines Tree in nltk/tree.py, nltk >= 3.8 in nltk/tree/tree.py: pickles name
+# either path; both map to the stand-in (nothing of nltk is imported or called)
+NLTK_TREE_GLOBALS = {("nltk.tree", "Tree"): TreeNode, ("nltk.tree.tree", "Tree"): TreeNode}
 
 
 def load_nltk_tree(path: str | Path) -> TreeNode:
@@ -54,7 +56,7 @@ def tree_parents(tree: TreeNode) -> dict[str, str]:
 def read_edges(path: str | Path) -> dict[str, str]:
     """``parent child`` lines (whitespace-separated) -> child -> parent."""
     parent: dict[str, str] = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(path, "an edges hierarchy ('parent child' lines)").splitlines(), start=1):
         fields = line.split()
         if not fields or line.lstrip().startswith("#"):
             continue

@@ -59,6 +59,7 @@ class Training:
     channels_last: bool = False
     deterministic: bool = True
     nc_every: int = 5  # a neural-collapse pass after every nc_every-th epoch and the last (the authors: 5)
+    chance_patience: int | None = None  # stop the run when its training error stays at chance this many epochs
     threads: int = 1  # torch threads per job (a resource: not part of the identity)
     workers: int = 0  # DataLoader worker processes per job (a resource too)
 

@@ -10,14 +10,20 @@ its config after the JSON schema has checked the shapes; ``Study`` checks what a
 from __future__ import annotations
 
 import copy
+import math
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
 from .data.kinds import KINDS, DatasetKind
+from .hierarchy import HierarchyError, TreeShape
+from .io import sha256_of
 from .methods import METHODS, POSTHOC_RULES, get_method, posthoc_chain
 from .methods.base import AuxiliaryModel
+from .parsers import read_hierarchy
 from .runs import ConfigError, Evaluation, FrameSpec, RunSpec, Training, typed
 
 VARIANT_KEYS = {"method", "head", "posthoc", "training", "seeds"}  # the rest are the method's parameters
@@ -186,6 +192,13 @@ class Study:
         unknown_kinds = sorted({d["kind"] for d in self.config["datasets"].values()} - set(KINDS))
         if unknown_kinds:
             raise ConfigError(f"datasets: unknown kind {unknown_kinds[0]!r}; known: {sorted(KINDS)}")
+        self._check_seeds(self.config.get("seeds"), "seeds")
+        for name, spec in self.config["variants"].items():
+            self._check_seeds(spec.get("seeds"), f"variants.{name}.seeds")
+        for dataset, section in self.config["datasets"].items():
+            self._check_seeds(section.get("seeds"), f"datasets.{dataset}.seeds")
+            for variant, override in (section.get("variants") or {}).items():
+                self._check_seeds((override or {}).get("seeds"), f"datasets.{dataset}.variants.{variant}.seeds")
         for name, spec in self.config["variants"].items():
             self._check_variant(f"variants.{name}", spec)
         self._check_training(self.config["training"], "training")
@@ -198,9 +211,82 @@ class Study:
                     raise ConfigError(f"{where}: at least one seed is required")
                 self._check_variant(where, self._variant_spec(dataset, variant))
                 self._check_steps(self.run(dataset, variant, 0), where)
+            self.check_tree(dataset, self._config_tree(dataset))
             clash = set(self.config["variants"]) & {variant for variant, _ in self._auxiliary_runs(dataset)}
             if clash:
                 raise ConfigError(f"variants.{sorted(clash)[0]}: the name is taken by an auxiliary model")
+
+    @staticmethod
+    def _check_seeds(seeds: Any, where: str) -> None:
+        """Seeds name runs (``seed3``) and seed generators: integers >= 0 (``int(0.5)`` would
+        silently train seed 0)."""
+        if seeds is None:
+            return
+        if not isinstance(seeds, list):
+            raise ConfigError(f"{where}: expected a list of integers >= 0, got {seeds!r}")
+        for i, seed in enumerate(seeds):
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ConfigError(f"{where}[{i}]: expected an integer >= 0, got {seed!r}")
+
+    def _config_tree(self, dataset: str) -> TreeShape | None:
+        """What the config alone tells of the dataset's tree: the tree its kind plants, else its
+        ``classes`` and ``height`` (the hierarchy stage checks the tree against them)."""
+        section = self.dataset(dataset)
+        kind = self.kind(dataset)
+        if self.plants_hierarchy(dataset) and kind.planted_tree is not None:
+            return TreeShape.of(kind.planted_tree(section), f"its planted tree (datasets.{dataset}.{kind.name})")
+        if section.get("classes") is None and section.get("height") is None:
+            return None
+        origin = " and ".join(f"datasets.{dataset}.{key}" for key in ("classes", "height") if section.get(key) is not None)
+        return TreeShape(section.get("classes"), section.get("height"), origin)
+
+    def check_tree(self, dataset: str, tree: TreeShape | None) -> None:
+        """Refuse, naming the field where it is set, a value of a run on ``dataset`` that its tree
+        cannot take (``Method.tree_problems``: e.g. margin levels above the tree's height, a
+        frame's feature width below K)."""
+        if tree is None:
+            return
+        for variant in self.variants(dataset):
+            run = self.run(dataset, variant, 0)
+            for key, problem in get_method(run.method).tree_problems(run, tree).items():
+                raise ConfigError(f"{self._where_set(dataset, variant, key)}: {problem} (dataset {dataset!r}: {tree.describe()})")
+
+    def _where_set(self, dataset: str, variant: str, key: str) -> str:
+        """The config path that gives a run of ``variant`` on ``dataset`` its value of ``key`` (a
+        method parameter, or ``training.<field>``): the section of highest precedence that sets it."""
+        override = (self.dataset(dataset).get("variants") or {}).get(variant) or {}
+        spec = self.config["variants"][variant]
+        if key.startswith("training."):
+            field = key.removeprefix("training.")
+            for where, section in ((f"datasets.{dataset}.variants.{variant}.training", override.get("training")),
+                                   (f"variants.{variant}.training", spec.get("training")),
+                                   (f"datasets.{dataset}.training", self.dataset(dataset).get("training"))):
+                if field in (section or {}):
+                    return f"{where}.{field}"
+            return key
+        return f"datasets.{dataset}.variants.{variant}.{key}" if key in override else f"variants.{variant}.{key}"
+
+    def check_local_files(self) -> None:
+        """The checks that read the files a config names (the workflow runs them when it is
+        built, on the machine that submits the jobs): every local hierarchy source and source
+        override must be an existing file, and a local hierarchy file's tree must take every
+        run's values (``check_tree``). Relative paths start at the working directory, as the
+        download jobs read them."""
+        for dataset in self.datasets:
+            section = self.dataset(dataset)
+            spec = section.get("hierarchy")
+            for key, source in (section.get("sources") or {}).items():
+                _local_file(source, f"datasets.{dataset}.sources.{key}")
+            if spec is None:
+                continue
+            path = _local_file(spec["source"], f"datasets.{dataset}.hierarchy.source")
+            if path is None or (spec.get("sha256") and sha256_of(path) != spec["sha256"]):
+                continue  # a URL, or a file that the download job will refuse (its checksum)
+            try:
+                hierarchy = read_hierarchy(path, spec["format"], spec.get("class_order") or "sorted")
+            except HierarchyError as error:
+                raise ConfigError(f"datasets.{dataset}.hierarchy.source: {error}") from None
+            self.check_tree(dataset, TreeShape.of(hierarchy, f"its hierarchy file {path}"))
 
     def _check_dataset(self, dataset: str, section: Mapping[str, Any]) -> None:
         kind = KINDS[section["kind"]]
@@ -254,6 +340,21 @@ class Study:
                 raise ConfigError(f"{where}.posthoc: unknown rule {unknown[0]!r} in {chain!r}; known: {sorted(POSTHOC_RULES)}")
 
 
+def _local_file(source: str, where: str) -> Path | None:
+    """The file a download source names (a local path or a file:// URL; None for http(s)),
+    which must exist."""
+    parsed = urllib.parse.urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        return None
+    path = Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else Path(source)
+    if not path.is_file():
+        raise ConfigError(
+            f"{where}: {source!r} is not an existing file ({path.absolute()}); expected an http(s) URL, a file:// URL "
+            "or the path of an existing file (a relative path starts at the working directory)"
+        )
+    return path
+
+
 def auxiliary_variant(auxiliary: AuxiliaryModel, run: RunSpec) -> str:
     """The auxiliary model's run name: one per head (it takes the amended variant's head)."""
     return f"{auxiliary.name}_{run.head}"
@@ -274,6 +375,31 @@ def schema_errors(config: Mapping[str, Any], schema_file: str | Path) -> list[st
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_file).read_text())
-    errors = jsonschema.Draft202012Validator(schema).iter_errors(config)
-    return [f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {error.message}"
+    errors = _strict_validator(jsonschema)(schema).iter_errors(config)
+    return [f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {_message(error)}"
             for error in sorted(errors, key=lambda error: list(map(str, error.absolute_path)))]
+
+
+def _strict_validator(jsonschema):
+    """Draft 2020-12 with the types the code relies on: an ``integer`` is an int (JSON Schema
+    admits 2.0, which the code would use as a float: ``range(2.0)``, a run named ``seed2.0``),
+    a ``number`` is finite (``.inf`` and ``.nan`` pass every ``minimum`` and ``maximum``)."""
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine_many({
+        "integer": lambda _, x: isinstance(x, int) and not isinstance(x, bool),
+        "number": lambda _, x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x),
+    })
+    return jsonschema.validators.extend(base, type_checker=checker)
+
+
+def _message(error) -> str:
+    """The schema's message, in the words of ``typed`` for the numbers it refuses."""
+    value = error.instance
+    if error.validator != "type" or isinstance(value, bool) or not isinstance(value, float):
+        return error.message
+    types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    if not math.isfinite(value) and {"number", "integer"} & set(types):
+        return f"expected a finite number, got {value}"
+    if "integer" in types and "number" not in types:
+        return f"expected an integer{' or null' if 'null' in types else ''}, got {value!r}"
+    return error.message

@@ -53,14 +53,14 @@ def _sqlite_path(uri: str) -> Path | None:
 
 
 @contextlib.contextmanager
-def writer_lock(uri: str) -> Iterator[None]:
-    """Exclusive lock for a local sqlite store (a no-op for a tracking server)."""
+def writer_lock(uri: str, lock_dir: str | Path) -> Iterator[None]:
+    """One importer at a time: an exclusive lock beside a local sqlite store, or, for a tracking
+    server, in ``lock_dir`` (the results folder: importers are local jobs of the submitting
+    host, so they share it)."""
     db = _sqlite_path(uri)
-    if db is None:
-        yield
-        return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + ".lock"), "w") as handle:
+    path = db.with_name(db.name + ".lock") if db else Path(lock_dir) / "mlflow-import.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -80,10 +80,17 @@ def flatten(prefix: str, value, out: dict) -> dict:
 def _experiment_id(client, name: str, local: bool) -> str:
     """The study's experiment, created with its shared view (and, for a local store, the
     proxied artifact location ``mlflow-artifacts:/<name>``) the first time."""
+    from mlflow.exceptions import MlflowException
+
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    experiment_id = client.create_experiment(name, artifact_location=f"mlflow-artifacts:/{name}" if local else None)
+    try:
+        experiment_id = client.create_experiment(name, artifact_location=f"mlflow-artifacts:/{name}" if local else None)
+    except MlflowException as error:  # created meanwhile by an importer that holds no lock of ours
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id
     view = {"selectedColumns": list(VIEW_COLUMNS), "orderByKey": "metrics.`test_top1_error`", "orderByAsc": True}
     client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(view))
     client.set_experiment_tag(experiment_id, "mlflow.note.content", (
@@ -109,7 +116,7 @@ def _log_files(client, run, files: list[Path], db: Path | None, artifact_path: s
 
 
 def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metrics: str | Path | None, tracking_uri: str,
-               experiment: str) -> dict:
+               experiment: str, lock_dir: str | Path = "results") -> dict:
     """Create (or replace) the MLflow run of one finished run from its ``config.yaml``,
     ``history.csv``, ``nc.csv`` and ``metrics.json`` (None for an auxiliary model)."""
     from mlflow.entities import Metric, Param
@@ -123,7 +130,7 @@ def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metri
     epochs = _epoch_times(Path(history))
     started, finished = _ms(prov["started_at"]), _ms(prov["finished_at"])
 
-    with writer_lock(tracking_uri):
+    with writer_lock(tracking_uri, lock_dir):
         client = MlflowClient(tracking_uri)
         experiment_id = _experiment_id(client, experiment, db is not None)
         previous = client.search_runs([experiment_id], filter_string=f"tags.`{IDENTITY_TAG}` = '{identity}'")
@@ -192,13 +199,13 @@ def _test_metrics(test: dict, timestamp: int) -> list[tuple]:
     ]
 
 
-def import_report(files: list[str | Path], tracking_uri: str, experiment: str) -> dict:
+def import_report(files: list[str | Path], tracking_uri: str, experiment: str, lock_dir: str | Path = "results") -> dict:
     """One MLflow run per report build in the study's experiment, holding its tables and
     figures as artifacts."""
     from mlflow.tracking import MlflowClient
 
     db = _sqlite_path(tracking_uri)
-    with writer_lock(tracking_uri):
+    with writer_lock(tracking_uri, lock_dir):
         client = MlflowClient(tracking_uri)
         experiment_id = _experiment_id(client, experiment, db is not None)
         run = client.create_run(experiment_id, tags={"git_commit": git_commit(), KIND_TAG: "report",

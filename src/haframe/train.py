@@ -141,10 +141,8 @@ def train_run(
             val_top1_error=float(100.0 * (val_scores.argmax(1) != val_targets).mean()),
             time=time.time(),
         )
-        if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
-            raise TrainingDiverged(f"{run.name}: the loss diverged in epoch {epoch + 1} (training loss {row['train_loss']}, "
-                                   f"validation loss {row['val_loss']}, lr {lr:.4g}); lower training.lr or check the data")
         rows.append(row)
+        _check_progress(rows, run, chance=100.0 * (1.0 - 1.0 / val_scores.shape[1]))
         if (epoch + 1) % training.nc_every == 0 or epoch + 1 == training.epochs:
             collapse_rows.append(_collapse_row(model, collapse_loader, assets, run, device, epoch + 1, log))
         if row["val_top1_error"] < best:
@@ -167,6 +165,23 @@ def train_run(
     write_yaml(config, {"run": spec, "identity": identity, "provenance": {**provenance(device), **times}})
     _save(state_file, {**state, "complete": True}, None)
     return {"best_val_top1_error": best, "epochs": len(rows)}
+
+
+def _check_progress(rows: list[dict], run: RunSpec, chance: float) -> None:
+    """Raise TrainingDiverged when the last epoch's loss is not finite, or when the training
+    error has stayed at chance (within 1 point) for ``training.chance_patience`` epochs."""
+    row = rows[-1]
+    if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
+        finite = [r["train_loss"] for r in rows if math.isfinite(r["train_loss"])]
+        last = f"{finite[-1]:.4g} (epoch {[r['epoch'] for r in rows if math.isfinite(r['train_loss'])][-1]})" if finite else "none"
+        raise TrainingDiverged(
+            f"{run.name}: the loss diverged in epoch {row['epoch']} (training loss {row['train_loss']}, validation loss "
+            f"{row['val_loss']}; last finite training loss: {last}; lr {row['lr']:.4g}); lower training.lr or check the data")
+    patience = run.training.chance_patience
+    if patience and len(rows) >= patience and all(r["train_top1_error"] >= chance - 1.0 for r in rows[-patience:]):
+        raise TrainingDiverged(
+            f"{run.name}: the training error stayed at chance ({chance:.1f}%) for {patience} epochs, up to epoch "
+            f"{row['epoch']} (training.chance_patience); lower training.lr or check the data")
 
 
 def _train_epoch(model: Model, loader, optimizer, run: RunSpec, device: torch.device, epoch: int) -> dict:

@@ -17,6 +17,10 @@ from haframe.tracking import default_tracking_uri
 
 try:
     STUDY = Study(config)
+    # the files the config names (local hierarchies, sources) are checked where the jobs are
+    # submitted: a cluster job re-reading this file need not see them
+    if workflow.is_main_process:
+        STUDY.check_local_files()
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
@@ -41,6 +45,9 @@ ENV_TRACKING = "../../envs/tracking.yaml"  # MLflow imports
 ENV_TORCH = "../../envs/torch.yaml"  # prepare, train, evaluate
 DATA_ROOT = config["data_root"]
 LOCK_FILE = f"{DATA_ROOT}/downloads.lock.yaml"
+# the download helper's retry budget and socket timeout (its rules have no Snakemake retries)
+DOWNLOAD_RETRY_SECONDS = config["downloads"]["retry_seconds"]
+DOWNLOAD_TIMEOUT = config["downloads"]["timeout_seconds"]
 TRACKING_URI = config["mlflow"]["tracking_uri"] or default_tracking_uri("results")
 # one folder per study: studies never overwrite each other
 RESULTS = f"results/{STUDY.name}"
@@ -135,17 +142,26 @@ def datasets_planting_hierarchy(plants=True):
 # ---------------------------------------------------------------------- downloads
 
 
-def dataset_source(wildcards):
-    """The dataset's source whose file is ``wildcards.filename``."""
+def dataset_source_item(wildcards):
+    """(key, source): the dataset's source whose file is ``wildcards.filename``."""
     kind = STUDY.kind(wildcards.dataset)
-    for source in kind.sources_for(
+    for key, source in kind.sources_for(
         STUDY.dataset(wildcards.dataset).get("sources")
-    ).values():
+    ).items():
         if source.filename == wildcards.filename:
-            return source
+            return key, source
     raise WorkflowError(
         f"dataset {wildcards.dataset!r} has no source file {wildcards.filename!r}"
     )
+
+
+def dataset_source(wildcards):
+    return dataset_source_item(wildcards)[1]
+
+
+def source_key(wildcards):
+    """The source's key in its kind (its pin's name in the lock file)."""
+    return dataset_source_item(wildcards)[0]
 
 
 def source_url(wildcards):
@@ -183,6 +199,17 @@ def weights_sha256_prefix(wildcards):
     return weights_spec(wildcards).sha256_prefix
 
 
+def weights_name(wildcards):
+    """The weights' key in WEIGHTS (their pin's name in the lock file, under ``weights``)."""
+    return next(
+        name for name, spec in WEIGHTS.items() if spec.filename == wildcards.filename
+    )
+
+
+def weights_format(wildcards):
+    return weights_spec(wildcards).format
+
+
 # ---------------------------------------------------------------------- data
 
 
@@ -206,6 +233,17 @@ def prepare_inputs(wildcards):
         except DataError as error:
             raise WorkflowError(str(error)) from None
     return inputs
+
+
+def prepare_downloads(wildcards):
+    """The dataset's downloads: the preparation pins those not pinned yet once it succeeded."""
+    dataset = wildcards.dataset
+    return [
+        f"{DATA_ROOT}/downloads/{dataset}/{source.filename}"
+        for source in STUDY.kind(dataset)
+        .sources_for(STUDY.dataset(dataset).get("sources"))
+        .values()
+    ]
 
 
 def dataset_options(wildcards):

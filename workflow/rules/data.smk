@@ -9,7 +9,9 @@ rule download_source:
         f"{DATA_ROOT}/downloads/{{dataset}}/{{filename}}",
     log:
         f"{DATA_ROOT}/logs/download/{{dataset}}/{{filename}}.log",
-    retries: 2
+    # the download helper retries (backoff within downloads.retry_seconds); 0 here also
+    # overrides a profile's global retries, which would multiply its attempts
+    retries: 0
     localrule: True
     conda:
         ENV_DATA
@@ -22,6 +24,9 @@ rule download_source:
         sha256=source_sha256,
         md5=source_md5,
         lock_file=LOCK_FILE,
+        lock_source=source_key,
+        retry_seconds=DOWNLOAD_RETRY_SECONDS,
+        timeout=DOWNLOAD_TIMEOUT,
     script:
         "../../scripts/download.py"
 
@@ -87,5 +92,6 @@ rule prepare_dataset:
     params:
         kind=dataset_kind,
         options=dataset_options,
+        downloads=prepare_downloads,
     script:
         "../../scripts/prepare.py"

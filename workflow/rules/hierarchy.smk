@@ -3,7 +3,7 @@ rule download_hierarchy:
         f"{DATASET_DIR}/hierarchy/source/{{filename}}",
     log:
         f"{DATASET_DIR}/logs/download_hierarchy/{{filename}}.log",
-    retries: 2
+    retries: 0  # the download helper retries (see download_source)
     localrule: True
     conda:
         ENV_DATA
@@ -13,6 +13,10 @@ rule download_hierarchy:
     params:
         source=hierarchy_source,
         sha256=hierarchy_sha256,
+        lock_file=LOCK_FILE,
+        lock_source="hierarchy",
+        retry_seconds=DOWNLOAD_RETRY_SECONDS,
+        timeout=DOWNLOAD_TIMEOUT,
     script:
         "../../scripts/download.py"
 

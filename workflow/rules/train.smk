@@ -3,7 +3,7 @@ rule download_weights:
         f"{DATA_ROOT}/weights/{{filename}}",
     log:
         f"{DATA_ROOT}/logs/download/weights/{{filename}}.log",
-    retries: 2
+    retries: 0  # the download helper retries (see download_source)
     localrule: True
     conda:
         ENV_DATA
@@ -13,7 +13,11 @@ rule download_weights:
     params:
         source=weights_url,
         sha256_prefix=weights_sha256_prefix,
+        name=weights_name,
+        format=weights_format,
         lock_file=LOCK_FILE,
+        retry_seconds=DOWNLOAD_RETRY_SECONDS,
+        timeout=DOWNLOAD_TIMEOUT,
     script:
         "../../scripts/download_weights.py"
 

@@ -21,6 +21,7 @@ from ..runs import ConfigError
 
 if TYPE_CHECKING:
     from ..assets import RunAssets
+    from ..hierarchy import TreeShape
     from ..runs import RunSpec
 
 
@@ -105,6 +106,13 @@ class Method(abc.ABC):
     def output_width(self, assets: "RunAssets") -> int:
         """The width the head must produce for this method's classifier by default (K)."""
         return assets.num_classes
+
+    def tree_problems(self, run: "RunSpec", tree: "TreeShape") -> dict[str, str]:
+        """{key: what is wrong} for the run's values that a dataset with this tree cannot take
+        (key: a parameter's name, or ``training.<field>``); only what ``tree`` tells is checked.
+        The study checks it before any job runs where the tree is known then, and
+        ``build_model`` again, on the hierarchy stage's tree, before any epoch."""
+        return {}
 
     @abc.abstractmethod
     def classifier(self, dim: int, assets: "RunAssets", run: "RunSpec") -> MethodClassifier:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Method
-from .haframe import FrozenFrame
+from .haframe import FrozenFrame, frame_width_problems
 
 
 class ETFClassifier(FrozenFrame):
@@ -22,6 +22,9 @@ class ETFClassifier(FrozenFrame):
 class FixedETF(Method):
     name = "etf"
     heads = ("II",)
+
+    def tree_problems(self, run, tree) -> dict[str, str]:
+        return frame_width_problems(self.name, run, tree)
 
     def classifier(self, dim, assets, run) -> ETFClassifier:
         W, S = assets.draw_frame("etf", dim, run.seed)

@@ -146,6 +146,16 @@ class HAFeature(Method):
         "margin_levels": Param(None, _levels_or_none, "null (every level between the leaves and the root) or a list of levels >= 1"),
     }
 
+    def tree_problems(self, run, tree) -> dict[str, str]:
+        levels, height = run.params["margin_levels"], tree.height
+        if not levels or height is None or max(levels) < height:
+            return {}
+        if height < 2:
+            return {"margin_levels": f"{levels}: a tree of height {height} has no level between the leaves (0) and "
+                                     "the root; leave it null"}
+        return {"margin_levels": f"{levels} must lie in 1..{height - 1}, the levels between the leaves (0) and the "
+                                 f"root ({height})"}
+
     def classifier(self, dim, assets, run) -> HAFeatureLevels:
         height = assets.height
         parents = [torch.from_numpy(p) for p in level_parents(assets.levels)[1:height]]

@@ -53,10 +53,23 @@ class FrozenFrame(MethodClassifier):
         return self.weight
 
 
+def frame_width_problems(method: str, run, tree) -> dict[str, str]:
+    """A frame of K unit vectors with prescribed cosines lives in d >= K dimensions."""
+    d, K = run.training.feature_dim, tree.classes
+    if d is None or K is None or d >= K:
+        return {}
+    return {"training.feature_dim": f"d = {d} is smaller than the K = {K} classes; method {method!r} uses a frame of "
+                                    f"K vectors with prescribed cosines, which needs d >= K: set it to {K} or more, "
+                                    "or null (d = K)"}
+
+
 class HAFrame(Method):
     name = "haframe"
     heads = ("II",)
     params = {"alpha": Param(0.4, unit_interval, "a number in [0, 1] (0: fixed frame, plain CE)")}
+
+    def tree_problems(self, run, tree) -> dict[str, str]:
+        return frame_width_problems(self.name, run, tree)
 
     def classifier(self, dim, assets, run) -> FrozenFrame:
         W, S = assets.draw_frame("haframe", dim, run.seed)

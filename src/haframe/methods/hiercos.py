@@ -126,6 +126,16 @@ class HierCOS(Method):
     def output_width(self, assets) -> int:
         return len(breadth_first_nodes(assets.hierarchy)[0])
 
+    def tree_problems(self, run, tree) -> dict[str, str]:
+        d = run.training.feature_dim
+        if d is None or tree.hierarchy is None:
+            return {}
+        D = len(breadth_first_nodes(tree.hierarchy)[0])
+        if d == D:
+            return {}
+        return {"training.feature_dim": f"d = {d}, but Hier-COS needs d = D = {D}, the tree's non-root nodes; "
+                                        "leave it null"}
+
     def classifier(self, dim, assets, run) -> HierCOSClassifier:
         structure = subspace_structure(assets.hierarchy)
         D = structure["paths"].shape[1]

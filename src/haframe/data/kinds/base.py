@@ -74,6 +74,9 @@ class DatasetKind:
     options: tuple[str, ...] = ()  # kind-specific keys of a dataset's config section
     required: tuple[str, ...] = ()  # of those, the ones a dataset must set
     plants_hierarchy: bool = False  # True: without a `hierarchy` section, the preparation writes its own
+    # dataset section -> the tree its preparation plants (known from the config), for the checks
+    # that need the tree before any job runs (None: not known before preparation)
+    planted_tree: Callable[[Mapping[str, Any]], Hierarchy] | None = None
     threads: int = 1
     mem_mb: int = 4_000
     runtime_min: int = 60

@@ -158,11 +158,17 @@ def split_sizes(section) -> dict[str, int] | None:
     return {"train": spec.train_per_class * classes, "val": spec.val_per_class * classes, "test": spec.test_per_class * classes}
 
 
+def planted_tree(section) -> Hierarchy:
+    """The balanced tree of ``synthetic.branching`` that the preparation plants."""
+    return planted_hierarchy(SyntheticSpec.from_options(dict(section.get("synthetic") or {})).branching)
+
+
 KIND = DatasetKind(
     name="synthetic",
     prepare=prepare_job,
     split_sizes=split_sizes,
     options=("synthetic",),
     plants_hierarchy=True,
+    planted_tree=planted_tree,
     mem_mb=2_000, runtime_min=10,
 )
