@@ -28,8 +28,9 @@ byo-example: $(BIN)/snakemake
 readme: results/demo/report/tables/synthetic.md
 	$(BIN)/python -m haframe.report.readme README.md results/demo/report/tables/synthetic.md
 
+# on every core (pytest-xdist, pyproject's addopts), the 10 slowest tests listed
 test: $(BIN)/snakemake
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=10
 	$(BIN)/snakefmt --check workflow/
 
 # Starts munge, MariaDB, slurmdbd, slurmctld and slurmd (.ci/slurm/start.sh, packages installed
@@ -38,7 +39,7 @@ test: $(BIN)/snakemake
 SLURM_STATE ?= /tmp/haframe-slurm
 test-cluster: $(BIN)/snakemake
 	@status=0; HAFRAME_SLURM_STATE=$(SLURM_STATE) timeout -k 30 600 \
-	    $(BIN)/python -m pytest tests/cluster -s -p no:cacheprovider || status=$$?; \
+	    $(BIN)/python -m pytest tests/cluster -n 0 -s -p no:cacheprovider || status=$$?; \
 	.ci/slurm/stop.sh $(SLURM_STATE); exit $$status
 
 lint: $(BIN)/snakemake

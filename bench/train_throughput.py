@@ -21,10 +21,9 @@ import torch
 
 from haframe.assets import FRAME_FILES, HIERARCHY_FILES, RunAssets, build_frame_stage, build_hierarchy_stage
 from haframe.data.kinds.synthetic import planted_hierarchy
-from haframe.inference import build_model
 from haframe.methods.haframe import haframe_loss
 from haframe.study import Study
-from haframe.train import _train_epoch, parameter_groups
+from haframe.train import _train_epoch, make_optimizer, prepare_model
 
 VARIANTS = {
     "ce_I": {"method": "ce", "head": "I"},
@@ -63,20 +62,18 @@ def planted_assets(root: Path, branching: tuple[int, ...]) -> RunAssets:
                           haframe=frames["haframe"], etf=frames["etf"])
 
 
-def throughput(backbone, size, batch, steps, variant, precision, channels_last, assets, device) -> float:
+def throughput(backbone, size, batch, steps, variant, precision, channels_last, assets, device, compile=None, fused=False) -> float:
     config = {
         "seeds": [0], "variants": {variant: VARIANTS[variant]}, "evaluation": {"batch_size": batch, "drop_last": False},
         "training": {"epochs": 1, "batch_size": batch, "lr": 0.1, "lr_scale": {"backbone": 0.1, "head": 1.0, "classifier": 1.0},
                      "momentum": 0.9, "weight_decay": 5e-4, "backbone": backbone, "pretrained": None, "feature_dim": None,
                      "type_I_width": 600, "device": str(device), "precision": precision, "channels_last": channels_last,
-                     "deterministic": False, "threads": 1, "workers": 0},
+                     "deterministic": False, "threads": 1, "workers": 0, "compile": compile, "fused_optimizer": fused},
         "datasets": {"bench": {"kind": "synthetic", "frame": {"gamma": 3.0}}},
     }
     run = Study(config).run("bench", variant, 0)
-    model = build_model(run, assets).to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(parameter_groups(model, run.training.lr_scale, run.head), lr=0.01, momentum=0.9)
+    model = prepare_model(run, assets, device)  # the training path: channels_last, torch.compile
+    optimizer = make_optimizer(model, run)
     images = torch.randn(batch, 3, size, size, device=device)
     labels = torch.randint(0, assets.num_classes, (batch,), device=device)
     _train_epoch(model, RepeatedBatch(images, labels, 3), optimizer, run, device, 0)  # warm-up
@@ -122,6 +119,9 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), help="only these (default: all)")
     parser.add_argument("--fp32", action="store_true", help="fp32 only")
+    parser.add_argument("--compile", metavar="BACKEND", help="torch.compile backend (training.compile), e.g. inductor")
+    parser.add_argument("--fused", action="store_true", help="SGD's fused kernel (training.fused_optimizer)")
+    parser.add_argument("--backbones", nargs="+", help="only these (default: all)")
     args = parser.parse_args()
     device = torch.device("cuda" if args.gpu else "cpu")
     torch.backends.cudnn.benchmark = True
@@ -137,12 +137,16 @@ def main() -> None:
         modes = [("fp32", False)]
     print(json.dumps({"device": torch.cuda.get_device_name(0) if args.gpu else "cpu", "torch": torch.__version__}), flush=True)
     for backbone, size, batch, steps, assets in cases:
+        if args.backbones and backbone not in args.backbones:
+            continue
         variants = args.variants or (list(VARIANTS) if backbone != "resnet50" or args.gpu else ["ce_II", "haframe"])
         for variant in variants:
             for precision, channels_last in modes:
-                rate = throughput(backbone, size, batch, steps, variant, precision, channels_last, assets, device)
+                rate = throughput(backbone, size, batch, steps, variant, precision, channels_last, assets, device,
+                                  args.compile, args.fused)
                 print(json.dumps({"backbone": backbone, "input": size, "batch": batch, "variant": variant,
-                                  "precision": precision, "channels_last": channels_last,
+                                  "precision": precision, "channels_last": channels_last, "compile": args.compile,
+                                  "fused_optimizer": args.fused,
                                   "images_per_second": round(rate, 1)}), flush=True)
     print(json.dumps({"haframe_loss_step": loss_step_ratio(device)}), flush=True)
 

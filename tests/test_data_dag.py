@@ -58,7 +58,10 @@ def test_without_imagenet_the_study_runs_without_tiered_and_says_so(tmp_path):
     rows = {line.split()[0]: line for line in summary if line.startswith("  ") and line.split()}
     assert "not run: the ImageNet ILSVRC-2012 files are not set" in rows["tiered_imagenet"]
     # 65 variant runs + 5 coarse models, each 100 epochs of train + val and 20 collapse passes; 65 test passes
-    assert rows["cifar100"].split()[-2:] == ["70", f"{70 * (100 * 50_000 + 20 * 45_000) + 65 * 10_000:,}"]
+    assert rows["cifar100"].split()[-4:-2] == ["70", f"{70 * (100 * 50_000 + 20 * 45_000) + 65 * 10_000:,}"]
+    gpu_hours, disk = rows["cifar100"].split()[-2:]
+    assert float(gpu_hours) > 0 and float(disk) > 0  # haframe.cost, tested in test_cost.py
+    assert "at the model's measured rate on one NVIDIA H100 80GB HBM3 (bench/throughput.csv" in output
 
 
 @pytest.mark.dag

@@ -12,7 +12,7 @@ from scipy import stats
 from haframe.assets import RunAssets
 from haframe.evaluate import scored_predictions
 from haframe.hierarchy import Hierarchy
-from haframe.methods.crm import RULE as CRM
+from haframe.methods.crm import RULE as CRM, expected_distance
 from haframe.metrics import mean_ci, metrics, rank_by_score
 
 # K = 4: root -> A -> {0, 1}, root -> B -> {2, 3}; H = 2
@@ -108,9 +108,9 @@ def brute_force_metrics(ranked, targets, D):
     }
 
 
-def crm_rank(probabilities, D, k):
-    """The CRM rule's top-k (it reads only the distances of the run's assets)."""
-    _, scores = CRM.apply(probabilities, None, SimpleNamespace(distances=D), None)
+def crm_rank(probabilities, hierarchy, k):
+    """The CRM rule's top-k (it reads only the per-level labels of the run's assets)."""
+    _, scores = CRM.apply(probabilities, None, SimpleNamespace(levels=hierarchy.level_labels()), None)
     return rank_by_score(scores, k)
 
 
@@ -154,27 +154,49 @@ def test_metrics_against_brute_force(seed):
 
 def test_crm_rank_differs_from_argmax():
     # K = 3: root -> A -> {0, 1}, root -> 2 (padded), H = 2
-    D = np.array([[0, 1, 2], [1, 0, 2], [2, 2, 0]])
+    tree = Hierarchy.from_paths([["root", "A", "0"], ["root", "A", "1"], ["root", "2"]])
+    D = tree.distance_matrix()
+    np.testing.assert_array_equal(D, [[0, 1, 2], [1, 0, 2], [2, 2, 0]])
     probs = np.array([[0.32, 0.28, 0.40]])
     # expected distances p @ D:
     #   class 0: 0.28 * 1 + 0.40 * 2 = 1.08
     #   class 1: 0.32 * 1 + 0.40 * 2 = 1.12
     #   class 2: 0.32 * 2 + 0.28 * 2 = 1.20
-    np.testing.assert_array_equal(crm_rank(probs, D, 3), [[0, 1, 2]])
-    np.testing.assert_array_equal(crm_rank(probs, D, 1), [[0]])
+    np.testing.assert_array_equal(crm_rank(probs, tree, 3), [[0, 1, 2]])
+    np.testing.assert_array_equal(crm_rank(probs, tree, 1), [[0]])
+    np.testing.assert_allclose(expected_distance(probs, tree.level_labels()), [[1.08, 1.12, 1.20]], atol=1e-15)
     np.testing.assert_array_equal(rank_by_score(probs, 3), [[2, 0, 1]])  # argmax ranks 2 first
 
 
 def test_crm_rank_matches_expected_distance_brute_force():
     K = 12
-    D = random_tree_distances(K, 5)
+    tree = random_tree(K, 5)
+    D = tree.distance_matrix()
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.ones(K), size=20)
-    ranked = crm_rank(probs, D, 5)
+    ranked = crm_rank(probs, tree, 5)
     for i in range(20):
         risk = [sum(probs[i, j] * D[j, c] for j in range(K)) for c in range(K)]
         order = sorted(range(K), key=lambda c: (risk[c], c))
         assert list(ranked[i]) == order[:5]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_tree_factorised_risk_is_p_at_d(seed):
+    tree = random_tree(30, seed)  # unbalanced: shallow leaves padded
+    probabilities = np.random.default_rng(seed).dirichlet(np.full(30, 0.3), size=50)
+    np.testing.assert_allclose(expected_distance(probabilities, tree.level_labels()),
+                               probabilities @ tree.distance_matrix(), rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("k", [1, 3, 7, 20])
+def test_partial_selection_is_the_stable_sort_with_ties_and_nans(k):
+    rng = np.random.default_rng(k)
+    scores = rng.normal(size=(300, 20))
+    scores[::3] = rng.integers(0, 3, size=scores[::3].shape)  # many ties, at the k-th place too
+    scores[5, 4] = scores[7, 0] = np.nan
+    scores[8] = -np.inf
+    np.testing.assert_array_equal(rank_by_score(scores, k), np.argsort(-scores, axis=1, kind="stable")[:, :k])
 
 
 def test_rank_by_score_ties_lower_index_first():
@@ -217,7 +239,7 @@ def test_scored_predictions_with_crm():
     assert out["ranked_crm"].shape == (N, K)
     np.testing.assert_array_equal(out["ranked"], rank_by_score(logits, K))
     probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
-    np.testing.assert_array_equal(out["ranked_crm"], crm_rank(probs, D, K))
+    np.testing.assert_array_equal(out["ranked_crm"], crm_rank(probs, tree, K))
     m = out["metrics"]
     assert m["n_test"] == N and "n" not in m
     base = metrics(out["ranked"], targets, D)

@@ -20,6 +20,7 @@ COMMANDS = [
     ".venv/bin/snakemake --cores 1 snapshot",
     ".venv/bin/python -m haframe.data.example_folder data/byo_example",
     ".venv/bin/snakemake -n --configfile config/byo_example.yaml",
+    ".venv/bin/python -m haframe.summary config/config.yaml config/fast.yaml",
 ]
 
 
@@ -33,7 +34,7 @@ def readme_commands() -> set[str]:
 def fresh_clone(tmp_path_factory) -> Path:
     """The tracked project files a clone has (no results, no data, no ../shared)."""
     root = tmp_path_factory.mktemp("clone") / "haframe"
-    for name in ("workflow", "config", "profiles", "scripts", "envs"):
+    for name in ("workflow", "config", "profiles", "scripts", "envs", "bench"):
         shutil.copytree(REPO / name, root / name)
     return root
 

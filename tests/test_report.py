@@ -1,6 +1,6 @@
-"""Paper-style tables, figures, scorecard, snapshot and the Snakemake HTML report."""
+"""Paper-style tables, figures, scorecard and the README demo table (the report of a study built
+through the DAG, its snapshot and the Snakemake HTML report: test_workflow.py)."""
 
-import json
 import math
 import re
 
@@ -9,7 +9,6 @@ import pytest
 import yaml
 from scipy import stats
 
-from conftest import mlflow_runs, run_snakemake, tiny_study_config
 from haframe import figures
 from haframe.report import scorecard, tables
 
@@ -119,30 +118,6 @@ def test_notes_with_an_unknown_field_are_refused_naming_it(tmp_path):
         scorecard.read_notes(notes)
 
 
-@pytest.mark.dag
-def test_scorecard_through_the_dag_says_within_inside_our_ci_and_outside_beyond(study, tmp_path):
-    import shutil
-
-    workdir, config = study
-    copy = tmp_path / "copy"
-    shutil.copytree(workdir / "results", copy / "results", ignore=shutil.ignore_patterns("report"))
-    results = [json.loads(p.read_text()) for p in (copy / "results/tiny/synthetic/runs").glob("*/seed*/metrics.json")]
-    rows = tables.table_rows(results, ["ce_II", "haframe", "ce_I"])
-    variant, metric, stat = next((row["name"], metric, row[metric]) for row in rows for metric in tables.METRICS
-                                 if row.get(metric) and (row[metric]["ci"] or 0) > 0)  # seeds that differ
-    (copy / "reference.csv").write_text(
-        "dataset,variant,metric,value,ci,source,table\n"
-        f"synthetic,{variant},{metric},{stat['mean'] + 0.5 * stat['ci']},,synthetic,inside\n"
-        f"synthetic,{variant},{metric},{stat['mean'] - 2.0 * stat['ci']},,synthetic,beyond\n"
-    )
-    (copy / "notes.yaml").write_text("synthetic:\n  runs: placed around our own result\n")
-    config = {**config, "report": {"reference_results": "reference.csv", "reference_notes": "notes.yaml"}}
-    run_snakemake(copy, config, "results/tiny/report/tables/scorecard.csv", "--allowed-rules", "report_study")
-    rows = (copy / "results/tiny/report/tables/scorecard.csv").read_text().splitlines()[1:]
-    assert [(r.split(",")[6], r.split(",")[-1]) for r in rows] == [("inside", "within"), ("beyond", "outside")]
-    assert "placed around our own result" in (copy / "results/tiny/report/tables/scorecard.md").read_text()
-
-
 def test_a_series_keeps_its_colour_whatever_else_is_drawn_and_error_bars_stay_in_range():
     study = ["ce_I", "ce_I+crm", "ce_II", "ce_II+crm", "haframe", "bilt"]
     everything, some = figures.series_colours(study), figures.series_colours([*study, "extra"])
@@ -172,62 +147,6 @@ def test_figures_draw_one_series_per_row_or_variant(tmp_path):
     history = {"epoch": np.arange(1, 4), "val_top1_error": np.array([50.0, 40, 30]), "train_loss": np.array([2.0, 1.5, 1.0])}
     assert figures.training_curves({"a": [history, history]}, "t", tmp_path / "c.png") == 1
     assert all(p.stat().st_size > 1000 for p in (*paths, tmp_path / "k.svg", tmp_path / "c.png"))
-
-
-@pytest.fixture(scope="module")
-def study(tiny_study):
-    return tiny_study, tiny_study_config()
-
-
-@pytest.mark.dag
-def test_dag_leaves_every_table_figure_and_a_report_run(study):
-    workdir, _ = study
-    results = workdir / "results" / "tiny" / "report"
-    for name in ("synthetic", "ablation", "summary"):
-        for suffix in ("md", "tex", "csv"):
-            assert (results / "tables" / f"{name}.{suffix}").stat().st_size > 0
-    for figure in ("error_vs_severity", "ahd_at_k", "training_curves"):
-        for suffix in ("png", "svg"):
-            assert (results / "figures" / f"synthetic_{figure}.{suffix}").stat().st_size > 1000
-    svg = (results / "figures" / "synthetic_ahd_at_k.svg").read_text()
-    for series in ("ce_I", "ce_I+crm", "ce_II", "ce_II+crm", "haframe"):
-        assert f">{series}<" in svg
-    marker = json.loads((results / "mlflow.json").read_text())
-    client, runs = mlflow_runs(workdir, kind="report")
-    assert [r.info.run_id for r in runs] == [marker["run_id"]]
-    assert runs[0].data.tags["git_commit"]
-    assert runs[0].info.artifact_uri == f"mlflow-artifacts:/tiny/{marker['run_id']}/artifacts"  # served by the proxy
-    artifacts = workdir / "results" / "mlflow-artifacts" / "tiny" / marker["run_id"] / "artifacts"
-    assert (artifacts / "tables/synthetic.tex").is_file() and (artifacts / "tables/scorecard.html").is_file()
-
-
-@pytest.mark.dag
-def test_snakemake_html_report_builds(study):
-    workdir, config = study
-    run_snakemake(workdir, config, "--report", str(workdir / "results" / "report.html"))
-    html = (workdir / "results" / "report.html").read_text(errors="replace")
-    assert len(html) > 100_000 and "synthetic_error_vs_severity.png" in html
-    for table in ("synthetic.html", "synthetic_hierarchy.html", "summary.html", "scorecard.html", "ablation.html"):
-        assert table in html, table  # the tables themselves, not only their Markdown downloads
-
-
-@pytest.mark.dag
-def test_snapshot_marks_missing_runs_and_rebuilds_each_time(study, tmp_path):
-    workdir, config = study
-    incomplete = tmp_path / "incomplete"
-    (incomplete / "results").mkdir(parents=True)
-    import shutil
-
-    shutil.copytree(workdir / "results" / "tiny" / "synthetic", incomplete / "results" / "tiny" / "synthetic")
-    (incomplete / "results/tiny/synthetic/runs/haframe/seed1/metrics.json").unlink()
-    run_snakemake(incomplete, config, "snapshot")
-    text = (incomplete / "results/tiny/report/snapshot/snapshot.md").read_text()
-    assert "- synthetic / haframe / seed 1" in text
-    assert "(5 of 6 runs)" in text
-    first = (incomplete / "results/tiny/report/snapshot/synthetic.md").read_text()
-    assert "| haframe | 1 |" in first
-    again = run_snakemake(incomplete, config, "snapshot")
-    assert "snapshot" in again.stdout + again.stderr and "Nothing to be done" not in again.stdout + again.stderr
 
 
 def test_readme_demo_table_is_the_generated_block_of_a_demo_table():

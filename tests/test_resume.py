@@ -17,6 +17,7 @@ from conftest import REPO, SNAKEMAKE, mlflow_runs, run_snakemake, tiny_config, t
 pytestmark = pytest.mark.dag
 
 RUN = "results/tiny/synthetic/runs/haframe/seed0"
+TARGET = f"{RUN}/mlflow.json"  # the run, evaluated and imported into MLflow: what these tests check (no report)
 
 
 def resume_config() -> dict:
@@ -32,7 +33,7 @@ def resume_config() -> dict:
 def uninterrupted(tmp_path_factory) -> dict:
     """The metrics and neural-collapse rows of the run when nothing interrupts it."""
     workdir = tmp_path_factory.mktemp("uninterrupted")
-    run_snakemake(workdir, resume_config())
+    run_snakemake(workdir, resume_config(), TARGET)
     return outcome(workdir)
 
 
@@ -52,7 +53,7 @@ def test_sigkill_mid_epoch_resumes_to_identical_metrics(tmp_path, uninterrupted)
     config = resume_config()
     (tmp_path / "config.yaml").write_text(json.dumps(config))
     command = [str(SNAKEMAKE), "--snakefile", str(REPO / "workflow/Snakefile"), "--directory", str(tmp_path),
-               "--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
+               "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", TARGET]
     first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     state = tmp_path / RUN / "resume" / "state.pt"
     deadline = time.monotonic() + 120
@@ -67,7 +68,7 @@ def test_sigkill_mid_epoch_resumes_to_identical_metrics(tmp_path, uninterrupted)
     assert first.returncode != 0, output
     assert not (tmp_path / RUN / "metrics.json").exists()
 
-    run_snakemake(tmp_path, config)
+    run_snakemake(tmp_path, config, TARGET)
     log = (tmp_path / "results/tiny/synthetic/logs/train/haframe/seed0.log").read_text()
     assert "resumed after epoch" in log
     assert outcome(tmp_path) == uninterrupted
@@ -77,10 +78,10 @@ def test_sigkill_mid_epoch_resumes_to_identical_metrics(tmp_path, uninterrupted)
 def test_kill_while_writing_the_checkpoint_resumes_to_identical_metrics(tmp_path, uninterrupted, monkeypatch):
     config = resume_config()
     monkeypatch.setenv("HAFRAME_FAULT", "kill_while_saving:2")
-    first = run_snakemake(tmp_path, config, check=False)
+    first = run_snakemake(tmp_path, config, TARGET, check=False)
     assert first.returncode != 0
     monkeypatch.delenv("HAFRAME_FAULT")
-    run_snakemake(tmp_path, config)
+    run_snakemake(tmp_path, config, TARGET)
     log = (tmp_path / "results/tiny/synthetic/logs/train/haframe/seed0.log").read_text()
     assert "resumed after epoch 1 " in log
     assert outcome(tmp_path) == uninterrupted
@@ -98,13 +99,13 @@ def test_killing_snakemake_stops_its_jobs_and_the_rerun_is_the_only_writer(tmp_p
     """kill -9 of Snakemake itself (its training job survives it for a moment), then the
     README's recovery at once: --unlock, run again."""
     baseline = tmp_path / "uninterrupted"
-    run_snakemake(baseline, slow_config())
+    run_snakemake(baseline, slow_config(), TARGET)
     tmp_path = tmp_path / "killed"
     tmp_path.mkdir()
     config = slow_config()
     (tmp_path / "config.yaml").write_text(json.dumps(config))
     command = [str(SNAKEMAKE), "--snakefile", str(REPO / "workflow/Snakefile"), "--directory", str(tmp_path),
-               "--configfile", str(tmp_path / "config.yaml"), "--cores", "2"]
+               "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", TARGET]
     first = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = tmp_path / RUN / "resume" / "state.pt"
     deadline = time.monotonic() + 120
@@ -118,7 +119,7 @@ def test_killing_snakemake_stops_its_jobs_and_the_rerun_is_the_only_writer(tmp_p
     assert all(Path(f"/proc/{pid}").exists() for pid in orphans)  # the job outlived Snakemake ...
 
     run_snakemake(tmp_path, config, "--unlock")
-    run_snakemake(tmp_path, config)
+    run_snakemake(tmp_path, config, TARGET)
     assert not any(Path(f"/proc/{pid}").exists() for pid in orphans)  # ... but not for long
     log = (tmp_path / "results/tiny/synthetic/logs/train/haframe/seed0.log").read_text()
     assert "resumed after epoch" in log  # the orphan stopped before finishing (else: "complete; starting afresh")

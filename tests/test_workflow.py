@@ -1,10 +1,16 @@
-"""The demo DAG end to end through the snakemake CLI (a shrunk demo config)."""
+"""The demo DAG end to end through the snakemake CLI (a shrunk demo config): every stage, MLflow
+(also through a tracking server), the report, resumption and refusals. The tests of the shared
+tiny study live in this one file, so that `make test` (pytest-xdist, a file per worker) builds
+it once."""
 
 import copy
 import csv
 import json
 import math
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +20,7 @@ from scipy import stats
 
 from conftest import TINY_STUDY_VARIANTS as VARIANTS
 from conftest import mlflow_runs, mlflow_server, run_snakemake, tiny_config, tiny_study_config
+from haframe.report import tables
 
 pytestmark = pytest.mark.dag
 SEEDS = (0, 1)
@@ -220,3 +227,101 @@ def test_bad_config_stops_before_any_job_with_a_message_naming_the_field(tmp_pat
     assert message in output
     assert len(output.splitlines()) < 30  # the problem, not the schema
     assert not (tmp_path / "results").exists()
+
+
+# The report of the shared study (haframe.report, test_report.py for its units)
+
+
+def test_dag_leaves_every_table_figure_and_a_report_run(tiny_study):
+    workdir = tiny_study
+    results = workdir / "results" / "tiny" / "report"
+    for name in ("synthetic", "ablation", "summary"):
+        for suffix in ("md", "tex", "csv"):
+            assert (results / "tables" / f"{name}.{suffix}").stat().st_size > 0
+    for figure in ("error_vs_severity", "ahd_at_k", "training_curves"):
+        for suffix in ("png", "svg"):
+            assert (results / "figures" / f"synthetic_{figure}.{suffix}").stat().st_size > 1000
+    svg = (results / "figures" / "synthetic_ahd_at_k.svg").read_text()
+    for series in ("ce_I", "ce_I+crm", "ce_II", "ce_II+crm", "haframe"):
+        assert f">{series}<" in svg
+    marker = json.loads((results / "mlflow.json").read_text())
+    client, runs = mlflow_runs(workdir, kind="report")
+    assert [r.info.run_id for r in runs] == [marker["run_id"]]
+    assert runs[0].data.tags["git_commit"]
+    assert runs[0].info.artifact_uri == f"mlflow-artifacts:/tiny/{marker['run_id']}/artifacts"  # served by the proxy
+    artifacts = workdir / "results" / "mlflow-artifacts" / "tiny" / marker["run_id"] / "artifacts"
+    assert (artifacts / "tables/synthetic.tex").is_file() and (artifacts / "tables/scorecard.html").is_file()
+
+
+def test_snakemake_html_report_builds(tiny_study):
+    workdir, config = tiny_study, tiny_study_config()
+    run_snakemake(workdir, config, "--report", str(workdir / "results" / "report.html"))
+    html = (workdir / "results" / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000 and "synthetic_error_vs_severity.png" in html
+    for table in ("synthetic.html", "synthetic_hierarchy.html", "summary.html", "scorecard.html", "ablation.html"):
+        assert table in html, table  # the tables themselves, not only their Markdown downloads
+
+
+def test_snapshot_marks_missing_runs_and_rebuilds_each_time(tiny_study, tmp_path):
+    workdir, config = tiny_study, tiny_study_config()
+    incomplete = tmp_path / "incomplete"
+    (incomplete / "results").mkdir(parents=True)
+    shutil.copytree(workdir / "results" / "tiny" / "synthetic", incomplete / "results" / "tiny" / "synthetic")
+    (incomplete / "results/tiny/synthetic/runs/haframe/seed1/metrics.json").unlink()
+    run_snakemake(incomplete, config, "snapshot")
+    text = (incomplete / "results/tiny/report/snapshot/snapshot.md").read_text()
+    assert "- synthetic / haframe / seed 1" in text
+    assert "(5 of 6 runs)" in text
+    first = (incomplete / "results/tiny/report/snapshot/synthetic.md").read_text()
+    assert "| haframe | 1 |" in first
+    again = run_snakemake(incomplete, config, "snapshot")
+    assert "snapshot" in again.stdout + again.stderr and "Nothing to be done" not in again.stdout + again.stderr
+
+
+def test_scorecard_through_the_dag_says_within_inside_our_ci_and_outside_beyond(tiny_study, tmp_path):
+    workdir, config = tiny_study, tiny_study_config()
+    copied = tmp_path / "copy"
+    shutil.copytree(workdir / "results", copied / "results", ignore=shutil.ignore_patterns("report"))
+    results = [json.loads(p.read_text()) for p in (copied / "results/tiny/synthetic/runs").glob("*/seed*/metrics.json")]
+    rows = tables.table_rows(results, ["ce_II", "haframe", "ce_I"])
+    variant, metric, stat = next((row["name"], metric, row[metric]) for row in rows for metric in tables.METRICS
+                                 if row.get(metric) and (row[metric]["ci"] or 0) > 0)  # seeds that differ
+    (copied / "reference.csv").write_text(
+        "dataset,variant,metric,value,ci,source,table\n"
+        f"synthetic,{variant},{metric},{stat['mean'] + 0.5 * stat['ci']},,synthetic,inside\n"
+        f"synthetic,{variant},{metric},{stat['mean'] - 2.0 * stat['ci']},,synthetic,beyond\n"
+    )
+    (copied / "notes.yaml").write_text("synthetic:\n  runs: placed around our own result\n")
+    config = {**config, "report": {"reference_results": "reference.csv", "reference_notes": "notes.yaml"}}
+    run_snakemake(copied, config, "results/tiny/report/tables/scorecard.csv", "--allowed-rules", "report_study")
+    rows = (copied / "results/tiny/report/tables/scorecard.csv").read_text().splitlines()[1:]
+    assert [(r.split(",")[6], r.split(",")[-1]) for r in rows] == [("inside", "within"), ("beyond", "outside")]
+    assert "placed around our own result" in (copied / "results/tiny/report/tables/scorecard.md").read_text()
+
+
+# Concurrent importers of the study into an http:// tracking server (a local `mlflow server`):
+# nothing duplicated, nothing lost.
+
+IMPORT = textwrap.dedent("""
+    import sys
+    from haframe.tracking import import_run
+    run_dir, uri, lock_dir = sys.argv[1:]
+    import_run(config=f"{run_dir}/config.yaml", history=f"{run_dir}/history.csv", nc=f"{run_dir}/nc.csv",
+               metrics=f"{run_dir}/metrics.json", tracking_uri=uri, experiment="tiny", lock_dir=lock_dir)
+""")
+
+
+def test_eight_concurrent_importers_leave_one_run_per_identity(tiny_study, tmp_path):
+    runs = tiny_study / "results/tiny/synthetic/runs"
+    run_dirs = [runs / "haframe/seed0"] * 4 + [runs / f"{v}/seed{s}" for v, s in (("ce_II", 0), ("ce_II", 1), ("haframe", 1), ("ce_I", 0))]
+    with mlflow_server(tmp_path / "server.db", tmp_path / "artifacts") as uri:
+        importers = [subprocess.Popen([sys.executable, "-c", IMPORT, str(run_dir), uri, str(tmp_path / "results")],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for run_dir in run_dirs]
+        outputs = [process.communicate(timeout=240)[0] for process in importers]
+        assert [process.returncode for process in importers] == [0] * 8, "\n".join(outputs)[-4000:]
+        client, active = mlflow_runs(uri)
+        identities = sorted(run.data.tags["haframe.identity"] for run in active)
+        assert identities == sorted({f"synthetic/{d.parent.name}/{d.name}" for d in run_dirs})  # each once
+        for run in active:
+            assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "history.csv", "metrics.json", "nc.csv"}
+            assert client.get_metric_history(run.info.run_id, "val_top1_error")

@@ -68,8 +68,10 @@ def _scores(run: RunSpec, weights: dict, assets: RunAssets, data, split: str, de
     model.to(device)
     if run.training.channels_last:
         model.to(memory_format=torch.channels_last)
+    if run.training.compile:
+        model.compile(backend=run.training.compile)
     loader = make_loader(
-        data, split, train=False, batch_size=run.evaluation.batch_size, device=device,
+        data, split, train=False, batch_size=run.evaluation.batch_size_on(device.type), device=device,
         drop_last=run.evaluation.drop_last, workers=run.training.workers,
     )
     return predict(model, loader, device, run.training.precision, run.training.channels_last)

@@ -17,7 +17,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 # Resources that do not change a run's numbers: left out of its identity hash.
 RESOURCE_FIELDS = ("threads", "workers")
@@ -57,6 +57,8 @@ class Training:
     device: str = "auto"
     precision: str = "fp32"
     channels_last: bool = False
+    compile: str | None = None  # a torch.compile backend ("inductor"); None: eager
+    fused_optimizer: bool = False  # SGD's fused kernel (the for-loop kernel's numbers, bench/README.md)
     deterministic: bool = True
     nc_every: int = 5  # a neural-collapse pass after every nc_every-th epoch and the last (the authors: 5)
     chance_patience: int | None = None  # stop the run when its training error stays at chance this many epochs
@@ -66,8 +68,20 @@ class Training:
 
 @dataclass(frozen=True)
 class Evaluation:
-    batch_size: int = 256
+    batch_size: int | None = 256  # None: sized by device (AUTOMATIC_BATCH)
     drop_last: bool = False  # True reproduces the authors' loaders (last partial batch unscored)
+
+    # no-grad batches, by device type: a GPU scores large batches faster, a CPU gains nothing above 256
+    AUTOMATIC_BATCH: ClassVar[dict[str, int]] = {"cpu": 256, "cuda": 1024}
+
+    def __post_init__(self):
+        if self.batch_size is None and self.drop_last:
+            raise ConfigError("evaluation.batch_size: null (sized by device) cannot go with drop_last: true, "
+                              "whose unscored images depend on the batch size; set a batch size")
+
+    def batch_size_on(self, device_type: str) -> int:
+        """The batch size on a device of type ``device_type`` (``torch.device.type``)."""
+        return self.batch_size or self.AUTOMATIC_BATCH.get(device_type, self.AUTOMATIC_BATCH["cuda"])
 
 
 @dataclass(frozen=True)

@@ -3,33 +3,33 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Mapping, Sequence
 
+from .cost import DatasetCost, dataset_cost, format_gb, format_hours, read_throughput, total_hours
 from .study import Study
 
 
-def _images_read(study: Study, dataset: str) -> int | None:
-    """Images every training run of the dataset reads: per epoch its training split, the
-    validation split and, with neural-collapse passes, the training split again; then the
-    test split once at evaluation (auxiliary models are not evaluated)."""
-    sizes = study.split_sizes(dataset)
-    if sizes is None:
-        return None
-    total = 0
-    for run in study.training_runs(dataset):
-        epochs, training = run.training.epochs, run.training
-        collapse_passes = len({e for e in range(training.nc_every, epochs + 1, training.nc_every)} | {epochs})
-        total += epochs * (sizes["train"] + sizes["val"]) + collapse_passes * sizes["train"]
-    return total + sizes["test"] * len(study.runs(dataset))
+def study_cost(study: Study, dataset: str, throughput_file: str | Path) -> DatasetCost:
+    """The dataset's images read, GPU-hours and disk (haframe.cost) from the study's runs."""
+    kind, section = study.kind(dataset), study.dataset(dataset)
+    evaluated = set(study.runs(dataset))
+    sources = kind.sources_for(section.get("sources"))
+    data_mb = kind.disk_mb + sum(3 * source.disk_mb for source in sources.values())  # download + extraction (2x)
+    return dataset_cost(dataset, [(run, run in evaluated) for run in study.training_runs(dataset)], study.split_sizes(dataset),
+                        section.get("classes"), data_mb, read_throughput(throughput_file))
 
 
-def study_summary(study: Study, unavailable: Mapping[str, str], failed: Mapping[str, dict], warnings: Sequence[str] = ()) -> str:
-    """A table of the study's datasets: classes, split sizes, variants x seeds, training jobs
-    and images read; then the datasets left out, the runs that failed before and ``warnings``."""
+def study_summary(study: Study, unavailable: Mapping[str, str], failed: Mapping[str, dict], throughput_file: str | Path,
+                  warnings: Sequence[str] = ()) -> str:
+    """A table of the study's datasets: classes, split sizes, variants x seeds, training jobs,
+    images read, GPU-hours and disk; then the datasets left out, the runs that failed before
+    and ``warnings``."""
     lines = [f"Study {study.name!r} (results/{study.name}/, MLflow experiment {study.name!r})", ""]
-    header = f"  {'dataset':<18} {'classes':>7}  {'train / val / test images':>27}  {'variants x seeds':>16}  {'training jobs':>13}  {'images read':>13}"
+    header = (f"  {'dataset':<18} {'classes':>7}  {'train / val / test images':>27}  {'variants x seeds':>16}  "
+              f"{'training jobs':>13}  {'images read':>13}  {'GPU-hours':>9}  {'disk GB':>7}")
     lines += [header, "  " + "-" * (len(header) - 2)]
-    jobs_total, images_total = 0, 0
+    costs, unmeasured, gpus = [], set(), set()
     for dataset in study.datasets:
         if dataset in unavailable:
             lines.append(f"  {dataset:<18} not run: {unavailable[dataset]}")
@@ -38,15 +38,22 @@ def study_summary(study: Study, unavailable: Mapping[str, str], failed: Mapping[
         split_text = " / ".join(f"{sizes[s]:,}" for s in ("train", "val", "test")) if sizes else "unknown until prepared"
         per_seed_count = Counter(len(study.seeds(dataset, v)) for v in study.variants(dataset))
         grid = " + ".join(f"{variants} x {seeds}" for seeds, variants in sorted(per_seed_count.items(), reverse=True))
-        jobs = len(study.training_runs(dataset))
-        images = _images_read(study, dataset)
-        jobs_total += jobs
-        images_total += images or 0
+        cost = study_cost(study, dataset, throughput_file)
+        costs.append(cost)
+        unmeasured.update(cost.unmeasured)
+        gpus.update([cost.gpu_name] if cost.gpu_name else [])
         classes = study.dataset(dataset).get("classes") or "–"
-        lines.append(f"  {dataset:<18} {classes!s:>7}  {split_text:>27}  {grid:>16}  {jobs:>13,}  "
-                     f"{f'{images:,}' if images is not None else '?':>13}")
+        images = f"{cost.images_read:,}" if cost.images_read is not None else "?"
+        lines.append(f"  {dataset:<18} {classes!s:>7}  {split_text:>27}  {grid:>16}  {cost.training_runs:>13,}  "
+                     f"{images:>13}  {format_hours(cost.gpu_hours):>9}  {format_gb(cost.disk_gb):>7}")
+    images_total = sum(cost.images_read or 0 for cost in costs)
     lines += ["  " + "-" * (len(header) - 2),
-              f"  {'total':<18} {'':>7}  {'':>27}  {'':>16}  {jobs_total:>13,}  {images_total:>13,}"]
+              f"  {'total':<18} {'':>7}  {'':>27}  {'':>16}  {sum(c.training_runs for c in costs):>13,}  {images_total:>13,}  "
+              f"{format_hours(total_hours(costs)):>9}  {format_gb(sum(c.disk_gb for c in costs)):>7}"]
+    lines.append(f"  GPU-hours: training steps and forward passes at the model's measured rate on one "
+                 f"{', '.join(sorted(gpus)) or 'GPU'} (bench/throughput.csv; a slower loader adds to it)"
+                 + ("; torch.compile's rate not measured: costed at the eager rate" if any(c.eager_for_compiled for c in costs) else "")
+                 + (f"; no rate measured for {', '.join(sorted(unmeasured))}" if unmeasured else ""))
     if unavailable:
         lines += ["", f"Left out: {', '.join(unavailable)} (set the inputs named above to include them)."]
     if failed:
@@ -55,3 +62,34 @@ def study_summary(study: Study, unavailable: Mapping[str, str], failed: Mapping[
         lines += [f"  {run_dir}: {record['stage']}: {record['error']}" for run_dir, record in sorted(failed.items())]
     lines += [f"\nWarning: {warning}" for warning in warnings]
     return "\n".join(lines) + "\n"
+
+
+def _merged(configs: Sequence[Mapping]) -> dict:
+    """Config files merged as Snakemake merges several --configfile: later keys win, key by key."""
+    merged: dict = {}
+    for config in configs:
+        for key, value in config.items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+                merged[key] = _merged([merged[key], value])
+            else:
+                merged[key] = value
+    return merged
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The dry run's table for config files, every dataset included (inputs need not be set):
+    ``python -m haframe.summary config/config.yaml [config/fast.yaml]``."""
+    import argparse
+
+    import yaml
+
+    parser = argparse.ArgumentParser(prog="python -m haframe.summary", description=main.__doc__.split(":")[0])
+    parser.add_argument("configfiles", nargs="+", help="merged in order, like snakemake --configfile")
+    parser.add_argument("--throughput", default=str(Path(__file__).resolve().parents[2] / "bench" / "throughput.csv"))
+    args = parser.parse_args(argv)
+    config = _merged([yaml.safe_load(Path(path).read_text()) for path in args.configfiles])
+    print(study_summary(Study(config), {}, {}, args.throughput), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -67,6 +67,29 @@ def parameter_groups(model: Model, scale: LrScale, head: str) -> list[dict]:
     ]
 
 
+def prepare_model(run: RunSpec, assets: RunAssets, device: torch.device, weights_file: str | Path | None = None) -> Model:
+    """The run's model on ``device``: initial weights loaded, channels_last and torch.compile
+    applied as configured (``nn.Module.compile``: the state dict keeps its keys)."""
+    training = run.training
+    model = build_model(run, assets)
+    if training.pretrained:
+        load_weights(model.backbone, weights_file, training.pretrained)
+    model.to(device)
+    if training.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if training.compile:
+        model.compile(backend=training.compile)
+    return model
+
+
+def make_optimizer(model: Model, run: RunSpec) -> torch.optim.SGD:
+    training = run.training
+    return torch.optim.SGD(
+        parameter_groups(model, training.lr_scale, run.head), lr=training.lr, momentum=training.momentum,
+        weight_decay=training.weight_decay, fused=training.fused_optimizer or None,
+    )
+
+
 def train_run(
     run: RunSpec,
     assets: RunAssets,
@@ -91,23 +114,16 @@ def train_run(
     if read_meta(data)["num_classes"] != assets.num_classes:
         raise ValueError(f"{data}: class count differs from the hierarchy's")
     train_loader = make_loader(data, "train", train=True, batch_size=training.batch_size, device=device, drop_last=True, workers=training.workers)
+    evaluation_batch = run.evaluation.batch_size_on(device.type)
     val_loader = make_loader(
-        data, "val", train=False, batch_size=run.evaluation.batch_size, device=device,
+        data, "val", train=False, batch_size=evaluation_batch, device=device,
         drop_last=run.evaluation.drop_last, workers=training.workers,
     )
     collapse_loader = make_loader(  # the training images without augmentation
-        data, "train", train=False, batch_size=run.evaluation.batch_size, device=device, workers=training.workers,
+        data, "train", train=False, batch_size=evaluation_batch, device=device, workers=training.workers,
     )
-    model = build_model(run, assets)
-    if training.pretrained:
-        load_weights(model.backbone, weights_file, training.pretrained)
-    model.to(device)
-    if training.channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(
-        parameter_groups(model, training.lr_scale, run.head), lr=training.lr, momentum=training.momentum,
-        weight_decay=training.weight_decay,
-    )
+    model = prepare_model(run, assets, device, weights_file)
+    optimizer = make_optimizer(model, run)
 
     identity = run.identity_hash()
     spec = run.to_dict()

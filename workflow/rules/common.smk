@@ -45,6 +45,8 @@ ENV_TRACKING = "../../envs/tracking.yaml"  # MLflow imports
 ENV_TORCH = "../../envs/torch.yaml"  # prepare, train, evaluate
 DATA_ROOT = config["data_root"]
 LOCK_FILE = f"{DATA_ROOT}/downloads.lock.yaml"
+# measured training rates, for the dry run's GPU-hours (haframe.cost)
+THROUGHPUT_TABLE = Path(workflow.basedir).parent / "bench" / "throughput.csv"
 # the download helper's retry budget and socket timeout (its rules have no Snakemake retries)
 DOWNLOAD_RETRY_SECONDS = config["downloads"]["retry_seconds"]
 DOWNLOAD_TIMEOUT = config["downloads"]["timeout_seconds"]
@@ -105,7 +107,10 @@ if workflow.is_main_process:
     def _print_dry_run_summary():
         if workflow.dryrun:
             print(file=sys.stderr)
-            print(study_summary(STUDY, UNAVAILABLE, FAILED, _notes), file=sys.stderr)
+            print(
+                study_summary(STUDY, UNAVAILABLE, FAILED, THROUGHPUT_TABLE, _notes),
+                file=sys.stderr,
+            )
 
     atexit.register(_print_dry_run_summary)
 FIGURES = (  # per dataset, REPORT_DIR/figures/{dataset}_{figure}.{png,svg}

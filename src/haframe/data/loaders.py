@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .files import read_index
 from .prepared import read_meta, read_split
-from .transforms import ARRAY_TRANSFORMS, image_transform
+from .transforms import ARRAY_TRANSFORMS, ImageTransform
 
 
 class SplitLoader:
@@ -108,7 +108,7 @@ class ImageFolderSplit(Dataset):
     def __init__(self, directory: str | Path, split: str, recipe: str, train: bool, size: int = 224):
         self.directory = Path(directory)
         self.rows = read_index(directory, split)
-        self.transform = image_transform(recipe, train, size)
+        self.transform = ImageTransform(recipe, train, size)
         self.train = train
         self.epoch_seed = 0
 
@@ -117,15 +117,10 @@ class ImageFolderSplit(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path, label = self.rows[index]
-        with Image.open(self.directory / path) as pil:  # torchvision.io decoding is deprecated
-            image = torch.from_numpy(np.array(pil.convert("RGB"))).permute(2, 0, 1)
-        if self.train:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.epoch_seed * 10_000_019 + index)
-                image = self.transform(image)
-        else:
-            image = self.transform(image)
-        return image, label
+        with Image.open(self.directory / path) as pil:  # torchvision.io decoding is deprecated (0.29)
+            image = torch.from_numpy(np.array(pil if pil.mode == "RGB" else pil.convert("RGB"))).permute(2, 0, 1)
+        generator = torch.Generator().manual_seed(self.epoch_seed * 10_000_019 + index) if self.train else None
+        return self.transform(image, generator), label
 
 
 class ImageLoader(SplitLoader):

@@ -1,10 +1,15 @@
 """The published per-dataset transforms (README, "The method" 5) on uint8 CHW tensors.
 
 Normalisation happens on the training device after the uint8 batch is transferred, so
-workers only decode, resize and augment.
+workers only decode, resize and augment. The random transforms draw from a generator passed
+in (one per image, seeded by (seed, epoch, index)), in the order and with the calls of
+torchvision's v2 transforms, so that they give v2's images bit for bit under the same seed
+without forking and reseeding the global generator for every image (bench/loader.py).
 """
 
 from __future__ import annotations
+
+import math
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -18,17 +23,73 @@ NORMALISATION = {
     "inat": ((0.454, 0.474, 0.367), (0.237, 0.230, 0.249)),
     "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
 }
+IMAGE_RECIPES = ("fgvc", "inat", "imagenet")
 
 
-def image_transform(recipe: str, train: bool, size: int = 224):
-    """Decode-side transform for the images layout: ``fgvc``, ``inat`` or ``imagenet``."""
-    from torchvision.transforms import v2  # imported here: the constants above need no torch
+class ImageTransform:
+    """``transform(image, generator)`` for the images layout. Evaluation: Resize(size, size).
+    Training, ``fgvc``: Resize + RandomCrop(size, padding=4) + RandomHorizontalFlip; ``inat`` and
+    ``imagenet``: RandomResizedCrop(size) (scale 0.08-1, ratio 3/4-4/3) + RandomHorizontalFlip."""
 
-    resize = v2.Resize((size, size), antialias=True)
-    if not train:
-        return resize
-    if recipe == "fgvc":
-        return v2.Compose([resize, v2.RandomCrop(size, padding=4), v2.RandomHorizontalFlip()])
-    if recipe in ("inat", "imagenet"):
-        return v2.Compose([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()])
-    raise ValueError(f"unknown transform recipe {recipe!r}; known: fgvc, inat, imagenet")
+    def __init__(self, recipe: str, train: bool, size: int = 224):
+        if recipe not in IMAGE_RECIPES:
+            raise ValueError(f"unknown transform recipe {recipe!r}; known: {', '.join(IMAGE_RECIPES)}")
+        self.recipe, self.train, self.size = recipe, train, size
+
+    def __call__(self, image, generator=None):
+        if not self.train:
+            return self._resize(image)
+        if self.recipe == "fgvc":
+            image = self._padded_random_crop(self._resize(image), generator)
+        else:
+            image = self._random_resized_crop(image, generator)
+        return self._flip(image, generator)
+
+    def _resize(self, image):
+        from torchvision.transforms.v2 import functional as F  # torch only when transforming
+
+        return F.resize(image, [self.size, self.size], antialias=True)
+
+    @staticmethod
+    def _flip(image, generator):
+        import torch
+        from torchvision.transforms.v2 import functional as F
+
+        return F.horizontal_flip(image) if torch.rand(1, generator=generator) < 0.5 else image
+
+    def _padded_random_crop(self, image, generator, padding: int = 4):
+        """v2.RandomCrop(size, padding): zero padding, then the top and the left offset."""
+        import torch
+        from torchvision.transforms.v2 import functional as F
+
+        image = F.pad(image, [padding] * 4, fill=0)
+        top = int(torch.randint(0, image.shape[-2] - self.size + 1, size=(), generator=generator))
+        left = int(torch.randint(0, image.shape[-1] - self.size + 1, size=(), generator=generator))
+        return F.crop(image, top, left, self.size, self.size)
+
+    def _random_resized_crop(self, image, generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+        """v2.RandomResizedCrop.make_params: 10 tries at a random area and aspect ratio, then the
+        centre (whole image, or the ratio's limit)."""
+        import torch
+        from torchvision.transforms.v2 import functional as F
+
+        height, width = image.shape[-2:]
+        area = height * width
+        log_ratio = torch.log(torch.tensor(ratio))
+        for _ in range(10):
+            target_area = area * torch.empty(1).uniform_(scale[0], scale[1], generator=generator).item()
+            aspect_ratio = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1], generator=generator)).item()
+            w, h = int(round(math.sqrt(target_area * aspect_ratio))), int(round(math.sqrt(target_area / aspect_ratio)))
+            if 0 < w <= width and 0 < h <= height:
+                top = torch.randint(0, height - h + 1, size=(1,), generator=generator).item()
+                left = torch.randint(0, width - w + 1, size=(1,), generator=generator).item()
+                break
+        else:
+            if width / height < min(ratio):
+                w, h = width, int(round(width / min(ratio)))
+            elif width / height > max(ratio):
+                w, h = int(round(height * max(ratio))), height
+            else:
+                w, h = width, height
+            top, left = (height - h) // 2, (width - w) // 2
+        return F.resized_crop(image, top, left, h, w, [self.size, self.size], antialias=True)

@@ -1,17 +1,42 @@
 """Conditional risk minimisation (Karthik et al., ICLR 2021), a post-hoc rule: rank the classes
 by their expected hierarchical distance under the model's leaf distribution, p @ D (least
-first); top-k likewise (README, "The method" 4)."""
+first); top-k likewise (README, "The method" 4).
+
+p @ D is never formed as a K x K product. In the padded tree of height H, two classes i, j are
+at distance D_ij = H - [i = j] - (the number of levels 1..H-1 where they share a node), so
+p @ D = H - p - (p @ M) @ M^T, with M the K x n 0/1 matrix of the internal nodes above each
+class (n = 179 for iNat19's 1,010 classes): two thin products, 5.6x fewer operations than p @ D.
+The rule's scores are H - p @ D = p + (p @ M) @ M^T, the expected depth of the least common
+ancestor, whose ranking is CRM's (bench/metrics.py: identical to the float64 p @ D top-20 on
+every row at iNat19's size; float32 p @ D differs on 4 % of them).
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .base import PostHocRule
 
 
-def expected_distance(probabilities: np.ndarray, D: np.ndarray) -> np.ndarray:
-    """N x K risk p @ D, in float64."""
-    return probabilities.astype(np.float64) @ D.astype(np.float64)
+def internal_nodes(levels: np.ndarray) -> np.ndarray:
+    """K x n float64 0/1 matrix: column = one node of levels 1..H-1 (neither leaf nor root),
+    1 for the classes below it."""
+    columns = [np.eye(int(levels[:, level].max()) + 1)[levels[:, level]] for level in range(1, levels.shape[1] - 1)]
+    return np.concatenate(columns, axis=1) if columns else np.zeros((levels.shape[0], 0))
+
+
+def expected_lca_depth(probabilities: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """N x K: H - p @ D for each class, in float64 (torch's matrix products: faster than numpy's here)."""
+    nodes = torch.from_numpy(internal_nodes(levels))
+    p = torch.from_numpy(np.ascontiguousarray(probabilities, dtype=np.float64))
+    return ((p @ nodes) @ nodes.T).add_(p).numpy()
+
+
+def expected_distance(probabilities: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """N x K risk p @ D (rows of ``probabilities`` summing to 1), in float64."""
+    height = levels.shape[1] - 1
+    return height - expected_lca_depth(probabilities, levels)
 
 
 class CRM(PostHocRule):
@@ -19,8 +44,8 @@ class CRM(PostHocRule):
     ranked_by = "least expected hierarchical distance under the leaf distribution (CRM)"
 
     def apply(self, probabilities, scores, assets, auxiliary_probabilities):
-        """The distribution is kept; the scores become the negated risk (higher ranks first)."""
-        return probabilities, -expected_distance(probabilities, assets.distances)
+        """The distribution is kept; the scores become H - the risk (higher ranks first)."""
+        return probabilities, expected_lca_depth(probabilities, assets.levels)
 
 
 RULE = CRM()

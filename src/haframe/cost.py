@@ -1,0 +1,152 @@
+"""What a study costs before anything runs: per dataset, the images its runs read, the GPU-hours
+at the measured training throughput (``bench/throughput.csv``) and the disk it needs.
+
+A run reads, per epoch, its training split (a training step per image) and its validation
+split (a forward pass), the training split once more at every neural-collapse pass, and the
+test split once when it is evaluated (auxiliary models are not). A forward pass costs
+1 / FORWARD_SPEEDUP of a training step. Rates are the model's, from random inputs: a run whose
+loader is slower than its model (bench/loader.py) takes longer. Torch-free.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from .runs import RunSpec
+
+# a training step per image over a no-grad forward, measured on the CPU for the paper's models
+# (bench/collapse_overhead.py: ResNet-50 160.1 / 44.7 ms, WRN-28-8 75.8 / 22.3 ms per image)
+FORWARD_SPEEDUP = 3.4
+# backbone parameters and feature width (haframe.models.backbones; tests/test_cost.py checks them)
+BACKBONES = {"tiny_cnn": (23_696, 64), "small_cnn": (287_456, 128), "wrn28_8": (23_348_944, 512), "resnet50": (23_508_032, 2048)}
+# fp32 copies of the parameters a run keeps: checkpoint.pt, resume/best.pt, resume/state.pt (+ SGD momentum)
+PARAMETER_COPIES = 4
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """One measured rate of ``bench/throughput.csv``."""
+
+    device: str  # gpu or cpu
+    device_name: str
+    torch: str
+    measured: str
+    backbone: str
+    method: str
+    head: str
+    precision: str
+    channels_last: bool
+    compile: str
+    batch: int
+    images_per_second: float
+
+
+def read_throughput(path: str | Path) -> list[Throughput]:
+    with open(path, newline="") as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        return [
+            Throughput(**{**row, "channels_last": row["channels_last"] == "true", "batch": int(row["batch"]),
+                          "images_per_second": float(row["images_per_second"])})
+            for row in rows
+        ]
+
+
+def rate_for(run: RunSpec, table: Sequence[Throughput], device: str = "gpu") -> Throughput | None:
+    """The measured rate of the run's backbone, method, head and precision settings on
+    ``device``; CE's with the same head when its method has none; for a compiled run without a
+    compiled rate, the eager one (compiling does not slow a model down); None otherwise."""
+    training = run.training
+    for compiled in dict.fromkeys((training.compile or "none", "none")):
+        settings = (training.backbone, run.head, training.precision, training.channels_last, compiled)
+        for method in (run.method, "ce"):
+            for row in table:
+                if row.device == device and row.method == method \
+                        and (row.backbone, row.head, row.precision, row.channels_last, row.compile) == settings:
+                    return row
+    return None
+
+
+@dataclass(frozen=True)
+class RunImages:
+    trained: int  # images through a training step
+    forward: int  # images through a forward pass only
+
+    @property
+    def total(self) -> int:
+        return self.trained + self.forward
+
+
+def images_of(run: RunSpec, sizes: Mapping[str, int], evaluated: bool) -> RunImages:
+    training = run.training
+    epochs = training.epochs
+    collapse_passes = len(set(range(training.nc_every, epochs + 1, training.nc_every)) | {epochs})
+    forward = epochs * sizes["val"] + collapse_passes * sizes["train"] + (sizes["test"] if evaluated else 0)
+    return RunImages(trained=epochs * sizes["train"], forward=forward)
+
+
+@dataclass(frozen=True)
+class DatasetCost:
+    dataset: str
+    training_runs: int
+    images_read: int | None  # None: split sizes unknown before preparation
+    gpu_hours: float | None  # None: some run has no measured rate (``unmeasured``) or sizes unknown
+    unmeasured: tuple[str, ...]  # "backbone head precision ..." settings without a measured GPU rate
+    eager_for_compiled: bool  # some compiled run was costed at its eager rate
+    disk_gb: float
+    gpu_name: str | None  # the device the rates were measured on
+
+
+def dataset_cost(
+    dataset: str,
+    runs: Iterable[tuple[RunSpec, bool]],
+    sizes: Mapping[str, int] | None,
+    num_classes: int | None,
+    data_mb: float,
+    table: Sequence[Throughput],
+) -> DatasetCost:
+    """``runs``: every training run of the dataset with whether it is evaluated; ``data_mb``:
+    its downloads, extractions and prepared files."""
+    runs = list(runs)
+    images, seconds, unmeasured, names, checkpoint_bytes, eager_for_compiled = 0, 0.0, [], set(), 0, False
+    for run, evaluated in runs:
+        parameters, width = BACKBONES[run.training.backbone]
+        classes = num_classes or 0
+        checkpoint_bytes += 4 * PARAMETER_COPIES * (parameters + classes * (width + classes))  # head: at most d = K
+        if sizes is None:
+            continue
+        read = images_of(run, sizes, evaluated)
+        images += read.total
+        rate = rate_for(run, table)
+        t = run.training
+        if rate is None:
+            unmeasured.append(f"{t.backbone} type {run.head} {t.precision}" + (" channels_last" if t.channels_last else ""))
+            continue
+        eager_for_compiled |= rate.compile != (t.compile or "none")
+        names.add(rate.device_name)
+        seconds += (read.trained + read.forward / FORWARD_SPEEDUP) / rate.images_per_second
+    known = sizes is not None and not unmeasured
+    return DatasetCost(
+        dataset=dataset, training_runs=len(runs), images_read=images if sizes is not None else None,
+        gpu_hours=seconds / 3600 if known else None, unmeasured=tuple(sorted(set(unmeasured))),
+        eager_for_compiled=eager_for_compiled,
+        disk_gb=(data_mb * 2**20 + checkpoint_bytes) / 2**30, gpu_name=", ".join(sorted(names)) or None,
+    )
+
+
+def format_hours(hours: float | None) -> str:
+    if hours is None:
+        return "?"
+    return f"{hours:,.0f}" if hours >= 10 else f"{hours:.2g}" if hours > 0 else "0"
+
+
+def format_gb(gb: float) -> str:
+    return f"{gb:,.0f}" if gb >= 10 else f"{max(gb, 0.01):.2f}".rstrip("0").rstrip(".")
+
+
+def total_hours(costs: Iterable[DatasetCost]) -> float | None:
+    hours = [cost.gpu_hours for cost in costs]
+    return None if any(h is None for h in hours) else math.fsum(hours)

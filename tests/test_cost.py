@@ -1,0 +1,71 @@
+"""The cost of a study before it runs (haframe.cost): images read, GPU-hours from the measured
+rates, disk; and the rates table itself."""
+
+import dataclasses
+
+import pytest
+
+from conftest import REPO, tiny_config
+from haframe.cost import BACKBONES, FORWARD_SPEEDUP, Throughput, dataset_cost, rate_for, read_throughput
+from haframe.study import Study
+
+TABLE = read_throughput(REPO / "bench" / "throughput.csv")
+
+
+def run_of(method="ce", head="II", **training):
+    config = tiny_config()
+    config["variants"]["v"] = {"method": method, "head": head}
+    run = Study(config).run("synthetic", "v", 0)
+    return dataclasses.replace(run, training=dataclasses.replace(run.training, **training))
+
+
+def rate(method, head="II", images_per_second=50.0, compile="none"):
+    return Throughput("gpu", "Test GPU", "2.0", "2026-12-01", "tiny_cnn", method, head, "fp32", False, compile, 64,
+                      images_per_second)
+
+
+def test_the_parameter_counts_are_the_models():
+    from haframe.models.backbones import build_backbone
+
+    for name, (parameters, width) in BACKBONES.items():
+        model = build_backbone(name)
+        assert sum(p.numel() for p in model.parameters()) == parameters, name
+        assert model.out_channels == width, name
+
+
+def test_gpu_hours_count_training_steps_and_forward_passes():
+    run = run_of(epochs=2, nc_every=1)
+    sizes = {"train": 100, "val": 10, "test": 20}
+    cost = dataset_cost("synthetic", [(run, True)], sizes, 9, data_mb=10, table=[rate("ce")])
+    trained, forward = 2 * 100, 2 * 10 + 2 * 100 + 20  # epochs x train; val per epoch, 2 collapse passes, the test
+    assert cost.images_read == trained + forward
+    assert cost.gpu_hours == pytest.approx((trained / 50 + forward / (FORWARD_SPEEDUP * 50)) / 3600)
+    assert cost.gpu_name == "Test GPU" and cost.unmeasured == () and not cost.eager_for_compiled
+    parameters, width = BACKBONES["tiny_cnn"]
+    assert cost.disk_gb == pytest.approx((10 * 2**20 + 16 * (parameters + 9 * (width + 9))) / 2**30)
+    unevaluated = dataset_cost("synthetic", [(run, False)], sizes, 9, data_mb=10, table=[rate("ce")])
+    assert unevaluated.images_read == trained + forward - 20
+
+
+def test_a_method_without_a_rate_is_costed_at_ce_and_a_compiled_run_at_its_eager_rate():
+    table = [rate("ce", images_per_second=50.0), rate("haframe", images_per_second=40.0)]
+    assert rate_for(run_of("haframe"), table).images_per_second == 40.0
+    assert rate_for(run_of("hxe"), table).images_per_second == 50.0  # no hxe row: CE's
+    assert rate_for(run_of("ce", head="I"), table) is None  # no type-I row at all
+    compiled = run_of("haframe", compile="inductor")
+    assert rate_for(compiled, table).compile == "none"
+    assert rate_for(compiled, [*table, rate("haframe", images_per_second=60.0, compile="inductor")]).images_per_second == 60.0
+    cost = dataset_cost("synthetic", [(compiled, True), (run_of("ce", head="I"), True)], {"train": 1, "val": 1, "test": 1},
+                        9, 0, table)
+    assert cost.gpu_hours is None and cost.unmeasured == ("tiny_cnn type I fp32",) and cost.eager_for_compiled
+
+
+def test_the_table_has_the_paper_backbones_on_a_named_gpu():
+    gpu = [row for row in TABLE if row.device == "gpu"]
+    assert {row.backbone for row in gpu} >= {"resnet50", "wrn28_8"}
+    assert all(row.device_name and row.measured and row.images_per_second > 0 for row in TABLE)
+    for backbone in ("resnet50", "wrn28_8"):
+        for head in ("I", "II"):
+            for precision, channels_last in (("fp32", False), ("bf16", True)):
+                assert any((r.backbone, r.method, r.head, r.precision, r.channels_last) == (backbone, "ce", head, precision, channels_last)
+                           for r in gpu), (backbone, head, precision)
