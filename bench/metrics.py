@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from haframe.assets import RunAssets
+from haframe.evaluate import leaf_probabilities
 from haframe.hierarchy import Hierarchy
 from haframe.methods.crm import RULE as CRM, expected_distance
 from haframe.metrics import expected_calibration_error, hops, level_accuracies, metrics, rank_by_score
@@ -62,14 +63,10 @@ def trained_like_scores(levels: np.ndarray, rng: np.random.Generator) -> tuple[n
     return scores, targets
 
 
-def softmax(scores: np.ndarray) -> np.ndarray:
-    return torch.softmax(torch.from_numpy(scores).double(), dim=1).numpy()
-
-
 def previous_section6_and_crm(scores, targets, D) -> tuple[dict, dict, np.ndarray]:
     """The implementation before bench/README.md's 2026-12-01 entry."""
     ranked = np.argsort(-scores, axis=1, kind="stable")[:, :TOP_K]
-    risk = softmax(scores) @ D.astype(np.float64)
+    risk = leaf_probabilities(scores) @ D.astype(np.float64)
     crm_ranked = np.argsort(risk, axis=1, kind="stable")[:, :TOP_K]
     return metrics(ranked, targets, D), metrics(crm_ranked, targets, D), crm_ranked
 
@@ -77,7 +74,7 @@ def previous_section6_and_crm(scores, targets, D) -> tuple[dict, dict, np.ndarra
 def section6_and_crm(scores, targets, assets: RunAssets) -> tuple[dict, dict, np.ndarray]:
     D = assets.distances
     base = metrics(rank_by_score(scores, TOP_K), targets, D)
-    _, crm_scores = CRM.apply(softmax(scores), scores, assets, None)  # as evaluation runs it
+    _, crm_scores = CRM.apply(leaf_probabilities(scores), scores, assets, None)  # as evaluation runs it
     crm_ranked = rank_by_score(crm_scores, TOP_K)
     return base, metrics(crm_ranked, targets, D), crm_ranked
 
@@ -111,11 +108,11 @@ def main() -> None:
     print(f"  base: {new[0]}")
     print(f"  crm:  {new[1]}")
 
-    probabilities = softmax(scores)
+    probabilities = leaf_probabilities(scores)
     parts = {
         "top-20 by partial selection": lambda: rank_by_score(scores, TOP_K),
         "top-20 by full stable argsort (previous)": lambda: np.argsort(-scores, axis=1, kind="stable")[:, :TOP_K],
-        "softmax (float64)": lambda: softmax(scores),
+        "softmax (float64)": lambda: leaf_probabilities(scores),
         "CRM risk, tree factorisation (float64)": lambda: expected_distance(probabilities, assets.levels),
         "CRM risk, p @ D float64 (previous)": lambda: probabilities @ D.astype(np.float64),
         "CRM risk, p @ D float32 (not used)": lambda: probabilities.astype(np.float32) @ D.astype(np.float32),

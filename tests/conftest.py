@@ -89,6 +89,30 @@ def mlflow_client(store: Path | str):
     return MlflowClient(store if isinstance(store, str) else f"sqlite:///{store / 'results' / 'mlflow.db'}")
 
 
+def direct_to_localhost(monkeypatch) -> None:
+    """No proxy between a test and its servers on 127.0.0.1 (a proxy in the environment would
+    answer for them)."""
+    for key in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@contextlib.contextmanager
+def http_servers():
+    """A list to put started test servers in (``httpd``, ``thread``, ``release``); at the end each
+    is released from any stalled answer, shut down and joined."""
+    servers: list = []
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.release.set()
+            server.httpd.shutdown()
+            server.httpd.server_close()
+            server.thread.join(timeout=5)
+
+
 @contextlib.contextmanager
 def mlflow_server(backend_db: Path, artifacts: Path, seconds: int = 300):
     """``mlflow server`` on 127.0.0.1 (a free port) over a sqlite store and an artifact

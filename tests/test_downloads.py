@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 import haframe.io
-from conftest import REPO, run_snakemake, tiny_config
+from conftest import REPO, direct_to_localhost, http_servers, run_snakemake, tiny_config
 from haframe.checkpoints import check_weights_file, resnet50_body_keys
 from haframe.io import (
     ArchiveError, ChecksumMismatch, DownloadError, LockKey, download, pin_validated, read_lock,
@@ -39,10 +39,7 @@ DROP_AT = 150_000
 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch):
-    for key in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    direct_to_localhost(monkeypatch)
 
 
 class Server:
@@ -109,21 +106,15 @@ class Server:
 
 @pytest.fixture
 def serve():
-    servers = []
+    with http_servers() as servers:
+        def start(body: bytes = DATA, default: str = "ok", plan: tuple = ()) -> Server:
+            server = Server(body, default)
+            server.plan = list(plan)
+            server.thread.start()
+            servers.append(server)
+            return server
 
-    def start(body: bytes = DATA, default: str = "ok", plan: tuple = ()) -> Server:
-        server = Server(body, default)
-        server.plan = list(plan)
-        server.thread.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.release.set()
-        server.httpd.shutdown()
-        server.httpd.server_close()
-        server.thread.join(timeout=5)
+        yield start
 
 
 @pytest.fixture

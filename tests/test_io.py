@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import direct_to_localhost, http_servers
 from reference_files import reference_file
 from haframe.io import DownloadError, atomic_path, download, sha256_of
 
@@ -25,10 +26,7 @@ HALF = len(DATA) // 2
 
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch):
-    for key in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    direct_to_localhost(monkeypatch)
 
 
 class Server:
@@ -107,20 +105,14 @@ class Server:
 
 @pytest.fixture
 def serve():
-    servers = []
+    with http_servers() as servers:
+        def start(body: bytes = DATA, mode: str = "range") -> Server:
+            server = Server(body, mode)
+            server.thread.start()
+            servers.append(server)
+            return server
 
-    def start(body: bytes = DATA, mode: str = "range") -> Server:
-        server = Server(body, mode)
-        server.thread.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.release.set()
-        server.httpd.shutdown()
-        server.httpd.server_close()
-        server.thread.join(timeout=5)
+        yield start
 
 
 def new_files(folder: Path, before: set) -> list:

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 import reference_files
-from conftest import REPO, SHARED
+from conftest import REPO, SHARED, direct_to_localhost
 from haframe.data.kinds import KINDS, inat19
 from haframe.data.prepared import DataError
 from haframe.data.split_lists import content_digest
@@ -37,10 +37,7 @@ LISTS = {"train": {"c1": ["a.jpg", "b.jpg"], "c2": ["c.jpg"]}, "val": {"c1": ["d
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch):
-    for key in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    direct_to_localhost(monkeypatch)
     reference_files._unreachable.clear()  # each test starts with no host known to be unreachable
     yield
     reference_files._unreachable.clear()

@@ -49,7 +49,7 @@ def evaluate_run(
     for name, path in (auxiliary or {}).items():
         other = torch.load(path, map_location="cpu", weights_only=True)
         other_scores, _ = _scores(RunSpec.from_dict(other["config"]), other["model"], assets, data, split, device)
-        auxiliary_probabilities[name] = _softmax(other_scores)
+        auxiliary_probabilities[name] = leaf_probabilities(other_scores)
     scored = scored_predictions(scores, targets, assets, run.posthoc, auxiliary_probabilities, get_method(run.method).ranked_by)
     result = {
         "dataset": run.dataset, "variant": run.variant, "seed": run.seed, "method": run.method, "head": run.head,
@@ -77,7 +77,8 @@ def _scores(run: RunSpec, weights: dict, assets: RunAssets, data, split: str, de
     return predict(model, loader, device, run.training.precision, run.training.channels_last)
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
+def leaf_probabilities(scores: np.ndarray) -> np.ndarray:
+    """softmax(scores) over the classes, in float64: the distribution post-hoc rules and calibration read."""
     return torch.softmax(torch.from_numpy(scores).double(), dim=1).numpy()
 
 
@@ -87,7 +88,7 @@ def scored_predictions(scores: np.ndarray, targets: np.ndarray, assets: RunAsset
     ``auxiliary`` holds the auxiliary models' probabilities over the same samples, by name;
     ``ranked_by`` says what the base scores are (recorded with the metrics)."""
     k = min(TOP_K, assets.num_classes)
-    probabilities = _softmax(scores)
+    probabilities = leaf_probabilities(scores)
     out = {"targets": targets, "ranked": rank_by_score(scores, k)}
     summary = {**_metrics(scores, probabilities, targets, assets), "ranked_by": ranked_by}
     for chain in chains:

@@ -121,6 +121,13 @@ def hops(ranking: np.ndarray, targets: np.ndarray, D: np.ndarray, ks: Sequence[i
     return {("hops" if k is None else f"hops@{k}"): total / len(targets) for k, total in sums.items()}
 
 
+def node_indicator(levels: np.ndarray, level: int) -> np.ndarray:
+    """K x n_l float64 0/1 matrix: 1 where a class lies below the node of ``level`` (labels of
+    ``levels``, the hierarchy stage's per-level labels)."""
+    column = levels[:, level]
+    return np.eye(int(column.max()) + 1)[column]
+
+
 def level_accuracies(probabilities: np.ndarray, top1: np.ndarray, targets: np.ndarray, levels: np.ndarray) -> dict[str, float]:
     """Top-1 accuracy (%) at every level of the padded tree below the root, the leaf level from
     ``top1``, each coarser level by the leaf probabilities summed into its nodes; and the
@@ -128,7 +135,7 @@ def level_accuracies(probabilities: np.ndarray, top1: np.ndarray, targets: np.nd
     right = [top1 == targets]
     for level in range(1, levels.shape[1] - 1):
         column = levels[:, level]
-        node_probabilities = probabilities @ np.eye(int(column.max()) + 1)[column]  # N x nodes: one thin product
+        node_probabilities = probabilities @ node_indicator(levels, level)  # N x nodes: one thin product
         right.append(node_probabilities.argmax(axis=1) == column[targets])  # ties: the lower node label
     result = {f"level{level}_accuracy": float(100.0 * r.mean()) for level, r in enumerate(right)}
     result["full_path_accuracy"] = float(100.0 * np.logical_and.reduce(right).mean())

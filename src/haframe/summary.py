@@ -6,18 +6,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .cost import DatasetCost, dataset_cost, format_gb, format_hours, read_throughput, total_hours
+from .cost import DatasetCost, Throughput, dataset_cost, format_gb, format_hours, read_throughput, total_hours
 from .study import Study
 
 
-def study_cost(study: Study, dataset: str, throughput_file: str | Path) -> DatasetCost:
+def study_cost(study: Study, dataset: str, throughput: Sequence[Throughput]) -> DatasetCost:
     """The dataset's images read, GPU-hours and disk (haframe.cost) from the study's runs."""
     kind, section = study.kind(dataset), study.dataset(dataset)
     evaluated = set(study.runs(dataset))
     sources = kind.sources_for(section.get("sources"))
     data_mb = kind.disk_mb + sum(3 * source.disk_mb for source in sources.values())  # download + extraction (2x)
     return dataset_cost(dataset, [(run, run in evaluated) for run in study.training_runs(dataset)], study.split_sizes(dataset),
-                        section.get("classes"), data_mb, read_throughput(throughput_file))
+                        section.get("classes"), data_mb, throughput)
 
 
 def study_summary(study: Study, unavailable: Mapping[str, str], failed: Mapping[str, dict], throughput_file: str | Path,
@@ -29,7 +29,7 @@ def study_summary(study: Study, unavailable: Mapping[str, str], failed: Mapping[
     header = (f"  {'dataset':<18} {'classes':>7}  {'train / val / test images':>27}  {'variants x seeds':>16}  "
               f"{'training jobs':>13}  {'images read':>13}  {'GPU-hours':>9}  {'disk GB':>7}")
     lines += [header, "  " + "-" * (len(header) - 2)]
-    costs, unmeasured, gpus = [], set(), set()
+    costs, unmeasured, gpus, throughput = [], set(), set(), read_throughput(throughput_file)
     for dataset in study.datasets:
         if dataset in unavailable:
             lines.append(f"  {dataset:<18} not run: {unavailable[dataset]}")
@@ -38,7 +38,7 @@ def study_summary(study: Study, unavailable: Mapping[str, str], failed: Mapping[
         split_text = " / ".join(f"{sizes[s]:,}" for s in ("train", "val", "test")) if sizes else "unknown until prepared"
         per_seed_count = Counter(len(study.seeds(dataset, v)) for v in study.variants(dataset))
         grid = " + ".join(f"{variants} x {seeds}" for seeds, variants in sorted(per_seed_count.items(), reverse=True))
-        cost = study_cost(study, dataset, throughput_file)
+        cost = study_cost(study, dataset, throughput)
         costs.append(cost)
         unmeasured.update(cost.unmeasured)
         gpus.update([cost.gpu_name] if cost.gpu_name else [])

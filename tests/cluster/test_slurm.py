@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, mlflow_runs, tiny_config, training_pids
+from conftest import REPO, SNAKEMAKE, mlflow_runs, mlflow_server, tiny_config, training_pids
 
 START = REPO / ".ci" / "slurm" / "start.sh"
 STOP = REPO / ".ci" / "slurm" / "stop.sh"
@@ -289,32 +289,9 @@ def retry_config() -> dict:
 @pytest.fixture
 def tracking_server(tmp_path_factory):
     """A user's MLflow tracking server (http, 127.0.0.1 only), stopped with its process group."""
-    import socket
-    import urllib.request
-
     directory = tmp_path_factory.mktemp("mlflow_server")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = start_bounded([Path(sys.executable).with_name("mlflow"), "server", "--host", "127.0.0.1", "--port", port,
-                            "--workers", "1", "--backend-store-uri", f"sqlite:///{directory / 'server.db'}",
-                            "--artifacts-destination", directory / "artifacts"], 500,
-                           stdout=(directory / "server.log").open("w"), stderr=subprocess.STDOUT)
-    try:
-        uri = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (directory / "server.log").read_text()[-3000:]
-            time.sleep(0.5)
+    with mlflow_server(directory / "server.db", directory / "artifacts", seconds=500) as uri:
         yield uri
-    finally:
-        kill_group(server)
 
 
 def test_a_failed_training_job_is_retried_with_twice_the_time_and_resumes(cluster, slurm_env, tmp_path_factory,

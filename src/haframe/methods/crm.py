@@ -16,13 +16,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..metrics import node_indicator
 from .base import PostHocRule
 
 
 def internal_nodes(levels: np.ndarray) -> np.ndarray:
     """K x n float64 0/1 matrix: column = one node of levels 1..H-1 (neither leaf nor root),
     1 for the classes below it."""
-    columns = [np.eye(int(levels[:, level].max()) + 1)[levels[:, level]] for level in range(1, levels.shape[1] - 1)]
+    columns = [node_indicator(levels, level) for level in range(1, levels.shape[1] - 1)]
     return np.concatenate(columns, axis=1) if columns else np.zeros((levels.shape[0], 0))
 
 
