@@ -170,7 +170,7 @@ RETRY_SECONDS = 600.0  # default: retries stop this long after the last progress
 TIMEOUT_SECONDS = 60.0  # default socket timeout: connecting, and waiting for each read
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0  # seconds: the n-th retry without progress waits base * 2^(n-1), capped, jittered
 LOCK_VERSION = 2
-_SAFETY_BOUND = 100_000  # attempts; the policy below ends a download long before
+MAX_ATTEMPTS = 100_000  # in all: ends a server that sends a few new bytes per connection, forever
 REPIN = ".venv/bin/python -m haframe.pins repin"  # the re-pin command (haframe.pins)
 
 
@@ -391,7 +391,7 @@ def _fetch_with_retries(source: str, dest: Path, expected_size: int | None, atte
     state = {"range_ignored": False}  # set by _fetch: the server answered a Range request with the whole file
     offset, meta = _resume_point(source, dest, expected_size)
     best, tries, idle, attempt_timeout = offset, 0, 0, timeout
-    for attempt in range(1, _SAFETY_BOUND + 1):  # ends well before: see the docstring
+    for attempt in range(1, MAX_ATTEMPTS + 1):
         if meta is not None and offset == meta["size"]:
             log(f"{dest.name}: complete partial download of {source} found")
             return True
@@ -424,7 +424,8 @@ def _fetch_with_retries(source: str, dest: Path, expected_size: int | None, atte
         time.sleep(delay)
         attempt_timeout = min(timeout, remaining)
         offset, meta = _resume_point(source, dest, expected_size)
-    raise AssertionError("unreachable: every attempt returns or raises")
+    raise DownloadError(f"{dest.name}: cannot download {source}: {MAX_ATTEMPTS} attempts, each bringing new bytes "
+                        f"but never the whole file", url=source, cause="no end")
 
 
 def download(
