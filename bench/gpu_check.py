@@ -5,6 +5,9 @@ from JPEG files on disk, generated here, and WRN-28-8 on CIFAR-shaped arrays.
 ResNet-50 paths, each timed over --steps steps at batch 256 after warm-up steps:
   cpu_loader  the published path: DataLoader workers decode (PIL) and augment
               (RandomResizedCrop + flip) each image, uint8 batches to the GPU
+  device_augment  the project's training.augment_on: device: workers decode (PIL) and crop with
+              the published draws (haframe.data.transforms), the GPU resizes and flips
+              (haframe.data.device_augment)
   gpu_decode  the file bytes read by workers, decoded on the GPU (torchvision.io.decode_jpeg,
               device="cuda"), augmented there image by image (on a CPU, with --smoke: in the
               main process)
@@ -36,7 +39,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # the project's WRN-28-8 (plain torch)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # the project's plain-torch modules
+from haframe.data.device_augment import collate_crops, resize_and_flip  # noqa: E402
+from haframe.data.transforms import ImageTransform  # noqa: E402
 from haframe.models.backbones import build_backbone  # noqa: E402
 
 MEAN = torch.tensor([0.454, 0.474, 0.367]).view(1, 3, 1, 1) * 255  # iNat19's normalisation
@@ -69,6 +74,23 @@ class DecodedImages(Dataset):
         with Image.open(self.paths[index]) as pil:
             image = torch.from_numpy(np.array(pil.convert("RGB"))).permute(2, 0, 1)
         return self.transform(image), index % 1000
+
+
+class Crops(Dataset):
+    """The device-augmentation path: decode and crop in the worker, resize and flip on the GPU."""
+
+    def __init__(self, paths, size):
+        self.paths = paths
+        self.transform = ImageTransform("inat", train=True, size=size)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        with Image.open(self.paths[index]) as pil:
+            image = torch.from_numpy(np.array(pil.convert("RGB"))).permute(2, 0, 1)
+        crop, flip = self.transform.crop(image, torch.Generator().manual_seed(index))
+        return crop.contiguous(), flip, index % 1000
 
 
 class FileBytes(Dataset):
@@ -130,12 +152,18 @@ def resnet50_steps(args, loader_kind: str, profile: str, paths: list[Path], devi
             labels = torch.randint(0, 1000, (args.batch,), device=device)
             while True:
                 yield images, labels
-        dataset = DecodedImages(paths, args.size) if loader_kind == "cpu_loader" else FileBytes(paths)
+        dataset = {"cpu_loader": DecodedImages, "device_augment": Crops}.get(loader_kind, lambda p, s: FileBytes(p))(paths, args.size)
+        collate = {"cpu_loader": None, "device_augment": collate_crops}.get(loader_kind, keep_lists)
         loader = DataLoader(dataset, batch_size=args.batch, shuffle=True, num_workers=args.workers, drop_last=True,
                             pin_memory=device.type == "cuda", persistent_workers=True, prefetch_factor=4,
-                            collate_fn=None if loader_kind == "cpu_loader" else keep_lists)
+                            collate_fn=collate)
         while True:
-            for images, labels in loader:
+            for batch in loader:
+                if loader_kind == "device_augment":
+                    canvas, heights, widths, flips, labels = (part.to(device, non_blocking=True) for part in batch)
+                    yield resize_and_flip(canvas, heights, widths, flips, args.size), labels
+                    continue
+                images, labels = batch
                 if loader_kind == "gpu_decode":
                     encoded = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in images]
                     decoded = torchvision.io.decode_jpeg(encoded, device=device)
@@ -239,7 +267,7 @@ def main() -> None:
     print(json.dumps(environment), flush=True)
     paths = write_jpegs(Path(tempfile.mkdtemp()), args.images, args.source_size)
     profiles = ("fp32", "fast") if args.smoke else ("fp32", "fast", "fast+compile")
-    plan = [("model_only", p) for p in profiles] + [("cpu_loader", p) for p in ("fp32", "fast")] + [("gpu_decode", "fast")]
+    plan = [("model_only", p) for p in profiles] + [("cpu_loader", p) for p in ("fp32", "fast")] + [("device_augment", "fast"), ("gpu_decode", "fast")]
     for loader_kind, profile in plan:
         rows.append(resnet50_steps(args, loader_kind, profile, paths, device))
         print(json.dumps(rows[-1]), flush=True)

@@ -25,6 +25,7 @@ def write_folder(root, per_split=(6, 2, 3)):
 
 
 def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
+    """With the fast data path: a pixel store and the resize + flip on the device."""
     images = tmp_path / "my_images"
     write_folder(images)
     hierarchy = tmp_path / "hierarchy.tsv"
@@ -38,20 +39,25 @@ def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
             "hierarchy": {"source": str(hierarchy), "format": "tsv"},
             "transform": "imagenet",
             "input_size": 32,
+            "resize": 32,
+            "store": "pixels",
             "frame": {"gamma": 1.0},
-            "training": {"epochs": 1, "batch_size": 8, "lr_scale": {"backbone": 1.0}},
+            "training": {"epochs": 1, "batch_size": 8, "lr_scale": {"backbone": 1.0}, "augment_on": "device"},
         }
     }
     run_snakemake(tmp_path / "work", config)
     results = tmp_path / "work" / "results" / "tiny" / "pets_and_cars"
     meta = json.loads((results / "data/meta.json").read_text())
     assert meta["counts"] == {"train": 24, "val": 8, "test": 12}
+    assert meta["pixels"]["train"] == "pixels/train.npy" and (results / "data/pixels/train.npy").is_file()
     assert (results / "data/classes.txt").read_text().split() == list(HIERARCHY)
     summary = json.loads((results / "hierarchy/summary.json").read_text())
     assert summary["height"] == 2 and summary["num_classes"] == 4
     metrics = json.loads((results / "runs/haframe/seed0/metrics.json").read_text())
     assert metrics["n_test"] == 12
-    assert (tmp_path / "work/results/tiny/report/tables/pets_and_cars.md").is_file()
+    assert metrics["data_path"] == "pixel store, cropped in the workers, resized and flipped on the device"
+    table = (tmp_path / "work/results/tiny/report/tables/pets_and_cars.md").read_text()
+    assert "training data path: pixel store, cropped in the workers, resized and flipped on the device" in table
 
 
 def test_class_folder_missing_from_the_hierarchy_is_named(tmp_path):

@@ -36,3 +36,11 @@ def test_evaluation_is_the_resize_and_an_unknown_recipe_is_refused():
     assert torch.equal(ImageTransform("inat", train=False, size=32)(image), v2.Resize((32, 32), antialias=True)(image))
     with pytest.raises(ValueError, match="unknown transform recipe 'cifar'; known: fgvc, inat, imagenet"):
         ImageTransform("cifar", train=True)
+
+
+def test_resizing_an_image_to_its_own_size_is_the_identity_which_the_transform_skips():
+    from torchvision.transforms.v2 import functional as F
+
+    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(F.resize(image, [32, 32], antialias=True), image)
+    assert ImageTransform("inat", train=False, size=32).resize(image) is image

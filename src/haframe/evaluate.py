@@ -17,6 +17,7 @@ import torch
 
 from .assets import RunAssets
 from .data.loaders import make_loader
+from .data.prepared import data_path, read_meta
 from .inference import build_model, predict
 from .io import save_npz, write_json
 from .methods import get_method, posthoc_chain
@@ -54,6 +55,7 @@ def evaluate_run(
     result = {
         "dataset": run.dataset, "variant": run.variant, "seed": run.seed, "method": run.method, "head": run.head,
         "split": split, "checkpoint_epoch": state["epoch"], "drop_last": run.evaluation.drop_last,
+        "data_path": data_path(read_meta(data), run.training.augment_on),
         **scored.pop("metrics"),
     }
     save_npz(predictions_file, **scored)

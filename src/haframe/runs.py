@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+from .data.prepared import AUGMENT_ON
+
 # Resources that do not change a run's numbers: left out of its identity hash.
 RESOURCE_FIELDS = ("threads", "workers")
 
@@ -59,11 +61,16 @@ class Training:
     channels_last: bool = False
     compile: str | None = None  # a torch.compile backend ("inductor"); None: eager
     fused_optimizer: bool = False  # SGD's fused kernel (the for-loop kernel's numbers, bench/README.md)
+    augment_on: str = "workers"  # image datasets: "device" resizes and flips the workers' crops on the device
     deterministic: bool = True
     nc_every: int = 5  # a neural-collapse pass after every nc_every-th epoch and the last (the authors: 5)
     chance_patience: int | None = None  # stop the run when its training error stays at chance this many epochs
     threads: int = 1  # torch threads per job (a resource: not part of the identity)
     workers: int = 0  # DataLoader worker processes per job (a resource too)
+
+    def __post_init__(self):
+        if self.augment_on not in AUGMENT_ON:
+            raise ConfigError(f"training.augment_on: expected one of {', '.join(AUGMENT_ON)}, got {self.augment_on!r}")
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,15 @@ class Study:
             self._cache[key] = self.kind(dataset).split_sizes(self.dataset(dataset))
         return self._cache[key]
 
+    def prepared_disk_mb(self, dataset: str) -> float:
+        """Room the prepared dataset needs: its kind's, plus its pixel store (``store: pixels``:
+        size x size x 3 bytes per image) where sizes are known."""
+        section, sizes = self.dataset(dataset), self.split_sizes(dataset)
+        if section.get("store") != "pixels" or sizes is None:
+            return self.kind(dataset).disk_mb
+        size = section.get("input_size", 224)
+        return self.kind(dataset).disk_mb + sum(sizes.values()) * size * size * 3 / 2**20
+
     def unavailable_datasets(self) -> dict[str, str]:
         """{dataset: why it cannot be built yet} for the datasets whose user inputs are unset."""
         reasons = {}

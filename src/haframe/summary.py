@@ -15,7 +15,7 @@ def study_cost(study: Study, dataset: str, throughput: Sequence[Throughput]) -> 
     kind, section = study.kind(dataset), study.dataset(dataset)
     evaluated = set(study.runs(dataset))
     sources = kind.sources_for(section.get("sources"))
-    data_mb = kind.disk_mb + sum(3 * source.disk_mb for source in sources.values())  # download + extraction (2x)
+    data_mb = study.prepared_disk_mb(dataset) + sum(3 * source.disk_mb for source in sources.values())  # download + extraction (2x)
     return dataset_cost(dataset, [(run, run in evaluated) for run in study.training_runs(dataset)], study.split_sizes(dataset),
                         section.get("classes"), data_mb, throughput)
 

@@ -113,7 +113,8 @@ def train_run(
     device = select_device(training.device)
     if read_meta(data)["num_classes"] != assets.num_classes:
         raise ValueError(f"{data}: class count differs from the hierarchy's")
-    train_loader = make_loader(data, "train", train=True, batch_size=training.batch_size, device=device, drop_last=True, workers=training.workers)
+    train_loader = make_loader(data, "train", train=True, batch_size=training.batch_size, device=device, drop_last=True,
+                               workers=training.workers, augment_on=training.augment_on)
     evaluation_batch = run.evaluation.batch_size_on(device.type)
     val_loader = make_loader(
         data, "val", train=False, batch_size=evaluation_batch, device=device,

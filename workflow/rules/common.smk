@@ -272,7 +272,7 @@ def prepare_runtime(wildcards):
 
 
 def prepare_disk_mb(wildcards):
-    return STUDY.kind(wildcards.dataset).disk_mb
+    return round(STUDY.prepared_disk_mb(wildcards.dataset))
 
 
 # ---------------------------------------------------------------------- hierarchy

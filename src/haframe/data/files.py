@@ -9,6 +9,8 @@ import io as _io
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
+import simplejpeg
 from PIL import Image
 
 from ..io import atomic_path, write_text
@@ -25,6 +27,23 @@ def write_index(directory: str | Path, split: str, rows: list[tuple[str, int]]) 
 def read_index(directory: str | Path, split: str) -> list[tuple[str, int]]:
     with open(Path(directory) / f"{split}.csv", newline="") as handle:
         return [(row["path"], int(row["label"])) for row in csv.DictReader(handle)]
+
+
+def decode_rgb(path: str | Path) -> np.ndarray:
+    """The image file's pixels, H x W x 3 uint8 (what every reader of the images layout decodes).
+
+    Colour and grey JPEGs are decoded by simplejpeg: libjpeg-turbo as Pillow calls it (the same
+    pixels, tests/test_data_paths.py) with less overhead per image; anything else by Pillow.
+    (torchvision.io's decoders are deprecated in 0.29.)"""
+    data = Path(path).read_bytes()
+    if data[:2] == b"\xff\xd8":
+        try:
+            if simplejpeg.decode_jpeg_header(data)[2] in ("YCbCr", "Gray", "RGB"):
+                return simplejpeg.decode_jpeg(data, colorspace="RGB")
+        except ValueError:  # a JPEG libjpeg-turbo refuses; Pillow says why, or reads it
+            pass
+    with Image.open(_io.BytesIO(data)) as pil:
+        return np.array(pil if pil.mode == "RGB" else pil.convert("RGB"))
 
 
 def convert_image(data: bytes, dest: Path, *, size: int | None = None, crop_bottom: int = 0, quality: int = 95) -> None:

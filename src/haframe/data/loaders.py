@@ -6,11 +6,17 @@ and augmentation draw from a generator seeded with (seed, epoch). ``ImageLoader`
 seeded by (run seed, epoch, sample index). Either way an epoch's batches depend neither on
 what ran before it nor on the number of workers: a resumed run sees the same data.
 
+The images layout's data path, named in each run's ``metrics.json``: the published transforms
+run in the workers (``training.augment_on: workers``, the default) or the workers crop and the
+device resizes and flips (``device``: ``device_augment.py``); the images are decoded from their
+files or read from a pixel store (a dataset's ``store: pixels``: ``pixels.py``, the same images).
+
 The ``images`` layout: image files plus one index per split::
 
     <dir>/images/<split>/<class>/<file>   the prepared image files
     <dir>/{train,val,test}.csv            ``path,label`` (path relative to <dir>)
     <dir>/classes.txt, <dir>/meta.json    class order; counts, transform recipe, mean/std
+    <dir>/pixels/<split>.npy              optional: the decoded images, N x size x size x 3 uint8
 """
 
 from __future__ import annotations
@@ -21,11 +27,11 @@ from typing import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from .files import read_index
-from .prepared import read_meta, read_split
+from .files import decode_rgb, read_index
+from .device_augment import collate_crops, resize_and_flip
+from .prepared import AUGMENT_ON, read_meta, read_split
 from .transforms import ARRAY_TRANSFORMS, ImageTransform
 
 
@@ -105,33 +111,58 @@ class ArrayLoader(SplitLoader):
 
 
 class ImageFolderSplit(Dataset):
-    def __init__(self, directory: str | Path, split: str, recipe: str, train: bool, size: int = 224):
+    """One split of the images layout: (image, label) with the published transform applied in
+    the worker; with ``augment_on="device"`` in training, (crop, flip, label) for
+    ``device_augment`` to finish. Images come from the split's pixel store when ``pixels``
+    (``pixels.py``) names one, else decoded from the files."""
+
+    def __init__(self, directory: str | Path, split: str, recipe: str, train: bool, size: int = 224,
+                 augment_on: str = "workers", pixels: str | None = None):
+        if augment_on not in AUGMENT_ON:
+            raise ValueError(f"training.augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
         self.directory = Path(directory)
         self.rows = read_index(directory, split)
         self.transform = ImageTransform(recipe, train, size)
         self.train = train
+        self.crop_only = train and augment_on == "device"
+        self.pixels_file = self.directory / pixels if pixels else None
+        self._pixels = None  # opened in the process that reads it (a memory map is not for pickling)
         self.epoch_seed = 0
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_pixels": None}
+
+    def __getitem__(self, index: int):
         path, label = self.rows[index]
-        with Image.open(self.directory / path) as pil:  # torchvision.io decoding is deprecated (0.29)
-            image = torch.from_numpy(np.array(pil if pil.mode == "RGB" else pil.convert("RGB"))).permute(2, 0, 1)
+        image = self._read(index, path)
         generator = torch.Generator().manual_seed(self.epoch_seed * 10_000_019 + index) if self.train else None
+        if self.crop_only:
+            crop, flip = self.transform.crop(image, generator)
+            return crop.contiguous(), flip, label
         return self.transform(image, generator), label
+
+    def _read(self, index: int, path: str) -> torch.Tensor:
+        """uint8 C x H x W."""
+        if self.pixels_file is not None:
+            if self._pixels is None:
+                self._pixels = np.load(self.pixels_file, mmap_mode="r")
+            return torch.from_numpy(np.array(self._pixels[index])).permute(2, 0, 1)
+        return torch.from_numpy(decode_rgb(self.directory / path)).permute(2, 0, 1)
 
 
 class ImageLoader(SplitLoader):
     """Batches of normalised images on ``device`` from the images layout (same interface as
     ArrayLoader: ``epoch(seed, epoch)``, ``len()``, ``num_samples``)."""
 
-    def __init__(self, directory, split, *, recipe, batch_size, mean, std, device, train, drop_last=False, workers=0, size=224):
-        self.dataset = ImageFolderSplit(directory, split, recipe, train, size)
+    def __init__(self, directory, split, *, recipe, batch_size, mean, std, device, train, drop_last=False, workers=0,
+                 size=224, augment_on="workers", pixels=None):
+        self.dataset = ImageFolderSplit(directory, split, recipe, train, size, augment_on, pixels)
         super().__init__(num_items=len(self.dataset), batch_size=batch_size, mean=mean, std=std,
                          device=device, train=train, drop_last=drop_last)
-        self.workers = workers
+        self.workers, self.size = workers, size
 
     def epoch(self, seed: int = 0, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self.dataset.epoch_seed = seed * 1_000_003 + epoch
@@ -140,19 +171,27 @@ class ImageLoader(SplitLoader):
             self.dataset, batch_size=self.batch_size, shuffle=self.train, generator=generator,
             num_workers=self.workers, drop_last=self.drop_last,
             pin_memory=self.device.type == "cuda", persistent_workers=False,
+            collate_fn=collate_crops if self.dataset.crop_only else None,
         )
-        for images, labels in loader:
-            images = images.to(self.device, non_blocking=True).float()
-            yield self.normalise(images), labels.to(self.device, non_blocking=True)
+        for batch in loader:
+            if self.dataset.crop_only:
+                canvas, heights, widths, flips, labels = (part.to(self.device, non_blocking=True) for part in batch)
+                images = resize_and_flip(canvas, heights, widths, flips, self.size)
+            else:
+                images, labels = (part.to(self.device, non_blocking=True) for part in batch)
+                images = images.float()
+            yield self.normalise(images), labels
 
 
 def make_loader(
     meta_file: str | Path, split: str, *, train: bool, batch_size: int, device: torch.device,
-    drop_last: bool = False, workers: int = 0,
+    drop_last: bool = False, workers: int = 0, augment_on: str = "workers",
 ) -> ArrayLoader | ImageLoader:
-    """An ArrayLoader or ImageLoader for one split of the prepared dataset of ``meta_file``."""
+    """An ArrayLoader or ImageLoader for one split of the prepared dataset of ``meta_file``;
+    ``augment_on`` applies to the images layout (the arrays layout augments on the device)."""
     meta = read_meta(meta_file)
     common = dict(batch_size=batch_size, mean=meta["mean"], std=meta["std"], device=device, train=train, drop_last=drop_last)
     if meta["layout"] == "arrays":
         return ArrayLoader(*read_split(meta_file, split), transform=meta["transform"], **common)
-    return ImageLoader(Path(meta_file).parent, split, recipe=meta["transform"], workers=workers, size=meta.get("image_size", 224), **common)
+    return ImageLoader(Path(meta_file).parent, split, recipe=meta["transform"], workers=workers, size=meta.get("image_size", 224),
+                       augment_on=augment_on, pixels=(meta.get("pixels") or {}).get(split), **common)

@@ -17,6 +17,7 @@ import numpy as np
 from ..io import load_npz, read_json, save_npz, write_json, write_text
 
 SPLITS = ("train", "val", "test")
+AUGMENT_ON = ("workers", "device")  # where the images layout's training transforms run (training.augment_on)
 
 
 class DataError(ValueError):
@@ -79,3 +80,14 @@ def read_split(meta_file: str | Path, split: str) -> tuple[np.ndarray, np.ndarra
 
 def read_meta(meta_file: str | Path) -> dict:
     return read_json(meta_file)
+
+
+def data_path(meta: dict, augment_on: str) -> str:
+    """How a run's training images reach the model (``meta``: the dataset's; ``augment_on``:
+    training.augment_on), in words, for its metrics.json and the report."""
+    if meta["layout"] == "arrays":
+        return "arrays in memory, augmented on the device"
+    source = "pixel store" if meta.get("pixels") else "JPEG files decoded in the workers"
+    if augment_on == "device":
+        return f"{source}, cropped in the workers, resized and flipped on the device"
+    return f"{source}, the published transforms in the workers"

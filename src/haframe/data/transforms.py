@@ -29,7 +29,11 @@ IMAGE_RECIPES = ("fgvc", "inat", "imagenet")
 class ImageTransform:
     """``transform(image, generator)`` for the images layout. Evaluation: Resize(size, size).
     Training, ``fgvc``: Resize + RandomCrop(size, padding=4) + RandomHorizontalFlip; ``inat`` and
-    ``imagenet``: RandomResizedCrop(size) (scale 0.08-1, ratio 3/4-4/3) + RandomHorizontalFlip."""
+    ``imagenet``: RandomResizedCrop(size) (scale 0.08-1, ratio 3/4-4/3) + RandomHorizontalFlip.
+
+    ``crop(image, generator)`` is the training transform up to its last resize: the same draws,
+    the region that the published transform resizes to size x size (fgvc: already that size)
+    and whether it flips, for ``device_augment.resize_and_flip`` to finish on the device."""
 
     def __init__(self, recipe: str, train: bool, size: int = 224):
         if recipe not in IMAGE_RECIPES:
@@ -38,24 +42,31 @@ class ImageTransform:
 
     def __call__(self, image, generator=None):
         if not self.train:
-            return self._resize(image)
-        if self.recipe == "fgvc":
-            image = self._padded_random_crop(self._resize(image), generator)
-        else:
-            image = self._random_resized_crop(image, generator)
-        return self._flip(image, generator)
+            return self.resize(image)
+        region, flip = self.crop(image, generator)
+        if self.recipe != "fgvc":
+            region = self.resize(region)
+        return _flipped(region) if flip else region
 
-    def _resize(self, image):
+    def crop(self, image, generator):
+        """(the region to resize to size x size, flip) under the training transform's draws."""
+        import torch
+
+        if self.recipe == "fgvc":
+            region = self._padded_random_crop(self.resize(image), generator)
+        else:
+            top, left, height, width = self._random_resized_box(*image.shape[-2:], generator)
+            region = image[..., top : top + height, left : left + width]
+        return region, bool(torch.rand(1, generator=generator) < 0.5)
+
+    def resize(self, image):
+        """Resize(size, size); an image of that size already is returned as it is (the resize
+        would be the identity: tests/test_transforms.py)."""
         from torchvision.transforms.v2 import functional as F  # torch only when transforming
 
+        if tuple(image.shape[-2:]) == (self.size, self.size):
+            return image
         return F.resize(image, [self.size, self.size], antialias=True)
-
-    @staticmethod
-    def _flip(image, generator):
-        import torch
-        from torchvision.transforms.v2 import functional as F
-
-        return F.horizontal_flip(image) if torch.rand(1, generator=generator) < 0.5 else image
 
     def _padded_random_crop(self, image, generator, padding: int = 4):
         """v2.RandomCrop(size, padding): zero padding, then the top and the left offset."""
@@ -67,13 +78,12 @@ class ImageTransform:
         left = int(torch.randint(0, image.shape[-1] - self.size + 1, size=(), generator=generator))
         return F.crop(image, top, left, self.size, self.size)
 
-    def _random_resized_crop(self, image, generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    @staticmethod
+    def _random_resized_box(height: int, width: int, generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
         """v2.RandomResizedCrop.make_params: 10 tries at a random area and aspect ratio, then the
-        centre (whole image, or the ratio's limit)."""
+        centre (whole image, or the ratio's limit). Returns (top, left, height, width)."""
         import torch
-        from torchvision.transforms.v2 import functional as F
 
-        height, width = image.shape[-2:]
         area = height * width
         log_ratio = torch.log(torch.tensor(ratio))
         for _ in range(10):
@@ -83,13 +93,17 @@ class ImageTransform:
             if 0 < w <= width and 0 < h <= height:
                 top = torch.randint(0, height - h + 1, size=(1,), generator=generator).item()
                 left = torch.randint(0, width - w + 1, size=(1,), generator=generator).item()
-                break
+                return top, left, h, w
+        if width / height < min(ratio):
+            w, h = width, int(round(width / min(ratio)))
+        elif width / height > max(ratio):
+            w, h = int(round(height * max(ratio))), height
         else:
-            if width / height < min(ratio):
-                w, h = width, int(round(width / min(ratio)))
-            elif width / height > max(ratio):
-                w, h = int(round(height * max(ratio))), height
-            else:
-                w, h = width, height
-            top, left = (height - h) // 2, (width - w) // 2
-        return F.resized_crop(image, top, left, h, w, [self.size, self.size], antialias=True)
+            w, h = width, height
+        return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _flipped(image):
+    from torchvision.transforms.v2 import functional as F
+
+    return F.horizontal_flip(image)

@@ -52,6 +52,7 @@ def report_dataset(
     dropped = any(r["drop_last"] for r in results)
     notes = [*tables.NOTES, f"test images scored per run: {', '.join(map(str, n_test))}"
              + (" (the authors' drop_last reproduced: the last partial batch is not scored)" if dropped else " (every test image)")]
+    notes += [f"training data path: {path}" for path in sorted({r["data_path"] for r in results if "data_path" in r})]
     notes += [f"not in the table, failed in {record['stage']}: {name} ({record['error']})" for name, record in (failed_runs or {}).items()]
     tables.write_tables(rows, table, f"{dataset}: test metrics", [*notes, *tables.ranking_notes(rows)])
     hierarchy_rows = tables.table_rows(results, variants, [*tables.HIERARCHY_METRICS, *tables.level_metrics(results)])

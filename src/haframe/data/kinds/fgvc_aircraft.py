@@ -101,6 +101,6 @@ KIND = DatasetKind(
         ),
     },
     split_sizes=published_sizes(EXPECTED),
-    options=("sources", "counts"),
+    options=("sources", "counts", "store"),
     threads=8, mem_mb=4_000, runtime_min=60, disk_mb=5_000,
 )

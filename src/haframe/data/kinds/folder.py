@@ -95,7 +95,7 @@ KIND = DatasetKind(
     prepare=prepare_job,
     user_inputs=user_inputs,
     split_sizes=split_sizes,
-    options=("folder", "transform", "resize", "input_size"),
+    options=("folder", "transform", "resize", "input_size", "store"),
     required=("folder",),
     threads=8, mem_mb=4_000, runtime_min=6 * 60,
 )

@@ -120,6 +120,6 @@ KIND = DatasetKind(
         "splits": Source(f"{MBM}/dataset_splits/splits_inat19.zip", "splits_inat19.zip"),
     },
     split_sizes=published_sizes(EXPECTED),
-    options=("sources", "counts", "splits_digest"),
+    options=("sources", "counts", "store", "splits_digest"),
     threads=16, mem_mb=8_000, runtime_min=12 * 60, disk_mb=30_000,
 )

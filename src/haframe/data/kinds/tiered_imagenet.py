@@ -297,6 +297,6 @@ KIND = DatasetKind(
     user_inputs=user_inputs,
     unavailable=unavailable,
     split_sizes=published_sizes(EXPECTED),
-    options=("sources", "counts", "splits_digest", "imagenet"),
+    options=("sources", "counts", "store", "splits_digest", "imagenet"),
     threads=16, mem_mb=8_000, runtime_min=24 * 60, disk_mb=60_000,
 )
