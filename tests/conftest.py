@@ -58,20 +58,6 @@ def tiny_study_config() -> dict:
     return config
 
 
-LONGEST_FILES = ("test_workflow", "test_variants", "test_resume", "test_failures")  # minutes each, on 2 cores
-
-
-def pytest_collection_modifyitems(items):
-    """The longest test files first: `make test` hands whole files to its workers (pytest-xdist,
-    --dist loadfile) in this order, so that no worker starts a long file when the others are
-    nearly done."""
-    def rank(item):
-        name = item.module.__name__
-        return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
-
-    items.sort(key=rank)  # stable: the rest keep pytest's order
-
-
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory) -> Path:
     """A finished tiny study (the DAG through the snakemake CLI), shared by the workflow,

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.dag
 
 RUN = "results/tiny/synthetic/runs/haframe/seed0"
 TARGET = f"{RUN}/mlflow.json"  # the run, evaluated and imported into MLflow: what these tests check (no report)
+METRICS = f"{RUN}/metrics.json"  # what an uninterrupted run is compared by
 
 
 def resume_config() -> dict:
@@ -33,7 +34,7 @@ def resume_config() -> dict:
 def uninterrupted(tmp_path_factory) -> dict:
     """The metrics and neural-collapse rows of the run when nothing interrupts it."""
     workdir = tmp_path_factory.mktemp("uninterrupted")
-    run_snakemake(workdir, resume_config(), TARGET)
+    run_snakemake(workdir, resume_config(), METRICS)
     return outcome(workdir)
 
 
@@ -99,7 +100,7 @@ def test_killing_snakemake_stops_its_jobs_and_the_rerun_is_the_only_writer(tmp_p
     """kill -9 of Snakemake itself (its training job survives it for a moment), then the
     README's recovery at once: --unlock, run again."""
     baseline = tmp_path / "uninterrupted"
-    run_snakemake(baseline, slow_config(), TARGET)
+    run_snakemake(baseline, slow_config(), METRICS)
     tmp_path = tmp_path / "killed"
     tmp_path.mkdir()
     config = slow_config()

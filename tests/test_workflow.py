@@ -3,7 +3,6 @@
 tiny study live in this one file, so that `make test` (pytest-xdist, a file per worker) builds
 it once."""
 
-import copy
 import csv
 import json
 import math
@@ -19,8 +18,10 @@ import yaml
 from scipy import stats
 
 from conftest import TINY_STUDY_VARIANTS as VARIANTS
-from conftest import mlflow_runs, mlflow_server, run_snakemake, tiny_config, tiny_study_config
+from conftest import REPO, mlflow_runs, mlflow_server, run_snakemake, tiny_config, tiny_study_config
 from haframe.report import tables
+from haframe.runs import ConfigError
+from haframe.study import Study, schema_errors
 
 pytestmark = pytest.mark.dag
 SEEDS = (0, 1)
@@ -171,53 +172,72 @@ def test_forced_rerun_replaces_its_run_with_identical_numbers(tiny_study):
     assert identities.count("synthetic/haframe/seed1") == 1
 
 
-def test_changed_config_makes_a_new_run_and_supersedes_the_old(tmp_path):
-    config = tiny_config(seeds=[0])
-    config["variants"] = {"haframe": config["variants"]["haframe"]}
-    config["datasets"]["synthetic"]["training"]["epochs"] = 1
-    run_snakemake(tmp_path, config)
-    changed = copy.deepcopy(config)
+def test_changed_config_makes_a_new_run_and_supersedes_the_old(tiny_study, tmp_path):
+    workdir = tmp_path / "changed"
+    shutil.copytree(tiny_study, workdir, symlinks=True)  # the shared study stays as it is
+    _, before = mlflow_runs(workdir)
+    changed = tiny_study_config()
     changed["variants"]["haframe"]["alpha"] = 0.5
-    run_snakemake(tmp_path, changed)
-    _, runs = mlflow_runs(tmp_path)
-    assert len(runs) == 2
-    by_alpha = {r.data.params["params.alpha"]: r for r in runs}
-    assert by_alpha["0.4"].data.tags.get("haframe.superseded") == "true"
-    assert "haframe.superseded" not in by_alpha["0.5"].data.tags
+    run_snakemake(workdir, changed, "results/tiny/synthetic/runs/haframe/seed0/mlflow.json")
+    _, after = mlflow_runs(workdir)
+    (new,) = [r for r in after if r.info.run_id not in {b.info.run_id for b in before}]
+    (old,) = [r for r in after if r.data.tags["haframe.identity"] == "synthetic/haframe/seed0" and r is not new]
+    assert new.data.tags["haframe.identity"] == "synthetic/haframe/seed0" and new.data.params["params.alpha"] == "0.5"
+    assert old.data.params["params.alpha"] == "0.4" and old.data.tags.get("haframe.superseded") == "true"
+    assert "haframe.superseded" not in new.data.tags
+    tags_before = {r.info.run_id: r.data.tags for r in before}
+    assert all(r.data.tags == tags_before[r.info.run_id] for r in after if r not in (new, old))  # the others untouched
+
+
+# (mutation of the tiny config, what the refusal must say)
+BAD_CONFIGS = [
+    (lambda c: c["variants"]["haframe"].update(alpha=1.5), "variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got 1.5"),
+    (lambda c: c["datasets"]["synthetic"]["variants"].update(haframe={"alpha": -0.1}) if c["datasets"]["synthetic"].get("variants") else c["datasets"]["synthetic"].update(variants={"haframe": {"alpha": -0.1}}),
+     "datasets.synthetic.variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got -0.1"),
+    (lambda c: c["variants"]["ce_II"].update(method="focal"), "variants.ce_II.method: unknown method 'focal'"),
+    (lambda c: c["datasets"]["synthetic"].update(kind="mnist"), "datasets.synthetic.kind: 'mnist' is not one of"),
+    (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=0),
+     "datasets.synthetic.training.epochs: 0 is less than the minimum of 1"),
+    (lambda c: c.update(seeds=[]), "seeds: [] should be non-empty"),
+    (lambda c: c["datasets"]["synthetic"].update(folder_typo=1),
+     "datasets.synthetic: Additional properties are not allowed ('folder_typo' was unexpected)"),
+    (lambda c: c.update(seeds=[0.0]), "seeds.0: expected an integer, got 0.0"),  # JSON Schema alone admits 0.0
+    (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"training": {"epoch": 3}}}),
+     "datasets.synthetic.variants.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
+    (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
+                c["datasets"]["synthetic"].update(variants={"hafeature_II": {"margin_levels": [2]}})),
+     "datasets.synthetic.variants.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves (0) "
+     "and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree"),
+    (lambda c: c["datasets"].update(mine={"kind": "cifar100", "frame": {"gamma": 1.0},
+                                          "hierarchy": {"source": "trees/mine.tsv", "format": "tsv"}}),
+     "datasets.mine.hierarchy.source: 'trees/mine.tsv' is not an existing file"),
+    (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=2.0),
+     "datasets.synthetic.training.epochs: expected an integer, got 2.0"),
+    (lambda c: c["training"].update(lr=float("inf")), "training.lr: expected a finite number, got inf"),
+    (lambda c: c["datasets"]["synthetic"]["training"].update(feature_dim=4),
+     "datasets.synthetic.training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe'"),
+]
 
 
 @pytest.mark.parametrize(
-    "mutate, message",
-    [
-        (lambda c: c["variants"]["haframe"].update(alpha=1.5), "variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got 1.5"),
-        (lambda c: c["datasets"]["synthetic"]["variants"].update(haframe={"alpha": -0.1}) if c["datasets"]["synthetic"].get("variants") else c["datasets"]["synthetic"].update(variants={"haframe": {"alpha": -0.1}}),
-         "datasets.synthetic.variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got -0.1"),
-        (lambda c: c["variants"]["ce_II"].update(method="focal"), "variants.ce_II.method: unknown method 'focal'"),
-        (lambda c: c["datasets"]["synthetic"].update(kind="mnist"), "datasets.synthetic.kind: 'mnist' is not one of"),
-        (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=0),
-         "datasets.synthetic.training.epochs: 0 is less than the minimum of 1"),
-        (lambda c: c.update(seeds=[]), "seeds: [] should be non-empty"),
-        (lambda c: c["datasets"]["synthetic"].update(folder_typo=1),
-         "datasets.synthetic: Additional properties are not allowed ('folder_typo' was unexpected)"),
-        (lambda c: c.update(seeds=[0.0]), "seeds.0: expected an integer, got 0.0"),  # JSON Schema alone admits 0.0
-        (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"training": {"epoch": 3}}}),
-         "datasets.synthetic.variants.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
-        (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
-                    c["datasets"]["synthetic"].update(variants={"hafeature_II": {"margin_levels": [2]}})),
-         "datasets.synthetic.variants.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves (0) "
-         "and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree"),
-        (lambda c: c["datasets"].update(mine={"kind": "cifar100", "frame": {"gamma": 1.0},
-                                              "hierarchy": {"source": "trees/mine.tsv", "format": "tsv"}}),
-         "datasets.mine.hierarchy.source: 'trees/mine.tsv' is not an existing file"),
-        (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=2.0),
-         "datasets.synthetic.training.epochs: expected an integer, got 2.0"),
-        (lambda c: c["training"].update(lr=float("inf")), "training.lr: expected a finite number, got inf"),
-        (lambda c: c["datasets"]["synthetic"]["training"].update(feature_dim=4),
-         "datasets.synthetic.training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe'"),
-    ],
+    "mutate, message", BAD_CONFIGS,
     ids=["alpha", "alpha-dataset-override", "unknown-method", "unknown-dataset", "epochs", "empty-seeds", "unknown-key",
          "seed-float", "override-key", "margin-levels", "missing-hierarchy", "epochs-float", "lr-inf", "feature-dim"],
 )
+def test_a_bad_config_is_refused_with_a_message_naming_the_field(tmp_path, monkeypatch, mutate, message):
+    """What the Snakefile calls before it builds the DAG (the CLI's wiring: the test below)."""
+    config = tiny_config()
+    mutate(config)
+    monkeypatch.chdir(tmp_path)  # where relative paths start, as for the workflow
+    problems = schema_errors(config, REPO / "workflow/schemas/config.schema.yaml")
+    if not problems:
+        with pytest.raises(ConfigError) as refused:
+            Study(config).check_local_files()
+        problems = [str(refused.value)]
+    assert any(message in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize("mutate, message", [BAD_CONFIGS[0], BAD_CONFIGS[6]], ids=["alpha", "unknown-key"])
 def test_bad_config_stops_before_any_job_with_a_message_naming_the_field(tmp_path, mutate, message):
     config = tiny_config()
     mutate(config)
