@@ -69,3 +69,20 @@ def test_the_table_has_the_paper_backbones_on_a_named_gpu():
             for precision, channels_last in (("fp32", False), ("bf16", True)):
                 assert any((r.backbone, r.method, r.head, r.precision, r.channels_last) == (backbone, "ce", head, precision, channels_last)
                            for r in gpu), (backbone, head, precision)
+
+
+def test_a_pixel_store_adds_its_bytes_to_the_prepared_disk_and_is_for_image_datasets_only():
+    import yaml
+
+    from haframe.runs import ConfigError
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    study = Study(config)
+    assert config["datasets"]["fgvc_aircraft"]["store"] == "pixels"
+    images = 3_334 + 3_333 + 3_333
+    assert study.prepared_disk_mb("fgvc_aircraft") == pytest.approx(5_000 + images * 224 * 224 * 3 / 2**20)
+    assert study.prepared_disk_mb("inat19") == 30_000  # no store: the kind's room alone
+    small = tiny_config()
+    small["datasets"]["synthetic"]["store"] = "pixels"
+    with pytest.raises(ConfigError, match=r"datasets.synthetic.store: not an option of kind 'synthetic'"):
+        Study(small)
