@@ -25,13 +25,15 @@ def write_folder(root, per_split=(6, 2, 3)):
 
 
 def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
-    """With the fast data path: a pixel store and the resize + flip on the device."""
+    """From a pixel store, with the published transforms (haframe) and with the resize and flip
+    on the device (haframe_on_device)."""
     images = tmp_path / "my_images"
     write_folder(images)
     hierarchy = tmp_path / "hierarchy.tsv"
     hierarchy.write_text("# my hierarchy\n" + "".join(f"root\t{parent[0]}\t{leaf}\n" for leaf, parent in HIERARCHY.items()))
     config = tiny_config(seeds=[0])
-    config["variants"] = {"haframe": config["variants"]["haframe"]}
+    config["variants"] = {"haframe": config["variants"]["haframe"],
+                          "haframe_on_device": {**config["variants"]["haframe"], "training": {"augment_on": "device"}}}
     config["datasets"] = {
         "pets_and_cars": {
             "kind": "folder",
@@ -42,7 +44,7 @@ def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
             "resize": 32,
             "store": "pixels",
             "frame": {"gamma": 1.0},
-            "training": {"epochs": 1, "batch_size": 8, "lr_scale": {"backbone": 1.0}, "augment_on": "device"},
+            "training": {"epochs": 1, "batch_size": 8, "lr_scale": {"backbone": 1.0}},
         }
     }
     run_snakemake(tmp_path / "work", config, "results/tiny/report/tables/pets_and_cars.md")  # what it reads: no MLflow
@@ -53,11 +55,13 @@ def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
     assert (results / "data/classes.txt").read_text().split() == list(HIERARCHY)
     summary = json.loads((results / "hierarchy/summary.json").read_text())
     assert summary["height"] == 2 and summary["num_classes"] == 4
-    metrics = json.loads((results / "runs/haframe/seed0/metrics.json").read_text())
-    assert metrics["n_test"] == 12
-    assert metrics["data_path"] == "pixel store, cropped in the workers, resized and flipped on the device"
+    paths = {"haframe": "pixel store, the published transforms in the workers",
+             "haframe_on_device": "pixel store, cropped in the workers, resized and flipped on the device"}
+    for variant, path in paths.items():
+        metrics = json.loads((results / f"runs/{variant}/seed0/metrics.json").read_text())
+        assert metrics["n_test"] == 12 and metrics["data_path"] == path
     table = (tmp_path / "work/results/tiny/report/tables/pets_and_cars.md").read_text()
-    assert "training data path: pixel store, cropped in the workers, resized and flipped on the device" in table
+    assert all(f"training data path: {path}" in table for path in paths.values())
 
 
 def test_class_folder_missing_from_the_hierarchy_is_named(tmp_path):

@@ -40,6 +40,19 @@ def test_run_spec_survives_its_run_directory_and_hashes_without_resources():
     assert run.name == "synthetic/haframe/seed0"
 
 
+def test_a_setting_added_later_is_recorded_only_away_from_its_default():
+    """Runs recorded before training.augment_on existed keep their identity on an upgrade."""
+    run = Study(tiny_config()).run("synthetic", "haframe", 0)
+    assert "augment_on" not in run.to_dict()["training"] and "compile" in run.to_dict()["training"]
+    config = tiny_config()
+    config["training"]["augment_on"] = "device"
+    on_device = Study(config).run("synthetic", "haframe", 0)
+    assert on_device.to_dict()["training"]["augment_on"] == "device" and on_device.identity_hash() != run.identity_hash()
+    for spec in (run, on_device):
+        again = RunSpec.from_dict(yaml.safe_load(yaml.safe_dump(spec.to_dict())))
+        assert again == spec and again.identity_hash() == spec.identity_hash()
+
+
 def test_the_paper_study_resolves_every_run_with_the_authors_hafeature_levels():
     study = Study(STUDY)
     assert sum(len(study.runs(d)) for d in study.datasets) == 4 * 13 * 5 + 2

@@ -57,6 +57,7 @@ def test_metrics_files_score_every_test_image(tiny_study):
             assert 0.0 <= m["top1_error"] <= 100.0
             assert "ahd@5" in m and "ahd@20" not in m  # K = 9 < 20
             assert ("crm" in m) == variant.startswith("ce_")
+            assert m["data_path"] == "arrays in memory, augmented on the device"
             predictions = np.load(tiny_study / f"results/tiny/synthetic/runs/{variant}/seed{seed}/predictions.npz")
             assert predictions["ranked"].shape == (90, 9)
             top1 = 100.0 * np.mean(predictions["ranked"][:, 0] != predictions["targets"])

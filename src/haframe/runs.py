@@ -23,6 +23,9 @@ from .data.prepared import AUGMENT_ON
 
 # Resources that do not change a run's numbers: left out of its identity hash.
 RESOURCE_FIELDS = ("threads", "workers")
+# Training settings added after runs were recorded: left out of a run's record while at their
+# default, so that an upgrade keeps the identity (and Snakemake's params) of the runs before them.
+ADDED_LATER = ("augment_on",)
 
 
 class ConfigError(ValueError):
@@ -127,8 +130,12 @@ class RunSpec:
             "dataset": self.dataset, "dataset_kind": self.dataset_kind, "variant": self.variant,
             "seed": self.seed, "method": self.method, "head": self.head, "params": dict(self.params),
             "posthoc": list(self.posthoc), "frame": dataclasses.asdict(self.frame),
-            "training": dataclasses.asdict(self.training), "evaluation": dataclasses.asdict(self.evaluation),
+            "training": self._training_record(), "evaluation": dataclasses.asdict(self.evaluation),
         }
+
+    def _training_record(self) -> dict:
+        record, defaults = dataclasses.asdict(self.training), Training()
+        return {key: value for key, value in record.items() if key not in ADDED_LATER or value != getattr(defaults, key)}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "RunSpec":

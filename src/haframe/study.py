@@ -219,6 +219,7 @@ class Study:
                 if not self.seeds(dataset, variant):
                     raise ConfigError(f"{where}: at least one seed is required")
                 self._check_variant(where, self._variant_spec(dataset, variant))
+                self._check_data_path(self.run(dataset, variant, 0), where)
                 self._check_steps(self.run(dataset, variant, 0), where)
             self.check_tree(dataset, self._config_tree(dataset))
             clash = set(self.config["variants"]) & {variant for variant, _ in self._auxiliary_runs(dataset)}
@@ -324,6 +325,16 @@ class Study:
                 f"{where}: training.batch_size = {run.training.batch_size} exceeds the {sizes.get('train', 0)} training "
                 f"images of {run.dataset!r}, so training would run zero steps; lower the batch size (datasets.{run.dataset}."
                 f"training.batch_size) or add training images"
+            )
+
+    def _check_data_path(self, run: RunSpec, where: str) -> None:
+        """Device augmentation pads a batch's crops to the largest one: it needs crops of a bounded size."""
+        section = self.dataset(run.dataset)
+        if run.training.augment_on == "device" and not self.kind(run.dataset).bounded_crops(section):
+            raise ConfigError(
+                f"{where}: training.augment_on: device needs images of one size, and the images of {run.dataset!r} "
+                f"keep their own (a batch's crops are padded to the largest): set datasets.{run.dataset}.resize, "
+                "or augment_on: workers"
             )
 
     @staticmethod

@@ -42,7 +42,7 @@ def decode_rgb(path: str | Path) -> np.ndarray:
                 return simplejpeg.decode_jpeg(data, colorspace="RGB")
         except ValueError:  # a JPEG libjpeg-turbo refuses; Pillow says why, or reads it
             pass
-    with Image.open(_io.BytesIO(data)) as pil:
+    with Image.open(path) as pil:  # Pillow's errors name the file
         return np.array(pil if pil.mode == "RGB" else pil.convert("RGB"))
 
 

@@ -88,6 +88,8 @@ def data_path(meta: dict, augment_on: str) -> str:
     if meta["layout"] == "arrays":
         return "arrays in memory, augmented on the device"
     source = "pixel store" if meta.get("pixels") else "JPEG files decoded in the workers"
+    if augment_on == "device" and meta["transform"] == "fgvc":
+        return f"{source}, resized and cropped in the workers, flipped on the device"
     if augment_on == "device":
         return f"{source}, cropped in the workers, resized and flipped on the device"
     return f"{source}, the published transforms in the workers"

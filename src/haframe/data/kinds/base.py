@@ -77,6 +77,10 @@ class DatasetKind:
     # dataset section -> the tree its preparation plants (known from the config), for the checks
     # that need the tree before any job runs (None: not known before preparation)
     planted_tree: Callable[[Mapping[str, Any]], Hierarchy] | None = None
+    # dataset section -> whether the training crops have a bounded size (training.augment_on:
+    # device pads a batch's crops to the largest): images prepared at one size, or resized by
+    # the recipe before it crops (fgvc)
+    bounded_crops: Callable[[Mapping[str, Any]], bool] = lambda section: True
     threads: int = 1
     mem_mb: int = 4_000
     runtime_min: int = 60

@@ -97,5 +97,6 @@ KIND = DatasetKind(
     split_sizes=split_sizes,
     options=("folder", "transform", "resize", "input_size", "store"),
     required=("folder",),
+    bounded_crops=lambda section: section.get("resize") is not None or section.get("transform") == "fgvc",
     threads=8, mem_mb=4_000, runtime_min=6 * 60,
 )
