@@ -18,7 +18,7 @@ import torch
 from .assets import RunAssets
 from .data.loaders import make_loader
 from .data.prepared import data_path, read_meta
-from .inference import build_model, predict
+from .inference import build_model, place_model, predict
 from .io import save_npz, write_json
 from .methods import get_method, posthoc_chain
 from .metrics import expected_calibration_error, hops, level_accuracies, metrics, rank_by_score
@@ -67,11 +67,7 @@ def _scores(run: RunSpec, weights: dict, assets: RunAssets, data, split: str, de
     """A trained model's class scores and the targets over a split."""
     model = build_model(run, assets)
     model.load_state_dict(weights)
-    model.to(device)
-    if run.training.channels_last:
-        model.to(memory_format=torch.channels_last)
-    if run.training.compile:
-        model.compile(backend=run.training.compile)
+    place_model(model, run, device)
     loader = make_loader(
         data, split, train=False, batch_size=run.evaluation.batch_size_on(device.type), device=device,
         drop_last=run.evaluation.drop_last, workers=run.training.workers,

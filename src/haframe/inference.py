@@ -37,6 +37,17 @@ def build_model(run: RunSpec, assets: RunAssets) -> Model:
     return Model(backbone, head, method.classifier(dim, assets, run))
 
 
+def place_model(model: Model, run: RunSpec, device: torch.device) -> Model:
+    """``model`` on ``device`` as the run trains and scores: channels_last and torch.compile
+    applied as configured (``nn.Module.compile``: the state dict keeps its keys)."""
+    model.to(device)
+    if run.training.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if run.training.compile:
+        model.compile(backend=run.training.compile)
+    return model
+
+
 def autocast(device: torch.device, precision: str):
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

@@ -29,7 +29,7 @@ from .assets import RunAssets
 from .data.loaders import make_loader
 from .data.prepared import read_meta
 from .collapse import COLUMNS as NC_COLUMNS
-from .inference import autocast, build_model, collapse_pass, predict
+from .inference import autocast, build_model, collapse_pass, place_model, predict
 from .io import atomic_path, write_text, write_yaml
 from .models import Model
 from .models.weights import load_weights
@@ -68,18 +68,11 @@ def parameter_groups(model: Model, scale: LrScale, head: str) -> list[dict]:
 
 
 def prepare_model(run: RunSpec, assets: RunAssets, device: torch.device, weights_file: str | Path | None = None) -> Model:
-    """The run's model on ``device``: initial weights loaded, channels_last and torch.compile
-    applied as configured (``nn.Module.compile``: the state dict keeps its keys)."""
-    training = run.training
+    """The run's model on ``device``, initial weights loaded (``inference.place_model``)."""
     model = build_model(run, assets)
-    if training.pretrained:
-        load_weights(model.backbone, weights_file, training.pretrained)
-    model.to(device)
-    if training.channels_last:
-        model.to(memory_format=torch.channels_last)
-    if training.compile:
-        model.compile(backend=training.compile)
-    return model
+    if run.training.pretrained:
+        load_weights(model.backbone, weights_file, run.training.pretrained)
+    return place_model(model, run, device)
 
 
 def make_optimizer(model: Model, run: RunSpec) -> torch.optim.SGD:
