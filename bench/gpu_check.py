@@ -9,8 +9,8 @@ ResNet-50 paths, each timed over --steps steps at batch 256 after warm-up steps:
               the published draws (haframe.data.transforms), the GPU resizes and flips
               (haframe.data.device_augment)
   gpu_decode  the file bytes read by workers, decoded on the GPU (torchvision.io.decode_jpeg,
-              device="cuda"), augmented there image by image (on a CPU, with --smoke: in the
-              main process)
+              device="cuda"), cropped there with the published draws and resized and flipped
+              as one batch (haframe.data.device_augment; on a CPU, with --smoke: in the main process)
   model_only  one fixed batch already on the GPU: the model's ceiling
 in fp32, fast (bf16 autocast + channels_last) and fast + torch.compile. Prints JSON lines and
 writes them to $OUT/gpu_check.jsonl (or --out).
@@ -110,29 +110,11 @@ def keep_lists(batch):
     return [item[0] for item in batch], torch.tensor([item[1] for item in batch])
 
 
-def gpu_random_resized_crop(images: list[torch.Tensor], size: int, generator: torch.Generator) -> torch.Tensor:
-    """RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3, torchvision's 10 tries then centre) + flip
-    per image, resized on the GPU; returns a uint8 N x 3 x size x size batch."""
-    out = []
-    for image in images:
-        _, height, width = image.shape
-        area = height * width
-        for _ in range(10):
-            target = area * float(torch.empty(1).uniform_(0.08, 1.0, generator=generator))
-            log_ratio = torch.empty(1).uniform_(np.log(3 / 4), np.log(4 / 3), generator=generator)
-            ratio = float(torch.exp(log_ratio))
-            w, h = int(round((target * ratio) ** 0.5)), int(round((target / ratio) ** 0.5))
-            if 0 < w <= width and 0 < h <= height:
-                top = int(torch.randint(0, height - h + 1, (1,), generator=generator))
-                left = int(torch.randint(0, width - w + 1, (1,), generator=generator))
-                break
-        else:
-            h, w, top, left = height, width, 0, 0
-        crop = v2.functional.resized_crop(image, top, left, h, w, [size, size], antialias=True)
-        if float(torch.rand(1, generator=generator)) < 0.5:
-            crop = crop.flip(-1)
-        out.append(crop)
-    return torch.stack(out)
+def gpu_crops(images: list[torch.Tensor], transform: ImageTransform, generator: torch.Generator) -> torch.Tensor:
+    """The published RandomResizedCrop + flip draws (one generator for the batch) on images
+    decoded on the GPU, resized and flipped there: float N x 3 x size x size."""
+    canvas, heights, widths, flips, _ = collate_crops([(*transform.crop(image, generator), 0) for image in images])
+    return resize_and_flip(canvas, heights, widths, flips, transform.size)
 
 
 def resnet50_steps(args, loader_kind: str, profile: str, paths: list[Path], device: torch.device) -> dict:
@@ -167,7 +149,7 @@ def resnet50_steps(args, loader_kind: str, profile: str, paths: list[Path], devi
                 if loader_kind == "gpu_decode":
                     encoded = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in images]
                     decoded = torchvision.io.decode_jpeg(encoded, device=device)
-                    images = gpu_random_resized_crop(decoded, args.size, generator)
+                    images = gpu_crops(decoded, ImageTransform("inat", train=True, size=args.size), generator)
                 yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
 
     stream = batches()

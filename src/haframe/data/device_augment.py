@@ -21,7 +21,8 @@ def collate_crops(samples: list[tuple[torch.Tensor, bool, int]]) -> tuple[torch.
     top-left of one zero canvas as large as the largest, and their heights, widths, flips, labels."""
     heights = torch.tensor([crop.shape[-2] for crop, _, _ in samples])
     widths = torch.tensor([crop.shape[-1] for crop, _, _ in samples])
-    canvas = torch.zeros(len(samples), samples[0][0].shape[0], int(heights.max()), int(widths.max()), dtype=torch.uint8)
+    canvas = torch.zeros(len(samples), samples[0][0].shape[0], int(heights.max()), int(widths.max()), dtype=torch.uint8,
+                         device=samples[0][0].device)  # the crops' device: a DataLoader's CPU, or a GPU that decoded them
     for slot, (crop, _, _) in zip(canvas, samples):
         slot[:, : crop.shape[-2], : crop.shape[-1]] = crop
     flips = torch.tensor([flip for _, flip, _ in samples])
