@@ -53,8 +53,8 @@ def run_snakemake(workdir: Path, config: dict, *args: str, check: bool = True, u
 # one worker busy while the other has nothing left: xdist's own order (most tests first) did
 # that, 496 s where longest-first packs both workers into 462 s (a replay of the measured
 # durations). An outdated list only costs time.
-LONGEST_FILES = ("test_workflow", "test_resume", "test_variants", "test_failures", "test_byo_folder",
-                 "test_readme_commands")  # 236, 156, 127, 63, 49, 37 s
+LONGEST_FILES = ("test_workflow", "test_resume", "test_variants", "test_byo_folder", "test_readme_commands",
+                 "test_recipes")
 
 
 def pytest_collection_modifyitems(items):

@@ -1,7 +1,7 @@
 """The demo DAG end to end through the snakemake CLI (a shrunk demo config): every stage, MLflow
-(also through a tracking server), the report, resumption and refusals. The tests of the shared
-tiny study live in this one file, so that `make test` (pytest-xdist, a file per worker) builds
-it once."""
+(also through a tracking server), the report, resumption, a failed run and refusals. The tests of
+the shared tiny study live in this one file, so that `make test` (pytest-xdist, a file per
+worker) builds it once."""
 
 import csv
 import json
@@ -346,3 +346,66 @@ def test_eight_concurrent_importers_leave_one_run_per_identity(tiny_study, tmp_p
         for run in active:
             assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "history.csv", "metrics.json", "nc.csv"}
             assert client.get_metric_history(run.info.run_id, "val_top1_error")
+
+
+# A run that fails is recorded and reported, the rest of the study finishes, and the report is
+# built from what did: a variant whose loss diverges (a deliberate learning rate of 1e30), added
+# to a copy of the tiny study in which one other run has still to train.
+
+DIVERGES = {"method": "ce", "head": "II", "training": {"lr": 1.0e30}}
+
+
+def diverging_config() -> dict:
+    config = tiny_study_config()
+    config["variants"]["diverges"] = DIVERGES
+    return config
+
+
+@pytest.fixture(scope="module")
+def failed_study(tiny_study, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("failed") / "study"
+    shutil.copytree(tiny_study, workdir, symlinks=True)
+    shutil.rmtree(workdir / "results/tiny/synthetic/runs/haframe/seed1")  # to train beside the failing runs
+    first = run_snakemake(workdir, diverging_config(), check=False)
+    second = run_snakemake(workdir, diverging_config(), check=False)
+    return workdir, first, second
+
+
+def test_the_diverged_run_fails_with_its_reason_and_the_others_finish(failed_study):
+    workdir, first, _ = failed_study
+    assert first.returncode != 0
+    runs = workdir / "results/tiny/synthetic/runs"
+    for seed in SEEDS:
+        record = json.loads((runs / f"diverges/seed{seed}/failed.json").read_text())
+        assert record["stage"] == "train"
+        assert record["error"].startswith(f"TrainingDiverged: synthetic/diverges/seed{seed}: the loss diverged")
+        assert not (runs / f"diverges/seed{seed}/checkpoint.pt").exists()
+    output = first.stdout + first.stderr
+    assert "wildcards: dataset=synthetic, variant=haframe, seed=1" in output  # it ran in this invocation ...
+    assert (runs / "haframe/seed1/mlflow.json").is_file()
+    assert output.count("rule import_run:") == 1  # ... and the copied study imported no other run again
+
+
+def test_the_next_invocation_leaves_it_out_and_reports_it(failed_study):
+    workdir, _, second = failed_study
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "2 run(s) failed before and are left out" in second.stderr
+    report = workdir / "results/tiny/report/tables"
+    summary = (report / "summary.md").read_text()
+    for seed in SEEDS:
+        assert (f"- synthetic/diverges/seed{seed}: failed in train: TrainingDiverged: synthetic/diverges/seed{seed}: "
+                "the loss diverged") in summary
+    table = (report / "synthetic.md").read_text()
+    assert "| diverges |" not in table and "failed in train: synthetic/diverges/seed0" in table
+    assert "<li>synthetic/diverges/seed0: failed in train" in (report / "summary.html").read_text()
+    _, runs = mlflow_runs(workdir)
+    assert sorted(r.data.tags["haframe.identity"] for r in runs) == sorted(
+        f"synthetic/{variant}/seed{seed}" for variant in VARIANTS for seed in SEEDS)
+
+
+def test_a_failed_run_is_retried_only_when_asked_for(failed_study):
+    workdir, _, _ = failed_study
+    again = run_snakemake(workdir, diverging_config(), "--dry-run")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    asked = run_snakemake(workdir, diverging_config(), "results/tiny/synthetic/runs/diverges/seed0/metrics.json", "--dry-run")
+    assert "wildcards: dataset=synthetic, variant=diverges, seed=0" in asked.stdout

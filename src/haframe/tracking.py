@@ -45,7 +45,9 @@ VIEW_COLUMNS = (
 
 
 def default_tracking_uri(results_dir: str | Path) -> str:
-    return f"sqlite:///{Path(results_dir).resolve()}/mlflow.db"
+    """The study's own sqlite store. A relative ``results_dir`` stays relative (to the jobs'
+    working directory), so a moved project does not import its runs again."""
+    return f"sqlite:///{Path(results_dir).as_posix()}/mlflow.db"
 
 
 def _sqlite_path(uri: str) -> Path | None:
