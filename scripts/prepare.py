@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from haframe.data.kinds import KINDS, PrepareJob
+from haframe.data.pixels import store_pixels
 from haframe.hierarchy import read_tsv
 from haframe.io import pin_validated
 from haframe.logs import log_to
@@ -16,8 +17,6 @@ with log_to(snakemake.log[0]) as log:
     )
     meta = KINDS[snakemake.params.kind].prepare(job)
     if snakemake.params.options.get("store") == "pixels":
-        from haframe.data.pixels import store_pixels  # imports torch (2 s): only where a store is asked for
-
         meta = store_pixels(job.meta_file, threads=job.threads, log=log)
     log(f"prepared {meta['num_classes']} classes: {meta['counts']}")
     # sources without a published checksum are pinned now: extracted completely, counts checked

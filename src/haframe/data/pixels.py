@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from ..io import atomic_path, write_json
 from .files import decode_rgb, read_index
@@ -32,7 +31,7 @@ def store_pixels(meta_file: str | Path, *, threads: int = 1, log: Callable[[str]
     if meta["layout"] != "images":
         raise DataError(f"{meta_file}: store: pixels is for datasets of image files; this one is of layout {meta['layout']!r}")
     directory, size = meta_file.parent, int(meta["image_size"])
-    resize = ImageTransform(meta["transform"], train=False, size=size).resize if meta["transform"] == "fgvc" else None
+    resize = _published_resize(size) if meta["transform"] == "fgvc" else None
     stores = {}
     for split in meta["counts"]:
         rows = read_index(directory, split)
@@ -45,7 +44,7 @@ def store_pixels(meta_file: str | Path, *, threads: int = 1, log: Callable[[str]
                 path = directory / rows[index][0]
                 image = decode_rgb(path)
                 if resize is not None:
-                    image = resize(torch.from_numpy(image).permute(2, 0, 1)).permute(1, 2, 0).numpy()
+                    image = resize(image)
                 if image.shape[:2] != (size, size):
                     raise DataError(f"{path}: {image.shape[1]}x{image.shape[0]} pixels; a pixel store holds images of "
                                     f"{size}x{size} (a folder dataset: set its resize to {size})")
@@ -58,3 +57,12 @@ def store_pixels(meta_file: str | Path, *, threads: int = 1, log: Callable[[str]
     meta["pixels"] = stores
     write_json(meta_file, meta)
     return meta
+
+
+def _published_resize(size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """fgvc's Resize(size, size), the loader's own, on H x W x 3 arrays (torch only when resizing,
+    as in transforms.py: preparing any other store imports none)."""
+    import torch
+
+    transform = ImageTransform("fgvc", train=False, size=size)
+    return lambda image: transform.resize(torch.from_numpy(image).permute(2, 0, 1)).permute(1, 2, 0).numpy()
