@@ -48,6 +48,16 @@ def run_snakemake(workdir: Path, config: dict, *args: str, check: bool = True, u
     return result
 
 
+TINY_STUDY_VARIANTS = ("ce_II", "haframe", "ce_I")
+
+
+def tiny_study_config() -> dict:
+    """The shared tiny study: the demo's variants plus type-I CE, both heads with CRM."""
+    config = tiny_config()
+    config["variants"]["ce_I"] = {"method": "ce", "head": "I", "posthoc": ["crm"]}
+    return config
+
+
 # The files that take longest, run first (seconds of one `make test` on 2 cores, 2026-12-01).
 # A worker takes its next file when it has two tests left, so a long file handed out last keeps
 # one worker busy while the other has nothing left: xdist's own order (most tests first) did
@@ -63,16 +73,6 @@ def pytest_collection_modifyitems(items):
         return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
 
     items.sort(key=rank)  # stable: the rest keep pytest's order
-
-
-TINY_STUDY_VARIANTS = ("ce_II", "haframe", "ce_I")
-
-
-def tiny_study_config() -> dict:
-    """The shared tiny study: the demo's variants plus type-I CE, both heads with CRM."""
-    config = tiny_config()
-    config["variants"]["ce_I"] = {"method": "ce", "head": "I", "posthoc": ["crm"]}
-    return config
 
 
 @pytest.fixture(scope="session")
