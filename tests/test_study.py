@@ -19,7 +19,7 @@ def test_runs_resolve_with_the_documented_precedence():
     config["training"]["lr"] = 0.2
     config["datasets"]["synthetic"]["training"]["lr"] = 0.3  # dataset beats global
     config["variants"]["haframe"]["training"] = {"lr": 0.4, "momentum": 0.5}  # variant beats dataset
-    config["datasets"]["synthetic"]["variants"] = {"haframe": {"training": {"lr": 0.6}}, "ce_II": {}}
+    config["datasets"]["synthetic"]["overrides"] = {"haframe": {"training": {"lr": 0.6}}, "ce_II": {}}
     study = Study(config)
     haframe, ce = study.run("synthetic", "haframe", 1), study.run("synthetic", "ce_II", 1)
     assert (haframe.training.lr, haframe.training.momentum) == (0.6, 0.5)  # dataset override of the variant wins
@@ -97,8 +97,8 @@ def refused(mutate) -> str:
          "variants.haframe.beta: not a parameter of method 'haframe' (it has ['alpha'])"),
         (lambda c: c["variants"]["ce_II"].update(head="III"), "variants.ce_II.head: method 'ce' supports heads ['I', 'II']"),
         (lambda c: c["variants"]["ce_II"].update(posthoc=["crm", "magic"]), "variants.ce_II.posthoc: unknown rule 'magic'"),
-        (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"training": {"epoch": 3}}}),
-         "datasets.synthetic.variants.haframe.training.epoch: unknown key"),
+        (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"training": {"epoch": 3}}}),
+         "datasets.synthetic.overrides.haframe.training.epoch: unknown key"),
         (lambda c: c["datasets"]["synthetic"]["training"].update(batch_size=32.0),
          "datasets.synthetic.training.batch_size: expected an integer, got 32.0"),
         (lambda c: c["training"].update(lr=float("inf")), "training.lr: expected a finite number, got inf"),
@@ -109,15 +109,15 @@ def refused(mutate) -> str:
         (lambda c: c["datasets"].update(mine={"kind": "cifar100", "frame": {"gamma": 1.0}}),
          "datasets.mine.hierarchy: required for kind 'cifar100'"),
         (lambda c: c["datasets"]["synthetic"]["training"].update(batch_size=512),  # 24 x 9 = 216 training images
-         "datasets.synthetic.variants.ce_II: training.batch_size = 512 exceeds the 216 training images of 'synthetic', "
+         "datasets.synthetic.overrides.ce_II: training.batch_size = 512 exceeds the 216 training images of 'synthetic', "
          "so training would run zero steps"),
         (lambda c: c.update(seeds=[0.0]), "seeds[0]: expected an integer >= 0, got 0.0"),
-        (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"seeds": [1, 1.5]}}),
-         "datasets.synthetic.variants.haframe.seeds[1]: expected an integer >= 0, got 1.5"),
+        (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"seeds": [1, 1.5]}}),
+         "datasets.synthetic.overrides.haframe.seeds[1]: expected an integer >= 0, got 1.5"),
         # the planted tree (branching [3, 3]): K = 9, height 2
         (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
-                    c["datasets"]["synthetic"].update(variants={"hafeature_II": {"margin_levels": [1, 2, 3]}})),
-         "datasets.synthetic.variants.hafeature_II.margin_levels: [1, 2, 3] must lie in 1..1, the levels between the "
+                    c["datasets"]["synthetic"].update(overrides={"hafeature_II": {"margin_levels": [1, 2, 3]}})),
+         "datasets.synthetic.overrides.hafeature_II.margin_levels: [1, 2, 3] must lie in 1..1, the levels between the "
          "leaves (0) and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree"),
         (lambda c: c["datasets"]["synthetic"]["training"].update(feature_dim=4),
          "datasets.synthetic.training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe' uses a frame "
@@ -126,9 +126,9 @@ def refused(mutate) -> str:
          "variants.hiercos.training.feature_dim: d = 9, but Hier-COS needs d = D = 12, the tree's non-root nodes"),
         # a downloaded tree: the config's height and classes tell what is checked before the download
         (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
-                    c["datasets"]["synthetic"].update(variants={"ce_II": None}),
-                    c["datasets"].update(mine=url_dataset(height=2, variants={"hafeature_II": {"margin_levels": [2]}}))),
-         "datasets.mine.variants.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves (0) and "
+                    c["datasets"]["synthetic"].update(variants=["ce_II", "haframe"]),
+                    c["datasets"].update(mine=url_dataset(height=2, variants=["hafeature_II"], overrides={"hafeature_II": {"margin_levels": [2]}}))),
+         "datasets.mine.overrides.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves (0) and "
          "the root (2) (dataset 'mine': height 2, from datasets.mine.height)"),
         (lambda c: (c["variants"].update(etf={"method": "etf", "head": "II", "training": {"feature_dim": 64}}),
                     c["datasets"].update(mine=url_dataset(classes=100))),
@@ -159,11 +159,11 @@ def test_the_tree_unknown_before_its_download_is_checked_when_the_model_is_built
     expected = {
         "hafeature_II": "mine/hafeature_II/seed1: margin_levels: [2] must lie in 1..1, the levels between the leaves (0) "
                         "and the root (2) (dataset 'mine': K = 9 classes and height 2, from the hierarchy stage); the config "
-                        "sets margin_levels in variants.hafeature_II or datasets.mine.variants.hafeature_II",
+                        "sets margin_levels in variants.hafeature_II or datasets.mine.overrides.hafeature_II",
         "haframe": "mine/haframe/seed1: training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe' uses "
                    "a frame of K vectors with prescribed cosines, which needs d >= K: set it to 9 or more, or null (d = K) "
                    "(dataset 'mine': K = 9 classes and height 2, from the hierarchy stage); the config sets feature_dim in "
-                   "training, datasets.mine.training, variants.haframe.training or datasets.mine.variants.haframe.training",
+                   "training, datasets.mine.training, variants.haframe.training or datasets.mine.overrides.haframe.training",
     }
     for variant, message in expected.items():
         with pytest.raises(ConfigError) as error:
@@ -177,7 +177,7 @@ def test_local_files_named_by_the_config_are_checked_before_any_job(tmp_path, mo
     config = tiny_config()
     config["variants"]["hafeature_II"] = {"method": "hafeature", "head": "II"}
     config["datasets"]["mine"] = url_dataset(hierarchy={"source": "trees/mine.tsv", "format": "tsv"},
-                                             variants={"hafeature_II": {"margin_levels": [2]}})
+                                             variants=["hafeature_II"], overrides={"hafeature_II": {"margin_levels": [2]}})
 
     def problem() -> str:
         study = Study(config)  # the config alone is fine: what it names is not read yet
@@ -190,10 +190,10 @@ def test_local_files_named_by_the_config_are_checked_before_any_job(tmp_path, mo
                          "at the working directory)")
     (tmp_path / "trees").mkdir()
     (tmp_path / "trees" / "mine.tsv").write_text("".join(f"root\tg{k // 3}\tc{k}\n" for k in range(9)))  # height 2
-    assert problem() == ("datasets.mine.variants.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the "
+    assert problem() == ("datasets.mine.overrides.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the "
                          "leaves (0) and the root (2) (dataset 'mine': K = 9 classes and height 2, from its hierarchy file "
                          "trees/mine.tsv)")
-    config["datasets"]["mine"]["variants"]["hafeature_II"]["margin_levels"] = [1]
+    config["datasets"]["mine"]["overrides"]["hafeature_II"]["margin_levels"] = [1]
     Study(config).check_local_files()  # an existing file whose tree takes every run's values
     config["datasets"]["mine"]["sources"] = {"archive": (tmp_path / "cifar.tar.gz").as_uri()}
     assert problem().startswith(f"datasets.mine.sources.archive: '{(tmp_path / 'cifar.tar.gz').as_uri()}' is not an existing file")
@@ -212,10 +212,10 @@ def test_local_files_named_by_the_config_are_checked_before_any_job(tmp_path, mo
         (lambda c: c["training"].update(feature_dim=16.0), "training.feature_dim: expected an integer or null, got 16.0"),
         (lambda c: c["datasets"]["synthetic"]["synthetic"].update(alignment=float("nan")),
          "datasets.synthetic.synthetic.alignment: expected a finite number, got nan"),  # nan passes minimum and maximum
-        (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"training": {"epoch": 3}}}),
-         "datasets.synthetic.variants.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
-        (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"head": "III"}}),
-         "datasets.synthetic.variants.haframe.head: 'III' is not one of ['I', 'II']"),
+        (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"training": {"epoch": 3}}}),
+         "datasets.synthetic.overrides.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
+        (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"head": "III"}}),
+         "datasets.synthetic.overrides.haframe.head: 'III' is not one of ['I', 'II']"),
     ],
     ids=["seed-float", "branching-float", "feature-dim-float", "nan", "override-training-key", "override-head"],
 )

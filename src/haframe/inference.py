@@ -25,8 +25,8 @@ def build_model(run: RunSpec, assets: RunAssets) -> Model:
     tree = TreeShape.of(assets.hierarchy, "the hierarchy stage")
     for key, problem in method.tree_problems(run, tree).items():
         where = (f"training, datasets.{run.dataset}.training, variants.{run.variant}.training or "
-                 f"datasets.{run.dataset}.variants.{run.variant}.training" if key.startswith("training.")
-                 else f"variants.{run.variant} or datasets.{run.dataset}.variants.{run.variant}")
+                 f"datasets.{run.dataset}.overrides.{run.variant}.training" if key.startswith("training.")
+                 else f"variants.{run.variant} or datasets.{run.dataset}.overrides.{run.variant}")
         raise ConfigError(f"{run.name}: {key}: {problem} (dataset {run.dataset!r}: {tree.describe()}); "
                           f"the config sets {key.removeprefix('training.')} in {where}")
     backbone, head, dim = build_body(

@@ -1,10 +1,14 @@
-"""The study configuration, checked and resolved into one ``RunSpec`` per (dataset, variant, seed).
+"""The study configuration, checked and resolved into one ``RunSpec`` per (dataset, variant, seed),
+and compiled into the table of every job the workflow runs (``Study.compile``, ``haframe.jobs``).
 
-Precedence for a run's values (later wins): ``training`` < ``datasets.<d>.training`` < the
-variant's ``training`` < ``datasets.<d>.variants.<v>``. The workflow builds one ``Study`` from
-its config after the JSON schema has checked the shapes; ``Study`` checks what a schema cannot
-(method hyper-parameters, types the code relies on, what each dataset kind needs) and raises
-``ConfigError`` naming the field, before any job runs.
+Selection: every variant of the top-level ``variants`` runs on every dataset, unless the variant
+lists its ``datasets`` or a dataset lists its ``variants``; a variant that runs nowhere is refused.
+Precedence for a run's values (later wins), implemented once in ``Study.layers``: ``training`` <
+``datasets.<d>.training`` < the variant < ``datasets.<d>.overrides.<v>``. The workflow builds one
+``Study`` from its config after the JSON schema has checked the shapes; ``Study`` checks what a
+schema cannot (method hyper-parameters, types the code relies on, what each dataset kind needs)
+and raises ``ConfigError`` naming the field, before any job runs. ``python -m haframe.study jobs
+--configfile F`` prints the compiled table, one JSON object per job.
 """
 
 from __future__ import annotations
@@ -21,12 +25,18 @@ import yaml
 from .data.kinds import KINDS, DatasetKind
 from .hierarchy import HierarchyError, TreeShape
 from .io import sha256_of
+from .jobs import JobTable, Layout, compile_jobs
 from .methods import METHODS, POSTHOC_RULES, get_method, posthoc_chain
 from .methods.base import AuxiliaryModel
 from .parsers import read_hierarchy
+from .tracking import default_tracking_uri
+from .run_status import failures
 from .runs import ConfigError, Evaluation, FrameSpec, RunSpec, Training, typed
 
-VARIANT_KEYS = {"method", "head", "posthoc", "training", "seeds"}  # the rest are the method's parameters
+REPOSITORY = Path(__file__).resolve().parents[2]  # a source checkout: workflow/, config/, bench/
+SCHEMA_FILE = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
+
+VARIANT_KEYS = {"method", "head", "posthoc", "training", "seeds", "datasets"}  # the rest are the method's parameters
 KIND_OPTIONS = {option for kind in KINDS.values() for option in kind.options}  # keys only some kinds read
 
 
@@ -59,6 +69,29 @@ class Study:
     @property
     def datasets(self) -> list[str]:
         return list(self.config["datasets"])
+
+    @property
+    def layout(self) -> Layout:
+        """Where the study's files go: results/<study>/, downloads under ``data_root``."""
+        return Layout(results=f"results/{self.name}", data_root=self.config["data_root"])
+
+    def compile(self, failed: Mapping[str, dict] | None = None) -> JobTable:
+        """Every job of the study with its resolved parameters and files. ``failed``: {run
+        directory: failure record} (default: the ``failed.json`` records found now)."""
+        layout = self.layout
+        failed = self.recorded_failures() if failed is None else failed
+        settings = {
+            "retry_seconds": self.config["downloads"]["retry_seconds"],
+            "timeout": self.config["downloads"]["timeout_seconds"],
+            "tracking_uri": self.config["mlflow"]["tracking_uri"] or default_tracking_uri("results"),
+            **{key: _repository_file(self.config["report"][key]) for key in ("reference_results", "reference_notes")},
+        }
+        return compile_jobs(self, layout, failed, settings)
+
+    def recorded_failures(self) -> dict[str, dict]:
+        """{run directory: failure record} of the runs whose training or evaluation failed before."""
+        layout = self.layout
+        return failures(layout.run_dir(d, run.variant, run.seed) for d in self.datasets for run in self.training_runs(d))
 
     def dataset(self, dataset: str) -> Mapping[str, Any]:
         """The dataset's own section of the config (kind, sources, hierarchy, frame, ...)."""
@@ -98,14 +131,34 @@ class Study:
         return self.kind(dataset).plants_hierarchy and "hierarchy" not in self.dataset(dataset)
 
     def variants(self, dataset: str) -> list[str]:
-        """Variants trained on ``dataset``: the keys of its ``variants`` map, else all variants."""
+        """Variants trained on ``dataset``, in config order: the dataset's ``variants`` list, else
+        every variant whose own ``datasets`` list (when given) names it."""
         chosen = self.dataset(dataset).get("variants")
-        return list(chosen) if chosen else list(self.config["variants"])
+        if chosen is not None:
+            return [variant for variant in self.config["variants"] if variant in chosen]
+        return [name for name, spec in self.config["variants"].items()
+                if spec.get("datasets") is None or dataset in spec["datasets"]]
 
     def seeds(self, dataset: str, variant: str) -> list[int]:
-        """Seeds of one variant on one dataset: the variant's, else the dataset's, else global."""
-        spec = self._variant_spec(dataset, variant)
-        return list(spec.get("seeds") or self.dataset(dataset).get("seeds") or self.config["seeds"])
+        """Seeds of one variant on one dataset: the override's, the variant's, the dataset's, else global."""
+        for _, section in reversed(self.layers(dataset, variant)):
+            if section.get("seeds"):
+                return list(section["seeds"])
+        return list(self.dataset(dataset).get("seeds") or self.config["seeds"])
+
+    def layers(self, dataset: str, variant: str) -> list[tuple[str, Mapping[str, Any]]]:
+        """(where, section) that give a run of ``variant`` on ``dataset`` its values, lowest
+        precedence first: the variant, then the dataset's override of it. Training values merge
+        ``training`` < ``datasets.<d>.training`` < these sections' ``training``."""
+        override = (self.dataset(dataset).get("overrides") or {}).get(variant) or {}
+        return [(f"variants.{variant}", self.config["variants"][variant]),
+                (f"datasets.{dataset}.overrides.{variant}", override)]
+
+    def training_layers(self, dataset: str, variant: str) -> list[tuple[str, Mapping[str, Any]]]:
+        """(where, training section) of a run, lowest precedence first."""
+        return [("training", self.config["training"]),
+                (f"datasets.{dataset}.training", self.dataset(dataset).get("training") or {}),
+                *((f"{where}.training", section.get("training") or {}) for where, section in self.layers(dataset, variant))]
 
     def run(self, dataset: str, variant: str, seed: int) -> RunSpec:
         """The complete, checked specification of one run (a variant's or an auxiliary model's)."""
@@ -141,20 +194,20 @@ class Study:
     # ------------------------------------------------------------------ resolution
 
     def _variant_spec(self, dataset: str, variant: str) -> dict:
-        """The variant's values with the dataset's overrides applied."""
-        if variant not in self.config["variants"]:
-            raise ConfigError(
-                f"datasets.{dataset}.variants.{variant}: unknown variant {variant!r}; defined: {sorted(self.config['variants'])}"
-            )
-        override = (self.dataset(dataset).get("variants") or {}).get(variant) or {}
-        return merge(self.config["variants"][variant], override)
+        """The variant's values with the dataset's override applied."""
+        spec: dict = {}
+        for _, section in self.layers(dataset, variant):
+            spec = merge(spec, section)
+        return spec
 
     def _resolve(self, dataset: str, variant: str, seed: int) -> RunSpec:
-        where = f"datasets.{dataset}.variants.{variant}"
+        where = f"datasets.{dataset}.overrides.{variant}"
         spec = self._variant_spec(dataset, variant)
         method = get_method(spec["method"])
         section = self.dataset(dataset)
-        training = merge(merge(self.config["training"], section.get("training")), spec.get("training"))
+        training: dict = {}
+        for _, layer in self.training_layers(dataset, variant):
+            training = merge(training, layer)
         return RunSpec(
             dataset=dataset,
             dataset_kind=section["kind"],
@@ -206,8 +259,9 @@ class Study:
             self._check_seeds(spec.get("seeds"), f"variants.{name}.seeds")
         for dataset, section in self.config["datasets"].items():
             self._check_seeds(section.get("seeds"), f"datasets.{dataset}.seeds")
-            for variant, override in (section.get("variants") or {}).items():
-                self._check_seeds((override or {}).get("seeds"), f"datasets.{dataset}.variants.{variant}.seeds")
+            for variant, override in (section.get("overrides") or {}).items():
+                self._check_seeds((override or {}).get("seeds"), f"datasets.{dataset}.overrides.{variant}.seeds")
+        self._check_selection()
         for name, spec in self.config["variants"].items():
             self._check_variant(f"variants.{name}", spec)
         self._check_training(self.config["training"], "training")
@@ -215,7 +269,7 @@ class Study:
             self._check_dataset(dataset, section)
             self._check_training(section.get("training"), f"datasets.{dataset}.training")
             for variant in self.variants(dataset):
-                where = f"datasets.{dataset}.variants.{variant}"
+                where = f"datasets.{dataset}.overrides.{variant}"
                 if not self.seeds(dataset, variant):
                     raise ConfigError(f"{where}: at least one seed is required")
                 self._check_variant(where, self._variant_spec(dataset, variant))
@@ -225,6 +279,36 @@ class Study:
             clash = set(self.config["variants"]) & {variant for variant, _ in self._auxiliary_runs(dataset)}
             if clash:
                 raise ConfigError(f"variants.{sorted(clash)[0]}: the name is taken by an auxiliary model")
+
+    def _check_selection(self) -> None:
+        """Which variant runs where is explicit: the old per-dataset mapping (selection and
+        overrides in one) is refused with what to change; a variant that runs on no dataset, a
+        name that is not a variant or not a dataset, and an override of a variant that does not
+        run on its dataset stop the build naming them."""
+        variants, datasets = self.config["variants"], self.config["datasets"]
+        for dataset, section in datasets.items():
+            chosen = section.get("variants")
+            if isinstance(chosen, Mapping):
+                raise ConfigError(
+                    f"datasets.{dataset}.variants: a mapping (selection and overrides in one) is the old form; move each "
+                    f"variant's values to datasets.{dataset}.overrides.<variant> and drop this key (every variant runs on "
+                    f"every dataset), or make it a list of the variants to run here")
+            for name in chosen or ():
+                if name not in variants:
+                    raise ConfigError(f"datasets.{dataset}.variants: {name!r} is not a variant; defined: {list(variants)}")
+        for name, spec in variants.items():
+            for dataset in spec.get("datasets") or ():
+                if dataset not in datasets:
+                    raise ConfigError(f"variants.{name}.datasets: {dataset!r} is not a dataset; defined: {list(datasets)}")
+            if not any(name in self.variants(dataset) for dataset in datasets):
+                raise ConfigError(
+                    f"variants.{name}: runs on no dataset (its datasets list and the datasets' variants lists leave it "
+                    "out everywhere); list it where it should run, or remove it")
+        for dataset, section in datasets.items():
+            for name in section.get("overrides") or {}:
+                if name not in self.variants(dataset):
+                    raise ConfigError(f"datasets.{dataset}.overrides.{name}: {name!r} does not run on {dataset!r} "
+                                      f"(it runs: {self.variants(dataset)})")
 
     @staticmethod
     def _check_seeds(seeds: Any, where: str) -> None:
@@ -259,22 +343,21 @@ class Study:
         for variant in self.variants(dataset):
             run = self.run(dataset, variant, 0)
             for key, problem in get_method(run.method).tree_problems(run, tree).items():
-                raise ConfigError(f"{self._where_set(dataset, variant, key)}: {problem} (dataset {dataset!r}: {tree.describe()})")
+                raise ConfigError(f"{self.where_set(dataset, variant, key)}: {problem} (dataset {dataset!r}: {tree.describe()})")
 
-    def _where_set(self, dataset: str, variant: str, key: str) -> str:
+    def where_set(self, dataset: str, variant: str, key: str) -> str:
         """The config path that gives a run of ``variant`` on ``dataset`` its value of ``key`` (a
         method parameter, or ``training.<field>``): the section of highest precedence that sets it."""
-        override = (self.dataset(dataset).get("variants") or {}).get(variant) or {}
-        spec = self.config["variants"][variant]
         if key.startswith("training."):
             field = key.removeprefix("training.")
-            for where, section in ((f"datasets.{dataset}.variants.{variant}.training", override.get("training")),
-                                   (f"variants.{variant}.training", spec.get("training")),
-                                   (f"datasets.{dataset}.training", self.dataset(dataset).get("training"))):
-                if field in (section or {}):
+            for where, section in reversed(self.training_layers(dataset, variant)):
+                if field in section:
                     return f"{where}.{field}"
             return key
-        return f"datasets.{dataset}.variants.{variant}.{key}" if key in override else f"variants.{variant}.{key}"
+        for where, section in reversed(self.layers(dataset, variant)):
+            if key in section:
+                return f"{where}.{key}"
+        return f"variants.{variant}.{key}"
 
     def check_local_files(self) -> None:
         """The checks that read the files a config names (the workflow runs them when it is
@@ -360,6 +443,13 @@ class Study:
                 raise ConfigError(f"{where}.posthoc: unknown rule {unknown[0]!r} in {chain!r}; known: {sorted(POSTHOC_RULES)}")
 
 
+def _repository_file(path: str | None) -> str | list:
+    """A file the config names ([] when none), relative to the working directory or else to the repository."""
+    if not path:
+        return []
+    return path if Path(path).exists() else str(REPOSITORY / path)
+
+
 def _local_file(source: str, where: str) -> Path | None:
     """The file a download source names (a local path or a file:// URL; None for http(s)),
     which must exist."""
@@ -423,3 +513,53 @@ def _message(error) -> str:
     if "integer" in types and "number" not in types:
         return f"expected an integer{' or null' if 'null' in types else ''}, got {value!r}"
     return error.message
+
+
+def load_config(config: Mapping[str, Any], config_file: str | Path | None) -> dict:
+    """The config as the workflow reads it: named after its file when unnamed, its shape
+    checked against the schema (ConfigError: one short line per problem) and its defaults set."""
+    config = copy.deepcopy(dict(config))
+    if not config.get("study"):
+        config["study"] = Path(config_file).stem if config_file else "study"
+    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    problems = schema_errors(config, SCHEMA_FILE)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return _with_defaults(config, schema)
+
+
+def _with_defaults(value: Any, schema: Mapping[str, Any]) -> Any:
+    """``value`` with the schema's ``default``s filled in where a key is missing, recursively."""
+    if not isinstance(value, dict):
+        return value
+    properties = schema.get("properties") or {}
+    for key, sub in properties.items():
+        if key not in value and "default" in sub:
+            value[key] = copy.deepcopy(sub["default"])
+    for key, item in value.items():
+        sub = properties.get(key) or (schema.get("additionalProperties") if isinstance(schema.get("additionalProperties"), dict) else None)
+        if sub is not None:
+            value[key] = _with_defaults(item, sub)
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m haframe.study jobs --configfile F``: the jobs a complete study runs, one
+    JSON object per line (rule, dataset, variant, seed, params, outputs), in the working
+    directory's state (failed runs left out, as the workflow leaves them out)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m haframe.study", description=main.__doc__)
+    parser.add_argument("command", choices=["jobs"])
+    parser.add_argument("--configfile", required=True, help="the study's config (e.g. config/config.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(yaml.safe_load(Path(args.configfile).read_text()), args.configfile)
+        table = Study(config).compile()
+    except ConfigError as error:
+        raise SystemExit(f"{args.configfile}: {error}") from None
+    print(table.json_lines(), end="")
+
+
+if __name__ == "__main__":
+    main()

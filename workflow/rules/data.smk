@@ -18,15 +18,15 @@ rule download_source:
     resources:
         mem_mb=1000,
         runtime=24 * 60,
-        disk_mb=source_disk_mb,
+        disk_mb=job_resource("download_source", "disk_mb"),
     params:
-        source=source_url,
-        sha256=source_sha256,
-        md5=source_md5,
-        lock_file=LOCK_FILE,
-        lock_source=source_key,
-        retry_seconds=DOWNLOAD_RETRY_SECONDS,
-        timeout=DOWNLOAD_TIMEOUT,
+        source=job_param("download_source", "source"),
+        sha256=job_param("download_source", "sha256"),
+        md5=job_param("download_source", "md5"),
+        lock_file=LAYOUT.lock_file,
+        lock_source=job_param("download_source", "lock_source"),
+        retry_seconds=job_param("download_source", "retry_seconds"),
+        timeout=job_param("download_source", "timeout"),
     script:
         "../../scripts/download.py"
 
@@ -43,7 +43,7 @@ rule extract_source:
     resources:
         mem_mb=1000,
         runtime=12 * 60,
-        disk_mb=extraction_disk_mb,
+        disk_mb=job_resource("extract_source", "disk_mb"),
     script:
         "../../scripts/extract.py"
 
@@ -60,21 +60,20 @@ rule prepare_synthetic:
         dataset=datasets_planting_hierarchy(),
     conda:
         ENV_TORCH
-    threads: prepare_threads
+    threads: job_resource("prepare_synthetic", "threads")
     resources:
-        mem_mb=prepare_mem_mb,
-        runtime=prepare_runtime,
+        mem_mb=job_resource("prepare_synthetic", "mem_mb"),
+        runtime=job_resource("prepare_synthetic", "runtime"),
     params:
-        kind=dataset_kind,
-        options=dataset_options,
+        kind=job_param("prepare_synthetic", "kind"),
+        options=job_param("prepare_synthetic", "options"),
     script:
         "../../scripts/prepare.py"
 
 
 rule prepare_dataset:
     input:
-        unpack(prepare_inputs),
-        hierarchy=hierarchy_file("tsv"),
+        unpack(job_inputs("prepare_dataset")),
     output:
         meta=f"{DATASET_DIR}/data/meta.json",
         classes=f"{DATASET_DIR}/data/classes.txt",
@@ -84,14 +83,14 @@ rule prepare_dataset:
         dataset=datasets_planting_hierarchy(False),
     conda:
         ENV_TORCH
-    threads: prepare_threads
+    threads: job_resource("prepare_dataset", "threads")
     resources:
-        mem_mb=prepare_mem_mb,
-        runtime=prepare_runtime,
-        disk_mb=prepare_disk_mb,
+        mem_mb=job_resource("prepare_dataset", "mem_mb"),
+        runtime=job_resource("prepare_dataset", "runtime"),
+        disk_mb=job_resource("prepare_dataset", "disk_mb"),
     params:
-        kind=dataset_kind,
-        options=dataset_options,
-        downloads=prepare_downloads,
+        kind=job_param("prepare_dataset", "kind"),
+        options=job_param("prepare_dataset", "options"),
+        downloads=job_param("prepare_dataset", "downloads"),
     script:
         "../../scripts/prepare.py"

@@ -1,9 +1,6 @@
 rule evaluate:
     input:
-        unpack(run_asset_files),
-        unpack(auxiliary_checkpoints),
-        checkpoint=f"{RUN_DIR}/checkpoint.pt",
-        meta=f"{DATASET_DIR}/data/meta.json",
+        unpack(job_inputs("evaluate")),
     output:
         metrics=f"{RUN_DIR}/metrics.json",
         predictions=f"{RUN_DIR}/predictions.npz",
@@ -11,9 +8,9 @@ rule evaluate:
         f"{DATASET_DIR}/logs/evaluate/{{variant}}/seed{{seed}}.log",
     conda:
         ENV_TORCH
-    threads: run_threads
+    threads: job_resource("evaluate", "threads")
     resources:
-        gpu=uses_gpu,
+        gpu=job_resource("evaluate", "gpu"),
         mem_mb=8000,
         runtime=60,
     script:

@@ -1,13 +1,13 @@
 rule solve_frame:
     input:
-        hierarchy=hierarchy_file("tsv"),
-        distances=hierarchy_file("distances"),
+        hierarchy=LAYOUT.hierarchy_file("tsv"),
+        distances=LAYOUT.hierarchy_file("distances"),
     output:
-        haframe=frame_file("haframe"),
-        etf=frame_file("etf"),
-        summary=frame_file("summary"),
-        heatmap=frame_file("heatmap"),
-        heatmap_svg=frame_file("heatmap_svg"),
+        haframe=LAYOUT.frame_file("haframe"),
+        etf=LAYOUT.frame_file("etf"),
+        summary=LAYOUT.frame_file("summary"),
+        heatmap=LAYOUT.frame_file("heatmap"),
+        heatmap_svg=LAYOUT.frame_file("heatmap_svg"),
     log:
         f"{DATASET_DIR}/logs/solve_frame.log",
     conda:
@@ -16,7 +16,7 @@ rule solve_frame:
         mem_mb=4000,
         runtime=10,
     params:
-        gamma=frame_gamma,
-        solver=frame_solver,
+        gamma=job_param("solve_frame", "gamma"),
+        solver=job_param("solve_frame", "solver"),
     script:
         "../../scripts/solve_frame.py"

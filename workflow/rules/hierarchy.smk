@@ -11,26 +11,26 @@ rule download_hierarchy:
         mem_mb=500,
         runtime=10,
     params:
-        source=hierarchy_source,
-        sha256=hierarchy_sha256,
-        lock_file=LOCK_FILE,
+        source=job_param("download_hierarchy", "source"),
+        sha256=job_param("download_hierarchy", "sha256"),
+        lock_file=LAYOUT.lock_file,
         lock_source="hierarchy",
-        retry_seconds=DOWNLOAD_RETRY_SECONDS,
-        timeout=DOWNLOAD_TIMEOUT,
+        retry_seconds=job_param("download_hierarchy", "retry_seconds"),
+        timeout=job_param("download_hierarchy", "timeout"),
     script:
         "../../scripts/download.py"
 
 
 rule parse_hierarchy:
     input:
-        unpack(hierarchy_inputs),
+        unpack(job_inputs("parse_hierarchy")),
     output:
-        tsv=hierarchy_file("tsv"),
-        distances=hierarchy_file("distances"),
-        levels=hierarchy_file("levels"),
-        summary=hierarchy_file("summary"),
-        histogram=hierarchy_file("histogram"),
-        histogram_svg=hierarchy_file("histogram_svg"),
+        tsv=LAYOUT.hierarchy_file("tsv"),
+        distances=LAYOUT.hierarchy_file("distances"),
+        levels=LAYOUT.hierarchy_file("levels"),
+        summary=LAYOUT.hierarchy_file("summary"),
+        histogram=LAYOUT.hierarchy_file("histogram"),
+        histogram_svg=LAYOUT.hierarchy_file("histogram_svg"),
     log:
         f"{DATASET_DIR}/logs/parse_hierarchy.log",
     conda:
@@ -39,8 +39,8 @@ rule parse_hierarchy:
         mem_mb=2000,
         runtime=10,
     params:
-        format=hierarchy_format,
-        class_order=hierarchy_class_order,
-        expected=hierarchy_expected,
+        format=job_param("parse_hierarchy", "format"),
+        class_order=job_param("parse_hierarchy", "class_order"),
+        expected=job_param("parse_hierarchy", "expected"),
     script:
         "../../scripts/parse_hierarchy.py"

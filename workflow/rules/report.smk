@@ -1,10 +1,6 @@
 rule report_dataset:
     input:
-        metrics=dataset_run_files("metrics.json"),
-        predictions=dataset_run_files("predictions.npz"),
-        histories=dataset_run_files("history.csv"),
-        collapse=dataset_run_files("nc.csv"),
-        distances=hierarchy_file("distances"),
+        unpack(job_inputs("report_dataset")),
     output:
         html=f"{REPORT_DIR}/tables/{{dataset}}.html",
         md=f"{REPORT_DIR}/tables/{{dataset}}.md",
@@ -32,19 +28,17 @@ rule report_dataset:
         mem_mb=4000,
         runtime=30,
     params:
-        variants=dataset_variants,
-        figures=FIGURES,
-        failed_runs=dataset_failed_runs,
-        series=study_series(),
+        variants=job_param("report_dataset", "variants"),
+        figures=job_param("report_dataset", "figures"),
+        failed_runs=job_param("report_dataset", "failed_runs"),
+        series=job_param("report_dataset", "series"),
     script:
         "../../scripts/report_dataset.py"
 
 
 rule report_study:
     input:
-        metrics=[run_files(dataset, "metrics.json") for dataset in DATASETS],
-        reference=report_file("reference_results"),
-        notes=report_file("reference_notes"),
+        unpack(job_inputs("report_study")),
     output:
         ablation_html=f"{REPORT_DIR}/tables/ablation.html",
         ablation_md=f"{REPORT_DIR}/tables/ablation.md",
@@ -65,8 +59,8 @@ rule report_study:
         mem_mb=2000,
         runtime=10,
     params:
-        variants=study_variants(),
-        not_run=not_run(),
+        variants=job_param("report_study", "variants"),
+        not_run=job_param("report_study", "not_run"),
     script:
         "../../scripts/report_study.py"
 
@@ -74,7 +68,7 @@ rule report_study:
 # The report's tables and figures as one MLflow run per report build (single writer).
 rule import_report:
     input:
-        report_files(),
+        unpack(job_inputs("import_report")),
     output:
         marker=f"{REPORT_DIR}/mlflow.json",
     log:
@@ -85,7 +79,7 @@ rule import_report:
     resources:
         mlflow_writer=1,
     params:
-        tracking_uri=TRACKING_URI,
+        tracking_uri=job_param("import_report", "tracking_uri"),
         experiment=STUDY.name,
     script:
         "../../scripts/import_report.py"
@@ -99,9 +93,13 @@ rule snapshot:
     conda:
         ENV_REPORT
     params:
-        expected=study_seeds(),
+        expected={
+            d: {v: STUDY.seeds(d, v) for v in STUDY.variants(d)}
+            for d in STUDY.datasets
+            if d not in TABLE.left_out
+        },
         results=RESULTS,
         out_dir=f"{REPORT_DIR}/snapshot",
-        unavailable=UNAVAILABLE,
+        unavailable=dict(TABLE.left_out),
     script:
         "../../scripts/snapshot.py"

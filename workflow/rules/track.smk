@@ -3,7 +3,7 @@
 # The store is never a declared output; the marker file records the MLflow run.
 rule import_run:
     input:
-        unpack(tracked_files),
+        unpack(job_inputs("import_run")),
     output:
         marker=f"{RUN_DIR}/mlflow.json",
     log:
@@ -14,7 +14,7 @@ rule import_run:
     resources:
         mlflow_writer=1,
     params:
-        tracking_uri=TRACKING_URI,
+        tracking_uri=job_param("import_run", "tracking_uri"),
         experiment=STUDY.name,
     script:
         "../../scripts/import_run.py"

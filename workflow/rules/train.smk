@@ -11,13 +11,13 @@ rule download_weights:
         mem_mb=1000,
         runtime=60,
     params:
-        source=weights_url,
-        sha256_prefix=weights_sha256_prefix,
-        name=weights_name,
-        format=weights_format,
-        lock_file=LOCK_FILE,
-        retry_seconds=DOWNLOAD_RETRY_SECONDS,
-        timeout=DOWNLOAD_TIMEOUT,
+        source=job_param("download_weights", "source"),
+        sha256_prefix=job_param("download_weights", "sha256_prefix"),
+        name=job_param("download_weights", "name"),
+        format=job_param("download_weights", "format"),
+        lock_file=LAYOUT.lock_file,
+        retry_seconds=job_param("download_weights", "retry_seconds"),
+        timeout=job_param("download_weights", "timeout"),
     script:
         "../../scripts/download_weights.py"
 
@@ -26,9 +26,7 @@ rule download_weights:
 # Snakemake deletes the declared outputs of a failed job, and resume state must survive one.
 rule train:
     input:
-        unpack(weights_input),
-        unpack(run_asset_files),
-        meta=f"{DATASET_DIR}/data/meta.json",
+        unpack(job_inputs("train")),
     output:
         checkpoint=f"{RUN_DIR}/checkpoint.pt",
         history=f"{RUN_DIR}/history.csv",
@@ -38,13 +36,13 @@ rule train:
         f"{DATASET_DIR}/logs/train/{{variant}}/seed{{seed}}.log",
     conda:
         ENV_TORCH
-    threads: run_threads
+    threads: job_resource("train", "threads")
     resources:
-        gpu=uses_gpu,
+        gpu=job_resource("train", "gpu"),
         mem_mb=16000,
         runtime=24 * 60,
     params:
-        run=run_spec_values,
-        resume_dir=f"{RUN_DIR}/resume",
+        run=job_param("train", "run"),
+        resume_dir=job_param("train", "resume_dir"),
     script:
         "../../scripts/train.py"

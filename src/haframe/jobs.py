@@ -1,0 +1,371 @@
+"""The compiled study: every job the workflow runs, with its resolved parameters and files.
+
+``Study.compile`` builds a ``JobTable`` from the config; the workflow's rules only read it
+(``workflow/rules/common.smk``), ``python -m haframe.study jobs`` prints it, and tests assert on it
+without launching Snakemake. A job is named as Snakemake names it: its rule and wildcards.
+Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from .assets import FRAME_FILES, HIERARCHY_FILES
+from .models.weights import WEIGHTS
+from .runs import RunSpec
+
+if TYPE_CHECKING:
+    from .study import Study
+
+REPORT_FIGURES = ("error_vs_severity", "ahd_at_k", "training_curves", "neural_collapse", "mistake_distances")
+RUN_FILES = {"checkpoint": "checkpoint.pt", "history": "history.csv", "nc": "nc.csv", "config": "config.yaml",
+             "metrics": "metrics.json", "predictions": "predictions.npz", "mlflow": "mlflow.json"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a study's files live. Each method gives a file's path, or with the default
+    arguments the rule's Snakemake pattern ({dataset}, {variant}, {seed} left as wildcards)."""
+
+    results: str  # results/<study>
+    data_root: str
+
+    def dataset_dir(self, dataset: str = "{dataset}") -> str:
+        return f"{self.results}/{dataset}"
+
+    def run_dir(self, dataset: str = "{dataset}", variant: str = "{variant}", seed: int | str = "{seed}") -> str:
+        return f"{self.results}/{dataset}/runs/{variant}/seed{seed}"
+
+    def run_file(self, name: str, run: RunSpec | None = None) -> str:
+        """A run's file by its key in RUN_FILES (``run`` None: the pattern)."""
+        directory = self.run_dir(run.dataset, run.variant, run.seed) if run else self.run_dir()
+        return f"{directory}/{RUN_FILES[name]}"
+
+    def hierarchy_file(self, name: str, dataset: str = "{dataset}") -> str:
+        return f"{self.results}/{dataset}/hierarchy/{HIERARCHY_FILES[name]}"
+
+    def frame_file(self, name: str, dataset: str = "{dataset}") -> str:
+        return f"{self.results}/{dataset}/frames/{FRAME_FILES[name]}"
+
+    def data_file(self, name: str, dataset: str = "{dataset}") -> str:
+        """The prepared dataset's ``meta.json``, ``classes.txt`` (and a planted ``hierarchy.tsv``)."""
+        return f"{self.results}/{dataset}/data/{name}"
+
+    @property
+    def report_dir(self) -> str:
+        return f"{self.results}/report"
+
+    @property
+    def lock_file(self) -> str:
+        return f"{self.data_root}/downloads.lock.yaml"
+
+    def dataset_tables(self, dataset: str) -> list[str]:
+        return [f"{self.report_dir}/tables/{name}.{suffix}"
+                for name in (dataset, f"{dataset}_hierarchy") for suffix in ("md", "tex", "csv", "html")]
+
+    def study_tables(self) -> list[str]:
+        tables = [f"{self.report_dir}/tables/{name}.{suffix}" for name in ("ablation", "summary") for suffix in ("md", "tex", "csv", "html")]
+        return tables + [f"{self.report_dir}/tables/scorecard.{suffix}" for suffix in ("md", "csv", "html")]
+
+    def report_tables(self, datasets: Iterable[str]) -> list[str]:
+        """Every table of the report: per dataset, and for the study."""
+        return [path for d in datasets for path in self.dataset_tables(d)] + self.study_tables()
+
+    def report_figures(self, datasets: Iterable[str]) -> list[str]:
+        return [f"{self.report_dir}/figures/{d}_{figure}.{suffix}"
+                for d in datasets for figure in REPORT_FIGURES for suffix in ("png", "svg")]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job: its rule and wildcards (how Snakemake names it), what it reads and writes, its
+    resolved parameters and the resources it asks for."""
+
+    rule: str
+    wildcards: Mapping[str, str]
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # name -> path (or list of paths)
+    outputs: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    resources: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("wildcards", "inputs", "params", "resources"):
+            object.__setattr__(self, name, types.MappingProxyType(dict(getattr(self, name))))
+
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return job_key(self.rule, self.wildcards)
+
+    def to_json(self) -> dict:
+        """``rule``, ``dataset``, ``variant``, ``seed`` (when the job has them), ``params`` and
+        ``outputs``, as ``python -m haframe.study jobs`` prints them."""
+        record: dict[str, Any] = {"rule": self.rule}
+        for name in ("dataset", "variant", "seed"):
+            if name in self.wildcards:
+                record[name] = int(self.wildcards[name]) if name == "seed" else self.wildcards[name]
+        if "filename" in self.wildcards:
+            record["filename"] = self.wildcards["filename"]
+        return {**record, "params": _plain(self.params), "outputs": list(self.outputs)}
+
+
+def job_key(rule: str, wildcards: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return rule, tuple(sorted((str(k), str(v)) for k, v in wildcards.items()))
+
+
+class JobTable:
+    """The study's jobs, immutable, looked up by (rule, wildcards). ``targets`` are the files
+    of a complete study; a job left out of them (a failed run) stays in the table, so that
+    asking for one of its files by name still builds it."""
+
+    def __init__(self, jobs: Iterable[Job], targets: Iterable[str], left_out: Mapping[str, str]):
+        self.jobs = tuple(jobs)
+        self.targets = tuple(targets)
+        self.left_out = types.MappingProxyType(dict(left_out))  # dataset -> why its data jobs are missing
+        self._index = {job.key: job for job in self.jobs}
+        if len(self._index) != len(self.jobs):
+            raise ValueError("two jobs of the table have the same rule and wildcards")
+
+    def job(self, rule: str, wildcards: Mapping[str, Any]) -> Job:
+        key = job_key(rule, wildcards)
+        if key in self._index:
+            return self._index[key]
+        dataset = dict(key[1]).get("dataset")
+        if dataset in self.left_out:
+            raise KeyError(f"dataset {dataset!r} is left out of this run: {self.left_out[dataset]}")
+        raise KeyError(f"the study has no {rule} job with {dict(key[1])}")
+
+    def of(self, rule: str) -> list[Job]:
+        return [job for job in self.jobs if job.rule == rule]
+
+    def scheduled(self) -> list[Job]:
+        """The jobs that a complete study runs: those whose outputs the targets need."""
+        producers = {output: job for job in self.jobs for output in job.outputs}
+        needed, stack = {}, [path for path in self.targets if path in producers]
+        while stack:
+            job = producers[stack.pop()]
+            if job.key in needed:
+                continue
+            needed[job.key] = job
+            stack += [path for value in job.inputs.values() for path in _paths(value) if path in producers]
+        return [job for job in self.jobs if job.key in needed]
+
+    def json_lines(self) -> str:
+        return "".join(json.dumps(job.to_json(), sort_keys=False) + "\n" for job in self.scheduled())
+
+
+def compile_jobs(study: "Study", layout: Layout, failed: Mapping[str, dict], settings: Mapping[str, Any]) -> JobTable:
+    """The job table of ``study``. ``failed``: {run directory: failure record} of runs that
+    failed before (left out of the targets); ``settings``: the download helper's retry budget
+    and timeout, and the MLflow tracking URI."""
+    unavailable = study.unavailable_datasets()
+    available = [d for d in study.datasets if d not in unavailable]
+    jobs: list[Job] = []
+    for dataset in study.datasets:
+        jobs += _hierarchy_jobs(study, layout, dataset, settings)
+        jobs.append(_frame_job(study, layout, dataset))
+    for dataset in available:
+        jobs += _data_jobs(study, layout, dataset, settings)
+        for run in study.training_runs(dataset):
+            jobs += _run_jobs(study, layout, run, settings)
+    jobs += _weights_jobs(study, layout, available, settings)
+    reported = {d: [run for run in study.runs(d) if not _has_failed(study, layout, run, failed)] for d in available}
+    jobs += _report_jobs(study, layout, reported, failed, unavailable, settings)
+    targets = [layout.hierarchy_file("summary", d) for d in available] + [layout.frame_file("summary", d) for d in available]
+    for dataset in available:
+        targets += [layout.run_file("mlflow", run) for run in study.training_runs(dataset)
+                    if not _has_failed(study, layout, run, failed)]
+    targets += layout.report_tables(available) + layout.report_figures(available) + [f"{layout.report_dir}/mlflow.json"]
+    return JobTable(_unique(jobs), targets, unavailable)
+
+
+def _has_failed(study: "Study", layout: Layout, run: RunSpec, failed: Mapping[str, dict]) -> bool:
+    """The run, or an auxiliary model its post-hoc rules need, failed before."""
+    return any(layout.run_dir(r.dataset, r.variant, r.seed) in failed
+               for r in (run, *study.auxiliary_runs_of(run).values()))
+
+
+def failed_runs(study: "Study", layout: Layout, failed: Mapping[str, dict]) -> dict[str, dict]:
+    """{dataset/variant/seedN: failure record} of the reported runs left out (the report lists them)."""
+    unavailable = study.unavailable_datasets()
+    return {
+        run.name: failed.get(layout.run_dir(run.dataset, run.variant, run.seed))
+        or {"stage": "auxiliary", "error": "an auxiliary model it needs failed"}
+        for dataset in study.datasets if dataset not in unavailable
+        for run in study.runs(dataset) if _has_failed(study, layout, run, failed)
+    }
+
+
+# ---------------------------------------------------------------------- data
+
+
+def _download_params(settings: Mapping[str, Any], layout: Layout) -> dict:
+    return {"lock_file": layout.lock_file, "retry_seconds": settings["retry_seconds"], "timeout": settings["timeout"]}
+
+
+def _data_jobs(study: "Study", layout: Layout, dataset: str, settings: Mapping[str, Any]) -> list[Job]:
+    kind, section = study.kind(dataset), study.dataset(dataset)
+    sources = kind.sources_for(section.get("sources"))
+    jobs, extracted, downloads = [], {}, []
+    for key, source in sources.items():
+        download = f"{layout.data_root}/downloads/{dataset}/{source.filename}"
+        wildcards = {"dataset": dataset, "filename": source.filename}
+        jobs.append(Job("download_source", wildcards, outputs=(download,), resources={"disk_mb": source.disk_mb},
+                        params={"source": source.url, "sha256": source.sha256, "md5": source.md5, "lock_source": key,
+                                **_download_params(settings, layout)}))
+        extracted[key] = f"{layout.data_root}/extracted/{dataset}/{source.filename}.d"
+        jobs.append(Job("extract_source", wildcards, inputs={"archive": download}, outputs=(extracted[key],),
+                        resources={"disk_mb": 2 * source.disk_mb}))
+        downloads.append(download)
+    resources = {"threads": kind.threads, "mem_mb": kind.mem_mb, "runtime": kind.runtime_min}
+    params = {"kind": kind.name, "options": dict(section)}
+    outputs = (layout.data_file("meta.json", dataset), layout.data_file("classes.txt", dataset))
+    if study.plants_hierarchy(dataset):
+        jobs.append(Job("prepare_synthetic", {"dataset": dataset}, outputs=(*outputs, layout.data_file("hierarchy.tsv", dataset)),
+                        params=params, resources=resources))
+    else:
+        inputs = {**extracted, **(kind.user_inputs(section, dataset) if kind.user_inputs else {}),
+                  "hierarchy": layout.hierarchy_file("tsv", dataset)}
+        jobs.append(Job("prepare_dataset", {"dataset": dataset}, inputs=inputs, outputs=outputs,
+                        params={**params, "downloads": downloads},
+                        resources={**resources, "disk_mb": round(study.prepared_disk_mb(dataset))}))
+    return jobs
+
+
+def hierarchy_spec(study: "Study", dataset: str) -> dict:
+    """Where a dataset's hierarchy comes from: its ``hierarchy`` section, or the data stage."""
+    spec = study.dataset(dataset).get("hierarchy")
+    if spec is None:  # planted by the data stage (synthetic)
+        return {"source": None, "sha256": None, "format": "tsv", "class_order": "sorted"}
+    return {"sha256": None, "class_order": "sorted", **spec}
+
+
+def _hierarchy_jobs(study: "Study", layout: Layout, dataset: str, settings: Mapping[str, Any]) -> list[Job]:
+    spec, section = hierarchy_spec(study, dataset), study.dataset(dataset)
+    jobs = []
+    if spec["source"] is None:
+        inputs = {"hierarchy": layout.data_file("hierarchy.tsv", dataset), "classes": layout.data_file("classes.txt", dataset)}
+    else:
+        filename = Path(urllib.parse.urlparse(spec["source"]).path).name
+        inputs = {"hierarchy": f"{layout.dataset_dir(dataset)}/hierarchy/source/{filename}"}
+        jobs.append(Job("download_hierarchy", {"dataset": dataset, "filename": filename}, outputs=(inputs["hierarchy"],),
+                        params={"source": spec["source"], "sha256": spec["sha256"], "lock_source": "hierarchy",
+                                **_download_params(settings, layout)}))
+    params = {"format": spec["format"], "class_order": spec["class_order"],
+              "expected": {"classes": section.get("classes"), "height": section.get("height")}}
+    outputs = tuple(layout.hierarchy_file(name, dataset) for name in HIERARCHY_FILES)
+    return [*jobs, Job("parse_hierarchy", {"dataset": dataset}, inputs=inputs, outputs=outputs, params=params)]
+
+
+def _frame_job(study: "Study", layout: Layout, dataset: str) -> Job:
+    frame = study.dataset(dataset)["frame"]
+    return Job("solve_frame", {"dataset": dataset},
+               inputs={"hierarchy": layout.hierarchy_file("tsv", dataset), "distances": layout.hierarchy_file("distances", dataset)},
+               outputs=tuple(layout.frame_file(name, dataset) for name in FRAME_FILES),
+               params={"gamma": frame["gamma"], "solver": frame["solver"]})
+
+
+def _weights_jobs(study: "Study", layout: Layout, datasets: list[str], settings: Mapping[str, Any]) -> list[Job]:
+    names = sorted({run.training.pretrained for d in datasets for run in study.training_runs(d) if run.training.pretrained})
+    return [Job("download_weights", {"filename": WEIGHTS[name].filename}, outputs=(weights_file(layout, name),),
+                params={"source": WEIGHTS[name].url, "sha256_prefix": WEIGHTS[name].sha256_prefix, "name": name,
+                        "format": WEIGHTS[name].format, **_download_params(settings, layout)})
+            for name in names]
+
+
+def weights_file(layout: Layout, name: str) -> str:
+    return f"{layout.data_root}/weights/{WEIGHTS[name].filename}"
+
+
+# ---------------------------------------------------------------------- runs
+
+
+def run_assets(layout: Layout, dataset: str) -> dict[str, str]:
+    """The hierarchy and frame files a run reads (``RunAssets.load``'s arguments)."""
+    return {"hierarchy": layout.hierarchy_file("tsv", dataset), "distances": layout.hierarchy_file("distances", dataset),
+            "levels": layout.hierarchy_file("levels", dataset), "haframe": layout.frame_file("haframe", dataset),
+            "etf": layout.frame_file("etf", dataset)}
+
+
+def _run_jobs(study: "Study", layout: Layout, run: RunSpec, settings: Mapping[str, Any]) -> list[Job]:
+    """A run's train and import jobs, and its evaluation unless it is an auxiliary model."""
+    wildcards = {"dataset": run.dataset, "variant": run.variant, "seed": str(run.seed)}
+    training = run.training
+    resources = {"threads": training.threads + training.workers, "gpu": 0 if training.device == "cpu" else 1}
+    assets = run_assets(layout, run.dataset)
+    meta = layout.data_file("meta.json", run.dataset)
+    weights = {"weights": weights_file(layout, training.pretrained)} if training.pretrained else {}
+    jobs = [Job("train", wildcards, inputs={**weights, **assets, "meta": meta},
+                outputs=tuple(layout.run_file(name, run) for name in ("checkpoint", "history", "nc", "config")),
+                params={"run": run.to_dict(), "resume_dir": f"{layout.run_dir(run.dataset, run.variant, run.seed)}/resume"},
+                resources=resources)]
+    tracked = {name: layout.run_file(name, run) for name in ("config", "history", "nc")}
+    evaluated = run.variant in study.config["variants"]
+    if evaluated:
+        auxiliary = {f"auxiliary_{name}": layout.run_file("checkpoint", aux) for name, aux in study.auxiliary_runs_of(run).items()}
+        jobs.append(Job("evaluate", wildcards, inputs={**assets, **auxiliary, "checkpoint": layout.run_file("checkpoint", run), "meta": meta},
+                        outputs=(layout.run_file("metrics", run), layout.run_file("predictions", run)), resources=resources))
+        tracked["metrics"] = layout.run_file("metrics", run)
+    jobs.append(Job("import_run", wildcards, inputs=tracked, outputs=(layout.run_file("mlflow", run),),
+                    params={"tracking_uri": settings["tracking_uri"], "experiment": study.name}))
+    return jobs
+
+
+# ---------------------------------------------------------------------- report
+
+
+def study_series(study: "Study") -> list[str]:
+    """Every variant and post-hoc chain of the study, in config order (one colour each)."""
+    return [name for variant, spec in study.config["variants"].items()
+            for name in [variant, *(f"{variant}+{chain}" for chain in spec.get("posthoc") or [])]]
+
+
+def _report_jobs(study: "Study", layout: Layout, reported: Mapping[str, list[RunSpec]], failed: Mapping[str, dict],
+                 unavailable: Mapping[str, str], settings: Mapping[str, Any]) -> list[Job]:
+    report, jobs = layout.report_dir, []
+    failures = failed_runs(study, layout, failed)
+    for dataset, runs in reported.items():
+        files = {name: [layout.run_file(key, run) for run in runs]
+                 for name, key in (("metrics", "metrics"), ("predictions", "predictions"), ("histories", "history"), ("collapse", "nc"))}
+        jobs.append(Job("report_dataset", {"dataset": dataset},
+                        inputs={**files, "distances": layout.hierarchy_file("distances", dataset)},
+                        outputs=(*layout.dataset_tables(dataset), *layout.report_figures([dataset])),
+                        params={"variants": study.variants(dataset), "figures": REPORT_FIGURES, "series": study_series(study),
+                                "failed_runs": {name: record for name, record in failures.items() if name.startswith(f"{dataset}/")}}))
+    jobs.append(Job("report_study", {}, inputs={"metrics": [layout.run_file("metrics", r) for runs in reported.values() for r in runs],
+                                                "reference": settings["reference_results"], "notes": settings["reference_notes"]},
+                    outputs=tuple(layout.study_tables()),
+                    params={"variants": {d: study.variants(d) for d in reported},
+                            "not_run": {"datasets": dict(unavailable), "runs": failures}}))
+    jobs.append(Job("import_report", {}, inputs={"files": layout.report_tables(reported) + layout.report_figures(reported)},
+                    outputs=(f"{report}/mlflow.json",),
+                    params={"tracking_uri": settings["tracking_uri"], "experiment": study.name}))
+    return jobs
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _unique(jobs: list[Job]) -> list[Job]:
+    """Jobs in order, a job asked for twice (a download two datasets share) kept once."""
+    return list({job.key: job for job in jobs}.values())
+
+
+def _paths(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [path for item in value or () for path in _paths(item)] if isinstance(value, (list, tuple)) else []
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: mappings as dicts, tuples as lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
