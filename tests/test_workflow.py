@@ -193,8 +193,8 @@ def test_changed_config_makes_a_new_run_and_supersedes_the_old(tiny_study, tmp_p
 # (mutation of the tiny config, what the refusal must say)
 BAD_CONFIGS = [
     (lambda c: c["variants"]["haframe"].update(alpha=1.5), "variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got 1.5"),
-    (lambda c: c["datasets"]["synthetic"]["variants"].update(haframe={"alpha": -0.1}) if c["datasets"]["synthetic"].get("variants") else c["datasets"]["synthetic"].update(variants={"haframe": {"alpha": -0.1}}),
-     "datasets.synthetic.variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got -0.1"),
+    (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"alpha": -0.1}}),
+     "datasets.synthetic.overrides.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got -0.1"),
     (lambda c: c["variants"]["ce_II"].update(method="focal"), "variants.ce_II.method: unknown method 'focal'"),
     (lambda c: c["datasets"]["synthetic"].update(kind="mnist"), "datasets.synthetic.kind: 'mnist' is not one of"),
     (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=0),
@@ -203,11 +203,11 @@ BAD_CONFIGS = [
     (lambda c: c["datasets"]["synthetic"].update(folder_typo=1),
      "datasets.synthetic: Additional properties are not allowed ('folder_typo' was unexpected)"),
     (lambda c: c.update(seeds=[0.0]), "seeds.0: expected an integer, got 0.0"),  # JSON Schema alone admits 0.0
-    (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"training": {"epoch": 3}}}),
-     "datasets.synthetic.variants.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
+    (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"training": {"epoch": 3}}}),
+     "datasets.synthetic.overrides.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
     (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
-                c["datasets"]["synthetic"].update(variants={"hafeature_II": {"margin_levels": [2]}})),
-     "datasets.synthetic.variants.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves (0) "
+                c["datasets"]["synthetic"].update(overrides={"hafeature_II": {"margin_levels": [2]}})),
+     "datasets.synthetic.overrides.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves (0) "
      "and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree"),
     (lambda c: c["datasets"].update(mine={"kind": "cifar100", "frame": {"gamma": 1.0},
                                           "hierarchy": {"source": "trees/mine.tsv", "format": "tsv"}}),

@@ -122,10 +122,12 @@ class JobTable:
     of a complete study; a job left out of them (a failed run) stays in the table, so that
     asking for one of its files by name still builds it."""
 
-    def __init__(self, jobs: Iterable[Job], targets: Iterable[str], left_out: Mapping[str, str]):
+    def __init__(self, jobs: Iterable[Job], targets: Iterable[str], left_out: Mapping[str, str],
+                 instructions: Mapping[str, str] | None = None):
         self.jobs = tuple(jobs)
         self.targets = tuple(targets)
-        self.left_out = types.MappingProxyType(dict(left_out))  # dataset -> why its data jobs are missing
+        self.left_out = types.MappingProxyType(dict(left_out))  # dataset -> why its data and run jobs are missing
+        self._instructions = dict(instructions or {})  # dataset -> what the user must provide, in the kind's words
         self._index = {job.key: job for job in self.jobs}
         if len(self._index) != len(self.jobs):
             raise ValueError("two jobs of the table have the same rule and wildcards")
@@ -136,7 +138,7 @@ class JobTable:
             return self._index[key]
         dataset = dict(key[1]).get("dataset")
         if dataset in self.left_out:
-            raise KeyError(f"dataset {dataset!r} is left out of this run: {self.left_out[dataset]}")
+            raise KeyError(self._instructions.get(dataset) or f"dataset {dataset!r} is left out of this run: {self.left_out[dataset]}")
         raise KeyError(f"the study has no {rule} job with {dict(key[1])}")
 
     def of(self, rule: str) -> list[Job]:
@@ -180,7 +182,19 @@ def compile_jobs(study: "Study", layout: Layout, failed: Mapping[str, dict], set
         targets += [layout.run_file("mlflow", run) for run in study.training_runs(dataset)
                     if not _has_failed(study, layout, run, failed)]
     targets += layout.report_tables(available) + layout.report_figures(available) + [f"{layout.report_dir}/mlflow.json"]
-    return JobTable(_unique(jobs), targets, unavailable)
+    return JobTable(_unique(jobs), targets, unavailable, {d: _instructions(study, d) for d in unavailable})
+
+
+def _instructions(study: "Study", dataset: str) -> str | None:
+    """What the user must provide for a left-out dataset, as its kind says it (None: no words)."""
+    from .data.prepared import DataError
+
+    kind = study.kind(dataset)
+    try:
+        kind.user_inputs(study.dataset(dataset), dataset) if kind.user_inputs else None
+    except DataError as error:
+        return str(error)
+    return None
 
 
 def _has_failed(study: "Study", layout: Layout, run: RunSpec, failed: Mapping[str, dict]) -> bool:

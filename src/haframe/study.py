@@ -300,15 +300,16 @@ class Study:
             for dataset in spec.get("datasets") or ():
                 if dataset not in datasets:
                     raise ConfigError(f"variants.{name}.datasets: {dataset!r} is not a dataset; defined: {list(datasets)}")
-            if not any(name in self.variants(dataset) for dataset in datasets):
-                raise ConfigError(
-                    f"variants.{name}: runs on no dataset (its datasets list and the datasets' variants lists leave it "
-                    "out everywhere); list it where it should run, or remove it")
         for dataset, section in datasets.items():
             for name in section.get("overrides") or {}:
                 if name not in self.variants(dataset):
                     raise ConfigError(f"datasets.{dataset}.overrides.{name}: {name!r} does not run on {dataset!r} "
                                       f"(it runs: {self.variants(dataset)})")
+        for name in variants:
+            if not any(name in self.variants(dataset) for dataset in datasets):
+                raise ConfigError(
+                    f"variants.{name}: runs on no dataset (its datasets list and the datasets' variants lists leave it "
+                    "out everywhere); list it where it should run, or remove it")
 
     @staticmethod
     def _check_seeds(seeds: Any, where: str) -> None:
