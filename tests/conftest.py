@@ -162,6 +162,21 @@ def mlflow_runs(store: Path | str, experiment: str = "tiny", active_only: bool =
     return client, client.search_runs([found.experiment_id], filter_string=f"tags.`haframe.kind` = '{kind}'", run_view_type=view)
 
 
+def stage_assets(root: Path, hierarchy, gamma: float = 1.0):
+    """The ``RunAssets`` of ``hierarchy`` (a ``Hierarchy``) as its hierarchy and frame stages
+    write them under ``root``."""
+    from haframe.assets import FRAME_FILES, HIERARCHY_FILES, RunAssets, build_frame_stage, build_hierarchy_stage
+
+    tsv = root / "source.tsv"
+    tsv.write_text(hierarchy.to_tsv())
+    files = {key: root / "hierarchy" / name for key, name in HIERARCHY_FILES.items()}
+    frames = {key: root / "frames" / name for key, name in FRAME_FILES.items()}
+    build_hierarchy_stage(tsv, "tsv", files)
+    build_frame_stage(files["tsv"], files["distances"], gamma, "grid", frames)
+    return RunAssets.load(hierarchy=files["tsv"], distances=files["distances"], levels=files["levels"],
+                          haframe=frames["haframe"], etf=frames["etf"])
+
+
 def random_tree_paths(seed, min_leaves=8, max_leaves=40, max_depth=5, p_leaf=0.35):
     """Root-to-leaf paths of a random tree whose leaves sit at different depths.
 

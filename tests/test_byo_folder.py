@@ -2,35 +2,20 @@
 
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from conftest import run_snakemake, tiny_config
+from haframe.data.kinds import folder
 
 pytestmark = pytest.mark.dag
-
-HIERARCHY = {"cat": ("animal",), "dog": ("animal",), "car": ("vehicle",), "bus": ("vehicle",)}
-COLOURS = {"cat": (200, 40, 40), "dog": (220, 90, 60), "car": (40, 40, 200), "bus": (60, 90, 220)}
-
-
-def write_folder(root, per_split=(6, 2, 3)):
-    rng = np.random.default_rng(0)
-    for split, n in zip(("train", "val", "test"), per_split):
-        for name, colour in COLOURS.items():
-            (root / split / name).mkdir(parents=True)
-            for i in range(n):
-                pixels = np.clip(np.array(colour) + rng.normal(0, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(root / split / name / f"{name}_{i}.png")
-
 
 def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
     """From a pixel store, with the published transforms (haframe) and with the resize and flip
     on the device (haframe_on_device)."""
     images = tmp_path / "my_images"
-    write_folder(images)
+    fixture = folder.fixture(images)
     hierarchy = tmp_path / "hierarchy.tsv"
-    hierarchy.write_text("# my hierarchy\n" + "".join(f"root\t{parent[0]}\t{leaf}\n" for leaf, parent in HIERARCHY.items()))
+    hierarchy.write_text("# my hierarchy\n" + fixture.hierarchy.to_tsv())
     config = tiny_config(seeds=[0])
     config["variants"] = {"haframe": config["variants"]["haframe"],
                           "haframe_on_device": {**config["variants"]["haframe"], "training": {"augment_on": "device"}}}
@@ -52,7 +37,7 @@ def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
     meta = json.loads((results / "data/meta.json").read_text())
     assert meta["counts"] == {"train": 24, "val": 8, "test": 12}
     assert meta["pixels"]["train"] == "pixels/train.npy" and (results / "data/pixels/train.npy").is_file()
-    assert (results / "data/classes.txt").read_text().split() == list(HIERARCHY)
+    assert (results / "data/classes.txt").read_text().split() == list(fixture.hierarchy.classes)
     summary = json.loads((results / "hierarchy/summary.json").read_text())
     assert summary["height"] == 2 and summary["num_classes"] == 4
     paths = {"haframe": "pixel store, the published transforms in the workers",
@@ -66,10 +51,10 @@ def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
 
 def test_class_folder_missing_from_the_hierarchy_is_named(tmp_path):
     images = tmp_path / "my_images"
-    write_folder(images, per_split=(1, 1, 1))
+    fixture = folder.fixture(images, per_split=(1, 1, 1))
     (images / "train" / "horse").mkdir()
     hierarchy = tmp_path / "hierarchy.tsv"
-    hierarchy.write_text("".join(f"root\t{parent[0]}\t{leaf}\n" for leaf, parent in HIERARCHY.items()))
+    hierarchy.write_text(fixture.hierarchy.to_tsv())
     config = tiny_config(seeds=[0])
     config["datasets"] = {
         "mine": {"kind": "folder", "folder": str(images), "hierarchy": {"source": str(hierarchy), "format": "tsv"},
@@ -83,9 +68,9 @@ def test_class_folder_missing_from_the_hierarchy_is_named(tmp_path):
 
 def test_a_folder_smaller_than_a_batch_is_refused_before_any_job(tmp_path):
     images = tmp_path / "my_images"
-    write_folder(images, per_split=(1, 1, 1))
+    fixture = folder.fixture(images, per_split=(1, 1, 1))
     hierarchy = tmp_path / "hierarchy.tsv"
-    hierarchy.write_text("".join(f"root\t{parent[0]}\t{leaf}\n" for leaf, parent in HIERARCHY.items()))
+    hierarchy.write_text(fixture.hierarchy.to_tsv())
     config = tiny_config(seeds=[0])
     config["datasets"] = {
         "mine": {"kind": "folder", "folder": str(images), "hierarchy": {"source": str(hierarchy), "format": "tsv"},

@@ -1,8 +1,8 @@
 """CIFAR-100 and FGVC-Aircraft preparation, offline, through the real path.
 
-Tiny archives in the sources' real formats are built in tmp_path, then fetched with
-haframe.io.download (file:// source, sha256 checked), extracted with safe_extract, prepared,
-and read back with make_loader, as the workflow does.
+Tiny archives in the sources' real formats (the kinds' ``fixture``) are built in tmp_path, then
+fetched with haframe.io.download (file:// source, sha256 checked), extracted with safe_extract,
+prepared, and read back with make_loader, as the workflow does.
 
 CIFAR's files are written as Python 2's cPickle wrote them (protocol 2, str as BINSTRING,
 arrays pickled by numpy 1.x: ``numpy.core.multiarray._reconstruct``); FGVC's images are real
@@ -12,11 +12,7 @@ JPEGs with a 20-row banner of another colour at the bottom.
 from __future__ import annotations
 
 import hashlib
-import io
 import pickletools
-import struct
-import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +21,8 @@ import torch
 from PIL import Image
 
 from haframe.data.kinds import cifar100 as cifar, fgvc_aircraft as fgvc
+from haframe.data.kinds.cifar100 import Call, Global, pattern_image, py2_pickle
+from haframe.data.kinds.fixtures import tar_gz
 from haframe.data.files import read_index
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta, read_split
@@ -43,84 +41,7 @@ def fetch_and_extract(archive: Path, work: Path) -> Path:
     return safe_extract(local, work / "extracted")
 
 
-def make_tar_gz(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 # --------------------------------------------------------------------------- Python-2 pickles
-
-
-@dataclass(frozen=True)
-class Global:
-    module: str
-    name: str
-
-
-@dataclass(frozen=True)
-class Call:
-    func: Global
-    args: tuple
-
-
-U1 = object()  # numpy 1.x's dtype('uint8')
-
-
-def py2_pickle(obj) -> bytes:
-    """Protocol-2 opcodes as Python 2's cPickle wrote the CIFAR files: Python-2 str (here
-    bytes) as SHORT_BINSTRING/BINSTRING, numpy arrays as numpy 1.x reduced them."""
-    out = bytearray(b"\x80\x02")  # PROTO 2
-
-    def put(o):
-        nonlocal out
-        if o is None:
-            out += b"N"
-        elif isinstance(o, bool):
-            out += b"\x88" if o else b"\x89"
-        elif isinstance(o, int):
-            out += b"K" + bytes([o]) if 0 <= o < 256 else b"J" + struct.pack("<i", o)
-        elif isinstance(o, bytes):
-            out += (b"U" + bytes([len(o)]) if len(o) < 256 else b"T" + struct.pack("<I", len(o))) + o
-        elif isinstance(o, tuple):
-            out += b"("
-            for x in o:
-                put(x)
-            out += b"t"
-        elif isinstance(o, list):
-            out += b"]("
-            for x in o:
-                put(x)
-            out += b"e"
-        elif isinstance(o, dict):
-            out += b"}("
-            for k, v in o.items():
-                put(k)
-                put(v)
-            out += b"u"
-        elif isinstance(o, Global):
-            out += b"c" + f"{o.module}\n{o.name}\n".encode()
-        elif isinstance(o, Call):
-            put(o.func)
-            put(o.args)
-            out += b"R"
-        elif o is U1:
-            put(Call(Global("numpy", "dtype"), (b"u1", False, True)))
-            put((3, b"|", None, None, None, -1, -1, 0))
-            out += b"b"
-        elif isinstance(o, np.ndarray):
-            assert o.dtype == np.uint8
-            put(Call(Global("numpy.core.multiarray", "_reconstruct"), (Global("numpy", "ndarray"), (0,), b"b")))
-            put((1, o.shape, U1, False, o.tobytes()))
-            out += b"b"
-        else:
-            raise TypeError(type(o))
-
-    put(obj)
-    return bytes(out + b".")
 
 
 def globals_of(data: bytes) -> set[str]:
@@ -143,60 +64,26 @@ TRAIN_PER_CLASS, VAL_PER_CLASS, TEST_PER_CLASS = 7, 2, 3
 CIFAR_EXPECTED = {"train": (K * 5, K), "val": (K * 2, K), "test": (K * 3, K)}
 
 
-def pattern_image() -> np.ndarray:
-    """32 x 32 x 3 with R = 8 * row, G = 8 * column, B = 77: any transposition shows."""
-    rows, cols = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
-    return np.stack([rows * 8, cols * 8, np.full_like(rows, 77)], axis=-1).astype(np.uint8)
-
-
-def to_cifar_rows(images: np.ndarray) -> np.ndarray:
-    """N x 32 x 32 x 3 -> N x 3072 (the R plane, then G, then B, each row-major)."""
-    return images.transpose(0, 3, 1, 2).reshape(len(images), 3072).copy()
-
-
-def cifar_batch(images: np.ndarray, labels: np.ndarray, name: bytes) -> dict:
-    return {
-        b"filenames": [b"img_%05d.png" % i for i in range(len(labels))],
-        b"batch_label": b"training batch 1 of 1" if name == b"train" else b"testing batch 1 of 1",
-        b"fine_labels": [int(x) for x in labels],
-        b"coarse_labels": [int(x) // 5 for x in labels],
-        b"data": to_cifar_rows(images),
-    }
-
-
 @pytest.fixture(scope="module")
-def cifar_source(tmp_path_factory):
+def cifar_source(tmp_path_factory) -> cifar.CifarFixture:
     """cifar-100-python.tar.gz with 7 train and 3 test images per class, classes interleaved."""
-    root = tmp_path_factory.mktemp("cifar_source")
-    rng = np.random.default_rng(0)
-    train_labels = rng.permutation(np.repeat(np.arange(K), TRAIN_PER_CLASS))
-    test_labels = rng.permutation(np.repeat(np.arange(K), TEST_PER_CLASS))
-    train_images = rng.integers(0, 256, (len(train_labels), 32, 32, 3), dtype=np.uint8)
-    test_images = rng.integers(0, 256, (len(test_labels), 32, 32, 3), dtype=np.uint8)
-    test_images[5] = pattern_image()
-    files = {
-        "cifar-100-python/meta": py2_pickle({
-            b"fine_label_names": [b"class_%d" % i for i in range(K)],
-            b"coarse_label_names": [b"super_%d" % i for i in range(K // 5)],
-        }),
-        "cifar-100-python/train": py2_pickle(cifar_batch(train_images, train_labels, b"train")),
-        "cifar-100-python/test": py2_pickle(cifar_batch(test_images, test_labels, b"test")),
-    }
-    archive = make_tar_gz(root / "cifar-100-python.tar.gz", files)
-    return dict(archive=archive, files=files, train=(train_images, train_labels), test=(test_images, test_labels))
+    fx = cifar.fixture(tmp_path_factory.mktemp("cifar_source"), classes=K, train_per_class=TRAIN_PER_CLASS,
+                       test_per_class=TEST_PER_CLASS, val_per_class=VAL_PER_CLASS)
+    assert fx.counts == CIFAR_EXPECTED
+    return fx
 
 
 @pytest.fixture(scope="module")
 def cifar_prepared(cifar_source, tmp_path_factory):
     work = tmp_path_factory.mktemp("cifar_work")
-    extracted = fetch_and_extract(cifar_source["archive"], work)
+    extracted = fetch_and_extract(cifar_source.sources["archive"], work)
     classes = [f"L5-{i}" for i in range(K)]
     meta = cifar.prepare(extracted, work / "prepared", classes, expected=CIFAR_EXPECTED, val_per_class=VAL_PER_CLASS)
     return dict(out=work / "prepared", meta=meta, extracted=extracted)
 
 
 def test_cifar_fixture_references_old_numpy_globals(cifar_source):
-    data = cifar_source["files"]["cifar-100-python/train"]
+    data = cifar_source.files["cifar-100-python/train"]
     assert "numpy.core.multiarray _reconstruct" in globals_of(data)
     assert globals_of(data) <= {f"{m} {n}" for m, n in cifar.CIFAR_GLOBALS}
     assert set(cifar.CIFAR_GLOBALS) == {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype")}
@@ -211,7 +98,7 @@ def test_cifar_splits_counts_classes_and_pixels(cifar_source, cifar_prepared):
     assert meta["counts"] == {"train": 500, "val": 200, "test": 300}
     assert meta["mean"] == pytest.approx(CIFAR_MEAN) and meta["std"] == pytest.approx(CIFAR_STD)
 
-    train_images, train_labels = cifar_source["train"]
+    train_images, train_labels = cifar_source.train
     splits = {split: read_split(out / "meta.json", split) for split in ("train", "val", "test")}
     for split, (images, labels) in splits.items():
         assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
@@ -229,7 +116,7 @@ def test_cifar_splits_counts_classes_and_pixels(cifar_source, cifar_prepared):
             assert got == sorted(train_images[i].tobytes() for i in chosen), f"class {c}: wrong {split} images"
 
     # the official test set, every image with its label, pixels exact after reshape/transpose
-    test_images, test_labels = cifar_source["test"]
+    test_images, test_labels = cifar_source.test
     images, labels = splits["test"]
     assert sorted(zip(map(bytes, images.reshape(len(images), -1)), labels.tolist())) == sorted(
         zip(map(bytes, test_images.reshape(len(test_images), -1)), test_labels.tolist()))
@@ -264,7 +151,7 @@ def test_cifar_labels_follow_the_hierarchy_class_order(cifar_source, cifar_prepa
     classes = [f"L5-{i}" for i in reversed(range(K))]
     cifar.prepare(cifar_prepared["extracted"], tmp_path / "out", classes, expected=CIFAR_EXPECTED, val_per_class=VAL_PER_CLASS)
     assert read_classes(tmp_path / "out" / "classes.txt") == classes
-    test_images, test_labels = cifar_source["test"]
+    test_images, test_labels = cifar_source.test
     images, labels = read_split(tmp_path / "out" / "meta.json", "test")
     match = np.flatnonzero((images == pattern_image()).all(axis=(1, 2, 3)))[0]
     assert labels[match] == K - 1 - test_labels[5]
@@ -291,13 +178,13 @@ def test_cifar_wrong_count_names_split_expected_and_found(cifar_prepared, tmp_pa
 
 def test_cifar_pickle_with_a_foreign_global_is_refused(cifar_source, tmp_path):
     marker = tmp_path / "pwned"
-    hostile = dict(cifar_source["files"])
+    hostile = dict(cifar_source.files)
     hostile["cifar-100-python/test"] = py2_pickle({
         b"data": Call(Global("os", "system"), (f"touch {marker}".encode(),)),
         b"fine_labels": [0],
     })
     assert "os system" in globals_of(hostile["cifar-100-python/test"])
-    archive = make_tar_gz(tmp_path / "cifar-100-python.tar.gz", hostile)
+    archive = tar_gz(tmp_path / "cifar-100-python.tar.gz", hostile)
     extracted = fetch_and_extract(archive, tmp_path / "work")
     out = tmp_path / "out"
     with pytest.raises(UnsafePickleError, match=r"os\.system"):
@@ -308,46 +195,21 @@ def test_cifar_pickle_with_a_foreign_global_is_refused(cifar_source, tmp_path):
 
 # --------------------------------------------------------------------------- FGVC-Aircraft
 
-VARIANTS = ["F/A-18", "Cessna 172", "707-320", "Boeing 717"]
-COLOURS = {"F/A-18": (200, 40, 40), "Cessna 172": (40, 200, 40), "707-320": (230, 230, 60), "Boeing 717": (120, 60, 160)}
-BANNER = (10, 10, 250)
-WIDTH, HEIGHT = 60, 52  # body 32 rows: no 8x8 JPEG block (4:4:4) holds both body and banner
-PER_SPLIT = {"train": 2, "val": 1, "test": 2}  # images per variant: 8 / 4 / 8 images
+COLOURS, BANNER, (WIDTH, HEIGHT) = fgvc.FIXTURE_COLOURS, fgvc.FIXTURE_BANNER, fgvc.FIXTURE_SIZE
+VARIANTS = list(COLOURS)
+PER_SPLIT = fgvc.FIXTURE_PER_SPLIT  # images per variant: 8 / 4 / 8 images
 FGVC_CLASSES = sorted("v-" + v.replace("/", "-slash-") for v in VARIANTS)
 FGVC_EXPECTED = {split: (n * len(VARIANTS), len(VARIANTS)) for split, n in PER_SPLIT.items()}
-
-
-def aircraft_jpeg(colour) -> bytes:
-    image = Image.new("RGB", (WIDTH, HEIGHT), colour)
-    image.paste(BANNER, (0, HEIGHT - 20, WIDTH, HEIGHT))  # the copyright banner: bottom 20 rows
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=95, subsampling=0)
-    return buffer.getvalue()
-
-
-def fgvc_files(per_split=PER_SPLIT) -> tuple[dict[str, bytes], dict[str, list[tuple[str, str]]]]:
-    data = "fgvc-aircraft-2013b/data"
-    files, annotations, image_id = {}, {}, 1025794
-    for split, n in per_split.items():
-        annotations[split] = []
-        for i in range(n):
-            for variant in VARIANTS:
-                annotations[split].append((f"{image_id:07d}", variant))
-                files[f"{data}/images/{image_id:07d}.jpg"] = aircraft_jpeg(COLOURS[variant])
-                image_id += 1
-        files[f"{data}/images_variant_{split}.txt"] = "".join(f"{i} {v}\n" for i, v in annotations[split]).encode()
-    files[f"{data}/variants.txt"] = "".join(v + "\n" for v in VARIANTS).encode()
-    return files, annotations
 
 
 @pytest.fixture(scope="module")
 def fgvc_prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("fgvc")
-    files, annotations = fgvc_files()
-    archive = make_tar_gz(root / "fgvc-aircraft-2013b.tar.gz", files)
-    extracted = fetch_and_extract(archive, root / "work")
+    fx = fgvc.fixture(root)
+    assert list(fx.hierarchy.classes) == FGVC_CLASSES and fx.counts == FGVC_EXPECTED
+    extracted = fetch_and_extract(fx.sources["archive"], root / "work")
     meta = fgvc.prepare(extracted, root / "prepared", FGVC_CLASSES, expected=FGVC_EXPECTED, threads=2)
-    return dict(out=root / "prepared", meta=meta, annotations=annotations, extracted=extracted)
+    return dict(out=root / "prepared", meta=meta, annotations=fx.annotations, extracted=extracted)
 
 
 def test_fgvc_images_are_cropped_at_full_resolution(fgvc_prepared):
@@ -421,10 +283,10 @@ def test_fgvc_class_set_and_counts_are_checked_before_converting(fgvc_prepared, 
 
 
 def test_hostile_archive_is_refused_and_nothing_extracted(tmp_path):
-    files, _ = fgvc_files({"train": 1, "val": 1, "test": 1})
+    files, _ = fgvc.fixture_files({"train": 1, "val": 1, "test": 1})
     files["../evil.txt"] = b"escaped"
     (tmp_path / "source").mkdir()
-    archive = make_tar_gz(tmp_path / "source" / "fgvc-aircraft-2013b.tar.gz", files)
+    archive = tar_gz(tmp_path / "source" / "fgvc-aircraft-2013b.tar.gz", files)
     work = tmp_path / "work"
     with pytest.raises(UnsafeArchiveError, match=r"\.\./evil\.txt"):
         fetch_and_extract(archive, work)

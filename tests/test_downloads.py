@@ -469,7 +469,7 @@ def test_download_weights_pins_a_checkpoint_only_after_it_checks(tmp_path, serve
 
 def mini_fgvc_study(archive_url: str, hierarchy: str | Path) -> dict:
     """The tiny study on one miniature FGVC-Aircraft dataset, ``mini``, fetched from ``archive_url``."""
-    from test_data_cifar_fgvc import PER_SPLIT
+    from haframe.data.kinds.fgvc_aircraft import FIXTURE_PER_SPLIT as PER_SPLIT
 
     config = tiny_config()
     config["datasets"] = {"mini": {
@@ -500,10 +500,10 @@ def test_snakemake_does_not_multiply_the_helpers_retries(tmp_path):
 
 @pytest.mark.dag
 def test_the_rules_refuse_a_cut_archive_and_a_broken_hierarchy_then_pin_the_right_ones(tmp_path, serve):
-    from test_data_cifar_fgvc import FGVC_CLASSES, PER_SPLIT, fgvc_files, make_tar_gz
+    from haframe.data.kinds import fgvc_aircraft as fgvc
 
-    files, _ = fgvc_files()
-    archive = make_tar_gz(tmp_path / "fgvc-aircraft-2013b.tar.gz", files).read_bytes()
+    fixture = fgvc.fixture(tmp_path / "fixture")
+    archive = fixture.sources["archive"].read_bytes()
     server = serve(body=archive[:-5])  # served whole, but cut: the transfer cannot tell
     hierarchy = serve(body=b"root\tjets\tv-F-slash-A-18\nroot\tjets\tv-F-slash-A-18\n")  # a class twice
     config = mini_fgvc_study(server.url("fgvc-aircraft-2013b.tar.gz"), hierarchy.url("mini_hierarchy.tsv"))
@@ -519,7 +519,7 @@ def test_the_rules_refuse_a_cut_archive_and_a_broken_hierarchy_then_pin_the_righ
     assert not lock.exists() or read_lock(lock) == {}  # nothing pinned
 
     server.body = archive
-    hierarchy.body = "".join(f"root\t{'jets' if 'F' in c else 'airliners'}\t{c}\n" for c in FGVC_CLASSES).encode()
+    hierarchy.body = "".join(f"root\t{'jets' if 'F' in c else 'airliners'}\t{c}\n" for c in fixture.hierarchy.classes).encode()
     run_snakemake(work, config, target)
     pins = read_lock(lock)["mini"]
     assert pins["archive"]["sha256"] == hashlib.sha256(archive).hexdigest()
@@ -527,6 +527,6 @@ def test_the_rules_refuse_a_cut_archive_and_a_broken_hierarchy_then_pin_the_righ
     assert pins["archive"]["validated"].startswith("extracted completely; the prepared counts")
     assert pins["hierarchy"]["sha256"] == hashlib.sha256(hierarchy.body).hexdigest()
     assert pins["hierarchy"]["validated"] == "parsed as tsv: 4 classes, height 2"
-    assert json.loads((work / target).read_text())["counts"] == {split: n * 4 for split, n in PER_SPLIT.items()}
+    assert json.loads((work / target).read_text())["counts"] == {split: n for split, (n, _) in fixture.counts.items()}
     leftovers = [p.name for p in (work / "data" / "downloads" / "mini").iterdir()]
     assert leftovers == ["fgvc-aircraft-2013b.tar.gz"]  # no .part, no unverified record

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, tiny_config
-from haframe.assets import FRAME_FILES, HIERARCHY_FILES, RunAssets, build_frame_stage, build_hierarchy_stage
+from conftest import REPO, stage_assets, tiny_config
+from haframe.assets import RunAssets
 from haframe.data.kinds.synthetic import planted_hierarchy
 from haframe.inference import build_model, predict
 from haframe.runs import ConfigError, Evaluation
@@ -22,15 +22,7 @@ SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory) -> RunAssets:
-    root = tmp_path_factory.mktemp("assets")
-    tsv = root / "source.tsv"
-    tsv.write_text(planted_hierarchy((3, 3)).to_tsv())
-    hierarchy = {key: root / "hierarchy" / name for key, name in HIERARCHY_FILES.items()}
-    frames = {key: root / "frames" / name for key, name in FRAME_FILES.items()}
-    build_hierarchy_stage(tsv, "tsv", hierarchy)
-    build_frame_stage(hierarchy["tsv"], hierarchy["distances"], 1.0, "grid", frames)
-    return RunAssets.load(hierarchy=hierarchy["tsv"], distances=hierarchy["distances"], levels=hierarchy["levels"],
-                          haframe=frames["haframe"], etf=frames["etf"])
+    return stage_assets(tmp_path_factory.mktemp("assets"), planted_hierarchy((3, 3)))
 
 
 def spec(variant: str, **training):

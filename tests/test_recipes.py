@@ -1,10 +1,12 @@
 """README's "Adding a method" recipe, followed in a copy of the repository: one new module in
-haframe/methods plus config lines, nothing else edited, trains and evaluates through the DAG."""
+haframe/methods plus config lines, nothing else edited, trains and evaluates through the DAG,
+and the contract suite (tests/contract) tests it."""
 
 import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -90,3 +92,10 @@ def test_a_new_method_is_one_module_plus_config_lines(tmp_path):
     assert metrics["top1_error"] < 100.0 * (1 - 1 / 9) - 15  # beats chance
     row = (workdir / "results/tiny/report/tables/synthetic.md").read_text()
     assert "| cosface | 1 |" in row
+    # the contract suite covers the new method with no test edit
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-k", "cosface", "tests/contract"],
+        cwd=repo, capture_output=True, text=True, env=env,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "2 passed" in result.stdout  # cosface-I and cosface-II

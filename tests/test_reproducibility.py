@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-from test_byo_folder import HIERARCHY, write_folder
 
 SCRIPT = """
 import json, sys
@@ -29,13 +28,13 @@ def test_two_fresh_processes_with_workers_give_identical_metrics(tmp_path):
     from haframe.study import Study
     from conftest import tiny_config
 
-    write_folder(tmp_path / "images")
-    (tmp_path / "hierarchy.tsv").write_text("".join(f"root\t{p[0]}\t{leaf}\n" for leaf, p in HIERARCHY.items()))
+    fixture = folder.fixture(tmp_path / "images")
+    (tmp_path / "hierarchy.tsv").write_text(fixture.hierarchy.to_tsv())
     hierarchy = {key: tmp_path / "hierarchy" / name for key, name in HIERARCHY_FILES.items()}
     build_hierarchy_stage(tmp_path / "hierarchy.tsv", "tsv", hierarchy)
     frame = {key: tmp_path / "frames" / name for key, name in FRAME_FILES.items()}
     build_frame_stage(hierarchy["tsv"], hierarchy["distances"], 1.0, "grid", frame)
-    folder.prepare(tmp_path / "images", tmp_path / "data", list(HIERARCHY), input_size=32)
+    folder.prepare(tmp_path / "images", tmp_path / "data", fixture.hierarchy.classes, input_size=32)
     config = tiny_config(seeds=[3])
     config["datasets"] = {"mine": {"kind": "folder", "folder": str(tmp_path / "images"), "frame": {"gamma": 1.0},
                                    "hierarchy": {"source": str(tmp_path / "hierarchy.tsv"), "format": "tsv"},

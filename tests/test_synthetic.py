@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from haframe.data.kinds import KINDS, PrepareJob
+from haframe.data.kinds import KINDS, PrepareJob, synthetic
 from haframe.data.kinds.synthetic import SyntheticSpec, class_prototypes, generate, planted_hierarchy
 from haframe.data.prepared import read_classes, read_split
 from haframe.hierarchy import Hierarchy
@@ -106,9 +106,9 @@ def test_at_the_demo_setting_some_look_alikes_sit_in_distant_branches():
 def test_a_given_hierarchy_gives_its_classes_in_its_order(tmp_path):
     paths = [["root", "animal", "cat"], ["root", "vehicle", "car", "sedan"], ["root", "animal", "dog"],
              ["root", "vehicle", "bus"], ["root", "vehicle", "car", "coupe"]]
-    hierarchy = Hierarchy.from_paths(paths)
-    options = {"synthetic": {"train_per_class": 3, "val_per_class": 2, "test_per_class": 2, "image_size": 8}}
-    meta = KINDS["synthetic"].prepare(PrepareJob(dataset="mine", options=options, inputs={}, hierarchy=hierarchy,
+    fixture = synthetic.fixture(tmp_path, hierarchy=Hierarchy.from_paths(paths))
+    assert fixture.options["synthetic"]["train_per_class"] == 3
+    meta = KINDS["synthetic"].prepare(PrepareJob(dataset="mine", options=fixture.options, inputs={}, hierarchy=fixture.hierarchy,
                                                  meta_file=tmp_path / "data" / "meta.json"))
     assert meta["num_classes"] == 5 and meta["transform"] == "none"
     assert read_classes(tmp_path / "data" / "classes.txt") == ["cat", "sedan", "dog", "bus", "coupe"]

@@ -20,7 +20,7 @@ import shutil
 import signal
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from .data.prepared import read_meta
 from .collapse import COLUMNS as NC_COLUMNS
 from .inference import autocast, build_model, collapse_pass, place_model, predict
 from .io import atomic_path, write_text, write_yaml
+from .methods import get_method
 from .models import Model
 from .models.weights import load_weights
 from .runs import LrScale, RunSpec
@@ -198,6 +199,12 @@ def _train_epoch(model: Model, loader, optimizer, run: RunSpec, device: torch.de
     model.train()
     training = run.training
     model.classifier.start_epoch(run.seed, epoch)
+    method = get_method(run.method)
+
+    def forward(images: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        with autocast(device, training.precision):
+            return model(images)
+
     # running sums stay on the device: no host synchronisation inside the step loop
     loss_sum = torch.zeros((), device=device)
     wrong = torch.zeros((), device=device, dtype=torch.long)
@@ -205,9 +212,7 @@ def _train_epoch(model: Model, loader, optimizer, run: RunSpec, device: torch.de
     for images, labels in loader.epoch(run.seed, epoch):
         if training.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with autocast(device, training.precision):
-            outputs, features = model(images)
-        loss = model.classifier.loss(outputs, features, labels)
+        loss, outputs = method.training_loss(model, images, labels, forward)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, TypeAlias
 
 import numpy as np
 import torch
@@ -22,7 +22,11 @@ from ..runs import ConfigError
 if TYPE_CHECKING:
     from ..assets import RunAssets
     from ..hierarchy import TreeShape
+    from ..models import Model
     from ..runs import RunSpec
+
+# images -> (outputs, features): the model's forward under the run's precision (autocast)
+Forward: TypeAlias = Callable[[torch.Tensor], tuple[Any, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,19 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def classifier(self, dim: int, assets: "RunAssets", run: "RunSpec") -> MethodClassifier:
         """The classifier on ``dim``-wide features, with the run's tensors precomputed."""
+
+    def training_loss(self, model: "Model", images: torch.Tensor, labels: torch.Tensor,
+                      forward: Forward) -> tuple[torch.Tensor, Any]:
+        """(loss, outputs) of one training batch: the scalar the step minimises, and the outputs
+        whose ``class_scores`` count the batch's training errors against ``labels``.
+
+        The training loop owns the rest of the step (zero_grad, backward, the optimiser step,
+        the sums and checks); a method overrides this to train otherwise (e.g. on mixed
+        images). ``forward`` runs ``model`` under the run's precision; the loss is computed
+        outside it, in the outputs' precision.
+        """
+        outputs, features = forward(images)
+        return model.classifier.loss(outputs, features, labels), outputs
 
 
 @dataclass(frozen=True)

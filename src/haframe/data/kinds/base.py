@@ -8,6 +8,13 @@ holds before anything is prepared (``split_sizes``: for validation and the study
 which keys of a dataset's config section it reads (``options``), the resources its
 preparation needs, and ``prepare``: extracted sources and user inputs in, a prepared dataset
 (``haframe.data.prepared``) out. Torch-free.
+
+Every kind also has a ``fixture``: ``fixture(root: Path) -> KindFixture`` writes under ``root``
+a tiny dataset in the kind's real formats (its sources as downloaded, the user's inputs) and
+says how to prepare it and what the preparation must give. The contract suite
+(``tests/contract``) prepares every registered kind's fixture as the workflow would, so a new
+kind is tested by writing its fixture. For the kind's own tests, keyword-only arguments after
+``root`` may vary it, and it may return a subclass of ``KindFixture`` that holds what they check.
 """
 
 from __future__ import annotations
@@ -62,9 +69,29 @@ class PrepareJob:
 
 
 @dataclass(frozen=True)
+class KindFixture:
+    """A tiny dataset of a kind, as its ``fixture(root)`` wrote it under ``root``.
+
+    ``sources``: for every key of the kind's ``sources``, the file as downloaded (the workflow
+    extracts it with ``haframe.io.safe_extract`` into the folder that ``job.inputs[key]`` names);
+    ``options``: the dataset's config section, keys of the kind's ``options`` only (the user's
+    inputs among them, e.g. ``folder``, as paths under ``root``); ``hierarchy``: the dataset's
+    hierarchy, None for a kind that plants its own; ``counts``: per split, the (images, classes)
+    the preparation must give.
+    """
+
+    sources: Mapping[str, Path]
+    options: Mapping[str, Any]
+    hierarchy: Hierarchy | None
+    counts: Mapping[str, tuple[int, int]]
+
+
+@dataclass(frozen=True)
 class DatasetKind:
     name: str
     prepare: Callable[[PrepareJob], dict]
+    # root -> a tiny dataset of this kind written under root (KindFixture; the contract suite's input)
+    fixture: Callable[[Path], KindFixture]
     sources: Mapping[str, Source] = field(default_factory=dict)
     user_inputs: Callable[[Mapping[str, Any], str], dict[str, str]] | None = None
     # (dataset section, dataset name) -> why it cannot be built yet (its user inputs unset), or None

@@ -11,16 +11,20 @@ test set. Dataset class ``i`` is the hierarchy leaf ``L5-<i>``.
 
 from __future__ import annotations
 
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import numpy._core.multiarray as _multiarray
 
+from ...hierarchy import Hierarchy
 from ...io import safe_unpickle
 from ..prepared import DataError, check_counts, write_prepared
 from ..transforms import NORMALISATION
-from .base import DatasetKind, PrepareJob, Source, published_sizes
+from .base import DatasetKind, KindFixture, PrepareJob, Source, published_sizes
+from .fixtures import tar_gz
 
 EXPECTED = {"train": (45000, 100), "val": (5000, 100), "test": (10000, 100)}  # (images, classes)
 
@@ -33,6 +37,7 @@ CIFAR_GLOBALS: dict = {
 
 FOLDER = "cifar-100-python"
 IMAGE_SHAPE = (3, 32, 32)
+VAL_PER_CLASS = 50
 
 
 def class_name(index: int) -> str:
@@ -86,7 +91,7 @@ def split_train_val(labels: np.ndarray, val_per_class: int) -> np.ndarray:
 
 def prepare(
     extracted: Path, out_dir: Path, classes: Sequence[str], *, expected=EXPECTED,
-    val_per_class: int = 50, log: Callable[[str], None] = lambda m: None,
+    val_per_class: int = VAL_PER_CLASS, log: Callable[[str], None] = lambda m: None,
 ) -> dict:
     """Read, split and check everything, then write the arrays layout; returns meta."""
     folder, out_dir = Path(extracted) / FOLDER, Path(out_dir)
@@ -128,9 +133,144 @@ def prepare_job(job: PrepareJob) -> dict:
     return prepare(job.inputs["archive"], job.out_dir, job.classes, expected=job.expected_counts(EXPECTED), log=job.log)
 
 
+# --------------------------------------------------------------------------- fixture
+
+
+@dataclass(frozen=True)
+class Global:
+    """A global as a pickle names it."""
+
+    module: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """A pickled call ``func(*args)`` (REDUCE)."""
+
+    func: Global
+    args: tuple
+
+
+U1 = object()  # numpy 1.x's dtype('uint8')
+
+
+def py2_pickle(obj: Any) -> bytes:
+    """Protocol-2 opcodes as Python 2's cPickle wrote the CIFAR files: Python-2 str (here
+    bytes) as SHORT_BINSTRING/BINSTRING, numpy arrays as numpy 1.x reduced them."""
+    out = bytearray(b"\x80\x02")  # PROTO 2
+
+    def put(o):
+        nonlocal out
+        if o is None:
+            out += b"N"
+        elif isinstance(o, bool):
+            out += b"\x88" if o else b"\x89"
+        elif isinstance(o, int):
+            out += b"K" + bytes([o]) if 0 <= o < 256 else b"J" + struct.pack("<i", o)
+        elif isinstance(o, bytes):
+            out += (b"U" + bytes([len(o)]) if len(o) < 256 else b"T" + struct.pack("<I", len(o))) + o
+        elif isinstance(o, tuple):
+            out += b"("
+            for x in o:
+                put(x)
+            out += b"t"
+        elif isinstance(o, list):
+            out += b"]("
+            for x in o:
+                put(x)
+            out += b"e"
+        elif isinstance(o, dict):
+            out += b"}("
+            for k, v in o.items():
+                put(k)
+                put(v)
+            out += b"u"
+        elif isinstance(o, Global):
+            out += b"c" + f"{o.module}\n{o.name}\n".encode()
+        elif isinstance(o, Call):
+            put(o.func)
+            put(o.args)
+            out += b"R"
+        elif o is U1:
+            put(Call(Global("numpy", "dtype"), (b"u1", False, True)))
+            put((3, b"|", None, None, None, -1, -1, 0))
+            out += b"b"
+        elif isinstance(o, np.ndarray):
+            assert o.dtype == np.uint8
+            put(Call(Global("numpy.core.multiarray", "_reconstruct"), (Global("numpy", "ndarray"), (0,), b"b")))
+            put((1, o.shape, U1, False, o.tobytes()))
+            out += b"b"
+        else:
+            raise TypeError(type(o))
+
+    put(obj)
+    return bytes(out + b".")
+
+
+def pattern_image() -> np.ndarray:
+    """32 x 32 x 3 with R = 8 * row, G = 8 * column, B = 77: any transposition shows."""
+    rows, cols = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
+    return np.stack([rows * 8, cols * 8, np.full_like(rows, 77)], axis=-1).astype(np.uint8)
+
+
+def to_cifar_rows(images: np.ndarray) -> np.ndarray:
+    """N x 32 x 32 x 3 -> N x 3072 (the R plane, then G, then B, each row-major)."""
+    return images.transpose(0, 3, 1, 2).reshape(len(images), 3072).copy()
+
+
+def cifar_batch(images: np.ndarray, labels: np.ndarray, name: bytes) -> dict:
+    return {
+        b"filenames": [b"img_%05d.png" % i for i in range(len(labels))],
+        b"batch_label": b"training batch 1 of 1" if name == b"train" else b"testing batch 1 of 1",
+        b"fine_labels": [int(x) for x in labels],
+        b"coarse_labels": [int(x) // 5 for x in labels],
+        b"data": to_cifar_rows(images),
+    }
+
+
+@dataclass(frozen=True)
+class CifarFixture(KindFixture):
+    files: dict[str, bytes]  # the archive's members
+    train: tuple[np.ndarray, np.ndarray]  # (images N x 32 x 32 x 3, fine labels) as written
+    test: tuple[np.ndarray, np.ndarray]
+
+
+def fixture(root: Path, *, classes: int = 2, train_per_class: int = VAL_PER_CLASS + 2, test_per_class: int = 3,
+            val_per_class: int = VAL_PER_CLASS) -> CifarFixture:
+    """cifar-100-python.tar.gz with ``classes`` classes, their images interleaved, the test
+    image 5 a ``pattern_image``; ``counts`` as ``prepare`` splits it with ``val_per_class``."""
+    rng = np.random.default_rng(0)
+    train_labels = rng.permutation(np.repeat(np.arange(classes), train_per_class))
+    test_labels = rng.permutation(np.repeat(np.arange(classes), test_per_class))
+    train_images = rng.integers(0, 256, (len(train_labels), 32, 32, 3), dtype=np.uint8)
+    test_images = rng.integers(0, 256, (len(test_labels), 32, 32, 3), dtype=np.uint8)
+    test_images[5] = pattern_image()
+    files = {
+        f"{FOLDER}/meta": py2_pickle({
+            b"fine_label_names": [b"class_%d" % i for i in range(classes)],
+            b"coarse_label_names": [b"super_%d" % i for i in range(max(classes // 5, 1))],
+        }),
+        f"{FOLDER}/train": py2_pickle(cifar_batch(train_images, train_labels, b"train")),
+        f"{FOLDER}/test": py2_pickle(cifar_batch(test_images, test_labels, b"test")),
+    }
+    Path(root).mkdir(parents=True, exist_ok=True)
+    counts = {
+        "train": (classes * (train_per_class - val_per_class), classes), "val": (classes * val_per_class, classes),
+        "test": (classes * test_per_class, classes),
+    }
+    return CifarFixture(
+        sources={"archive": tar_gz(Path(root) / "cifar-100-python.tar.gz", files)},
+        options={"counts": counts},
+        hierarchy=Hierarchy.from_paths([["root", f"L4-{i // 5}", class_name(i)] for i in range(classes)]),
+        counts=counts, files=files, train=(train_images, train_labels), test=(test_images, test_labels),
+    )
+
+
 KIND = DatasetKind(
     name="cifar100",
     prepare=prepare_job,
+    fixture=fixture,
     sources={
         "archive": Source(
             "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "cifar-100-python.tar.gz",

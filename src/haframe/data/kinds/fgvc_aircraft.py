@@ -8,13 +8,19 @@ written '-slash-'; splits are the official train / val / test lists.
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from PIL import Image
+
+from ...hierarchy import Hierarchy
 from ..files import convert_images, write_index
 from ..prepared import SPLITS, DataError, check_counts, write_meta
 from ..transforms import NORMALISATION
-from .base import DatasetKind, PrepareJob, Source, published_sizes
+from .base import DatasetKind, KindFixture, PrepareJob, Source, published_sizes
+from .fixtures import tar_gz
 
 EXPECTED = {"train": (3334, 100), "val": (3333, 100), "test": (3333, 100)}
 
@@ -91,9 +97,65 @@ def prepare_job(job: PrepareJob) -> dict:
     return prepare(job.inputs["archive"], job.out_dir, job.classes, expected=job.expected_counts(EXPECTED), threads=job.threads, log=job.log)
 
 
+# --------------------------------------------------------------------------- fixture
+
+FIXTURE_COLOURS = {"F/A-18": (200, 40, 40), "Cessna 172": (40, 200, 40), "707-320": (230, 230, 60), "Boeing 717": (120, 60, 160)}
+FIXTURE_FAMILIES = {"F/A-18": "fighter", "Cessna 172": "light", "707-320": "airliner", "Boeing 717": "airliner"}
+FIXTURE_BANNER = (10, 10, 250)
+FIXTURE_SIZE = (60, 52)  # body 32 rows: no 8x8 JPEG block (4:4:4) holds both body and banner
+FIXTURE_PER_SPLIT = {"train": 2, "val": 1, "test": 2}  # images per variant
+
+
+def aircraft_jpeg(colour: tuple[int, int, int]) -> bytes:
+    """A solid ``colour`` image with the copyright banner (``FIXTURE_BANNER``) in its bottom 20 rows."""
+    width, height = FIXTURE_SIZE
+    image = Image.new("RGB", (width, height), colour)
+    image.paste(FIXTURE_BANNER, (0, height - CROP_BOTTOM, width, height))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95, subsampling=0)
+    return buffer.getvalue()
+
+
+def fixture_files(per_split: dict[str, int] = FIXTURE_PER_SPLIT) -> tuple[dict[str, bytes], dict[str, list[tuple[str, str]]]]:
+    """The archive's members ({name: bytes}) and {split: [(image id, variant)]}: ``per_split``
+    images of every variant of ``FIXTURE_COLOURS`` per split."""
+    data = FOLDER.as_posix()
+    files, annotations, image_id = {}, {}, 1025794
+    for split, n in per_split.items():
+        annotations[split] = []
+        for _ in range(n):
+            for variant, colour in FIXTURE_COLOURS.items():
+                annotations[split].append((f"{image_id:07d}", variant))
+                files[f"{data}/images/{image_id:07d}.jpg"] = aircraft_jpeg(colour)
+                image_id += 1
+        files[f"{data}/images_variant_{split}.txt"] = "".join(f"{i} {v}\n" for i, v in annotations[split]).encode()
+    files[f"{data}/variants.txt"] = "".join(v + "\n" for v in FIXTURE_COLOURS).encode()
+    return files, annotations
+
+
+@dataclass(frozen=True)
+class FgvcFixture(KindFixture):
+    annotations: dict[str, list[tuple[str, str]]]  # split -> [(image id, variant)]
+
+
+def fixture(root: Path, *, per_split: dict[str, int] = FIXTURE_PER_SPLIT) -> FgvcFixture:
+    """fgvc-aircraft-2013b.tar.gz of ``fixture_files(per_split)``; classes sorted."""
+    files, annotations = fixture_files(per_split)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    paths = sorted((["root", family, class_name(variant)] for variant, family in FIXTURE_FAMILIES.items()), key=lambda p: p[-1])
+    counts = {split: (n * len(paths), len(paths)) for split, n in per_split.items()}
+    return FgvcFixture(
+        sources={"archive": tar_gz(Path(root) / "fgvc-aircraft-2013b.tar.gz", files)},
+        options={"counts": counts},
+        hierarchy=Hierarchy.from_paths(paths),
+        counts=counts, annotations=annotations,
+    )
+
+
 KIND = DatasetKind(
     name="fgvc_aircraft",
     prepare=prepare_job,
+    fixture=fixture,
     sources={
         "archive": Source(  # no published checksum: pinned by the lock file
             "https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",

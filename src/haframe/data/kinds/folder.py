@@ -6,10 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+from PIL import Image
+
+from ...hierarchy import Hierarchy
 from ..files import convert_images, write_index
 from ..prepared import SPLITS, DataError, write_meta
 from ..transforms import NORMALISATION
-from .base import DatasetKind, PrepareJob
+from .base import DatasetKind, KindFixture, PrepareJob
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -90,9 +94,33 @@ def prepare_job(job: PrepareJob) -> dict:
     )
 
 
+# class -> (parent, colour): the fixture's hierarchy, in class order
+FIXTURE_CLASSES = {"cat": ("animal", (200, 40, 40)), "dog": ("animal", (220, 90, 60)),
+                   "car": ("vehicle", (40, 40, 200)), "bus": ("vehicle", (60, 90, 220))}
+
+
+def fixture(root: Path, *, per_split: tuple[int, int, int] = (6, 2, 3)) -> KindFixture:
+    """The folder ``root`` itself: per class, ``per_split`` (train, val, test) 40 x 40 PNGs of
+    its colour plus noise; prepared at 32 pixels."""
+    root = Path(root)
+    rng = np.random.default_rng(0)
+    for split, n in zip(SPLITS, per_split):
+        for name, (_, colour) in FIXTURE_CLASSES.items():
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(np.array(colour) + rng.normal(0, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{name}_{i}.png")
+    return KindFixture(
+        sources={}, options={"folder": str(root), "input_size": 32},
+        hierarchy=Hierarchy.from_paths([["root", parent, name] for name, (parent, _) in FIXTURE_CLASSES.items()]),
+        counts={split: (n * len(FIXTURE_CLASSES), len(FIXTURE_CLASSES)) for split, n in zip(SPLITS, per_split)},
+    )
+
+
 KIND = DatasetKind(
     name="folder",
     prepare=prepare_job,
+    fixture=fixture,
     user_inputs=user_inputs,
     split_sizes=split_sizes,
     options=("folder", "transform", "resize", "input_size", "store"),

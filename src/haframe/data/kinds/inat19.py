@@ -11,13 +11,17 @@ verified by their content digest. Listed images are stretched to 224 x 224 once,
 from __future__ import annotations
 
 import re
+import shutil
+import tarfile
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ...hierarchy import Hierarchy
 from ..files import convert_images
 from ..prepared import SPLITS, DataError
-from ..split_lists import destination, finish, plan_rows, shown, verified_split_lists
+from ..split_lists import content_digest, destination, finish, plan_rows, shown, verified_split_lists
 from .base import DatasetKind, PrepareJob, Source, published_sizes
+from .fixtures import ListedFixture, jpeg, listed_counts, listed_names, write_list_files
 
 EXPECTED = {"train": (187385, 1010), "val": (40121, 1010), "test": (40737, 1010)}
 SPLITS_DIGEST = "ebe34529700e4018f8b3c2f71a2b1a5ff46cb4d9dcace73591f7632d83b35fcf"
@@ -108,9 +112,60 @@ def prepare_job(job: PrepareJob) -> dict:
     )
 
 
+# --------------------------------------------------------------------------- fixture
+
+FIXTURE_FOLDERS = {"nat0002": "Birds/2", "nat0000": "Plants/0", "nat0001": "Plants/1"}  # hierarchy order, not sorted
+FIXTURE_PER_SPLIT = {"train": 3, "val": 2, "test": 2}
+
+
+def fixture(root: Path, *, drop: str | None = None) -> ListedFixture:
+    """train_val2019.tar.gz (an unlisted image in every class folder, and a category no list
+    names) and the inaturalist19 split lists (.tar.gz); ``drop`` leaves one listed image out
+    of the tarball."""
+    root = Path(root)
+    classes, src = list(FIXTURE_FOLDERS), root / "src"
+    listed: dict[str, list[tuple[str, str, int]]] = {split: [] for split in SPLITS}
+    unlisted, number = [], 0
+    for cls in classes:
+        folder = src / TOP / FIXTURE_FOLDERS[cls]
+        folder.mkdir(parents=True)
+        for split in SPLITS:
+            for _ in range(FIXTURE_PER_SPLIT[split]):
+                name = f"{number:08x}{'ab' * 12}.jpg"
+                (folder / name).write_bytes(jpeg(number))
+                listed[split].append((cls, name, number))
+                number += 1
+        name = f"{number:08x}{'cd' * 12}.jpg"  # in the tarball, in no list
+        (folder / name).write_bytes(jpeg(number))
+        unlisted.append(name)
+        number += 1
+    other = src / TOP / "Birds" / "7"  # a category no list names
+    other.mkdir(parents=True)
+    (other / "ffffffff.jpg").write_bytes(jpeg(number))
+    unlisted.append("ffffffff.jpg")
+    if drop is not None:
+        next(src.rglob(drop)).unlink()
+    sources = {"images": root / f"{TOP}.tar.gz", "splits": root / "inat19_split_lists.tar.gz"}
+    with tarfile.open(sources["images"], "w:gz") as tar:
+        tar.add(src / TOP, arcname=TOP)
+    lists = listed_names(classes, listed)
+    write_list_files(root / "lists" / "inaturalist19", lists)
+    with tarfile.open(sources["splits"], "w:gz") as tar:
+        tar.add(root / "lists" / "inaturalist19", arcname="inaturalist19")
+    shutil.rmtree(src)
+    shutil.rmtree(root / "lists")
+    counts = listed_counts(classes, listed)
+    return ListedFixture(
+        sources=sources, options={"counts": counts, "splits_digest": content_digest(lists)},
+        hierarchy=Hierarchy.from_paths([["root", FIXTURE_FOLDERS[c].split("/")[0], c] for c in classes]),
+        counts=counts, root=root, classes=classes, listed=listed, unlisted=unlisted,
+    )
+
+
 KIND = DatasetKind(
     name="inat19",
     prepare=prepare_job,
+    fixture=fixture,
     sources={
         "images": Source(
             "https://ml-inat-competition-datasets.s3.amazonaws.com/2019/train_val2019.tar.gz", "train_val2019.tar.gz",

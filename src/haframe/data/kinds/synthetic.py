@@ -30,7 +30,7 @@ import numpy as np
 from ...hierarchy import Hierarchy
 from ...io import write_text
 from ..prepared import write_prepared
-from .base import DatasetKind, PrepareJob
+from .base import DatasetKind, KindFixture, PrepareJob
 
 FREQUENCIES = 4  # smooth patterns: Fourier modes 0..3 per axis, amplitude ~ 1 / (1 + |f|)
 
@@ -163,9 +163,21 @@ def planted_tree(section) -> Hierarchy:
     return planted_hierarchy(SyntheticSpec.from_options(dict(section.get("synthetic") or {})).branching)
 
 
+def fixture(root: Path, *, hierarchy: Hierarchy | None = None) -> KindFixture:
+    """Nothing on disk (the preparation generates the images): 8-pixel images of a planted
+    2 x 2 tree, or of ``hierarchy``'s classes; 3 / 2 / 2 images per class."""
+    spec = {"branching": [2, 2], "train_per_class": 3, "val_per_class": 2, "test_per_class": 2, "image_size": 8}
+    K = (hierarchy or planted_hierarchy(tuple(spec["branching"]))).num_classes
+    return KindFixture(
+        sources={}, options={"synthetic": spec}, hierarchy=hierarchy,
+        counts={split: (spec[f"{split}_per_class"] * K, K) for split in ("train", "val", "test")},
+    )
+
+
 KIND = DatasetKind(
     name="synthetic",
     prepare=prepare_job,
+    fixture=fixture,
     split_sizes=split_sizes,
     options=("synthetic",),
     plants_hierarchy=True,

@@ -21,15 +21,19 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import tarfile
+import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
 
+from ...hierarchy import Hierarchy
 from ...io import UnsafeArchiveError
 from ..files import convert_images
 from ..prepared import SPLITS, DataError
-from ..split_lists import destination, finish, plan_rows, shown, verified_split_lists
+from ..split_lists import content_digest, destination, finish, plan_rows, shown, verified_split_lists
 from .base import DatasetKind, PrepareJob, Source, published_sizes
+from .fixtures import ListedFixture, jpeg, listed_counts, listed_names, tar_bytes, write_list_files
 from .inat19 import MBM
 
 EXPECTED = {"train": (425600, 608), "val": (15200, 608), "test": (15200, 608)}
@@ -285,9 +289,109 @@ def prepare_job(job: PrepareJob) -> dict:
     )
 
 
+# --------------------------------------------------------------------------- fixture
+
+FIXTURE_WNIDS = ["n01443537", "n01440764", "n01484850"]  # hierarchy order, not sorted
+FIXTURE_PER_SPLIT = {"train": 3, "val": 2, "test": 2}
+HOSTILE = ("inner_dotdot", "inner_symlink", "outer_dotdot", "val_absolute")
+
+
+def _symlink(name: str, target: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info
+
+
+def fixture(root: Path, *, drop: str | None = None, hostile: str | None = None) -> ListedFixture:
+    """ILSVRC2012_img_train.tar (a tar of per-class tars) and ILSVRC2012_img_val.tar (flat), the
+    user's inputs (``options``), with unlisted images and a class no list names; the same as
+    extracted folders (``files``: train_tar, val_tar, train_dir, val_dir); the
+    splits_tieredImageNet-H lists (.zip).
+
+    ``drop`` leaves one listed image out of every source; ``hostile`` (one of ``HOSTILE``) adds
+    a bad member to the tars."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    classes = list(FIXTURE_WNIDS)
+    listed: dict[str, list[tuple[str, str, int]]] = {split: [] for split in SPLITS}
+    unlisted, number, val_number = [], 0, 1
+    train_members: dict[str, list[tuple[str, bytes]]] = {}
+    val_members: list[tuple[str, bytes, str]] = []  # (name, data, wnid)
+    for wnid in classes:
+        train_members[wnid] = []
+        for k in range(FIXTURE_PER_SPLIT["train"] + 1):  # the last one is in no list
+            name = f"{wnid}_{10026 + 7 * k}.JPEG"
+            train_members[wnid].append((name, jpeg(number)))
+            if k < FIXTURE_PER_SPLIT["train"]:
+                listed["train"].append((wnid, name, number))
+            else:
+                unlisted.append(name)
+            number += 1
+        for split in ("val", "test"):
+            for _ in range(FIXTURE_PER_SPLIT[split]):
+                name = f"ILSVRC2012_val_{val_number:08d}.JPEG"
+                val_members.append((name, jpeg(number), wnid))
+                listed[split].append((wnid, name, number))
+                number, val_number = number + 1, val_number + 3
+    name = f"ILSVRC2012_val_{val_number:08d}.JPEG"  # in no list
+    val_members.append((name, jpeg(number), "n09999999"))
+    unlisted.append(name)
+    train_members["n09999999"] = [("n09999999_1.JPEG", jpeg(number + 1))]  # a class no list names
+    unlisted.append("n09999999_1.JPEG")
+    val_members.sort()  # the real val tar is in file-name order
+
+    if drop is not None:
+        train_members = {w: [(n, d) for n, d in m if n != drop] for w, m in train_members.items()}
+        val_members = [m for m in val_members if m[0] != drop]
+    inner: dict[str, list] = {w: list(m) for w, m in train_members.items()}
+    outer: list = []
+    val_entries: list = [(n, d) for n, d, _ in val_members]
+    evil = jpeg(99)
+    if hostile == "inner_dotdot":
+        inner[classes[1]].insert(1, ("../../evil.JPEG", evil))
+    elif hostile == "inner_symlink":
+        inner[classes[1]].insert(1, ("", _symlink(f"{classes[1]}_1.JPEG", "../../../evil.JPEG")))
+    elif hostile == "outer_dotdot":
+        outer.append(("../evil.tar", tar_bytes([("evil.JPEG", evil)])))
+    elif hostile == "val_absolute":
+        val_entries.insert(2, (str(root / "evil.JPEG"), evil))
+    elif hostile is not None:
+        raise ValueError(f"hostile must be one of {HOSTILE}, got {hostile!r}")
+    outer[:0] = [(f"{w}.tar", tar_bytes(m)) for w, m in sorted(inner.items())]  # hostile ones last
+    files = {"train_tar": root / "ILSVRC2012_img_train.tar", "val_tar": root / "ILSVRC2012_img_val.tar",
+             "train_dir": root / "train", "val_dir": root / "val"}
+    files["train_tar"].write_bytes(tar_bytes(outer))
+    files["val_tar"].write_bytes(tar_bytes(val_entries))
+    for wnid, members in train_members.items():  # train: <wnid>/<file>
+        (files["train_dir"] / wnid).mkdir(parents=True)
+        for name, data in members:
+            (files["train_dir"] / wnid / name).write_bytes(data)
+    for name, data, wnid in val_members:  # val: per-class folders
+        (files["val_dir"] / wnid).mkdir(parents=True, exist_ok=True)
+        (files["val_dir"] / wnid / name).write_bytes(data)
+
+    # zipped from files on disk, as the published zip was (members carry S_IFREG / S_IFDIR modes)
+    lists = listed_names(classes, listed)
+    folder = root / "lists" / "splits_tieredImageNet-H"
+    write_list_files(folder, lists)
+    splits = root / "splits_tiered.zip"
+    with zipfile.ZipFile(splits, "w") as zf:
+        for path in sorted([folder, *folder.rglob("*")]):
+            zf.write(path, path.relative_to(folder.parent).as_posix())
+    shutil.rmtree(root / "lists")
+    counts = listed_counts(classes, listed)
+    imagenet = {"train": str(files["train_tar"]), "val": str(files["val_tar"])}
+    return ListedFixture(
+        sources={"splits": splits}, options={"counts": counts, "splits_digest": content_digest(lists), "imagenet": imagenet},
+        hierarchy=Hierarchy.from_paths([["root", f"group{i % 2}", wnid] for i, wnid in enumerate(classes)]),
+        counts=counts, root=root, classes=classes, listed=listed, unlisted=unlisted, files=files,
+    )
+
+
 KIND = DatasetKind(
     name="tiered_imagenet",
     prepare=prepare_job,
+    fixture=fixture,
     sources={
         "splits": Source(
             f"{MBM}/dataset_splits/splits_tiered.zip", "splits_tiered.zip",
