@@ -30,7 +30,8 @@ from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta
 from haframe.data.split_lists import content_digest, verified_split_lists
 from haframe.data.transforms import NORMALISATION
-from haframe.io import UnsafeArchiveError, download, safe_extract, sha256_of
+from haframe.fileio import sha256_of
+from haframe.io import UnsafeArchiveError, download, safe_extract
 
 SPLITS = ("train", "val", "test")
 SIZES = [(50, 30), (37, 61), (64, 48), (29, 29), (101, 17)]
