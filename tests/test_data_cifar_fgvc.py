@@ -28,7 +28,8 @@ from haframe.data.kinds import cifar100 as cifar, fgvc_aircraft as fgvc
 from haframe.data.files import read_index
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta, read_split
-from haframe.io import UnsafeArchiveError, UnsafePickleError, download, safe_extract
+from haframe.io import UnsafeArchiveError, download, safe_extract
+from haframe.pickles import UnsafePickleError
 
 CPU = torch.device("cpu")
 CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)  # README, "The method" 5

@@ -1,5 +1,5 @@
-"""File I/O shared by every stage: the one download helper, the one restricted unpickler (and,
-for archives, the one extraction function)."""
+"""File I/O shared by every stage: the one download helper (and, for archives, the one
+extraction function)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import http.client
 import json
 import lzma
 import os
-import pickle
 import random
 import shutil
 import socket
@@ -26,47 +25,11 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import yaml
 
 from .fileio import md5_of, read_yaml, sha256_of, write_text, write_yaml
-
-
-# --------------------------------------------------------------------------- pickles
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle referenced a global that its reader does not admit."""
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, allowed: Mapping[tuple[str, str], Any], source: str, **kwargs):
-        super().__init__(file, **kwargs)
-        self._allowed = allowed
-        self._source = source
-
-    def find_class(self, module: str, name: str) -> Any:
-        # Called for every GLOBAL/STACK_GLOBAL before anything is constructed or called:
-        # refusing here means no code named by the pickle ever runs.
-        if (module, name) in self._allowed:
-            return self._allowed[(module, name)]
-        raise UnsafePickleError(
-            f"{self._source}: refusing to load global {module}.{name}; "
-            f"this reader admits only {sorted(f'{m}.{n}' for m, n in self._allowed) or 'no globals'}"
-        )
-
-
-def safe_unpickle(path: str | os.PathLike, allowed: Mapping[tuple[str, str], Any] | None = None, **kwargs) -> Any:
-    """Load a pickle that may only reference the globals in ``allowed``.
-
-    ``allowed`` maps (module, name) as written in the pickle to the object to use for it.
-    ``.xz`` files are decompressed. The project's one way to read a pickle it did not write.
-    """
-    path = Path(path)
-    opener = lzma.open if path.suffix == ".xz" else open
-    with opener(path, "rb") as handle:
-        return _RestrictedUnpickler(handle, allowed or {}, str(path), **kwargs).load()
 
 
 # --------------------------------------------------------------------------- downloads

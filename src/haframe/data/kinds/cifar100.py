@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import numpy._core.multiarray as _multiarray
 
-from ...io import safe_unpickle
+from ...pickles import safe_unpickle
 from ..prepared import DataError, check_counts, write_prepared
 from ..transforms import NORMALISATION
 from .base import DatasetKind, PrepareJob, Source, published_sizes
