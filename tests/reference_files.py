@@ -29,8 +29,9 @@ from urllib.parse import urlparse
 import pytest
 
 from conftest import SHARED
+from haframe.archives import safe_extract
 from haframe.data.split_lists import verified_split_lists
-from haframe.io import ChecksumMismatch, DownloadError, download, safe_extract
+from haframe.io import ChecksumMismatch, DownloadError, download
 
 RAW = "https://raw.githubusercontent.com"
 HAFRAME = f"{RAW}/ltong1130ztr/HAFrame/abe73b43dd0122a727ca87029e325ba854b18c16"

@@ -24,11 +24,12 @@ import pytest
 import torch
 from PIL import Image
 
+from haframe.archives import UnsafeArchiveError, safe_extract
 from haframe.data.kinds import cifar100 as cifar, fgvc_aircraft as fgvc
 from haframe.data.files import read_index
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta, read_split
-from haframe.io import UnsafeArchiveError, download, safe_extract
+from haframe.io import download
 from haframe.pickles import UnsafePickleError
 
 CPU = torch.device("cpu")

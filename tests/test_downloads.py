@@ -26,11 +26,11 @@ import yaml
 
 import haframe.io
 from conftest import REPO, direct_to_localhost, http_servers, run_snakemake, tiny_config
+from haframe.archives import ArchiveError, safe_extract
 from haframe.checkpoints import check_weights_file, resnet50_body_keys
 from haframe.fileio import sha256_of
 from haframe.io import (
-    ArchiveError, ChecksumMismatch, DownloadError, LockKey, download, pin_validated, read_lock,
-    reject_unverified, safe_extract,
+    ChecksumMismatch, DownloadError, LockKey, download, pin_validated, read_lock, reject_unverified,
 )
 
 DATA = bytes((i * 7919 + (i >> 8)) % 256 for i in range(400_000))

@@ -25,7 +25,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
 
-from ...io import UnsafeArchiveError
+from ...archives import UnsafeArchiveError
 from ..files import convert_images
 from ..prepared import SPLITS, DataError
 from ..split_lists import destination, finish, plan_rows, shown, verified_split_lists
