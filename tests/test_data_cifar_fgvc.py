@@ -1,7 +1,7 @@
 """CIFAR-100 and FGVC-Aircraft preparation, offline, through the real path.
 
 Tiny archives in the sources' real formats are built in tmp_path, then fetched with
-haframe.io.download (file:// source, sha256 checked), extracted with safe_extract, prepared,
+haframe.downloads.download (file:// source, sha256 checked), extracted with safe_extract, prepared,
 and read back with make_loader, as the workflow does.
 
 CIFAR's files are written as Python 2's cPickle wrote them (protocol 2, str as BINSTRING,
@@ -29,7 +29,7 @@ from haframe.data.kinds import cifar100 as cifar, fgvc_aircraft as fgvc
 from haframe.data.files import read_index
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta, read_split
-from haframe.io import download
+from haframe.downloads import download
 from haframe.pickles import UnsafePickleError
 
 CPU = torch.device("cpu")

@@ -1,6 +1,6 @@
 """iNaturalist-2019 and tieredImageNet-H preparation, offline, on tiny archives in the real formats.
 
-Each fixture goes the real way: haframe.io.download (file:// source, sha256 checked) ->
+Each fixture goes the real way: haframe.downloads.download (file:// source, sha256 checked) ->
 haframe.archives.safe_extract (the iNat tarball, the split-list archives) -> prepare -> make_loader.
 The ILSVRC-2012 tars are never extracted: prepare streams them. Every source image is a
 solid colour with a black strip over its left fifth, so a prepared image shows whether it
@@ -31,8 +31,8 @@ from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta
 from haframe.data.split_lists import content_digest, verified_split_lists
 from haframe.data.transforms import NORMALISATION
+from haframe.downloads import download
 from haframe.fileio import sha256_of
-from haframe.io import download
 
 SPLITS = ("train", "val", "test")
 SIZES = [(50, 30), (37, 61), (64, 48), (29, 29), (101, 17)]

@@ -1,4 +1,4 @@
-"""haframe.io: the verified, resumable download helper, sha256_of and atomic_path.
+"""haframe.downloads: the verified, resumable download helper; haframe.fileio: sha256_of, atomic_path.
 
 HTTP cases run against a real http.server on 127.0.0.1 (port 0) in a thread, with a
 handler that can honour Range requests, truncate bodies, or answer 404.
@@ -17,8 +17,8 @@ import pytest
 
 from conftest import direct_to_localhost, http_servers
 from reference_files import reference_file
+from haframe.downloads import DownloadError, download
 from haframe.fileio import atomic_path, sha256_of
-from haframe.io import DownloadError, download
 
 DATA = bytes((i * 7919 + (i >> 8)) % 256 for i in range(300_000))  # not a multiple of any chunk size
 DIGEST = hashlib.sha256(DATA).hexdigest()
