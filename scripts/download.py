@@ -1,7 +1,7 @@
 """Rules download_source, download_hierarchy: fetch one source (URL, file:// URL or local path),
 checked against its published checksum, or its pin in the lock file (an unpinned source is
 recorded as unverified: the rule that validates its content pins it)."""
-from haframe.io import LockKey, download
+from haframe.downloads import LockKey, download
 from haframe.logs import log_to
 
 with log_to(snakemake.log[0]) as log:

@@ -1,8 +1,10 @@
 """Rule download_weights: fetch initial backbone weights, verified by their sha256 prefix
 (torchvision's file names) or pinned in the lock file once the torch-free weights check passed."""
 from haframe.checkpoints import check_weights_file
-from haframe.io import LockKey, check_sha256_prefix, download, pin_validated, reject_unverified
+from haframe.downloads import LockKey, download
+from haframe.fileio import check_sha256_prefix
 from haframe.logs import log_to
+from haframe.pins import pin_validated, reject_unverified
 
 with log_to(snakemake.log[0]) as log:
     p = snakemake.params

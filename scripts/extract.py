@@ -1,7 +1,8 @@
 """Rule extract_source: unpack an archive with the project's checked extraction; an unverified
 download (no published checksum, not pinned yet) that is not a complete archive is deleted."""
-from haframe.io import ArchiveError, reject_unverified, safe_extract
+from haframe.archives import ArchiveError, safe_extract
 from haframe.logs import log_to
+from haframe.pins import reject_unverified
 
 with log_to(snakemake.log[0]) as log:
     try:

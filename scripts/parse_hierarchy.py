@@ -1,7 +1,7 @@
 """Rule parse_hierarchy: validate the hierarchy, write distances, level labels, summary; pins a
 downloaded hierarchy without a published sha256 once it parsed (deletes it if it does not)."""
 from haframe.assets import build_hierarchy_stage
-from haframe.io import pin_validated, reject_unverified
+from haframe.pins import pin_validated, reject_unverified
 from haframe.logs import log_to
 
 with log_to(snakemake.log[0]) as log:

@@ -4,7 +4,7 @@ from pathlib import Path
 from haframe.data.kinds import KINDS, PrepareJob
 from haframe.data.pixels import store_pixels
 from haframe.hierarchy import read_tsv
-from haframe.io import pin_validated
+from haframe.pins import pin_validated
 from haframe.logs import log_to
 
 with log_to(snakemake.log[0]) as log:

@@ -1,5 +1,5 @@
 """Rule report_study: ablation and summary tables across datasets, and the scorecard."""
-from haframe.io import read_json
+from haframe.fileio import read_json
 from haframe.logs import log_to
 from haframe.report.build import report_study
 

@@ -218,7 +218,7 @@ def training_pids(workdir: Path) -> list[int]:
 
 def load_distance_dict(path):
     """A published ``{(a, b): distance}`` pickle (lzma): it references no global at all."""
-    from haframe.io import safe_unpickle
+    from haframe.pickles import safe_unpickle
 
     table = safe_unpickle(path)
     if not isinstance(table, dict):

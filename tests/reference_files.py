@@ -7,7 +7,7 @@
    does not exist to see what a fresh clone sees.
 2. The file in the cache ``$HAFRAME_TEST_CACHE`` (default ``~/.cache/haframe/reference``),
    fetched there first, once, from its pinned upstream URL in ``PINNED`` with the project's
-   download helper ``haframe.io.download`` and verified (sha256; split lists also by their
+   download helper ``haframe.downloads.download`` and verified (sha256; split lists also by their
    content digest). The cache mirrors the URLs: ``<cache>/<owner>/<repo>/<commit>/<path>``.
    A file that arrives with the wrong digest is an error, and nothing of it stays cached.
 3. Otherwise (offline, no ../shared) ``pytest.skip`` with one line naming the file and how to
@@ -29,8 +29,9 @@ from urllib.parse import urlparse
 import pytest
 
 from conftest import SHARED
+from haframe.archives import safe_extract
 from haframe.data.split_lists import verified_split_lists
-from haframe.io import ChecksumMismatch, DownloadError, download, safe_extract
+from haframe.downloads import ChecksumMismatch, DownloadError, download
 
 RAW = "https://raw.githubusercontent.com"
 HAFRAME = f"{RAW}/ltong1130ztr/HAFrame/abe73b43dd0122a727ca87029e325ba854b18c16"

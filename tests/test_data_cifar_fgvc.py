@@ -1,7 +1,7 @@
 """CIFAR-100 and FGVC-Aircraft preparation, offline, through the real path.
 
 Tiny archives in the sources' real formats (the kinds' ``fixture``) are built in tmp_path, then
-fetched with haframe.io.download (file:// source, sha256 checked), extracted with safe_extract,
+fetched with haframe.downloads.download (file:// source, sha256 checked), extracted with safe_extract,
 prepared, and read back with make_loader, as the workflow does.
 
 CIFAR's files are written as Python 2's cPickle wrote them (protocol 2, str as BINSTRING,
@@ -20,13 +20,15 @@ import pytest
 import torch
 from PIL import Image
 
+from haframe.archives import UnsafeArchiveError, safe_extract
 from haframe.data.kinds import cifar100 as cifar, fgvc_aircraft as fgvc
 from haframe.data.kinds.cifar100 import Call, Global, pattern_image, py2_pickle
 from haframe.data.kinds.fixtures import tar_gz
 from haframe.data.files import read_index
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta, read_split
-from haframe.io import UnsafeArchiveError, UnsafePickleError, download, safe_extract
+from haframe.downloads import download
+from haframe.pickles import UnsafePickleError
 
 CPU = torch.device("cpu")
 CIFAR_MEAN, CIFAR_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)  # README, "The method" 5

@@ -9,7 +9,7 @@ import yaml
 from conftest import REPO, SHARED, run_snakemake
 from reference_files import PINNED, reference_file
 from haframe.data.kinds import KINDS, inat19, tiered_imagenet
-from haframe.io import sha256_of
+from haframe.fileio import sha256_of
 
 
 def study_config(**imagenet) -> dict:

@@ -1,7 +1,7 @@
 """iNaturalist-2019 and tieredImageNet-H preparation, offline, on tiny archives in the real formats.
 
-Each fixture (the kind's ``fixture``) goes the real way: haframe.io.download (file:// source,
-sha256 checked) -> haframe.io.safe_extract (the iNat tarball, the split-list archives) ->
+Each fixture (the kind's ``fixture``) goes the real way: haframe.downloads.download (file:// source,
+sha256 checked) -> haframe.archives.safe_extract (the iNat tarball, the split-list archives) ->
 prepare -> make_loader. The ILSVRC-2012 tars are never extracted: prepare streams them. Every
 source image is a solid colour with a black strip over its left fifth, so a prepared image
 shows whether it came from the right source and was stretched (not cropped) to 224 x 224.
@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from reference_files import reference_file
+from haframe.archives import UnsafeArchiveError, safe_extract
 from haframe.data.kinds import inat19 as inat, tiered_imagenet as tiered
 from haframe.data.kinds.fixtures import ListedFixture, colour, jpeg, tar_bytes
 from haframe.data.split_lists import plan_rows
@@ -27,7 +28,8 @@ from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta
 from haframe.data.split_lists import verified_split_lists
 from haframe.data.transforms import NORMALISATION
-from haframe.io import UnsafeArchiveError, download, safe_extract, sha256_of
+from haframe.downloads import download
+from haframe.fileio import sha256_of
 
 SPLITS = ("train", "val", "test")
 CPU = torch.device("cpu")

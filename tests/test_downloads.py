@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-import haframe.io
+import haframe.downloads
 from conftest import REPO, direct_to_localhost, http_servers, run_snakemake, tiny_config
+from haframe.archives import ArchiveError, safe_extract
 from haframe.checkpoints import check_weights_file, resnet50_body_keys
-from haframe.io import (
-    ArchiveError, ChecksumMismatch, DownloadError, LockKey, download, pin_validated, read_lock,
-    reject_unverified, safe_extract, sha256_of,
-)
+from haframe.downloads import ChecksumMismatch, DownloadError, LockKey, download, read_lock
+from haframe.fileio import sha256_of
+from haframe.pins import pin_validated, reject_unverified
 
 DATA = bytes((i * 7919 + (i >> 8)) % 256 for i in range(400_000))
 OTHER = bytes((i * 104729 + 13) % 256 for i in range(410_000))  # another version of the file
@@ -120,7 +120,7 @@ def serve():
 @pytest.fixture
 def fast_backoff(monkeypatch):
     """Backoff from 0.1 s instead of 1 s: the same policy, in test time."""
-    monkeypatch.setattr(haframe.io, "BACKOFF_BASE", 0.1)
+    monkeypatch.setattr(haframe.downloads, "BACKOFF_BASE", 0.1)
 
 
 def names(folder: Path) -> list[str]:
@@ -182,7 +182,7 @@ def test_a_file_changed_on_the_server_comes_back_whole(tmp_path, serve):
 
 KILLED_CHILD = """
 import sys
-from haframe.io import download
+from haframe.downloads import download
 download(sys.argv[1], sys.argv[2], sys.argv[3], timeout=30)
 """
 

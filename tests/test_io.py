@@ -1,4 +1,4 @@
-"""haframe.io: the verified, resumable download helper, sha256_of and atomic_path.
+"""haframe.downloads: the verified, resumable download helper; haframe.fileio: sha256_of, atomic_path.
 
 HTTP cases run against a real http.server on 127.0.0.1 (port 0) in a thread, with a
 handler that can honour Range requests, truncate bodies, or answer 404.
@@ -17,7 +17,8 @@ import pytest
 
 from conftest import direct_to_localhost, http_servers
 from reference_files import reference_file
-from haframe.io import DownloadError, atomic_path, download, sha256_of
+from haframe.downloads import DownloadError, download
+from haframe.fileio import atomic_path, sha256_of
 
 DATA = bytes((i * 7919 + (i >> 8)) % 256 for i in range(300_000))  # not a multiple of any chunk size
 DIGEST = hashlib.sha256(DATA).hexdigest()
@@ -356,7 +357,7 @@ def test_atomic_path_success(tmp_path):
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
 def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path, umask, mode):
-    from haframe.io import write_text
+    from haframe.fileio import write_text
 
     previous = os.umask(umask)
     try:

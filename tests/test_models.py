@@ -24,7 +24,7 @@ from haframe.models.backbones import (
     wrn_conv_init_,
 )
 from haframe.models.heads import TypeIHead, TypeIIHead
-from haframe.io import check_sha256_prefix
+from haframe.fileio import check_sha256_prefix
 from haframe.models.weights import WEIGHTS, load_weights
 
 # WRN-28-8 (16/128/256/512): 23.4M parameters with its 512x100 classifier (FixMatch's CIFAR-100

@@ -24,7 +24,6 @@ import pytest
 from conftest import distance_matrix_from_dict, load_distance_dict
 from haframe.frames import solve_similarity
 from haframe.hierarchy import Hierarchy, HierarchyError, check_class_order
-from haframe.io import UnsafePickleError
 from haframe.parsers import (
     CLASS_ORDERS,
     TreeNode,
@@ -33,6 +32,7 @@ from haframe.parsers import (
     read_hierarchy,
     tree_parents,
 )
+from haframe.pickles import UnsafePickleError
 from reference_files import reference_file
 
 

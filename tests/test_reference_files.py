@@ -25,7 +25,8 @@ from conftest import REPO, SHARED, direct_to_localhost
 from haframe.data.kinds import KINDS, inat19
 from haframe.data.prepared import DataError
 from haframe.data.split_lists import content_digest
-from haframe.io import DownloadError, sha256_of
+from haframe.downloads import DownloadError
+from haframe.fileio import sha256_of
 from reference_files import PINNED, RAW, Pinned, reference_file
 
 DATA = bytes((i * 31 + (i >> 7)) % 256 for i in range(70_000))

@@ -73,7 +73,7 @@ def test_variant_writes_its_neural_collapse_rows(all_variants, variant):
 
 def test_frozen_frame_stays_bit_identical(all_variants):
     from haframe.frames import draw_frame
-    from haframe.io import load_npz
+    from haframe.fileio import load_npz
 
     solved = load_npz(all_variants / "frames/haframe.npz")
     for variant in ("haframe", "haframe_fixed"):

@@ -57,7 +57,7 @@ def one_run(job: tuple) -> dict:
     """Train and evaluate one seed of one cell (one thread)."""
     from haframe.assets import RunAssets
     from haframe.evaluate import evaluate_run
-    from haframe.io import read_json
+    from haframe.fileio import read_json
     from haframe.study import Study
     from haframe.train import train_run
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import frames
 from .data.prepared import read_classes
 from .hierarchy import Hierarchy, HierarchyError, check_class_order, read_tsv
-from .io import atomic_path, load_npz, save_npz, write_json, write_text
+from .fileio import atomic_path, load_npz, save_npz, write_json, write_text
 from .parsers import read_hierarchy
 
 HIERARCHY_FILES = {

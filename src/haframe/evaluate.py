@@ -19,7 +19,7 @@ from .assets import RunAssets
 from .data.loaders import make_loader
 from .data.prepared import data_path, read_meta
 from .inference import build_model, place_model, predict
-from .io import save_npz, write_json
+from .fileio import save_npz, write_json
 from .methods import get_method, posthoc_chain
 from .metrics import expected_calibration_error, hops, level_accuracies, metrics, rank_by_score
 from .runs import RunSpec

@@ -16,7 +16,7 @@ matplotlib.rcParams["svg.fonttype"] = "none"  # SVG text stays text: searchable,
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from .fileio import atomic_path  # noqa: E402
 
 
 PALETTE = tuple(matplotlib.colormaps["tab20"].colors[i] for i in (*range(0, 20, 2), *range(1, 20, 2)))  # strong hues first

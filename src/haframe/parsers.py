@@ -1,6 +1,6 @@
 """Hierarchy parsers: published tree pickles and edge lists, and the project's tsv -> Hierarchy.
 
-Every reader of a pickle goes through ``io.safe_unpickle``; the nltk tree pickles are read
+Every reader of a pickle goes through ``pickles.safe_unpickle``; the nltk tree pickles are read
 without nltk: their one global, ``nltk.tree.Tree`` (``nltk.tree.tree.Tree`` from nltk 3.8 on), is
 mapped to a plain stand-in class, so no code from the file (or from nltk) runs while loading.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .hierarchy import Hierarchy, HierarchyError, read_text, read_tsv
-from .io import safe_unpickle
+from .pickles import safe_unpickle
 
 
 class TreeNode(list):

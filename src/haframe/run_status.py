@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .io import read_json, write_json
+from .fileio import read_json, write_json
 
 FAILED_FILE = "failed.json"
 

@@ -24,7 +24,7 @@ import yaml
 
 from .data.kinds import KINDS, DatasetKind
 from .hierarchy import HierarchyError, TreeShape
-from .io import sha256_of
+from .fileio import sha256_of
 from .jobs import JobTable, Layout, compile_jobs
 from .methods import METHODS, POSTHOC_RULES, get_method, posthoc_chain
 from .methods.base import AuxiliaryModel

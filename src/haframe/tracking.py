@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .io import read_json, read_yaml
+from .fileio import read_json, read_yaml
 from .runs import RunSpec, git_commit
 
 IDENTITY_TAG = "haframe.identity"

@@ -30,7 +30,7 @@ from .data.loaders import make_loader
 from .data.prepared import read_meta
 from .collapse import COLUMNS as NC_COLUMNS
 from .inference import autocast, build_model, collapse_pass, place_model, predict
-from .io import atomic_path, write_text, write_yaml
+from .fileio import atomic_path, write_text, write_yaml
 from .methods import get_method
 from .models import Model
 from .models.weights import load_weights

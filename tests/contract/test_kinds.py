@@ -14,7 +14,7 @@ from haframe.data.kinds import KINDS, KindFixture, PrepareJob
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import SPLITS, read_classes, read_meta
 from haframe.hierarchy import read_tsv
-from haframe.io import safe_extract
+from haframe.archives import safe_extract
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..io import atomic_path, write_text
+from ..fileio import atomic_path, write_text
 from .kinds.synthetic import SyntheticSpec, generate
 
 EXAMPLE = SyntheticSpec(branching=(2, 3), train_per_class=40, val_per_class=10, test_per_class=20, image_size=32,

@@ -13,7 +13,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
-from ..io import atomic_path, write_text
+from ..fileio import atomic_path, write_text
 
 
 def write_index(directory: str | Path, split: str, rows: list[tuple[str, int]]) -> None:

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..io import atomic_path, write_json
+from ..fileio import atomic_path, write_json
 from .files import decode_rgb, read_index
 from .prepared import DataError, read_meta
 from .transforms import ImageTransform

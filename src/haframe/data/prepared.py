@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import load_npz, read_json, save_npz, write_json, write_text
+from ..fileio import load_npz, read_json, save_npz, write_json, write_text
 
 SPLITS = ("train", "val", "test")
 AUGMENT_ON = ("workers", "device")  # where the images layout's training transforms run (training.augment_on)

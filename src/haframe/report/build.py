@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .. import figures
-from ..io import load_npz, read_json, write_text
+from ..fileio import load_npz, read_json, write_text
 from ..metrics import ahd_curve, mistake_distance_shares
 from ..run_status import failures
 from . import scorecard, tables

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ..io import write_text
+from ..fileio import write_text
 from ..metrics import mean_ci
 from .html import markdown_to_html
 

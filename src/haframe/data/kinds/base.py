@@ -73,7 +73,7 @@ class KindFixture:
     """A tiny dataset of a kind, as its ``fixture(root)`` wrote it under ``root``.
 
     ``sources``: for every key of the kind's ``sources``, the file as downloaded (the workflow
-    extracts it with ``haframe.io.safe_extract`` into the folder that ``job.inputs[key]`` names);
+    extracts it with ``haframe.archives.safe_extract`` into the folder that ``job.inputs[key]`` names);
     ``options``: the dataset's config section, keys of the kind's ``options`` only (the user's
     inputs among them, e.g. ``folder``, as paths under ``root``); ``hierarchy``: the dataset's
     hierarchy, None for a kind that plants its own; ``counts``: per split, the (images, classes)

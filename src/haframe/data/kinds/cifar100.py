@@ -20,7 +20,7 @@ import numpy as np
 import numpy._core.multiarray as _multiarray
 
 from ...hierarchy import Hierarchy
-from ...io import safe_unpickle
+from ...pickles import safe_unpickle
 from ..prepared import DataError, check_counts, write_prepared
 from ..transforms import NORMALISATION
 from .base import DatasetKind, KindFixture, PrepareJob, Source, published_sizes

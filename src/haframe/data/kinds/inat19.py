@@ -1,6 +1,6 @@
 """iNaturalist 2019 (K=1010) prepared from ``train_val2019.tar.gz`` and the published split lists.
 
-The tarball is extracted by ``haframe.io.safe_extract``; its images live at
+The tarball is extracted by ``haframe.archives.safe_extract``; its images live at
 ``train_val2019/<supercategory>/<category_id>/<hash>.jpg``. Class ``nat%04d`` is the iNat-2019
 category id (the folder name). The split lists re-partition train+val per class
 (``<split>/nat####.txt``, one file name a line: 187,385 / 40,121 / 40,737 images) and are

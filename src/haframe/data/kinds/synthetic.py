@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ...hierarchy import Hierarchy
-from ...io import write_text
+from ...fileio import write_text
 from ..prepared import write_prepared
 from .base import DatasetKind, KindFixture, PrepareJob
 

@@ -27,8 +27,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
 
+from ...archives import UnsafeArchiveError
 from ...hierarchy import Hierarchy
-from ...io import UnsafeArchiveError
 from ..files import convert_images
 from ..prepared import SPLITS, DataError
 from ..split_lists import content_digest, destination, finish, plan_rows, shown, verified_split_lists
