@@ -164,7 +164,7 @@ def test_device_augmentation_is_refused_where_the_images_keep_their_own_sizes(tm
         "kind": "folder", "folder": str(tmp_path), "transform": "imagenet", "frame": {"gamma": 1.0},
         "hierarchy": {"source": str(tmp_path / "tree.tsv"), "format": "tsv"}, "training": {"augment_on": "device"},
     }}
-    with pytest.raises(ConfigError, match=r"datasets.mine.variants.ce_II: training.augment_on: device needs images of one "
+    with pytest.raises(ConfigError, match=r"variants.ce_II on datasets.mine: training.augment_on: device needs images of one "
                                           r"size.*set datasets.mine.resize, or augment_on: workers"):
         Study(config)
     config["datasets"]["mine"]["resize"] = 64  # stretched to one size while preparing: accepted

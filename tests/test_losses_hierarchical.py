@@ -396,7 +396,7 @@ def test_hafeature_margin_levels_match_the_paper_class_counts():
         h = read_hierarchy(reference_file(f"hierarchies/{name}/tree.pkl"), "nltk_tree")
         labels = h.level_labels()
         for variant in ("hafeature_I", "hafeature_II"):
-            levels = config["datasets"][name]["variants"][variant]["margin_levels"]
+            levels = config["datasets"][name]["overrides"][variant]["margin_levels"]
             assert [int(labels[:, l].max()) + 1 for l in levels] == counts, (name, variant)
 
 

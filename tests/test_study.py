@@ -109,7 +109,7 @@ def refused(mutate) -> str:
         (lambda c: c["datasets"].update(mine={"kind": "cifar100", "frame": {"gamma": 1.0}}),
          "datasets.mine.hierarchy: required for kind 'cifar100'"),
         (lambda c: c["datasets"]["synthetic"]["training"].update(batch_size=512),  # 24 x 9 = 216 training images
-         "datasets.synthetic.overrides.ce_II: training.batch_size = 512 exceeds the 216 training images of 'synthetic', "
+         "variants.ce_II on datasets.synthetic: training.batch_size = 512 exceeds the 216 training images of 'synthetic', "
          "so training would run zero steps"),
         (lambda c: c.update(seeds=[0.0]), "seeds[0]: expected an integer >= 0, got 0.0"),
         (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"seeds": [1, 1.5]}}),

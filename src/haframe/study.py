@@ -269,12 +269,13 @@ class Study:
             self._check_dataset(dataset, section)
             self._check_training(section.get("training"), f"datasets.{dataset}.training")
             for variant in self.variants(dataset):
-                where = f"datasets.{dataset}.overrides.{variant}"
+                run_where = f"variants.{variant} on datasets.{dataset}"
                 if not self.seeds(dataset, variant):
-                    raise ConfigError(f"{where}: at least one seed is required")
-                self._check_variant(where, self._variant_spec(dataset, variant))
-                self._check_data_path(self.run(dataset, variant, 0), where)
-                self._check_steps(self.run(dataset, variant, 0), where)
+                    raise ConfigError(f"{run_where}: at least one seed is required")
+                # the variant's own keys were checked above: what fails here comes from the override
+                self._check_variant(f"datasets.{dataset}.overrides.{variant}", self._variant_spec(dataset, variant))
+                self._check_data_path(self.run(dataset, variant, 0), run_where)
+                self._check_steps(self.run(dataset, variant, 0), run_where)
             self.check_tree(dataset, self._config_tree(dataset))
             clash = set(self.config["variants"]) & {variant for variant, _ in self._auxiliary_runs(dataset)}
             if clash:
