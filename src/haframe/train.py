@@ -31,7 +31,7 @@ from .data.prepared import read_meta
 from .collapse import COLUMNS as NC_COLUMNS
 from .inference import autocast, build_model, collapse_pass, place_model, predict
 from .io import atomic_path, write_text, write_yaml
-from .models import Model
+from .models.model import Model
 from .models.weights import load_weights
 from .runs import LrScale, RunSpec
 from .runtime import provenance, seed_everything, select_device, set_threads

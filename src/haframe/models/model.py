@@ -7,7 +7,8 @@ from torch import nn
 
 from .backbones import build_backbone
 from .heads import TypeIHead, TypeIIHead
-from .records import backbone as backbone_record, resolve
+from .records import backbone as backbone_record
+from .records import resolve
 
 
 class Model(nn.Module):
