@@ -17,7 +17,16 @@ from typing import Callable, Sequence
 from ..files import convert_images
 from ..prepared import SPLITS, DataError
 from ..split_lists import destination, finish, plan_rows, shown, verified_split_lists
-from .base import DatasetKind, PrepareJob, Source, published_sizes
+from .base import (
+    STORE,
+    DatasetKind,
+    PrepareJob,
+    Source,
+    expected_counts,
+    published_sizes,
+    source_overrides,
+    splits_digest,
+)
 
 EXPECTED = {"train": (187385, 1010), "val": (40121, 1010), "test": (40737, 1010)}
 SPLITS_DIGEST = "ebe34529700e4018f8b3c2f71a2b1a5ff46cb4d9dcace73591f7632d83b35fcf"
@@ -120,6 +129,7 @@ KIND = DatasetKind(
         "splits": Source(f"{MBM}/dataset_splits/splits_inat19.zip", "splits_inat19.zip"),
     },
     split_sizes=published_sizes(EXPECTED),
-    options=("sources", "counts", "store", "splits_digest"),
+    options={"sources": source_overrides(), "counts": expected_counts(EXPECTED), "store": STORE,
+             "splits_digest": splits_digest(SPLITS_DIGEST)},
     threads=16, mem_mb=8_000, runtime_min=12 * 60, disk_mb=30_000,
 )
