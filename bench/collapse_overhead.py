@@ -15,7 +15,7 @@ import time
 import torch
 
 from haframe.collapse import FeatureMoments, statistics
-from haframe.models import build_body
+from haframe.models.model import build_body
 
 CASES = [  # (backbone, head, input size, batch, K): the paper's models (CPU-sized batches)
     ("wrn28_8", "II", 32, 16, 100),

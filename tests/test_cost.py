@@ -6,7 +6,8 @@ import dataclasses
 import pytest
 
 from conftest import REPO, tiny_config
-from haframe.cost import BACKBONES, FORWARD_SPEEDUP, Throughput, dataset_cost, rate_for, read_throughput
+from haframe.cost import FORWARD_SPEEDUP, Throughput, dataset_cost, rate_for, read_throughput
+from haframe.models.records import BACKBONES
 from haframe.study import Study
 
 TABLE = read_throughput(REPO / "bench" / "throughput.csv")
@@ -24,13 +25,13 @@ def rate(method, head="II", images_per_second=50.0, compile="none"):
                       images_per_second)
 
 
-def test_the_parameter_counts_are_the_models():
+def test_the_backbone_records_are_the_models():
     from haframe.models.backbones import build_backbone
 
-    for name, (parameters, width) in BACKBONES.items():
+    for name, record in BACKBONES.items():
         model = build_backbone(name)
-        assert sum(p.numel() for p in model.parameters()) == parameters, name
-        assert model.out_channels == width, name
+        assert sum(p.numel() for p in model.parameters()) == record.parameters, name
+        assert model.out_channels == record.feature_width, name
 
 
 def test_gpu_hours_count_training_steps_and_forward_passes():
@@ -41,7 +42,7 @@ def test_gpu_hours_count_training_steps_and_forward_passes():
     assert cost.images_read == trained + forward
     assert cost.gpu_hours == pytest.approx((trained / 50 + forward / (FORWARD_SPEEDUP * 50)) / 3600)
     assert cost.gpu_name == "Test GPU" and cost.unmeasured == () and not cost.eager_for_compiled
-    parameters, width = BACKBONES["tiny_cnn"]
+    parameters, width = BACKBONES["tiny_cnn"].parameters, BACKBONES["tiny_cnn"].feature_width
     assert cost.disk_gb == pytest.approx((10 * 2**20 + 16 * (parameters + 9 * (width + 9))) / 2**30)
     unevaluated = dataset_cost("synthetic", [(run, False)], sizes, 9, data_mb=10, table=[rate("ce")])
     assert unevaluated.images_read == trained + forward - 20

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Method, MethodClassifier, Param, positive, non_negative
+from ..options import Option
+from .base import Method, MethodClassifier
 
 
 class CosineClassifier(MethodClassifier):
@@ -44,8 +45,8 @@ class CosineClassifier(MethodClassifier):
 class CosFace(Method):
     name = "cosface"
     params = {
-        "scale": Param(16.0, positive, "a number > 0"),
-        "margin": Param(0.2, non_negative, "a number >= 0"),
+        "scale": Option(float, 16.0, "the logits' scale s", low=0, low_open=True),
+        "margin": Option(float, 0.2, "the cosine margin m of the true class", low=0),
     }
 
     def classifier(self, dim, assets, run):

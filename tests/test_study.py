@@ -119,6 +119,22 @@ def refused(mutate) -> str:
                     c["datasets"]["synthetic"].update(overrides={"hafeature_II": {"margin_levels": [1, 2, 3]}})),
          "datasets.synthetic.overrides.hafeature_II.margin_levels: [1, 2, 3] must lie in 1..1, the levels between the "
          "leaves (0) and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree"),
+        # values the JSON schema checked before their options did (it keeps the keys only)
+        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(branching=[3.0, 3]),
+         "datasets.synthetic.synthetic.branching[0]: expected an integer, got 3.0"),
+        (lambda c: c["training"].update(feature_dim=16.0), "training.feature_dim: expected an integer or null, got 16.0"),
+        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(alignment=float("nan")),
+         "datasets.synthetic.synthetic.alignment: expected a finite number, got nan"),  # nan passes every bound
+        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(alignment=1.5),
+         "datasets.synthetic.synthetic.alignment: expected a number in [0, 1], got 1.5"),
+        (lambda c: c["datasets"]["synthetic"].update(store="pixels"),
+         "datasets.synthetic.store: not an option of kind 'synthetic'"),
+        (lambda c: c["datasets"].update(mine=url_dataset(counts={"train": [45000, 100, 1]})),
+         "datasets.mine.counts.train: expected a list of 2 integers >= 0, got [45000, 100, 1]"),
+        (lambda c: c["training"].update(epochs=0), "training.epochs: expected an integer >= 1, got 0"),
+        (lambda c: c["training"]["lr_scale"].update(head=-1), "training.lr_scale.head: expected a number >= 0, got -1"),
+        (lambda c: c["training"].update(backbone="vit"),
+         "training.backbone: expected one of tiny_cnn, small_cnn, wrn28_8, resnet50, got 'vit'"),
         (lambda c: c["datasets"]["synthetic"]["training"].update(feature_dim=4),
          "datasets.synthetic.training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe' uses a frame "
          "of K vectors with prescribed cosines, which needs d >= K: set it to 9 or more, or null (d = K)"),
@@ -135,8 +151,9 @@ def refused(mutate) -> str:
          "variants.etf.training.feature_dim: d = 64 is smaller than the K = 100 classes; method 'etf'"),
     ],
     ids=["hxe-alpha", "foreign-param", "head", "posthoc", "override-key", "integer", "finite", "kind-option", "folder",
-         "hierarchy", "zero-steps", "seed-float", "override-seed-float", "margin-levels-planted", "feature-dim-frame",
-         "feature-dim-hiercos", "margin-levels-height-key", "feature-dim-classes-key"],
+         "hierarchy", "zero-steps", "seed-float", "override-seed-float", "margin-levels-planted", "branching-float",
+         "feature-dim-float", "nan", "kind-range", "kind-option-store", "counts", "epochs", "lr-scale", "backbone",
+         "feature-dim-frame", "feature-dim-hiercos", "margin-levels-height-key", "feature-dim-classes-key"],
 )
 def test_bad_configs_are_refused_naming_the_field(mutate, message):
     assert message in refused(mutate)
@@ -207,17 +224,12 @@ def test_local_files_named_by_the_config_are_checked_before_any_job(tmp_path, mo
     "mutate, message",
     [
         (lambda c: c.update(seeds=[0.0]), "seeds.0: expected an integer, got 0.0"),  # JSON Schema alone admits 0.0
-        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(branching=[3.0, 3]),
-         "datasets.synthetic.synthetic.branching.0: expected an integer, got 3.0"),
-        (lambda c: c["training"].update(feature_dim=16.0), "training.feature_dim: expected an integer or null, got 16.0"),
-        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(alignment=float("nan")),
-         "datasets.synthetic.synthetic.alignment: expected a finite number, got nan"),  # nan passes minimum and maximum
         (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"training": {"epoch": 3}}}),
          "datasets.synthetic.overrides.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
         (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"head": "III"}}),
          "datasets.synthetic.overrides.haframe.head: 'III' is not one of ['I', 'II']"),
     ],
-    ids=["seed-float", "branching-float", "feature-dim-float", "nan", "override-training-key", "override-head"],
+    ids=["seed-float", "override-training-key", "override-head"],  # the values the options check: above
 )
 def test_the_schema_names_the_field_the_code_would_misread(mutate, message):
     config = tiny_config()

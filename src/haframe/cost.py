@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from .models.records import backbone
 from .runs import RunSpec
 
 # a training step per image over a no-grad forward, measured on the CPU for the paper's models
 # (bench/collapse_overhead.py: ResNet-50 160.1 / 44.7 ms, WRN-28-8 75.8 / 22.3 ms per image)
 FORWARD_SPEEDUP = 3.4
-# backbone parameters and feature width (haframe.models.backbones; tests/test_cost.py checks them)
-BACKBONES = {"tiny_cnn": (23_696, 64), "small_cnn": (287_456, 128), "wrn28_8": (23_348_944, 512), "resnet50": (23_508_032, 2048)}
 # fp32 copies of the parameters a run keeps: checkpoint.pt, resume/best.pt, resume/state.pt (+ SGD momentum)
 PARAMETER_COPIES = 4
 
@@ -113,7 +112,8 @@ def dataset_cost(
     runs = list(runs)
     images, seconds, unmeasured, names, checkpoint_bytes, eager_for_compiled = 0, 0.0, [], set(), 0, False
     for run, evaluated in runs:
-        parameters, width = BACKBONES[run.training.backbone]
+        record = backbone(run.training.backbone)  # its parameters and feature width (tests/test_cost.py checks them)
+        parameters, width = record.parameters, record.feature_width
         classes = num_classes or 0
         checkpoint_bytes += 4 * PARAMETER_COPIES * (parameters + classes * (width + classes))  # head: at most d = K
         if sizes is None:

@@ -12,7 +12,7 @@ from . import collapse, frames
 from .assets import RunAssets
 from .hierarchy import TreeShape
 from .methods import get_method
-from .models import Model, build_body
+from .models.model import Model, build_body
 from .runs import ConfigError, RunSpec
 
 

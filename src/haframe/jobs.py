@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .assets import FRAME_FILES, HIERARCHY_FILES
-from .models.weights import WEIGHTS
+from .models.records import WEIGHTS
 from .runs import RunSpec
 
 if TYPE_CHECKING:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
 from .data.prepared import AUGMENT_ON
+from .models.records import BACKBONES, WEIGHTS
+from .options import ConfigError, LogUniform, Option, build, declared, options_of
 
 # Resources that do not change a run's numbers: left out of its identity hash.
 RESOURCE_FIELDS = ("threads", "workers")
@@ -28,18 +30,16 @@ RESOURCE_FIELDS = ("threads", "workers")
 ADDED_LATER = ("augment_on",)
 
 
-class ConfigError(ValueError):
-    """The configuration cannot describe a valid study; the message names the field."""
-
-
 @dataclass(frozen=True)
 class LrScale:
     """Multipliers of lr(e) per parameter group (README, "The method" 5)."""
 
-    backbone: float = 0.1  # the backbone and the type-II 1x1 projection
-    head: float = 1.0  # type-I 2048 -> 600 block, type-II BN + transformation layer
-    classifier: float = 1.0
-    type_II_head: float | None = None  # replaces `head` for type-II heads when set
+    backbone: float = declared(Option(float, 0.1, "multiplier of lr(e) for the backbone and the type-II 1x1 projection", low=0))
+    head: float = declared(Option(float, 1.0, "multiplier of lr(e) for the type-I 2048 -> 600 block and the type-II BN + "
+                                              "transformation layer", low=0))
+    classifier: float = declared(Option(float, 1.0, "multiplier of lr(e) for the method's classifier", low=0))
+    type_II_head: float | None = declared(Option(float, None, "replaces `head` for type-II heads when set", low=0,
+                                                 nullable=True))
 
     def of_head(self, head: str) -> float:
         return self.type_II_head if head == "II" and self.type_II_head is not None else self.head
@@ -47,39 +47,62 @@ class LrScale:
 
 @dataclass(frozen=True)
 class Training:
-    """How a run trains; the defaults are the published protocol (README, "The method" 5)."""
+    """How a run trains; the defaults are the published protocol (README, "The method" 5). Each
+    field declares its option (``haframe.options``): ``typed`` checks every value through it."""
 
-    epochs: int = 100
-    batch_size: int = 64
-    lr: float = 0.1  # lr(e) = lr/2 (1 + cos(pi e / E))
-    lr_scale: LrScale = LrScale()
-    momentum: float = 0.9
-    weight_decay: float = 5.0e-4
-    backbone: str = "resnet50"
-    pretrained: str | None = "imagenet1k_v1"
-    feature_dim: int | None = None  # type-II feature width d; None: the method's output width
-    type_I_width: int | None = 600  # ResNet-50 type-I head width; None: K
-    device: str = "auto"
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: str | None = None  # a torch.compile backend ("inductor"); None: eager
-    fused_optimizer: bool = False  # SGD's fused kernel (the for-loop kernel's numbers, bench/README.md)
-    augment_on: str = "workers"  # image datasets: "device" resizes and flips the workers' crops on the device
-    deterministic: bool = True
-    nc_every: int = 5  # a neural-collapse pass after every nc_every-th epoch and the last (the authors: 5)
-    chance_patience: int | None = None  # stop the run when its training error stays at chance this many epochs
-    threads: int = 1  # torch threads per job (a resource: not part of the identity)
-    workers: int = 0  # DataLoader worker processes per job (a resource too)
+    epochs: int = declared(Option(int, 100, "E of the cosine schedule", low=1))
+    batch_size: int = declared(Option(int, 64, "training images per step (the last partial batch is dropped)", low=1))
+    # searched log-uniformly over 1e-3..0.5: around the published SGD lr 0.1 (the backbone's 0.01
+    # through lr_scale), from the 1e-3 that BiLT's authors gave HXE and soft labels (with Adam) up
+    # to 5x the published one
+    lr: float = declared(Option(float, 0.1, "lr at epoch 0; lr(e) = lr/2 (1 + cos(pi e / E))", low=0, low_open=True,
+                                search=LogUniform(1e-3, 0.5)))
+    lr_scale: LrScale = declared(Option(LrScale, LrScale(), "multipliers of lr(e) per parameter group"))
+    momentum: float = declared(Option(float, 0.9, "SGD momentum", low=0, high=1))
+    # searched log-uniformly over 1e-5..1e-2: two decades either side of the published 5e-4
+    weight_decay: float = declared(Option(float, 5.0e-4, "SGD weight decay, on all parameters", low=0,
+                                          search=LogUniform(1e-5, 1e-2)))
+    backbone: str = declared(Option(str, "resnet50", "the feature extractor (haframe.models.records.BACKBONES)",
+                                    choices=tuple(BACKBONES)))
+    pretrained: str | None = declared(Option(str, "imagenet1k_v1", "initial backbone weights, downloaded by the workflow "
+                                                                   "(haframe.models.records.WEIGHTS; null: random)",
+                                             choices=tuple(WEIGHTS), nullable=True))
+    feature_dim: int | None = declared(Option(int, None, "type-II feature width d (null: the method's output width, K)",
+                                              low=1, nullable=True))
+    type_I_width: int | None = declared(Option(int, 600, "type-I head width of a backbone whose record has that block "
+                                                         "(ResNet-50: 600; null: K)", low=1, nullable=True))
+    device: str = declared(Option(str, "auto", "where a job trains: auto (cuda when present, else cpu), cpu, cuda, cuda:<i>",
+                                  pattern=r"auto|cpu|cuda(:[0-9]+)?", note="auto, cpu, cuda or cuda:<index>"))
+    precision: str = declared(Option(str, "fp32", "fp32, or bf16 autocast", choices=("fp32", "bf16")))
+    channels_last: bool = declared(Option(bool, False, "channels-last memory format for the images and the backbone"))
+    compile: str | None = declared(Option(str, None, "a torch.compile backend for the training and evaluation forward "
+                                                     "passes (null: eager); inductor on a GPU is the fast profile's",
+                                          choices=("inductor", "aot_eager", "cudagraphs"), nullable=True))
+    fused_optimizer: bool = declared(Option(bool, False, "SGD's fused kernel (the for-loop kernel's numbers, faster on a GPU: "
+                                                          "bench/README.md)"))
+    augment_on: str = declared(Option(str, "workers", "image datasets: the published transforms in the DataLoader "
+                                                      "workers, or the workers crop and the training device resizes "
+                                                      "and flips (within 1 grey level of the published images; a "
+                                                      "recipe that resizes first: identical)", choices=AUGMENT_ON))
+    deterministic: bool = declared(Option(bool, True, "deterministic kernels (same seed, same numbers)"))
+    nc_every: int = declared(Option(int, 5, "a neural-collapse pass after every nc_every-th epoch and the last "
+                                            "(the authors: 5)", low=1))
+    chance_patience: int | None = declared(Option(int, None, "stop (fail) a run whose training error stays at chance, "
+                                                             "100 (1 - 1/K) within 1 point, this many epochs in a row "
+                                                             "(null: never)", low=1, nullable=True))
+    threads: int = declared(Option(int, 1, "torch threads per training or evaluation job (a resource: not "
+                                            "part of the identity)", low=1))
+    workers: int = declared(Option(int, 0, "DataLoader worker processes per job, images layout (a resource too)", low=0))
 
     def __post_init__(self):
-        if self.augment_on not in AUGMENT_ON:
-            raise ConfigError(f"training.augment_on: expected one of {', '.join(AUGMENT_ON)}, got {self.augment_on!r}")
+        options_of(Training)["augment_on"].check(self.augment_on, "training.augment_on")
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    batch_size: int | None = 256  # None: sized by device (AUTOMATIC_BATCH)
-    drop_last: bool = False  # True reproduces the authors' loaders (last partial batch unscored)
+    batch_size: int | None = declared(Option(int, 256, "images per evaluation batch (null: sized by device, "
+                                                        "256 on a CPU, 1024 on a GPU)", low=1, nullable=True))
+    drop_last: bool = declared(Option(bool, False, "true reproduces the authors' loaders (last partial batch unscored)"))
 
     # no-grad batches, by device type: a GPU scores large batches faster, a CPU gains nothing above 256
     AUTOMATIC_BATCH: ClassVar[dict[str, int]] = {"cpu": 256, "cuda": 1024}
@@ -150,22 +173,12 @@ class RunSpec:
 
 
 def typed(cls: type, values: Mapping[str, Any], where: str):
-    """Build the dataclass ``cls`` from plain values, strictly: unknown keys, wrong types and
-    non-finite numbers raise ConfigError naming ``where.<key>``; missing keys take defaults."""
-    if not isinstance(values, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {values!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key; known: {sorted(fields)}")
-    kwargs = {}
-    for name, f in fields.items():
-        if name in values:
-            kwargs[name] = _coerce(hints[name], values[name], f"{where}.{name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{where}.{name}: required")
-    return cls(**kwargs)
+    """Build the dataclass ``cls`` from plain values, strictly: unknown keys, wrong types,
+    non-finite numbers and values outside a declared field's option (its range, its choices)
+    raise ConfigError naming ``where.<key>``; missing keys take defaults. A field without an
+    option is converted by its annotated type."""
+    hints = typing.get_type_hints(cls) if isinstance(values, Mapping) else {}
+    return build(cls, values, where, lambda f, value, at: _coerce(hints[f.name], value, at))
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

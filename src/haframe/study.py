@@ -390,9 +390,11 @@ class Study:
             raise ConfigError(
                 f"datasets.{dataset}.{foreign[0]}: not an option of kind {kind.name!r} (its options: {sorted(kind.options) or 'none'})"
             )
-        for option in kind.required:
-            if option not in section:
-                raise ConfigError(f"datasets.{dataset}.{option}: required for kind {kind.name!r}")
+        for key, option in kind.options.items():  # each kind-specific value, through the kind's option
+            if key in section:
+                option.check(section[key], f"datasets.{dataset}.{key}")
+            elif option.required:
+                raise ConfigError(f"datasets.{dataset}.{key}: required for kind {kind.name!r}")
         if not kind.plants_hierarchy and "hierarchy" not in section:
             raise ConfigError(f"datasets.{dataset}.hierarchy: required for kind {kind.name!r} (source, sha256, format)")
         overrides = set(section.get("sources") or {}) - set(kind.sources)

@@ -32,7 +32,7 @@ from .collapse import COLUMNS as NC_COLUMNS
 from .inference import autocast, build_model, collapse_pass, place_model, predict
 from .fileio import atomic_path, write_text, write_yaml
 from .methods import get_method
-from .models import Model
+from .models.model import Model
 from .models.weights import load_weights
 from .runs import LrScale, RunSpec
 from .runtime import provenance, seed_everything, select_device, set_threads

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from .files import decode_rgb, read_index
 from .device_augment import collate_crops, resize_and_flip
 from .prepared import AUGMENT_ON, read_meta, read_split
+from .recipes import RECIPES
 from .transforms import ARRAY_TRANSFORMS, ImageTransform
 
 
@@ -80,7 +81,7 @@ class ArrayLoader(SplitLoader):
                          device=device, train=train, drop_last=drop_last)
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
         self.labels = torch.from_numpy(labels).to(device)
-        self.augment = train and transform == "cifar"
+        self.augment = train and bool(RECIPES[transform].train)  # cifar's; none: ()
         self.pad = 4
 
     def epoch(self, seed: int = 0, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

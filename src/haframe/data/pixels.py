@@ -2,8 +2,8 @@
 images decoded once, as the training transform's first step reads them, in one memory-mapped
 uint8 array per split, ``pixels/<split>.npy`` (N x size x size x 3, index order), named in
 ``meta.json`` under ``pixels``. Training then decodes nothing and reads the same images bit for
-bit: fgvc's deterministic Resize(size, size) is applied here with the loader's own function;
-the other recipes crop from the image as it is, so their images must be size x size already
+bit: a recipe that resizes first (fgvc, ``Recipe.resize_first``) has its deterministic
+Resize(size, size) applied here with the loader's own function; the other recipes crop from the image as it is, so their images must be size x size already
 (iNat-2019 and tieredImageNet-H are prepared so; a folder dataset with ``resize``).
 
 It costs size x size x 3 bytes per image (147 KiB at 224 px, some 7x a JPEG at quality 95).
@@ -20,6 +20,7 @@ import numpy as np
 from ..fileio import atomic_path, write_json
 from .files import decode_rgb, read_index
 from .prepared import DataError, read_meta
+from .recipes import RECIPES
 from .transforms import ImageTransform
 
 
@@ -31,7 +32,7 @@ def store_pixels(meta_file: str | Path, *, threads: int = 1, log: Callable[[str]
     if meta["layout"] != "images":
         raise DataError(f"{meta_file}: store: pixels is for datasets of image files; this one is of layout {meta['layout']!r}")
     directory, size = meta_file.parent, int(meta["image_size"])
-    resize = _published_resize(size) if meta["transform"] == "fgvc" else None
+    resize = _published_resize(meta["transform"], size) if RECIPES[meta["transform"]].resize_first else None
     stores = {}
     for split in meta["counts"]:
         rows = read_index(directory, split)
@@ -59,10 +60,10 @@ def store_pixels(meta_file: str | Path, *, threads: int = 1, log: Callable[[str]
     return meta
 
 
-def _published_resize(size: int) -> Callable[[np.ndarray], np.ndarray]:
-    """fgvc's Resize(size, size), the loader's own, on H x W x 3 arrays (torch only when resizing,
-    as in transforms.py: preparing any other store imports none)."""
+def _published_resize(recipe: str, size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The recipe's first Resize(size, size) (fgvc's), the loader's own, on H x W x 3 arrays (torch
+    only when resizing, as in transforms.py: preparing any other store imports none)."""
     import torch
 
-    transform = ImageTransform("fgvc", train=False, size=size)
+    transform = ImageTransform(recipe, train=False, size=size)
     return lambda image: transform.resize(torch.from_numpy(image).permute(2, 0, 1)).permute(1, 2, 0).numpy()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import load_npz, read_json, save_npz, write_json, write_text
+from .recipes import RECIPES
 
 SPLITS = ("train", "val", "test")
 AUGMENT_ON = ("workers", "device")  # where the images layout's training transforms run (training.augment_on)
@@ -88,7 +89,7 @@ def data_path(meta: dict, augment_on: str) -> str:
     if meta["layout"] == "arrays":
         return "arrays in memory, augmented on the device"
     source = "pixel store" if meta.get("pixels") else "JPEG files decoded in the workers"
-    if augment_on == "device" and meta["transform"] == "fgvc":
+    if augment_on == "device" and RECIPES[meta["transform"]].resize_first:
         return f"{source}, resized and cropped in the workers, flipped on the device"
     if augment_on == "device":
         return f"{source}, cropped in the workers, resized and flipped on the device"

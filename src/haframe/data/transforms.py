@@ -11,40 +11,37 @@ from __future__ import annotations
 
 import math
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-ARRAY_TRANSFORMS = ("cifar", "none")  # training augmentation of the arrays layout (loaders.ArrayLoader)
-
-# recipe -> (mean, std) of the published normalisation
-NORMALISATION = {
-    "cifar": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
-    "fgvc": ((0.4880712, 0.5191783, 0.54383063), (0.21482512, 0.20683703, 0.23937796)),
-    "inat": ((0.454, 0.474, 0.367), (0.237, 0.230, 0.249)),
-    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
-}
-IMAGE_RECIPES = ("fgvc", "inat", "imagenet")
+from .recipes import (  # noqa: F401
+    ARRAY_TRANSFORMS,
+    IMAGE_RECIPES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    NORMALISATION,
+    RECIPES,
+)
 
 
 class ImageTransform:
-    """``transform(image, generator)`` for the images layout. Evaluation: Resize(size, size).
-    Training, ``fgvc``: Resize + RandomCrop(size, padding=4) + RandomHorizontalFlip; ``inat`` and
-    ``imagenet``: RandomResizedCrop(size) (scale 0.08-1, ratio 3/4-4/3) + RandomHorizontalFlip.
+    """``transform(image, generator)`` for the images layout, as its recipe's record lists it.
+    Evaluation: Resize(size, size). Training, a recipe that resizes first (``fgvc``): Resize +
+    RandomCrop(size, padding=4) + RandomHorizontalFlip; else (``inat``, ``imagenet``):
+    RandomResizedCrop(size) (scale 0.08-1, ratio 3/4-4/3) + RandomHorizontalFlip.
 
     ``crop(image, generator)`` is the training transform up to its last resize: the same draws,
-    the region that the published transform resizes to size x size (fgvc: already that size)
-    and whether it flips, for ``device_augment.resize_and_flip`` to finish on the device."""
+    the region that the published transform resizes to size x size (resized first: already that
+    size) and whether it flips, for ``device_augment.resize_and_flip`` to finish on the device."""
 
     def __init__(self, recipe: str, train: bool, size: int = 224):
         if recipe not in IMAGE_RECIPES:
             raise ValueError(f"unknown transform recipe {recipe!r}; known: {', '.join(IMAGE_RECIPES)}")
         self.recipe, self.train, self.size = recipe, train, size
+        self.resize_first = RECIPES[recipe].resize_first
 
     def __call__(self, image, generator=None):
         if not self.train:
             return self.resize(image)
         region, flip = self.crop(image, generator)
-        if self.recipe != "fgvc":
+        if not self.resize_first:
             region = self.resize(region)
         return _flipped(region) if flip else region
 
@@ -52,7 +49,7 @@ class ImageTransform:
         """(the region to resize to size x size, flip) under the training transform's draws."""
         import torch
 
-        if self.recipe == "fgvc":
+        if self.resize_first:
             region = self._padded_random_crop(self.resize(image), generator)
         else:
             top, left, height, width = self._random_resized_box(*image.shape[-2:], generator)
@@ -62,7 +59,9 @@ class ImageTransform:
     def resize(self, image):
         """Resize(size, size); an image of that size already is returned as it is (the resize
         would be the identity: tests/test_transforms.py)."""
-        from torchvision.transforms.v2 import functional as F  # torch only when transforming
+        from torchvision.transforms.v2 import (
+            functional as F,  # torch only when transforming
+        )
 
         if tuple(image.shape[-2:]) == (self.size, self.size):
             return image

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..options import Option
 from ..runs import ConfigError
 
 if TYPE_CHECKING:
@@ -27,31 +28,6 @@ if TYPE_CHECKING:
 
 # images -> (outputs, features): the model's forward under the run's precision (autocast)
 Forward: TypeAlias = Callable[[torch.Tensor], tuple[Any, torch.Tensor]]
-
-
-@dataclass(frozen=True)
-class Param:
-    """One hyper-parameter: its default, its check, and what a valid value looks like."""
-
-    default: Any
-    check: Callable[[Any], bool]
-    expected: str
-
-
-def number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
-
-
-def unit_interval(x: Any) -> bool:
-    return number(x) and 0.0 <= x <= 1.0
-
-
-def positive(x: Any) -> bool:
-    return number(x) and x > 0
-
-
-def non_negative(x: Any) -> bool:
-    return number(x) and x >= 0
 
 
 class MethodClassifier(nn.Module, metaclass=abc.ABCMeta):
@@ -93,18 +69,19 @@ class Method(abc.ABC):
     ranked_by: ClassVar[str] = "the softmax of the leaf logits"  # what ranks the classes, for the tables
     heads: ClassVar[tuple[str, ...]] = ("I", "II")
     auxiliary_only: ClassVar[bool] = False  # trained only as a post-hoc rule's auxiliary model
-    params: ClassVar[Mapping[str, Param]] = {}
+    # its hyper-parameters: type, default, range, meaning and search space (haframe.options)
+    params: ClassVar[Mapping[str, Option]] = {}
     renamed: ClassVar[Mapping[str, str]] = {}  # a refused key -> the key that replaced it
 
     def resolve_params(self, values: Mapping[str, Any], where: str) -> dict:
-        """The method's hyper-parameters: given values checked, the rest defaulted."""
+        """The method's hyper-parameters: given values checked by their option (and kept as
+        given: a run's identity reads them), the rest defaulted."""
         for key, value in values.items():
             if key in self.renamed:
                 raise ConfigError(f"{where}.{key}: {self.name} calls this parameter {self.renamed[key]!r} now")
             if key not in self.params:
                 raise ConfigError(f"{where}.{key}: not a parameter of method {self.name!r} (it has {sorted(self.params) or 'none'})")
-            if not self.params[key].check(value):
-                raise ConfigError(f"{where}.{key}: expected {self.params[key].expected}, got {value!r}")
+            self.params[key].check(value, f"{where}.{key}")
         return {key: values.get(key, param.default) for key, param in self.params.items()}
 
     def output_width(self, assets: "RunAssets") -> int:
@@ -156,6 +133,7 @@ class PostHocRule(abc.ABC):
     name: ClassVar[str]
     ranked_by: ClassVar[str]  # how the rule re-ranks, for the tables
     auxiliary: ClassVar[AuxiliaryModel | None] = None
+    params: ClassVar[Mapping[str, Option]] = {}  # its options (haframe.options); CRM and HiE take none
 
     @abc.abstractmethod
     def apply(self, probabilities: np.ndarray, scores: np.ndarray, assets: "RunAssets",

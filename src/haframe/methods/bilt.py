@@ -30,7 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Method, MethodClassifier, Param, non_negative, unit_interval
+from ..models.records import backbone
+from ..options import Option, Uniform
+from .base import Method, MethodClassifier
 from .maths import at_least_fp32
 
 
@@ -131,15 +133,23 @@ class BiLT(Method):
     name = "bilt"
     heads = ("I",)
     ranked_by = "the finest level's corrected logits z' (BiLT's learned cost correction)"
+    # Defaults: the authors' code; search spaces span them and their README's published runs
+    # (FGVC-Aircraft: level_decay 1, beta 0.5, smoothing 0.5, sharpness 1; iNat19: sharpness 1.5).
     params = {
-        "level_decay": Param(0.1, non_negative, "a number >= 0 (the level weights exp(-level_decay * h); the authors' alpha)"),
-        "beta": Param(1.0, non_negative, "a number >= 0 (weight of the learned cost correction)"),
-        "smoothing": Param(0.1, unit_interval, "a number in [0, 1] (the soft-target share; the authors' epsilon)"),
-        "sharpness": Param(1.0, non_negative, "a number >= 0 (soft targets softmax(-sharpness * M); the authors' gamma)"),
+        "level_decay": Option(float, 0.1, "how fast the level weights exp(-level_decay * h) fall from the leaves up",
+                              low=0, note="the level weights exp(-level_decay * h); the authors' alpha",
+                              search=Uniform(0.0, 2.0)),
+        "beta": Option(float, 1.0, "weight of the learned cost correction", low=0,
+                       note="weight of the learned cost correction", search=Uniform(0.0, 2.0)),
+        "smoothing": Option(float, 0.1, "share of the soft targets in the corrected logits' loss", low=0, high=1,
+                            note="the soft-target share; the authors' epsilon", search=Uniform(0.0, 1.0)),
+        "sharpness": Option(float, 1.0, "sharpness of the soft targets softmax(-sharpness * M)", low=0,
+                            note="soft targets softmax(-sharpness * M); the authors' gamma", search=Uniform(0.5, 2.0)),
     }
 
     def classifier(self, dim, assets, run) -> BiLTClassifier:
-        activation = nn.ELU if run.training.backbone != "wrn28_8" else lambda: nn.LeakyReLU(0.1)
+        slope = backbone(run.training.backbone).leaky_relu_slope  # the backbone's activation (WRN: LeakyReLU(0.1))
+        activation = nn.ELU if slope is None else lambda: nn.LeakyReLU(slope)
         levels = assets.levels
         return BiLTClassifier(dim, assets.level_sizes, torch.from_numpy(levels[:, : assets.height]), level_costs(levels),
                               activation, dict(run.params))

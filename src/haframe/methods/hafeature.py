@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..hierarchy import level_parents
+from ..options import Option
 from ..runs import ConfigError
-from .base import Method, MethodClassifier, Param
+from .base import Method, MethodClassifier
 from .maths import at_least_fp32, check_levels, jsd, kl_to_mixture, mixture_log
 
 MARGIN = 3.0  # margin of the authors' dissimilar-pair term
@@ -136,14 +137,13 @@ class HAFeatureLevels(MethodClassifier):
         return F.normalize(self.weights[0], dim=1)
 
 
-def _levels_or_none(x) -> bool:
-    return x is None or (isinstance(x, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in x))
-
-
 class HAFeature(Method):
     name = "hafeature"
     params = {
-        "margin_levels": Param(None, _levels_or_none, "null (every level between the leaves and the root) or a list of levels >= 1"),
+        # structural (the authors set it per dataset: config/config.yaml), not searched
+        "margin_levels": Option(list, None, "the levels (1 = the leaves' parents) whose dissimilar-pair margin term "
+                                            "joins the loss", items=Option(int, low=1), nullable=True,
+                                note="null: every level between the leaves and the root"),
     }
 
     def tree_problems(self, run, tree) -> dict[str, str]:

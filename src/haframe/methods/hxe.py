@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from ..hierarchy import Hierarchy
-from .base import Method, Param, non_negative
+from ..options import Choice, Option
+from .base import Method
 from .ce import LinearClassifier
 from .maths import at_least_fp32
 
@@ -84,7 +85,13 @@ class HXEClassifier(LinearClassifier):
 class HierarchicalCrossEntropy(Method):
     name = "hxe"
     heads = ("II",)
-    params = {"decay": Param(0.1, non_negative, "a number >= 0 (the edge weights' exp(-decay * depth))")}
+    params = {
+        # searched over the values Bertinetto et al. ran (fiveai/making-better-mistakes,
+        # experiments/hxe_inaturalist19_alpha{0.1..0.7,0.9}.sh; tieredImageNet-H 0.1..0.6), their alpha
+        "decay": Option(float, 0.1, "how much less a deeper edge of the path counts: weights exp(-decay * depth)",
+                        low=0, note="the edge weights' exp(-decay * depth)",
+                        search=Choice((0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.9))),
+    }
     renamed = {"alpha": "decay"}
 
     def classifier(self, dim, assets, run) -> HXEClassifier:

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import Method, Param, positive
+from ..options import Choice, Option
+from .base import Method
 from .ce import LinearClassifier
 from .maths import at_least_fp32
 
@@ -49,7 +50,12 @@ class SoftLabelClassifier(LinearClassifier):
 class SoftLabels(Method):
     name = "soft_labels"
     heads = ("II",)
-    params = {"beta": Param(10.0, positive, "a number > 0")}
+    params = {
+        # searched over the values Bertinetto et al. ran (fiveai/making-better-mistakes,
+        # experiments/softlabels_{inaturalist19,tieredimagenet}_beta{04,05,10,15,20,30}.sh)
+        "beta": Option(float, 10.0, "sharpness of the soft targets softmax(-beta D / max D) (large: plain one-hot)",
+                       low=0, low_open=True, search=Choice((4.0, 5.0, 10.0, 15.0, 20.0, 30.0))),
+    }
 
     def classifier(self, dim, assets, run) -> SoftLabelClassifier:
         targets = soft_label_targets(assets.distances, run.params["beta"])

@@ -1,16 +1,18 @@
 """Feature extractors returning a spatial map (N x C x h x w) with ``out_channels`` set.
 
-Pooling belongs to the heads (``heads.py``). Pretrained ResNet-50 weights are not fetched
+Pooling belongs to the heads (``heads.py``); each backbone's record (``records.py``) names its
+constructor here. Pretrained ResNet-50 weights are not fetched
 here: ``weights.load_weights`` loads a file the workflow downloaded (README, "The method" 3).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import nn
+
+from .records import backbone
 
 
 def _conv_block(cin: int, cout: int) -> nn.Sequential:
@@ -203,15 +205,6 @@ class ResNet50(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-BACKBONES = {
-    "tiny_cnn": functools.partial(SmallCNN, widths=(16, 32, 64), convs=1),
-    "small_cnn": SmallCNN,
-    "wrn28_8": WideResNet28_8,
-    "resnet50": ResNet50,
-}
-
-
 def build_backbone(name: str) -> nn.Module:
-    if name not in BACKBONES:
-        raise ValueError(f"unknown backbone {name!r}; known: {sorted(BACKBONES)}")
-    return BACKBONES[name]()
+    """A new backbone of the record ``name`` (``records.BACKBONES``: its constructor and arguments)."""
+    return backbone(name).build()

@@ -1,5 +1,6 @@
-"""Pretrained ResNet-50 weights: where they come from (``WEIGHTS``, downloaded and verified by
-the workflow) and loading them from local files (nothing here touches the network).
+"""Pretrained ResNet-50 weights: where they come from (``WEIGHTS``, the records of ``records.py``,
+downloaded and verified by the workflow) and loading them from local files (nothing here
+touches the network).
 
 Files are read with ``torch.load(..., weights_only=True)`` only: tensors and plain
 containers, never arbitrary pickled objects. Loading is strict: every parameter and buffer
@@ -12,34 +13,14 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .records import WEIGHTS, WeightsSpec  # noqa: F401  (the records, torch-free; imported from here too)
+
 FORMATS = ("torchvision", "pass_moco")
-
-
-@dataclass(frozen=True)
-class WeightsSpec:
-    url: str
-    filename: str
-    sha256_prefix: str | None  # torchvision names its files by a sha256 prefix, checked after download
-    format: str  # one of FORMATS
-
-
-# Initial backbone weights (README, "The method" 3). PASS publishes no checksum: its file is pinned
-# by the download lock file at first download.
-WEIGHTS: dict[str, WeightsSpec] = {
-    "imagenet1k_v1": WeightsSpec(
-        "https://download.pytorch.org/models/resnet50-0676ba61.pth", "resnet50-0676ba61.pth", "0676ba61", "torchvision",
-    ),
-    "pass_moco_v2_800ep": WeightsSpec(
-        "https://www.robots.ox.ac.uk/~vgg/research/pass/pretrained_models/moco_v2_800ep.pth.tar",
-        "moco_v2_800ep.pth.tar", None, "pass_moco",
-    ),
-}
 _PASS_PREFIX = "module.encoder_q."
 _BN_COUNTER = "num_batches_tracked"
 

@@ -5,7 +5,8 @@ workflow), what the user must provide (``user_inputs``: e.g. ImageNet for tiered
 checked when the workflow is built; ``unavailable`` says why a dataset cannot be built while
 the user has not set them, so that the workflow leaves it out), how many images each split
 holds before anything is prepared (``split_sizes``: for validation and the study summary),
-which keys of a dataset's config section it reads (``options``), the resources its
+which keys of a dataset's config section it reads (``options``: each key's ``Option``, its
+type, default, range and meaning, checked by the study), the resources its
 preparation needs, and ``prepare``: extracted sources and user inputs in, a prepared dataset
 (``haframe.data.prepared``) out. Torch-free.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ...hierarchy import Hierarchy
+from ...options import Option
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,9 @@ class DatasetKind:
     unavailable: Callable[[Mapping[str, Any], str], str | None] | None = None
     # dataset section -> {split: images}, known before preparation (None: not known)
     split_sizes: Callable[[Mapping[str, Any]], dict[str, int] | None] = lambda section: None
-    options: tuple[str, ...] = ()  # kind-specific keys of a dataset's config section
-    required: tuple[str, ...] = ()  # of those, the ones a dataset must set
+    # kind-specific keys of a dataset's config section, each with its option (``required``: a
+    # dataset of this kind must set it)
+    options: Mapping[str, Option] = field(default_factory=dict)
     plants_hierarchy: bool = False  # True: without a `hierarchy` section, the preparation writes its own
     # dataset section -> the tree its preparation plants (known from the config), for the checks
     # that need the tree before any job runs (None: not known before preparation)
@@ -121,6 +124,32 @@ class DatasetKind:
                 raise KeyError(f"{self.name} has no source {key!r}; its sources: {sorted(sources)}")
             sources[key] = replace(sources[key], url=location)
         return sources
+
+
+def source_overrides() -> Option:
+    """The ``sources`` option of a kind that downloads (its keys: the kind's sources)."""
+    return Option(dict, {}, "replace a download's location (local path, file:// or http(s) URL); checksums stay",
+                  values=Option(str, "", "the source's location"))
+
+
+def expected_counts(published: Mapping[str, tuple[int, int]]) -> Option:
+    """The ``counts`` option of a kind with published counts ({split: (images, classes)})."""
+    return Option(dict, {split: list(value) for split, value in published.items()},
+                  "expected [images, classes] per split (default: the published numbers)",
+                  fields={split: Option(list, list(value), f"[images, classes] of the {split} split", items=Option(int, low=0),
+                                        min_items=2, max_items=2)
+                          for split, value in published.items()})
+
+
+def splits_digest(published: str) -> Option:
+    """The ``splits_digest`` option of a kind whose split lists are checked by their content digest."""
+    return Option(str, published, "content digest of the split lists (default: the published one; null: unchecked)",
+                  nullable=True)
+
+
+# ``store``: the option of every images-layout kind (scripts/prepare.py writes the pixel store)
+STORE = Option(str, "jpeg", "image datasets: jpeg files, or also a pixel store, the images decoded once (no decoding "
+                            "while training, the same images; 147 KiB per image at 224 px)", choices=("jpeg", "pixels"))
 
 
 def published_sizes(published: Mapping[str, tuple[int, int]]) -> Callable[[Mapping[str, Any]], dict[str, int]]:

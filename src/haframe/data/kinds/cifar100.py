@@ -23,7 +23,15 @@ from ...hierarchy import Hierarchy
 from ...pickles import safe_unpickle
 from ..prepared import DataError, check_counts, write_prepared
 from ..transforms import NORMALISATION
-from .base import DatasetKind, KindFixture, PrepareJob, Source, published_sizes
+from .base import (
+    DatasetKind,
+    KindFixture,
+    PrepareJob,
+    Source,
+    expected_counts,
+    published_sizes,
+    source_overrides,
+)
 from .fixtures import tar_gz
 
 EXPECTED = {"train": (45000, 100), "val": (5000, 100), "test": (10000, 100)}  # (images, classes)
@@ -278,6 +286,6 @@ KIND = DatasetKind(
         ),
     },
     split_sizes=published_sizes(EXPECTED),
-    options=("sources", "counts"),
+    options={"sources": source_overrides(), "counts": expected_counts(EXPECTED)},
     mem_mb=4_000, runtime_min=30,
 )

@@ -19,7 +19,16 @@ from ...hierarchy import Hierarchy
 from ..files import convert_images, write_index
 from ..prepared import SPLITS, DataError, check_counts, write_meta
 from ..transforms import NORMALISATION
-from .base import DatasetKind, KindFixture, PrepareJob, Source, published_sizes
+from .base import (
+    STORE,
+    DatasetKind,
+    KindFixture,
+    PrepareJob,
+    Source,
+    expected_counts,
+    published_sizes,
+    source_overrides,
+)
 from .fixtures import tar_gz
 
 EXPECTED = {"train": (3334, 100), "val": (3333, 100), "test": (3333, 100)}
@@ -163,6 +172,6 @@ KIND = DatasetKind(
         ),
     },
     split_sizes=published_sizes(EXPECTED),
-    options=("sources", "counts", "store"),
+    options={"sources": source_overrides(), "counts": expected_counts(EXPECTED), "store": STORE},
     threads=8, mem_mb=4_000, runtime_min=60, disk_mb=5_000,
 )

@@ -10,10 +10,12 @@ import numpy as np
 from PIL import Image
 
 from ...hierarchy import Hierarchy
+from ...options import Option
 from ..files import convert_images, write_index
 from ..prepared import SPLITS, DataError, write_meta
+from ..recipes import IMAGE_RECIPES, RECIPES
 from ..transforms import NORMALISATION
-from .base import DatasetKind, KindFixture, PrepareJob
+from .base import STORE, DatasetKind, KindFixture, PrepareJob
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -123,8 +125,16 @@ KIND = DatasetKind(
     fixture=fixture,
     user_inputs=user_inputs,
     split_sizes=split_sizes,
-    options=("folder", "transform", "resize", "input_size", "store"),
-    required=("folder",),
-    bounded_crops=lambda section: section.get("resize") is not None or section.get("transform") == "fgvc",
+    options={
+        "folder": Option(str, None, "the images: <folder>/{train,val,test}/<class>/<image>", required=True),
+        "transform": Option(str, "imagenet", "the published transform recipe the images train with "
+                                             "(haframe.data.recipes.RECIPES)", choices=IMAGE_RECIPES),
+        "resize": Option(int, None, "stretch the images to this size once, while preparing (null: keep their own)",
+                         low=8, nullable=True),
+        "input_size": Option(int, 224, "the square network input, in pixels (224: ImageNet-sized photos; your "
+                                       "images' size for small ones, e.g. 32)", low=8),
+        "store": STORE,
+    },
+    bounded_crops=lambda section: section.get("resize") is not None or RECIPES[section.get("transform", "imagenet")].resize_first,
     threads=8, mem_mb=4_000, runtime_min=6 * 60,
 )

@@ -20,7 +20,16 @@ from ...hierarchy import Hierarchy
 from ..files import convert_images
 from ..prepared import SPLITS, DataError
 from ..split_lists import content_digest, destination, finish, plan_rows, shown, verified_split_lists
-from .base import DatasetKind, PrepareJob, Source, published_sizes
+from .base import (
+    STORE,
+    DatasetKind,
+    PrepareJob,
+    Source,
+    expected_counts,
+    published_sizes,
+    source_overrides,
+    splits_digest,
+)
 from .fixtures import ListedFixture, jpeg, listed_counts, listed_names, write_list_files
 
 EXPECTED = {"train": (187385, 1010), "val": (40121, 1010), "test": (40737, 1010)}
@@ -175,6 +184,7 @@ KIND = DatasetKind(
         "splits": Source(f"{MBM}/dataset_splits/splits_inat19.zip", "splits_inat19.zip"),
     },
     split_sizes=published_sizes(EXPECTED),
-    options=("sources", "counts", "store", "splits_digest"),
+    options={"sources": source_overrides(), "counts": expected_counts(EXPECTED), "store": STORE,
+             "splits_digest": splits_digest(SPLITS_DIGEST)},
     threads=16, mem_mb=8_000, runtime_min=12 * 60, disk_mb=30_000,
 )

@@ -29,6 +29,7 @@ import numpy as np
 
 from ...hierarchy import Hierarchy
 from ...fileio import write_text
+from ...options import Option, declared
 from ..prepared import write_prepared
 from .base import DatasetKind, KindFixture, PrepareJob
 
@@ -37,19 +38,27 @@ FREQUENCIES = 4  # smooth patterns: Fourier modes 0..3 per axis, amplitude ~ 1 /
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    branching: tuple[int, ...] = (3, 3, 3)  # the planted tree, when no hierarchy file is given
-    train_per_class: int = 100
-    val_per_class: int = 20
-    test_per_class: int = 40
-    image_size: int = 16
-    alignment: float = 1.0  # share of the prototype variance that follows the tree
-    traits_per_class: int = 2
-    trait_pool: float = 0.5  # distinct traits, as a fraction of the number of classes
-    noise: float = 1.0  # per-pixel noise, relative to the prototypes' spread
-    nuisance: float = 0.9  # per-image smooth pattern, relative to the prototypes' spread
-    level_decay: float = 0.7  # weight of a node's pattern relative to its parent's
-    max_shift: int = 2
-    seed: int = 0
+    """A dataset's ``synthetic`` section; each field declares its option (``haframe.options``)."""
+
+    branching: tuple[int, ...] = declared(Option(tuple, (3, 3, 3), "the planted tree's branching per level, from the "
+                                                                   "root (when no hierarchy file is given)",
+                                                 items=Option(int, low=2), min_items=1))
+    train_per_class: int = declared(Option(int, 100, "training images per class", low=1))
+    val_per_class: int = declared(Option(int, 20, "validation images per class", low=1))
+    test_per_class: int = declared(Option(int, 40, "test images per class", low=1))
+    image_size: int = declared(Option(int, 16, "the images' side, in pixels", low=8))
+    alignment: float = declared(Option(float, 1.0, "share of a class's appearance that follows the tree "
+                                                   "(1: only the tree)", low=0, high=1))
+    traits_per_class: int = declared(Option(int, 2, "visual traits a class shares with random others, regardless "
+                                                    "of the tree", low=1))
+    trait_pool: float = declared(Option(float, 0.5, "distinct traits, as a fraction of the number of classes",
+                                        low=0, low_open=True))
+    noise: float = declared(Option(float, 1.0, "per-pixel noise, relative to the prototypes' spread", low=0))
+    nuisance: float = declared(Option(float, 0.9, "per-image smooth pattern, relative to the prototypes' spread", low=0))
+    level_decay: float = declared(Option(float, 0.7, "weight of a node's pattern relative to its parent's",
+                                         low=0, low_open=True))
+    max_shift: int = declared(Option(int, 2, "largest circular shift of an image, in pixels", low=0))
+    seed: int = declared(Option(int, 0, "the generator's seed: the same spec gives the same bytes", low=0))
 
     @classmethod
     def from_options(cls, options: dict) -> "SyntheticSpec":
@@ -179,7 +188,8 @@ KIND = DatasetKind(
     prepare=prepare_job,
     fixture=fixture,
     split_sizes=split_sizes,
-    options=("synthetic",),
+    options={"synthetic": Option(SyntheticSpec, SyntheticSpec(), "the generated data: its planted tree, sizes and "
+                                                                "appearance")},
     plants_hierarchy=True,
     planted_tree=planted_tree,
     mem_mb=2_000, runtime_min=10,

@@ -29,10 +29,20 @@ from typing import Callable, Iterator, Sequence
 
 from ...archives import UnsafeArchiveError
 from ...hierarchy import Hierarchy
+from ...options import Option
 from ..files import convert_images
 from ..prepared import SPLITS, DataError
 from ..split_lists import content_digest, destination, finish, plan_rows, shown, verified_split_lists
-from .base import DatasetKind, PrepareJob, Source, published_sizes
+from .base import (
+    STORE,
+    DatasetKind,
+    PrepareJob,
+    Source,
+    expected_counts,
+    published_sizes,
+    source_overrides,
+    splits_digest,
+)
 from .fixtures import ListedFixture, jpeg, listed_counts, listed_names, tar_bytes, write_list_files
 from .inat19 import MBM
 
@@ -401,6 +411,13 @@ KIND = DatasetKind(
     user_inputs=user_inputs,
     unavailable=unavailable,
     split_sizes=published_sizes(EXPECTED),
-    options=("sources", "counts", "store", "splits_digest", "imagenet"),
+    options={
+        "sources": source_overrides(), "counts": expected_counts(EXPECTED), "store": STORE,
+        "splits_digest": splits_digest(SPLITS_DIGEST),
+        "imagenet": Option(dict, {"train": None, "val": None}, "your ILSVRC-2012 images (ImageNet needs a login): "
+                                                              "checked when the workflow is built",
+                           fields={"train": Option(str, None, "ILSVRC2012_img_train.tar or its extracted folder", nullable=True),
+                                   "val": Option(str, None, "ILSVRC2012_img_val.tar or its extracted folder", nullable=True)}),
+    },
     threads=16, mem_mb=8_000, runtime_min=24 * 60, disk_mb=60_000,
 )
