@@ -91,6 +91,7 @@ class Method(abc.ABC):
     auxiliary_only: ClassVar[bool] = False  # trained only as a post-hoc rule's auxiliary model
     params: ClassVar[Mapping[str, Param]] = {}
     renamed: ClassVar[Mapping[str, str]] = {}  # a refused key -> the key that replaced it
+    added_later: ClassVar[tuple[str, ...]] = ()  # params added after runs were recorded (identity.training_record)
 
     def resolve_params(self, values: Mapping[str, Any], where: str) -> dict:
         """The method's hyper-parameters: given values checked, the rest defaulted."""
