@@ -4,10 +4,17 @@ import sys
 from pathlib import Path
 import urllib.parse
 
+from snakemake.io import IOFile
 from snakemake.logging import logger
 
 from haframe.assets import FRAME_FILES, HIERARCHY_FILES
 from haframe.data.prepared import DataError
+from haframe.identity import (
+    Untracked,
+    data_params,
+    evaluation_params,
+    training_params,
+)
 from haframe.models.weights import WEIGHTS
 from haframe.run_status import failures
 from haframe.runs import ConfigError
@@ -60,6 +67,12 @@ RUN_DIR = f"{DATASET_DIR}/runs/{{variant}}/seed{{seed}}"
 
 def run_dir(run):
     return RUN_DIR.format(dataset=run.dataset, variant=run.variant, seed=run.seed)
+
+
+def recorded_params(path):
+    """The params Snakemake recorded for the job that wrote ``path`` (their reprs; None:
+    none): haframe.identity keeps them while they mean the same (an upgrade)."""
+    return workflow.persistence.params(IOFile(path))
 
 
 # Runs whose training or evaluation failed before (their failed.json, haframe.run_status):
@@ -252,7 +265,13 @@ def prepare_downloads(wildcards):
 
 
 def dataset_options(wildcards):
-    return dict(STUDY.dataset(wildcards.dataset))
+    """The keys of the dataset's section that its preparation reads, keys sorted."""
+    dataset = wildcards.dataset
+    return data_params(
+        STUDY.dataset(dataset),
+        STUDY.kind(dataset).options,
+        recorded_params(f"{RESULTS}/{dataset}/data/meta.json"),
+    )
 
 
 def dataset_kind(wildcards):
@@ -340,8 +359,23 @@ def run_spec(wildcards):
 
 
 def run_spec_values(wildcards):
-    """The run's RunSpec as plain values (scripts rebuild it with RunSpec.from_dict)."""
-    return run_spec(wildcards).to_dict()
+    """The run's RunSpec as plain values (scripts rebuild it with RunSpec.from_dict), not a
+    rerun trigger: its post-hoc chains and resources do not change the weights."""
+    return Untracked(run_spec(wildcards).to_dict())
+
+
+def training_identity(wildcards):
+    """What determines the run's weights: the train job's rerun trigger (haframe.identity)."""
+    return training_params(
+        run_spec(wildcards),
+        recorded_params(f"{RUN_DIR}/checkpoint.pt".format(**wildcards)),
+    )
+
+
+def evaluation_identity(wildcards):
+    """The post-hoc chains and settings the evaluate job scores (haframe.identity)."""
+    metrics = f"{RUN_DIR}/metrics.json".format(**wildcards)
+    return evaluation_params(run_spec(wildcards), recorded_params(metrics), metrics)
 
 
 def run_asset_files(wildcards):

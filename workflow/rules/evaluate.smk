@@ -16,5 +16,7 @@ rule evaluate:
         gpu=uses_gpu,
         mem_mb=8000,
         runtime=60,
+    params:
+        evaluation=evaluation_identity,
     script:
         "../../scripts/evaluate.py"

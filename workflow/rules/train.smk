@@ -43,7 +43,10 @@ rule train:
         gpu=uses_gpu,
         mem_mb=16000,
         runtime=24 * 60,
+    # identity: what determines the weights (the rerun trigger); run: the whole RunSpec the
+    # script trains and records (its post-hoc chains and resources are no rerun trigger)
     params:
+        identity=training_identity,
         run=run_spec_values,
         resume_dir=f"{RUN_DIR}/resume",
     script:
