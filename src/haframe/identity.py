@@ -11,6 +11,10 @@ are those params, as plain values with their mapping keys sorted (Snakemake reco
 - ``evaluation_record``: the evaluate job's, the post-hoc chains to score and how;
 - ``data_options``: the preparation's, the keys of a dataset's section its kind reads.
 
+(The hierarchy and frame rules' params are single values already. The report rules' follow
+the config's order of variants and datasets on purpose: it is the order of the report's rows
+and colours, so a config that changes it rebuilds the report, and only the report.)
+
 A job that needs more than its identity (the train script: the whole ``RunSpec``, with its
 resources and post-hoc chains, which it records in the checkpoint) gets the rest as an
 ``Untracked`` mapping, which Snakemake does not record.
