@@ -9,6 +9,7 @@ that need the whole ranking (HOPS) are computed here.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -22,7 +23,7 @@ from .inference import build_model, place_model, predict
 from .fileio import save_npz, write_json
 from .methods import get_method, posthoc_chain
 from .metrics import expected_calibration_error, hops, level_accuracies, metrics, rank_by_score
-from .runs import RunSpec
+from .runs import Evaluation, RunSpec
 from .runtime import select_device, set_threads
 
 TOP_K = 20
@@ -38,11 +39,20 @@ def evaluate_run(
     auxiliary: Mapping[str, str | Path] | None = None,
     threads: int = 1,
     split: str = "test",
+    chains: Sequence[str] | None = None,
+    evaluation: Evaluation | None = None,
 ) -> dict:
     """Score ``checkpoint`` on ``split`` of the prepared dataset whose ``meta.json`` is ``data``;
-    ``auxiliary`` names the checkpoints of the auxiliary models its post-hoc rules need."""
+    ``auxiliary`` names the checkpoints of the auxiliary models its post-hoc rules need.
+    ``chains`` and ``evaluation`` replace the post-hoc chains and the evaluation settings that
+    the checkpoint recorded (the workflow's evaluate job passes its own: adding a chain does not
+    retrain the run)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     run = RunSpec.from_dict(state["config"])
+    if chains is not None:
+        run = dataclasses.replace(run, posthoc=tuple(chains))
+    if evaluation is not None:
+        run = dataclasses.replace(run, evaluation=evaluation)
     set_threads(threads, run.training.workers)
     device = select_device(run.training.device)
     scores, targets = _scores(run, state["model"], assets, data, split, device)

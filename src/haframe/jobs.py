@@ -13,9 +13,18 @@ import types
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .assets import FRAME_FILES, HIERARCHY_FILES
+from .identity import (
+    Untracked,
+    data_options,
+    data_params,
+    evaluation_params,
+    evaluation_record,
+    training_params,
+    training_record,
+)
 from .models.records import WEIGHTS
 from .runs import RunSpec
 
@@ -23,6 +32,9 @@ if TYPE_CHECKING:
     from .study import Study
 
 REPORT_FIGURES = ("error_vs_severity", "ahd_at_k", "training_curves", "neural_collapse", "mistake_distances")
+# the params Snakemake recorded for the job that wrote a file (their reprs), None when none:
+# haframe.identity keeps a finished job's while they mean the same (an upgrade reruns nothing)
+Recorded = Callable[[str], Sequence[str] | None]
 RUN_FILES = {"checkpoint": "checkpoint.pt", "history": "history.csv", "nc": "nc.csv", "config": "config.yaml",
              "metrics": "metrics.json", "predictions": "predictions.npz", "mlflow": "mlflow.json"}
 
@@ -163,7 +175,8 @@ class JobTable:
 def compile_jobs(study: "Study", layout: Layout, failed: Mapping[str, dict], settings: Mapping[str, Any]) -> JobTable:
     """The job table of ``study``. ``failed``: {run directory: failure record} of runs that
     failed before (left out of the targets); ``settings``: the download helper's retry budget
-    and timeout, and the MLflow tracking URI."""
+    and timeout, the MLflow tracking URI and the report's reference files."""
+
     unavailable = study.unavailable_datasets()
     available = [d for d in study.datasets if d not in unavailable]
     jobs: list[Job] = []
@@ -214,6 +227,26 @@ def failed_runs(study: "Study", layout: Layout, failed: Mapping[str, dict]) -> d
     }
 
 
+def kept_params(study: "Study", job: Job, recorded: Recorded) -> Mapping[str, Any]:
+    """The job's params, where its finished job was recorded by Snakemake with params that mean
+    the same (a study finished by an earlier version of the workflow) with those kept, so that an
+    upgrade reruns nothing that would come out the same (haframe.identity). ``recorded``: the
+    reprs Snakemake recorded for the job that wrote a file, None when none; it is asked only
+    when the workflow runs (Snakemake's records are read as the DAG is built)."""
+    if job.rule == "train":
+        run = study.run(job.wildcards["dataset"], job.wildcards["variant"], int(job.wildcards["seed"]))
+        return {**job.params, "identity": training_params(run, recorded(job.outputs[0]))}
+    if job.rule == "evaluate":
+        run = study.run(job.wildcards["dataset"], job.wildcards["variant"], int(job.wildcards["seed"]))
+        metrics = job.outputs[0]
+        return {**job.params, "evaluation": evaluation_params(run, recorded(metrics), metrics)}
+    if job.rule in ("prepare_synthetic", "prepare_dataset"):
+        dataset = job.wildcards["dataset"]
+        options = data_params(study.dataset(dataset), study.kind(dataset).options, recorded(job.outputs[0]))
+        return {**job.params, "options": options}
+    return job.params
+
+
 # ---------------------------------------------------------------------- data
 
 
@@ -236,8 +269,9 @@ def _data_jobs(study: "Study", layout: Layout, dataset: str, settings: Mapping[s
                         resources={"disk_mb": 2 * source.disk_mb}))
         downloads.append(download)
     resources = {"threads": kind.threads, "mem_mb": kind.mem_mb, "runtime": kind.runtime_min}
-    params = {"kind": kind.name, "options": dict(section)}
-    outputs = (layout.data_file("meta.json", dataset), layout.data_file("classes.txt", dataset))
+    meta = layout.data_file("meta.json", dataset)
+    params = {"kind": kind.name, "options": data_options(section, kind.options)}
+    outputs = (meta, layout.data_file("classes.txt", dataset))
     if study.plants_hierarchy(dataset):
         jobs.append(Job("prepare_synthetic", {"dataset": dataset}, outputs=(*outputs, layout.data_file("hierarchy.tsv", dataset)),
                         params=params, resources=resources))
@@ -306,7 +340,9 @@ def run_assets(layout: Layout, dataset: str) -> dict[str, str]:
 
 
 def _run_jobs(study: "Study", layout: Layout, run: RunSpec, settings: Mapping[str, Any]) -> list[Job]:
-    """A run's train and import jobs, and its evaluation unless it is an auxiliary model."""
+    """A run's train and import jobs, and its evaluation unless it is an auxiliary model. The
+    train job's ``identity`` is what determines the weights (its rerun trigger); ``run``, the
+    whole RunSpec it trains and records, is Untracked (haframe.identity)."""
     wildcards = {"dataset": run.dataset, "variant": run.variant, "seed": str(run.seed)}
     training = run.training
     resources = {"threads": training.threads + training.workers, "gpu": 0 if training.device == "cpu" else 1}
@@ -315,14 +351,17 @@ def _run_jobs(study: "Study", layout: Layout, run: RunSpec, settings: Mapping[st
     weights = {"weights": weights_file(layout, training.pretrained)} if training.pretrained else {}
     jobs = [Job("train", wildcards, inputs={**weights, **assets, "meta": meta},
                 outputs=tuple(layout.run_file(name, run) for name in ("checkpoint", "history", "nc", "config")),
-                params={"run": run.to_dict(), "resume_dir": f"{layout.run_dir(run.dataset, run.variant, run.seed)}/resume"},
+                params={"identity": training_record(run),
+                        "run": Untracked(run.to_dict()),
+                        "resume_dir": f"{layout.run_dir(run.dataset, run.variant, run.seed)}/resume"},
                 resources=resources)]
     tracked = {name: layout.run_file(name, run) for name in ("config", "history", "nc")}
     evaluated = run.variant in study.config["variants"]
     if evaluated:
         auxiliary = {f"auxiliary_{name}": layout.run_file("checkpoint", aux) for name, aux in study.auxiliary_runs_of(run).items()}
         jobs.append(Job("evaluate", wildcards, inputs={**assets, **auxiliary, "checkpoint": layout.run_file("checkpoint", run), "meta": meta},
-                        outputs=(layout.run_file("metrics", run), layout.run_file("predictions", run)), resources=resources))
+                        outputs=(layout.run_file("metrics", run), layout.run_file("predictions", run)), resources=resources,
+                        params={"evaluation": evaluation_record(run)}))
         tracked["metrics"] = layout.run_file("metrics", run)
     jobs.append(Job("import_run", wildcards, inputs=tracked, outputs=(layout.run_file("mlflow", run),),
                     params={"tracking_uri": settings["tracking_uri"], "experiment": study.name}))

@@ -2,7 +2,8 @@
 
 Declared outputs: ``checkpoint.pt`` (best validation top-1; holds the RunSpec and its identity
 hash), ``history.csv`` (one row per epoch), ``nc.csv`` (one row per neural-collapse pass: after
-every ``nc_every``-th epoch and the last one), ``config.yaml`` (RunSpec, identity, provenance).
+every ``nc_every``-th epoch and the last one), ``config.yaml`` (RunSpec, identity hash, the
+training record that identifies the weights for Snakemake (``haframe.identity``), provenance).
 Resume state (``resume_dir``, never a declared output so Snakemake keeps it after a kill):
 ``state.pt`` (last completed epoch) and ``best.pt`` (best checkpoint so far), both written
 atomically after every epoch. A run whose state is marked complete starts afresh when asked
@@ -31,6 +32,7 @@ from .data.prepared import read_meta
 from .collapse import COLUMNS as NC_COLUMNS
 from .inference import autocast, build_model, collapse_pass, place_model, predict
 from .fileio import atomic_path, write_text, write_yaml
+from .identity import training_record
 from .methods import get_method
 from .models.model import Model
 from .models.weights import load_weights
@@ -173,7 +175,8 @@ def train_run(
     write_text(history, _csv(rows, HISTORY_FIELDS))
     write_text(nc, _csv(collapse_rows, NC_FIELDS))
     times = {"started_at": started_at, "finished_at": time.time()}  # Unix seconds; a resumed run keeps its first start
-    write_yaml(config, {"run": spec, "identity": identity, "provenance": {**provenance(device), **times}})
+    write_yaml(config, {"run": spec, "identity": identity, "training_record": training_record(run),
+                        "provenance": {**provenance(device), **times}})
     _save(state_file, {**state, "complete": True}, None)
     return {"best_val_top1_error": best, "epochs": len(rows)}
 

@@ -5,9 +5,11 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake.io import IOFile
 from snakemake.logging import logger
 
 from haframe.data.prepared import DataError
+from haframe.jobs import kept_params
 from haframe.runs import ConfigError
 from haframe.study import Study
 from haframe.summary import study_summary
@@ -20,6 +22,13 @@ try:
         STUDY.check_local_files()
 except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
+
+
+def recorded_params(path):
+    """The params Snakemake recorded for the job that wrote ``path`` (their reprs; None: none)."""
+    return workflow.persistence.params(IOFile(path))
+
+
 try:  # a dataset's user inputs that are set but wrong stop the build with the kind's words
     TABLE = STUDY.compile()
 except DataError as error:
@@ -61,7 +70,10 @@ def job_inputs(rule):
 
 
 def job_param(rule, key):
-    return lambda wildcards: job(rule)(wildcards).params[key]
+    """The job's param, as recorded for its finished job while that means the same (haframe.jobs.kept_params)."""
+    return lambda wildcards: kept_params(STUDY, job(rule)(wildcards), recorded_params)[
+        key
+    ]
 
 
 def job_resource(rule, key):

@@ -13,5 +13,7 @@ rule evaluate:
         gpu=job_resource("evaluate", "gpu"),
         mem_mb=8000,
         runtime=60,
+    params:
+        evaluation=job_param("evaluate", "evaluation"),
     script:
         "../../scripts/evaluate.py"

@@ -41,7 +41,10 @@ rule train:
         gpu=job_resource("train", "gpu"),
         mem_mb=16000,
         runtime=24 * 60,
+    # identity: what determines the weights (the rerun trigger); run: the whole RunSpec the
+    # script trains and records (its post-hoc chains and resources are no rerun trigger)
     params:
+        identity=job_param("train", "identity"),
         run=job_param("train", "run"),
         resume_dir=job_param("train", "resume_dir"),
     script:

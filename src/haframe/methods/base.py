@@ -72,6 +72,7 @@ class Method(abc.ABC):
     # its hyper-parameters: type, default, range, meaning and search space (haframe.options)
     params: ClassVar[Mapping[str, Option]] = {}
     renamed: ClassVar[Mapping[str, str]] = {}  # a refused key -> the key that replaced it
+    added_later: ClassVar[tuple[str, ...]] = ()  # params added after runs were recorded (identity.training_record)
 
     def resolve_params(self, values: Mapping[str, Any], where: str) -> dict:
         """The method's hyper-parameters: given values checked by their option (and kept as
