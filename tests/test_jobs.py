@@ -137,3 +137,21 @@ def test_a_variant_selected_nowhere_stops_the_dag_build(tmp_path):
     result = run_snakemake(tmp_path, config, "-n", check=False)
     assert result.returncode != 0
     assert "variants.lonely: runs on no dataset" in result.stdout + result.stderr
+
+
+def test_compiling_the_study_imports_no_torch():
+    """What a Snakemake launch runs before any job (the Snakefile's imports, the compiled table,
+    the dry-run summary) imports no torch: about 2 s of every launch, cluster jobs included."""
+    code = f"""
+import sys, yaml
+from haframe.data.prepared import DataError
+from haframe.jobs import kept_params
+from haframe.study import Study, load_config
+from haframe.summary import study_summary
+study = Study(load_config(yaml.safe_load(open({str(PAPER)!r})), "paper.yaml"))
+table = study.compile()
+study_summary(study, dict(table.left_out), {{}}, {str(REPO / "bench" / "throughput.csv")!r}, [])
+print(sorted(name for name in sys.modules if name == "torch" or name.startswith("torch.")))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

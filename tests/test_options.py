@@ -33,7 +33,7 @@ from haframe.runs import Evaluation, LrScale, Training, typed
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 DATASET_SCHEMA = SCHEMA["properties"]["datasets"]["additionalProperties"]
 # a dataset section's keys that every kind reads; the rest are the kinds' own options
-COMMON_DATASET_KEYS = {"kind", "sources", "classes", "height", "hierarchy", "frame", "seeds", "training", "variants"}
+COMMON_DATASET_KEYS = {"kind", "sources", "classes", "height", "hierarchy", "frame", "seeds", "training", "variants", "overrides"}
 
 
 def nested(options, prefix):

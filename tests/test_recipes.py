@@ -20,12 +20,13 @@ pytestmark = pytest.mark.dag
 COSFACE = '''
 """CosFace: a large-margin cosine classifier (Wang et al., CVPR 2018)."""
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
+from .. import lazy
 from ..options import Option
 from .base import Method, MethodClassifier
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
+nn = lazy.module("torch.nn")
 
 
 class CosineClassifier(MethodClassifier):

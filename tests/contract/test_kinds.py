@@ -23,7 +23,7 @@ def test_kind_prepares_its_fixture(name, tmp_path):
     fx = kind.fixture(tmp_path / "fixture")
     assert isinstance(fx, KindFixture)
     assert set(fx.sources) == set(kind.sources), "the fixture writes every source of the kind"
-    assert set(fx.options) <= set(kind.options) and set(kind.required) <= set(fx.options)
+    assert set(fx.options) <= set(kind.options) and {name for name, option in kind.options.items() if option.required} <= set(fx.options)
     assert fx.hierarchy is not None or kind.plants_hierarchy
     assert set(fx.counts) == set(SPLITS)
     if kind.unavailable is not None:

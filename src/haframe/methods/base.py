@@ -14,24 +14,32 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, TypeAlias
 
 import numpy as np
-import torch
-from torch import nn
 
+from .. import lazy
 from ..options import Option
 from ..runs import ConfigError
+
+torch = lazy.module("torch")
+nn = lazy.module("torch.nn")
 
 if TYPE_CHECKING:
     from ..assets import RunAssets
     from ..hierarchy import TreeShape
-    from ..models import Model
+    from ..models.model import Model
     from ..runs import RunSpec
 
-# images -> (outputs, features): the model's forward under the run's precision (autocast)
-Forward: TypeAlias = Callable[[torch.Tensor], tuple[Any, torch.Tensor]]
+    # images -> (outputs, features): the model's forward under the run's precision (autocast)
+    Forward: TypeAlias = Callable[[torch.Tensor], tuple[Any, torch.Tensor]]
 
 
-class MethodClassifier(nn.Module, metaclass=abc.ABCMeta):
+class MethodClassifier(abc.ABC):
     """The layer after the head, and everything a method computes from its outputs.
+
+    A subclass is written as a ``torch.nn.Module`` (submodules, buffers, ``forward``), but
+    declared without importing torch, so that reading a method's module for its declaration (the
+    study does, in every Snakemake launch) imports none: constructing one returns an instance of
+    its ``torch.nn.Module`` twin (``torch_module_class``: the class with ``nn.Module`` as its last
+    base, made once), which ``isinstance`` and ``type(...).__name__`` see as the class itself.
 
     ``forward(features)`` gives the method's outputs (a tensor, or a list of per-level
     tensors); ``loss`` trains on them; ``class_scores`` is the prediction rule: an N x C
@@ -60,6 +68,23 @@ class MethodClassifier(nn.Module, metaclass=abc.ABCMeta):
 
     def start_epoch(self, seed: int, epoch: int) -> None:
         """Called before every training epoch (for per-epoch seeded state)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> MethodClassifier:
+        return super().__new__(torch_module_class(cls))
+
+
+_TORCH_MODULE_CLASSES: dict[type, type] = {}
+
+
+def torch_module_class(cls: type) -> type:
+    """``cls`` as a ``torch.nn.Module`` subclass: itself if it is one, else its twin
+    ``class cls(cls, nn.Module)``, made the first time and kept."""
+    if issubclass(cls, nn.Module):
+        return cls
+    if cls not in _TORCH_MODULE_CLASSES:
+        _TORCH_MODULE_CLASSES[cls] = type(cls.__name__, (cls, nn.Module), {"__module__": cls.__module__,
+                                                                          "__qualname__": cls.__qualname__})
+    return _TORCH_MODULE_CLASSES[cls]
 
 
 class Method(abc.ABC):

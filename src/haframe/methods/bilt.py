@@ -26,14 +26,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
+from .. import lazy
 from ..models.records import backbone
 from ..options import Option, Uniform
 from .base import Method, MethodClassifier
 from .maths import at_least_fp32
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
+nn = lazy.module("torch.nn")
 
 
 def level_costs(levels: np.ndarray) -> list[np.ndarray]:

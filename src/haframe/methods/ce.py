@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
+from .. import lazy
 from .base import Method, MethodClassifier
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
+nn = lazy.module("torch.nn")
 
 
 class LinearClassifier(MethodClassifier):

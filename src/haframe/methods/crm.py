@@ -14,10 +14,12 @@ every row at iNat19's size; float32 p @ D differs on 4 % of them).
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from .. import lazy
 from ..metrics import node_indicator
 from .base import PostHocRule
+
+torch = lazy.module("torch")
 
 
 def internal_nodes(levels: np.ndarray) -> np.ndarray:

@@ -7,11 +7,12 @@ frame. Same frozen layer as HAFrame, without the cosine loss.
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
+from .. import lazy
 from .base import Method
 from .haframe import FrozenFrame, frame_width_problems
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
 
 
 class ETFClassifier(FrozenFrame):

@@ -7,12 +7,13 @@ Level lists are FINEST FIRST: output 0 is the leaf level, output i level i of th
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
+from .. import lazy
 from .base import Method, MethodClassifier
 from .maths import at_least_fp32, check_levels
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
+nn = lazy.module("torch.nn")
 
 # The one Flamingo split in the authors' code that does not follow ``d // L`` with the
 # remainder on the finest slice: the CIFAR-100 WRN-28-8 type-I model

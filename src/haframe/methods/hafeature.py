@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import random
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
+from .. import lazy
 from ..hierarchy import level_parents
 from ..options import Option
 from ..runs import ConfigError
 from .base import Method, MethodClassifier
 from .maths import at_least_fp32, check_levels, jsd, kl_to_mixture, mixture_log
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
+nn = lazy.module("torch.nn")
 
 MARGIN = 3.0  # margin of the authors' dissimilar-pair term
 PAIR_ROWS = 256  # rows of the authors' dissimilar-pair buffer

@@ -8,12 +8,13 @@ no bias and no scale. ``alpha: 0`` is the paper's "fixed frame only" ablation.
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
+from .. import lazy
 from ..options import Option, Uniform
 from .base import Method, MethodClassifier
 from .maths import at_least_fp32
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
 
 
 def cosine_to_frame(features: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:

@@ -14,11 +14,13 @@ is the dataset's test split, as for every method.
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
+from .. import lazy
 from .base import AuxiliaryModel, Method, MethodClassifier, PostHocRule
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
+nn = lazy.module("torch.nn")
 
 
 class ParentClassifier(MethodClassifier):

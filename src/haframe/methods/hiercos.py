@@ -21,12 +21,14 @@ node at the depth (theirs tests ``> 0``, skipping a depth whose valid labels are
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from .. import lazy
 from ..hierarchy import Hierarchy
 from ..options import LogUniform, Option
 from .base import Method, MethodClassifier
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
 
 
 def breadth_first_nodes(hierarchy: Hierarchy) -> tuple[list[str], np.ndarray]:

@@ -7,14 +7,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from .. import lazy
 from ..hierarchy import Hierarchy
 from ..options import Choice, Option
 from .base import Method
 from .ce import LinearClassifier
 from .maths import at_least_fp32
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
 
 
 def hxe_weights(hierarchy: Hierarchy, decay: float, normalize: bool = True) -> tuple[list[str], np.ndarray]:

@@ -3,7 +3,9 @@ per-level outputs (level lists are FINEST FIRST: output 0 is the leaf level)."""
 
 from __future__ import annotations
 
-import torch
+from .. import lazy
+
+torch = lazy.module("torch")
 
 JSD_CLAMP = 1e-7  # m = clamp((p + q) / 2, 1e-7, 1), as the HAFeature authors' JSD
 

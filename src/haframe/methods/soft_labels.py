@@ -4,13 +4,15 @@ classifier trained towards soft targets softmax(-beta D / max D) (README, "The m
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from .. import lazy
 from ..options import Choice, Option
 from .base import Method
 from .ce import LinearClassifier
 from .maths import at_least_fp32
+
+torch = lazy.module("torch")
+F = lazy.module("torch.nn.functional")
 
 
 def soft_label_targets(D: np.ndarray, beta: float) -> np.ndarray:
