@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo byo-example readme test test-cluster lint report clean-demo
+.PHONY: demo byo-example readme test format test-cluster lint report clean-demo
 
 $(BIN)/snakemake: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,19 @@ byo-example: $(BIN)/snakemake
 readme: results/demo/report/tables/synthetic.md
 	$(BIN)/python -m haframe.report.readme README.md results/demo/report/tables/synthetic.md
 
-# on every core (pytest-xdist, pyproject's addopts), the 10 slowest tests listed
+# formatting and lint first (seconds), then the tests on every core (pytest-xdist, pyproject's
+# addopts), the 10 slowest listed
 test: $(BIN)/snakemake
-	$(BIN)/python -m pytest --durations=10
+	$(BIN)/ruff format --check
+	$(BIN)/ruff check
 	$(BIN)/snakefmt --check workflow/
+	$(BIN)/python -m pytest --durations=10
+
+# rewrites the Python (ruff, pyproject's settings) and the Snakefiles (snakefmt) in place
+format: $(BIN)/snakemake
+	$(BIN)/ruff format
+	$(BIN)/ruff check --fix
+	$(BIN)/snakefmt workflow/
 
 # Starts munge, MariaDB, slurmdbd, slurmctld and slurmd (.ci/slurm/start.sh, packages installed
 # if missing), runs tests/cluster against them, and stops exactly those daemons: in the test's
