@@ -63,13 +63,22 @@ def measure(backbone: str, head: str, size: int, batch: int, K: int) -> dict:
     accumulate = seconds_per_image(lambda: moments.add(big, big_labels), len(big), 5)
     moments.counts += 1  # every class present for the final statistics
     start = time.perf_counter()
-    statistics(moments, {"haframe": torch.eye(K, dtype=torch.float64), "etf": torch.eye(K, dtype=torch.float64)},
-               torch.randn(K, dim))
+    statistics(
+        moments,
+        {"haframe": torch.eye(K, dtype=torch.float64), "etf": torch.eye(K, dtype=torch.float64)},
+        torch.randn(K, dim),
+    )
     final = time.perf_counter() - start
     return {
-        "backbone": backbone, "head": head, "input": size, "K": K, "feature_dim": dim,
-        "train_ms_per_image": round(train * 1e3, 3), "forward_ms_per_image": round(infer * 1e3, 3),
-        "accumulate_ms_per_image": round(accumulate * 1e3, 4), "statistics_seconds": round(final, 3),
+        "backbone": backbone,
+        "head": head,
+        "input": size,
+        "K": K,
+        "feature_dim": dim,
+        "train_ms_per_image": round(train * 1e3, 3),
+        "forward_ms_per_image": round(infer * 1e3, 3),
+        "accumulate_ms_per_image": round(accumulate * 1e3, 4),
+        "statistics_seconds": round(final, 3),
         "overhead_every_5_epochs_percent": round(100 * (infer + accumulate) / (5 * train), 1),
     }
 

@@ -134,11 +134,21 @@ def resnet50_steps(args, loader_kind: str, profile: str, paths: list[Path], devi
             labels = torch.randint(0, 1000, (args.batch,), device=device)
             while True:
                 yield images, labels
-        dataset = {"cpu_loader": DecodedImages, "device_augment": Crops}.get(loader_kind, lambda p, s: FileBytes(p))(paths, args.size)
+        dataset = {"cpu_loader": DecodedImages, "device_augment": Crops}.get(loader_kind, lambda p, s: FileBytes(p))(
+            paths, args.size
+        )
         collate = {"cpu_loader": None, "device_augment": collate_crops}.get(loader_kind, keep_lists)
-        loader = DataLoader(dataset, batch_size=args.batch, shuffle=True, num_workers=args.workers, drop_last=True,
-                            pin_memory=device.type == "cuda", persistent_workers=True, prefetch_factor=4,
-                            collate_fn=collate)
+        loader = DataLoader(
+            dataset,
+            batch_size=args.batch,
+            shuffle=True,
+            num_workers=args.workers,
+            drop_last=True,
+            pin_memory=device.type == "cuda",
+            persistent_workers=True,
+            prefetch_factor=4,
+            collate_fn=collate,
+        )
         while True:
             for batch in loader:
                 if loader_kind == "device_augment":
@@ -173,9 +183,15 @@ def resnet50_steps(args, loader_kind: str, profile: str, paths: list[Path], devi
         step()
     synchronise(device)
     seconds = time.perf_counter() - start
-    return {"model": "resnet50", "input": args.size, "batch": args.batch, "loader": loader_kind, "profile": profile,
-            "workers": args.workers if loader_kind != "model_only" else 0,
-            "images_per_second": round(args.steps * args.batch / seconds, 1)}
+    return {
+        "model": "resnet50",
+        "input": args.size,
+        "batch": args.batch,
+        "loader": loader_kind,
+        "profile": profile,
+        "workers": args.workers if loader_kind != "model_only" else 0,
+        "images_per_second": round(args.steps * args.batch / seconds, 1),
+    }
 
 
 def wrn_steps(args, profile: str, device: torch.device) -> dict:
@@ -183,7 +199,9 @@ def wrn_steps(args, profile: str, device: torch.device) -> dict:
     batched reflect-pad 4 + random crop + flip on the device, batch --wrn-batch."""
     torch.manual_seed(0)
     backbone = build_backbone("wrn28_8")
-    model = nn.Sequential(backbone, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(backbone.out_channels, 100)).to(device)
+    model = nn.Sequential(backbone, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(backbone.out_channels, 100)).to(
+        device
+    )
     fast = profile != "fp32"
     if fast:
         model = model.to(memory_format=torch.channels_last)
@@ -197,7 +215,7 @@ def wrn_steps(args, profile: str, device: torch.device) -> dict:
         index = torch.randint(0, len(data), (batch,), device=device)
         images = nn.functional.pad(data[index].float(), (4, 4, 4, 4), mode="reflect")
         dy, dx = (int(v) for v in torch.randint(0, 9, (2,)))
-        images = images[:, :, dy:dy + 32, dx:dx + 32]
+        images = images[:, :, dy : dy + 32, dx : dx + 32]
         images = torch.where(torch.rand(batch, 1, 1, 1, device=device) < 0.5, images.flip(-1), images) / 255
         if fast:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -214,8 +232,14 @@ def wrn_steps(args, profile: str, device: torch.device) -> dict:
     for i in range(args.steps):
         step(i)
     synchronise(device)
-    return {"model": "wrn28_8", "input": 32, "batch": batch, "loader": "arrays_on_device", "profile": profile,
-            "images_per_second": round(args.steps * batch / (time.perf_counter() - start), 1)}
+    return {
+        "model": "wrn28_8",
+        "input": 32,
+        "batch": batch,
+        "loader": "arrays_on_device",
+        "profile": profile,
+        "images_per_second": round(args.steps * batch / (time.perf_counter() - start), 1),
+    }
 
 
 def synchronise(device: torch.device) -> None:
@@ -237,19 +261,37 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "gpu_check.jsonl"))
     args = parser.parse_args()
     if args.smoke:
-        args.images, args.source_size, args.size, args.batch, args.steps, args.warmup, args.workers, args.wrn_batch = 8, 48, 32, 4, 1, 1, 1, 4
+        args.images, args.source_size, args.size, args.batch, args.steps, args.warmup, args.workers, args.wrn_batch = (
+            8,
+            48,
+            32,
+            4,
+            1,
+            1,
+            1,
+            4,
+        )
     device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
     torch.backends.cudnn.benchmark = True
     environment = {
         "device": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
-        "torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__,
-        "pillow": PIL.__version__, "cuda": torch.version.cuda, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "cuda": torch.version.cuda,
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
     }
     rows = [environment]
     print(json.dumps(environment), flush=True)
     paths = write_jpegs(Path(tempfile.mkdtemp()), args.images, args.source_size)
     profiles = ("fp32", "fast") if args.smoke else ("fp32", "fast", "fast+compile")
-    plan = [("model_only", p) for p in profiles] + [("cpu_loader", p) for p in ("fp32", "fast")] + [("device_augment", "fast"), ("gpu_decode", "fast")]
+    plan = (
+        [("model_only", p) for p in profiles]
+        + [("cpu_loader", p) for p in ("fp32", "fast")]
+        + [("device_augment", "fast"), ("gpu_decode", "fast")]
+    )
     for loader_kind, profile in plan:
         rows.append(resnet50_steps(args, loader_kind, profile, paths, device))
         print(json.dumps(rows[-1]), flush=True)

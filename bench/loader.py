@@ -46,8 +46,16 @@ def make_dataset(root: Path, n: int, recipe: str, source_size: int) -> Path:
         rows.append((path.relative_to(root).as_posix(), i % 10))
     write_index(root, "train", rows)
     mean, std = NORMALISATION[recipe]
-    write_meta(root, [f"c{i}" for i in range(10)], layout="images", counts={"train": n}, mean=list(mean), std=list(std),
-               transform=recipe, image_size=224)
+    write_meta(
+        root,
+        [f"c{i}" for i in range(10)],
+        layout="images",
+        counts={"train": n},
+        mean=list(mean),
+        std=list(std),
+        transform=recipe,
+        image_size=224,
+    )
     return root / "meta.json"
 
 
@@ -66,8 +74,13 @@ def earlier_item(root: Path, recipe: str):
     from torchvision.transforms import v2
 
     rows = ImageFolderSplit(root, "train", recipe, train=True).rows
-    earlier = v2.Compose([v2.RandomResizedCrop(224, antialias=True), v2.RandomHorizontalFlip()]) if recipe != "fgvc" else \
-        v2.Compose([v2.Resize((224, 224), antialias=True), v2.RandomCrop(224, padding=4), v2.RandomHorizontalFlip()])
+    earlier = (
+        v2.Compose([v2.RandomResizedCrop(224, antialias=True), v2.RandomHorizontalFlip()])
+        if recipe != "fgvc"
+        else v2.Compose(
+            [v2.Resize((224, 224), antialias=True), v2.RandomCrop(224, padding=4), v2.RandomHorizontalFlip()]
+        )
+    )
 
     def item(index):
         with Image.open(root / rows[index][0]) as pil:
@@ -85,9 +98,13 @@ def per_image_rates(meta_file: Path, recipe: str) -> dict[str, float]:
     paths = {
         "baseline: v2 transforms, global generator forked and reseeded per image": earlier_item(root, recipe),
         "published transforms (augment_on: workers), JPEG": ImageFolderSplit(root, "train", recipe, True).__getitem__,
-        "device augmentation's worker side (decode + crop), JPEG": ImageFolderSplit(root, "train", recipe, True, augment_on="device").__getitem__,
+        "device augmentation's worker side (decode + crop), JPEG": ImageFolderSplit(
+            root, "train", recipe, True, augment_on="device"
+        ).__getitem__,
         "published transforms, pixel store": ImageFolderSplit(root, "train", recipe, True, pixels=pixels).__getitem__,
-        "device augmentation's worker side, pixel store": ImageFolderSplit(root, "train", recipe, True, augment_on="device", pixels=pixels).__getitem__,
+        "device augmentation's worker side, pixel store": ImageFolderSplit(
+            root, "train", recipe, True, augment_on="device", pixels=pixels
+        ).__getitem__,
     }
     n = read_meta(meta_file)["counts"]["train"]
     return {name: best_rate(item, n) for name, item in paths.items()}
@@ -102,9 +119,20 @@ def device_step_rate(meta_file: Path, recipe: str, batch_size: int = 64) -> floa
 
 def loader_rate(meta_file: Path, workers: int, augment_on: str, pixels: bool, batch_size: int = 64) -> float:
     meta = read_meta(meta_file)
-    loader = ImageLoader(meta_file.parent, "train", recipe=meta["transform"], batch_size=batch_size, mean=meta["mean"],
-                         std=meta["std"], device=torch.device("cpu"), train=True, drop_last=True, workers=workers,
-                         augment_on=augment_on, pixels=meta["pixels"]["train"] if pixels else None)
+    loader = ImageLoader(
+        meta_file.parent,
+        "train",
+        recipe=meta["transform"],
+        batch_size=batch_size,
+        mean=meta["mean"],
+        std=meta["std"],
+        device=torch.device("cpu"),
+        train=True,
+        drop_last=True,
+        workers=workers,
+        augment_on=augment_on,
+        pixels=meta["pixels"]["train"] if pixels else None,
+    )
     next(iter(loader.epoch(0, 0)))  # start-up (worker spawn) is not throughput
     start, seen = time.perf_counter(), 0
     for images, _ in loader.epoch(0, 1):
@@ -122,24 +150,38 @@ def main() -> None:
     meta_file = make_dataset(Path(tempfile.mkdtemp()), args.images, args.recipe, args.source_size)
     start = time.perf_counter()
     store_pixels(meta_file)
-    print(f"{args.images} generated JPEGs {args.source_size} px wide, recipe {args.recipe!r}, one torch thread; "
-          f"pixel store written in {time.perf_counter() - start:.1f} s\n")
+    print(
+        f"{args.images} generated JPEGs {args.source_size} px wide, recipe {args.recipe!r}, one torch thread; "
+        f"pixel store written in {time.perf_counter() - start:.1f} s\n"
+    )
     rates = per_image_rates(meta_file, args.recipe)
     baseline = next(iter(rates.values()))
     print("| CPU work per image, one process | images/s | vs baseline |\n|---|---|---|")
     for name, rate in rates.items():
         print(f"| {name} | {rate:.0f} | {rate / baseline:.2f}x |")
-    print(f"\nDevice step (resize_and_flip, batch 64) on this CPU: {device_step_rate(meta_file, args.recipe):.0f} images/s\n")
-    print("| DataLoader workers | published, JPEG | published, pixel store | device augmentation, JPEG (its step on this CPU) |")
+    print(
+        f"\nDevice step (resize_and_flip, batch 64) on this CPU: {device_step_rate(meta_file, args.recipe):.0f} "
+        "images/s\n"
+    )
+    print(
+        "| DataLoader workers | published, JPEG | published, pixel store | device augmentation, JPEG (its step on "
+        "this CPU) |"
+    )
     print("|---|---|---|---|")
     for workers in (0, 1, 2):
-        rates_now = [loader_rate(meta_file, workers, augment_on, pixels)
-                     for augment_on, pixels in (("workers", False), ("workers", True), ("device", False))]
+        rates_now = [
+            loader_rate(meta_file, workers, augment_on, pixels)
+            for augment_on, pixels in (("workers", False), ("workers", True), ("device", False))
+        ]
         print(f"| {workers} | " + " | ".join(f"{rate:.0f}" for rate in rates_now) + " |")
     published = rates["published transforms (augment_on: workers), JPEG"]
     device = rates["device augmentation's worker side (decode + crop), JPEG"]
-    print(f"\nResNet-50 at {GPU_IMAGES_PER_SECOND} images/s needs about {GPU_IMAGES_PER_SECOND / published:.1f} such cores "
-          f"per GPU with the published transforms, {GPU_IMAGES_PER_SECOND / device:.1f} with device augmentation from JPEGs.")
+    print(
+        f"\nResNet-50 at {GPU_IMAGES_PER_SECOND} images/s needs about {GPU_IMAGES_PER_SECOND / published:.1f} such "
+        "cores "
+        f"per GPU with the published transforms, {GPU_IMAGES_PER_SECOND / device:.1f} with device augmentation from "
+        "JPEGs."
+    )
 
 
 if __name__ == "__main__":

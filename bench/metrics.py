@@ -20,7 +20,8 @@ import torch
 from haframe.assets import RunAssets
 from haframe.evaluate import leaf_probabilities
 from haframe.hierarchy import Hierarchy
-from haframe.methods.crm import RULE as CRM, expected_distance
+from haframe.methods.crm import RULE as CRM
+from haframe.methods.crm import expected_distance
 from haframe.metrics import expected_calibration_error, hops, level_accuracies, metrics, rank_by_score
 
 INAT19_NODES_PER_LEVEL = (3, 4, 9, 34, 57, 72, 1010)  # below the root, leaves last
@@ -103,8 +104,10 @@ def main() -> None:
     new_time, new = timed(lambda: section6_and_crm(scores, targets, assets), args.repeats)
     assert old[0] == new[0] and old[1] == new[1], "metrics differ from the previous implementation"
     assert np.array_equal(old[2], new[2]), "CRM rankings differ from the previous implementation"
-    print(f"section 6 metrics + CRM: {new_time:.2f} s (previous {old_time:.2f} s, {old_time / new_time:.1f}x); "
-          f"values and CRM top-{TOP_K} identical")
+    print(
+        f"section 6 metrics + CRM: {new_time:.2f} s (previous {old_time:.2f} s, {old_time / new_time:.1f}x); "
+        f"values and CRM top-{TOP_K} identical"
+    )
     print(f"  base: {new[0]}")
     print(f"  crm:  {new[1]}")
 
@@ -128,8 +131,10 @@ def main() -> None:
     hops_time, _ = timed(lambda: hops(ranking, targets, D), args.repeats)
     level_time, _ = timed(lambda: level_accuracies(probabilities, ranking[:, 0], targets, assets.levels), args.repeats)
     ece_time, _ = timed(lambda: expected_calibration_error(probabilities, ranking[:, 0], targets), args.repeats)
-    print(f"successors' metrics: full ranking {full_time:.2f} s, HOPS {hops_time:.2f} s, "
-          f"per-level accuracy {level_time:.2f} s, ECE {ece_time:.3f} s")
+    print(
+        f"successors' metrics: full ranking {full_time:.2f} s, HOPS {hops_time:.2f} s, "
+        f"per-level accuracy {level_time:.2f} s, ECE {ece_time:.3f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -58,17 +58,42 @@ def planted_assets(root: Path, branching: tuple[int, ...]) -> RunAssets:
     frames = {key: tsv.parent / "frames" / name for key, name in FRAME_FILES.items()}
     build_hierarchy_stage(tsv, "tsv", hierarchy)
     build_frame_stage(hierarchy["tsv"], hierarchy["distances"], 3.0, "exact", frames)
-    return RunAssets.load(hierarchy=hierarchy["tsv"], distances=hierarchy["distances"], levels=hierarchy["levels"],
-                          haframe=frames["haframe"], etf=frames["etf"])
+    return RunAssets.load(
+        hierarchy=hierarchy["tsv"],
+        distances=hierarchy["distances"],
+        levels=hierarchy["levels"],
+        haframe=frames["haframe"],
+        etf=frames["etf"],
+    )
 
 
-def throughput(backbone, size, batch, steps, variant, precision, channels_last, assets, device, compile=None, fused=False) -> float:
+def throughput(
+    backbone, size, batch, steps, variant, precision, channels_last, assets, device, compile=None, fused=False
+) -> float:
     config = {
-        "seeds": [0], "variants": {variant: VARIANTS[variant]}, "evaluation": {"batch_size": batch, "drop_last": False},
-        "training": {"epochs": 1, "batch_size": batch, "lr": 0.1, "lr_scale": {"backbone": 0.1, "head": 1.0, "classifier": 1.0},
-                     "momentum": 0.9, "weight_decay": 5e-4, "backbone": backbone, "pretrained": None, "feature_dim": None,
-                     "type_I_width": 600, "device": str(device), "precision": precision, "channels_last": channels_last,
-                     "deterministic": False, "threads": 1, "workers": 0, "compile": compile, "fused_optimizer": fused},
+        "seeds": [0],
+        "variants": {variant: VARIANTS[variant]},
+        "evaluation": {"batch_size": batch, "drop_last": False},
+        "training": {
+            "epochs": 1,
+            "batch_size": batch,
+            "lr": 0.1,
+            "lr_scale": {"backbone": 0.1, "head": 1.0, "classifier": 1.0},
+            "momentum": 0.9,
+            "weight_decay": 5e-4,
+            "backbone": backbone,
+            "pretrained": None,
+            "feature_dim": None,
+            "type_I_width": 600,
+            "device": str(device),
+            "precision": precision,
+            "channels_last": channels_last,
+            "deterministic": False,
+            "threads": 1,
+            "workers": 0,
+            "compile": compile,
+            "fused_optimizer": fused,
+        },
         "datasets": {"bench": {"kind": "synthetic", "frame": {"gamma": 3.0}}},
     }
     run = Study(config).run("bench", variant, 0)
@@ -109,9 +134,13 @@ def loss_step_ratio(device, K=1010, B=256, repeats=20) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize()
         times[name] = (time.perf_counter() - start) / (repeats if name == "vectorised" else max(2, repeats // 10))
-    return {"K": K, "B": B, "vectorised_ms": round(times["vectorised"] * 1e3, 3),
-            "per_class_loop_ms": round(times["per_class_loop"] * 1e3, 1),
-            "ratio": round(times["per_class_loop"] / times["vectorised"], 1)}
+    return {
+        "K": K,
+        "B": B,
+        "vectorised_ms": round(times["vectorised"] * 1e3, 3),
+        "per_class_loop_ms": round(times["per_class_loop"] * 1e3, 1),
+        "ratio": round(times["per_class_loop"] / times["vectorised"], 1),
+    }
 
 
 def main() -> None:
@@ -135,19 +164,45 @@ def main() -> None:
         modes = [("fp32", False), ("bf16", True)]
     if args.fp32:
         modes = [("fp32", False)]
-    print(json.dumps({"device": torch.cuda.get_device_name(0) if args.gpu else "cpu", "torch": torch.__version__}), flush=True)
+    print(
+        json.dumps({"device": torch.cuda.get_device_name(0) if args.gpu else "cpu", "torch": torch.__version__}),
+        flush=True,
+    )
     for backbone, size, batch, steps, assets in cases:
         if args.backbones and backbone not in args.backbones:
             continue
         variants = args.variants or (list(VARIANTS) if backbone != "resnet50" or args.gpu else ["ce_II", "haframe"])
         for variant in variants:
             for precision, channels_last in modes:
-                rate = throughput(backbone, size, batch, steps, variant, precision, channels_last, assets, device,
-                                  args.compile, args.fused)
-                print(json.dumps({"backbone": backbone, "input": size, "batch": batch, "variant": variant,
-                                  "precision": precision, "channels_last": channels_last, "compile": args.compile,
-                                  "fused_optimizer": args.fused,
-                                  "images_per_second": round(rate, 1)}), flush=True)
+                rate = throughput(
+                    backbone,
+                    size,
+                    batch,
+                    steps,
+                    variant,
+                    precision,
+                    channels_last,
+                    assets,
+                    device,
+                    args.compile,
+                    args.fused,
+                )
+                print(
+                    json.dumps(
+                        {
+                            "backbone": backbone,
+                            "input": size,
+                            "batch": batch,
+                            "variant": variant,
+                            "precision": precision,
+                            "channels_last": channels_last,
+                            "compile": args.compile,
+                            "fused_optimizer": args.fused,
+                            "images_per_second": round(rate, 1),
+                        }
+                    ),
+                    flush=True,
+                )
     print(json.dumps({"haframe_loss_step": loss_step_ratio(device)}), flush=True)
 
 

@@ -1,5 +1,6 @@
 """Rule download_weights: fetch initial backbone weights, verified by their sha256 prefix
 (torchvision's file names) or pinned in the lock file once the torch-free weights check passed."""
+
 from haframe.checkpoints import check_weights_file
 from haframe.downloads import LockKey, download
 from haframe.fileio import check_sha256_prefix

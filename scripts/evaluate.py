@@ -1,4 +1,5 @@
 """Rule evaluate: score the best checkpoint on every test image."""
+
 from pathlib import Path
 
 from haframe.assets import RunAssets
@@ -16,10 +17,18 @@ with log_to(snakemake.log[0]) as log, exclusive_run(run_dir, name, log=log), rec
     i, o = snakemake.input, snakemake.output
     result = evaluate_run(
         checkpoint=i.checkpoint,
-        assets=RunAssets.load(hierarchy=i.hierarchy, distances=i.distances, levels=i.levels, haframe=i.haframe, etf=i.etf),
-        data=i.meta, metrics_file=o.metrics, predictions_file=o.predictions, threads=snakemake.threads,
+        assets=RunAssets.load(
+            hierarchy=i.hierarchy, distances=i.distances, levels=i.levels, haframe=i.haframe, etf=i.etf
+        ),
+        data=i.meta,
+        metrics_file=o.metrics,
+        predictions_file=o.predictions,
+        threads=snakemake.threads,
         auxiliary={key.removeprefix("auxiliary_"): path for key, path in i.items() if key.startswith("auxiliary_")},
-        chains=record["chains"], evaluation=Evaluation(**record["evaluation"]),
+        chains=record["chains"],
+        evaluation=Evaluation(**record["evaluation"]),
     )
-    log(f"n_test {result['n_test']}: top-1 error {result['top1_error']:.2f}%, "
-        f"mistake severity {result['mistake_severity']}")
+    log(
+        f"n_test {result['n_test']}: top-1 error {result['top1_error']:.2f}%, "
+        f"mistake severity {result['mistake_severity']}"
+    )

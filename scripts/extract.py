@@ -1,5 +1,6 @@
 """Rule extract_source: unpack an archive with the project's checked extraction; an unverified
 download (no published checksum, not pinned yet) that is not a complete archive is deleted."""
+
 from haframe.archives import ArchiveError, safe_extract
 from haframe.logs import log_to
 from haframe.pins import reject_unverified

@@ -1,4 +1,5 @@
 """Rule import_report: the report's tables and figures as one MLflow run (single writer)."""
+
 from haframe.fileio import write_json
 from haframe.logs import log_to
 from haframe.tracking import import_report

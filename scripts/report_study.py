@@ -1,4 +1,5 @@
 """Rule report_study: ablation and summary tables across datasets, and the scorecard."""
+
 from haframe.fileio import read_json
 from haframe.logs import log_to
 from haframe.report.build import report_study
@@ -11,7 +12,10 @@ with log_to(snakemake.log[0]) as log:
         result = read_json(path)
         results[result["dataset"]].append(result)
     summary = report_study(
-        results, variants, reference_file=snakemake.input.reference or None, notes_file=snakemake.input.notes or None,
+        results,
+        variants,
+        reference_file=snakemake.input.reference or None,
+        notes_file=snakemake.input.notes or None,
         ablation={s: o[f"ablation_{s}"] for s in ("md", "tex", "csv", "html")},
         summary={s: o[f"summary_{s}"] for s in ("md", "tex", "csv", "html")},
         scorecard_files={s: o[f"scorecard_{s}"] for s in ("md", "csv", "html")},

@@ -1,4 +1,5 @@
 """Rule train: one (dataset, variant, seed) run; resumes from its resume/ state if present."""
+
 from pathlib import Path
 
 from haframe.assets import RunAssets
@@ -16,7 +17,14 @@ with log_to(snakemake.log[0]) as log, exclusive_run(run_dir, run.name, log=log),
     summary = train_run(
         run,
         RunAssets.load(hierarchy=i.hierarchy, distances=i.distances, levels=i.levels, haframe=i.haframe, etf=i.etf),
-        data=i.meta, checkpoint=o.checkpoint, history=o.history, nc=o.nc, config=o.config,
-        resume_dir=snakemake.params.resume_dir, weights_file=i.get("weights"), threads=snakemake.threads, log=log,
+        data=i.meta,
+        checkpoint=o.checkpoint,
+        history=o.history,
+        nc=o.nc,
+        config=o.config,
+        resume_dir=snakemake.params.resume_dir,
+        weights_file=i.get("weights"),
+        threads=snakemake.threads,
+        log=log,
     )
     log(f"done: best validation top-1 error {summary['best_val_top1_error']:.2f}%")

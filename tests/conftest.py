@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("HAFRAME_SHARED") or REPO.parent / "shared")  # HAFRAME_SHARED=/nonexistent: as a fresh clone
+SHARED = Path(
+    os.environ.get("HAFRAME_SHARED") or REPO.parent / "shared"
+)  # HAFRAME_SHARED=/nonexistent: as a fresh clone
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
@@ -30,21 +32,39 @@ def tiny_config(**overrides) -> dict:
     return config
 
 
-def run_snakemake(workdir: Path, config: dict, *args: str, check: bool = True, umask: int = 0o022) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, config: dict, *args: str, check: bool = True, umask: int = 0o022
+) -> subprocess.CompletedProcess:
     """Run the real CLI on the repository's workflow in ``workdir`` with ``config``, under a
     shared-filesystem umask (022: files group- and world-readable)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "config.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     command = [
-        str(SNAKEMAKE), "--snakefile", str(REPO / "workflow" / "Snakefile"),
-        "--directory", str(workdir), "--configfile", str(config_file), "--cores", "2", *args,
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "workflow" / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_file),
+        "--cores",
+        "2",
+        *args,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO,  # picks up profiles/default
-                            preexec_fn=lambda: os.umask(umask))
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,  # picks up profiles/default
+        preexec_fn=lambda: os.umask(umask),
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        )
     return result
 
 
@@ -63,8 +83,15 @@ def tiny_study_config() -> dict:
 # one worker busy while the other has nothing left: xdist's own order (most tests first) did
 # that, 496 s where longest-first packs both workers into 462 s (a replay of the measured
 # durations). An outdated list only costs time.
-LONGEST_FILES = ("test_workflow", "test_upgrade", "test_resume", "test_variants", "test_byo_folder",
-                 "test_readme_commands", "test_recipes")  # 232, 137 (alone, 2026-12-04), 132, 116, 37, 33, 27 s
+LONGEST_FILES = (
+    "test_workflow",
+    "test_upgrade",
+    "test_resume",
+    "test_variants",
+    "test_byo_folder",
+    "test_readme_commands",
+    "test_recipes",
+)  # 232, 137 (alone, 2026-12-04), 132, 116, 37, 33, 27 s
 
 
 def pytest_collection_modifyitems(items):
@@ -127,12 +154,29 @@ def mlflow_server(backend_db: Path, artifacts: Path, seconds: int = 300):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     log = backend_db.parent / f"mlflow-server-{port}.log"
-    command = [Path(sys.executable).with_name("mlflow"), "server", "--host", "127.0.0.1", "--port", port, "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{backend_db}", "--artifacts-destination", artifacts]
+    command = [
+        Path(sys.executable).with_name("mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{backend_db}",
+        "--artifacts-destination",
+        artifacts,
+    ]
     # MLflow's job execution (GenAI jobs, huey consumer processes) is unused here and costs 3 s of CPU per consumer
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = subprocess.Popen(["timeout", "-k", "10", str(seconds), *map(str, command)], stdout=log.open("w"),
-                              stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    server = subprocess.Popen(
+        ["timeout", "-k", "10", str(seconds), *map(str, command)],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -159,7 +203,9 @@ def mlflow_runs(store: Path | str, experiment: str = "tiny", active_only: bool =
     client = mlflow_client(store)
     found = client.get_experiment_by_name(experiment)
     view = ViewType.ACTIVE_ONLY if active_only else ViewType.ALL
-    return client, client.search_runs([found.experiment_id], filter_string=f"tags.`haframe.kind` = '{kind}'", run_view_type=view)
+    return client, client.search_runs(
+        [found.experiment_id], filter_string=f"tags.`haframe.kind` = '{kind}'", run_view_type=view
+    )
 
 
 def stage_assets(root: Path, hierarchy, gamma: float = 1.0):
@@ -173,8 +219,13 @@ def stage_assets(root: Path, hierarchy, gamma: float = 1.0):
     frames = {key: root / "frames" / name for key, name in FRAME_FILES.items()}
     build_hierarchy_stage(tsv, "tsv", files)
     build_frame_stage(files["tsv"], files["distances"], gamma, "grid", frames)
-    return RunAssets.load(hierarchy=files["tsv"], distances=files["distances"], levels=files["levels"],
-                          haframe=frames["haframe"], etf=frames["etf"])
+    return RunAssets.load(
+        hierarchy=files["tsv"],
+        distances=files["distances"],
+        levels=files["levels"],
+        haframe=frames["haframe"],
+        etf=frames["etf"],
+    )
 
 
 def random_tree_paths(seed, min_leaves=8, max_leaves=40, max_depth=5, p_leaf=0.35):

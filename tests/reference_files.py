@@ -22,13 +22,14 @@ from __future__ import annotations
 import http.client
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 from urllib.parse import urlparse
 
 import pytest
-
 from conftest import SHARED
+
 from haframe.archives import safe_extract
 from haframe.data.split_lists import verified_split_lists
 from haframe.downloads import ChecksumMismatch, DownloadError, download
@@ -48,45 +49,52 @@ class Pinned(NamedTuple):
 PINNED: dict[str, Pinned] = {
     "hierarchies/cifar100/tree.pkl": Pinned(
         f"{HAFRAME}/data/cifar-l5/original/cifar_100_tree.pkl",
-        "15344a9c81854b3dd118424702a7f0da12ae8edf7c9c9650babc13393ed47f0c"),
+        "15344a9c81854b3dd118424702a7f0da12ae8edf7c9c9650babc13393ed47f0c",
+    ),
     "hierarchies/cifar100/distances.pkl.xz": Pinned(
         f"{HAFRAME}/data/cifar-l5/original/cifar_100_ilsvrc_distances.pkl.xz",
-        "6ecd786177adb956a678711fb10bec12aa3881b8e97dc7723a79c4ecced6bb55"),
+        "6ecd786177adb956a678711fb10bec12aa3881b8e97dc7723a79c4ecced6bb55",
+    ),
     "hierarchies/fgvc_aircraft/tree.pkl": Pinned(
-        f"{HAFRAME}/data/fgvc_aircraft_tree.pkl",
-        "6c8203d210c0362f9e604cc37f654e68cfdb4a1ad91a52de60f06bc39ffa034c"),
+        f"{HAFRAME}/data/fgvc_aircraft_tree.pkl", "6c8203d210c0362f9e604cc37f654e68cfdb4a1ad91a52de60f06bc39ffa034c"
+    ),
     "hierarchies/fgvc_aircraft/distances.pkl.xz": Pinned(
         f"{HAFRAME}/data/fgvc_aircraft_original_distances.pkl.xz",
-        "627ba83b90c1cf52cbb0e4521cf07b2a01976db28ecd4ca73590fe8c4fd8f3e7"),
+        "627ba83b90c1cf52cbb0e4521cf07b2a01976db28ecd4ca73590fe8c4fd8f3e7",
+    ),
     "hierarchies/inat19/tree.pkl": Pinned(
-        f"{MBM}/data/inaturalist19_tree.pkl",
-        "edd91e7dc3570ae922c60ed0749f809344b6991c1348d2a4490fee4d6f480cac"),
+        f"{MBM}/data/inaturalist19_tree.pkl", "edd91e7dc3570ae922c60ed0749f809344b6991c1348d2a4490fee4d6f480cac"
+    ),
     "hierarchies/inat19/distances.pkl.xz": Pinned(
         f"{MBM}/data/inaturalist19_ilsvrc_distances.pkl.xz",
-        "9f7826a3bed5eace8bd100f3e0bc7f6d07627e15cddb983a7bb77041242bf07b"),
+        "9f7826a3bed5eace8bd100f3e0bc7f6d07627e15cddb983a7bb77041242bf07b",
+    ),
     "hierarchies/inat19/isa.txt": Pinned(
-        f"{MBM}/data/inaturalist19_isa.txt",
-        "a59981c759186c0d77687539f7d6acc0e85f549e2060c31b477d0326771e15b3"),
+        f"{MBM}/data/inaturalist19_isa.txt", "a59981c759186c0d77687539f7d6acc0e85f549e2060c31b477d0326771e15b3"
+    ),
     "hierarchies/tiered_imagenet/tree.pkl": Pinned(
-        f"{MBM}/data/tiered_imagenet_tree.pkl",
-        "4b05daaa10ac12e3dee5194363948c406cfff84cdd8344ab4e24e6752542dd9e"),
+        f"{MBM}/data/tiered_imagenet_tree.pkl", "4b05daaa10ac12e3dee5194363948c406cfff84cdd8344ab4e24e6752542dd9e"
+    ),
     "hierarchies/tiered_imagenet/distances.pkl.xz": Pinned(
         f"{MBM}/data/tiered_imagenet_ilsvrc_distances.pkl.xz",
-        "2a81fbf81ad3757bde1bbe1791e02daf64bda4f0132798c786855690c2a81a06"),
+        "2a81fbf81ad3757bde1bbe1791e02daf64bda4f0132798c786855690c2a81a06",
+    ),
     "hierarchies/tiered_imagenet/isa.txt": Pinned(
-        f"{MBM}/data/tiered_imagenet_isa.txt",
-        "db79a24707a00437abd809f9f845b19557321a21525aed486788907b20b5511f"),
+        f"{MBM}/data/tiered_imagenet_isa.txt", "db79a24707a00437abd809f9f845b19557321a21525aed486788907b20b5511f"
+    ),
     "splits/splits_tiered.zip": Pinned(
         f"{MBM}/dataset_splits/splits_tiered.zip",
         "826a0ae5796983cf75f41277a48e5e07b34b2b7fca8347d0def117ff83a5a5de",
-        "a86f7a7b97a8d3b0ec0d9e6be4e7709d2b8cfa41ba52544ce9b1c38deb278728"),
+        "a86f7a7b97a8d3b0ec0d9e6be4e7709d2b8cfa41ba52544ce9b1c38deb278728",
+    ),
     # ../shared's copy repacks Hierarchical-Ensembles' folder of per-class lists; where it is
     # absent, fetch the lists the way the pipeline does (haframe.data.kinds.inat19): the pinned
     # making-better-mistakes zip, whose sha256 is unpublished, verified by its content digest.
     "splits/inat19_split_lists.tar.xz": Pinned(
         f"{MBM}/dataset_splits/splits_inat19.zip",
         None,
-        "ebe34529700e4018f8b3c2f71a2b1a5ff46cb4d9dcace73591f7632d83b35fcf"),
+        "ebe34529700e4018f8b3c2f71a2b1a5ff46cb4d9dcace73591f7632d83b35fcf",
+    ),
 }
 
 _unreachable: set[str] = set()  # URLs that failed this session: skip at once, not 3 attempts again
@@ -115,7 +123,7 @@ def reference_file(
     cache = cache_dir() if cache is None else Path(cache)
     dest = cache / urlparse(entry.url).path.lstrip("/")
     base = (base_url or os.environ.get("HAFRAME_REFERENCE_BASE_URL") or RAW).rstrip("/")
-    url = base + entry.url[len(RAW):] if entry.url.startswith(RAW + "/") else entry.url
+    url = base + entry.url[len(RAW) :] if entry.url.startswith(RAW + "/") else entry.url
     if url not in _unreachable:
         try:
             download(url, dest, entry.sha256, attempts=1)  # present and verified: no request; offline: one try

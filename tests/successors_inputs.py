@@ -13,10 +13,15 @@ from haframe.hierarchy import Hierarchy
 
 # A small unbalanced tree, classes in depth-first order (leaves at depths 1 to 4).
 SMALL_PATHS = [
-    ["r", "A", "A1", "a0"], ["r", "A", "A1", "a1"], ["r", "A", "a2"],
-    ["r", "B", "b0"], ["r", "B", "B1", "b1"], ["r", "B", "B1", "b2"],
+    ["r", "A", "A1", "a0"],
+    ["r", "A", "A1", "a1"],
+    ["r", "A", "a2"],
+    ["r", "B", "b0"],
+    ["r", "B", "B1", "b1"],
+    ["r", "B", "B1", "b2"],
     ["r", "c"],
-    ["r", "D", "D1", "D2", "d0"], ["r", "D", "D1", "D2", "d1"],
+    ["r", "D", "D1", "D2", "d0"],
+    ["r", "D", "D1", "D2", "d1"],
 ]
 # Node counts per depth of a balanced tree of height 7 (BiLT's seven-level model), depth 1 first.
 DEEP_WIDTHS = (2, 3, 4, 5, 6, 8, 10)

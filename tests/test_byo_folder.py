@@ -3,11 +3,12 @@
 import json
 
 import pytest
-
 from conftest import run_snakemake, tiny_config
+
 from haframe.data.kinds import folder
 
 pytestmark = pytest.mark.dag
+
 
 def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
     """From a pixel store, with the published transforms (haframe) and with the resize and flip
@@ -17,8 +18,10 @@ def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
     hierarchy = tmp_path / "hierarchy.tsv"
     hierarchy.write_text("# my hierarchy\n" + fixture.hierarchy.to_tsv())
     config = tiny_config(seeds=[0])
-    config["variants"] = {"haframe": config["variants"]["haframe"],
-                          "haframe_on_device": {**config["variants"]["haframe"], "training": {"augment_on": "device"}}}
+    config["variants"] = {
+        "haframe": config["variants"]["haframe"],
+        "haframe_on_device": {**config["variants"]["haframe"], "training": {"augment_on": "device"}},
+    }
     config["datasets"] = {
         "pets_and_cars": {
             "kind": "folder",
@@ -40,8 +43,10 @@ def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
     assert (results / "data/classes.txt").read_text().split() == list(fixture.hierarchy.classes)
     summary = json.loads((results / "hierarchy/summary.json").read_text())
     assert summary["height"] == 2 and summary["num_classes"] == 4
-    paths = {"haframe": "pixel store, the published transforms in the workers",
-             "haframe_on_device": "pixel store, cropped in the workers, resized and flipped on the device"}
+    paths = {
+        "haframe": "pixel store, the published transforms in the workers",
+        "haframe_on_device": "pixel store, cropped in the workers, resized and flipped on the device",
+    }
     for variant, path in paths.items():
         metrics = json.loads((results / f"runs/{variant}/seed0/metrics.json").read_text())
         assert metrics["n_test"] == 12 and metrics["data_path"] == path
@@ -57,8 +62,13 @@ def test_class_folder_missing_from_the_hierarchy_is_named(tmp_path):
     hierarchy.write_text(fixture.hierarchy.to_tsv())
     config = tiny_config(seeds=[0])
     config["datasets"] = {
-        "mine": {"kind": "folder", "folder": str(images), "hierarchy": {"source": str(hierarchy), "format": "tsv"},
-                 "frame": {"gamma": 1.0}, "training": {"batch_size": 2}}  # 4 training images: a batch fits
+        "mine": {
+            "kind": "folder",
+            "folder": str(images),
+            "hierarchy": {"source": str(hierarchy), "format": "tsv"},
+            "frame": {"gamma": 1.0},
+            "training": {"batch_size": 2},
+        }  # 4 training images: a batch fits
     }
     result = run_snakemake(tmp_path / "work", config, "results/tiny/mine/data/meta.json", check=False)
     assert result.returncode != 0
@@ -73,10 +83,17 @@ def test_a_folder_smaller_than_a_batch_is_refused_before_any_job(tmp_path):
     hierarchy.write_text(fixture.hierarchy.to_tsv())
     config = tiny_config(seeds=[0])
     config["datasets"] = {
-        "mine": {"kind": "folder", "folder": str(images), "hierarchy": {"source": str(hierarchy), "format": "tsv"},
-                 "frame": {"gamma": 1.0}}
+        "mine": {
+            "kind": "folder",
+            "folder": str(images),
+            "hierarchy": {"source": str(hierarchy), "format": "tsv"},
+            "frame": {"gamma": 1.0},
+        }
     }
     result = run_snakemake(tmp_path / "work", config, "--dry-run", check=False)
     assert result.returncode != 0
-    assert "training.batch_size = 64 exceeds the 4 training images of 'mine', so training would run zero steps" in result.stdout
+    assert (
+        "training.batch_size = 64 exceeds the 4 training images of 'mine', so training would run zero steps"
+        in result.stdout
+    )
     assert not (tmp_path / "work" / "results").exists()

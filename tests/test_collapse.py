@@ -18,7 +18,7 @@ TARGETS = {"haframe": torch.from_numpy(SOLVED.S), "etf": torch.from_numpy(etf_si
 def accumulate(features: np.ndarray, labels: np.ndarray, batch: int = 7) -> FeatureMoments:
     moments = FeatureMoments.zeros(K, features.shape[1], torch.device("cpu"))
     for start in range(0, len(labels), batch):  # batch by batch, as the training loop does
-        moments.add(torch.from_numpy(features[start:start + batch]), torch.from_numpy(labels[start:start + batch]))
+        moments.add(torch.from_numpy(features[start : start + batch]), torch.from_numpy(labels[start : start + batch]))
     return moments
 
 

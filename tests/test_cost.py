@@ -4,8 +4,8 @@ rates, disk; and the rates table itself."""
 import dataclasses
 
 import pytest
-
 from conftest import REPO, tiny_config
+
 from haframe.cost import FORWARD_SPEEDUP, Throughput, dataset_cost, rate_for, read_throughput
 from haframe.models.records import BACKBONES
 from haframe.study import Study
@@ -21,8 +21,9 @@ def run_of(method="ce", head="II", **training):
 
 
 def rate(method, head="II", images_per_second=50.0, compile="none"):
-    return Throughput("gpu", "Test GPU", "2.0", "2026-12-01", "tiny_cnn", method, head, "fp32", False, compile, 64,
-                      images_per_second)
+    return Throughput(
+        "gpu", "Test GPU", "2.0", "2026-12-01", "tiny_cnn", method, head, "fp32", False, compile, 64, images_per_second
+    )
 
 
 def test_the_backbone_records_are_the_models():
@@ -55,9 +56,13 @@ def test_a_method_without_a_rate_is_costed_at_ce_and_a_compiled_run_at_its_eager
     assert rate_for(run_of("ce", head="I"), table) is None  # no type-I row at all
     compiled = run_of("haframe", compile="inductor")
     assert rate_for(compiled, table).compile == "none"
-    assert rate_for(compiled, [*table, rate("haframe", images_per_second=60.0, compile="inductor")]).images_per_second == 60.0
-    cost = dataset_cost("synthetic", [(compiled, True), (run_of("ce", head="I"), True)], {"train": 1, "val": 1, "test": 1},
-                        9, 0, table)
+    assert (
+        rate_for(compiled, [*table, rate("haframe", images_per_second=60.0, compile="inductor")]).images_per_second
+        == 60.0
+    )
+    cost = dataset_cost(
+        "synthetic", [(compiled, True), (run_of("ce", head="I"), True)], {"train": 1, "val": 1, "test": 1}, 9, 0, table
+    )
     assert cost.gpu_hours is None and cost.unmeasured == ("tiny_cnn type I fp32",) and cost.eager_for_compiled
 
 
@@ -68,8 +73,11 @@ def test_the_table_has_the_paper_backbones_on_a_named_gpu():
     for backbone in ("resnet50", "wrn28_8"):
         for head in ("I", "II"):
             for precision, channels_last in (("fp32", False), ("bf16", True)):
-                assert any((r.backbone, r.method, r.head, r.precision, r.channels_last) == (backbone, "ce", head, precision, channels_last)
-                           for r in gpu), (backbone, head, precision)
+                assert any(
+                    (r.backbone, r.method, r.head, r.precision, r.channels_last)
+                    == (backbone, "ce", head, precision, channels_last)
+                    for r in gpu
+                ), (backbone, head, precision)
 
 
 def test_a_pixel_store_adds_its_bytes_to_the_prepared_disk_and_is_for_image_datasets_only():

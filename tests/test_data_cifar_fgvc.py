@@ -21,10 +21,11 @@ import torch
 from PIL import Image
 
 from haframe.archives import UnsafeArchiveError, safe_extract
-from haframe.data.kinds import cifar100 as cifar, fgvc_aircraft as fgvc
+from haframe.data.files import read_index
+from haframe.data.kinds import cifar100 as cifar
+from haframe.data.kinds import fgvc_aircraft as fgvc
 from haframe.data.kinds.cifar100 import Call, Global, pattern_image, py2_pickle
 from haframe.data.kinds.fixtures import tar_gz
-from haframe.data.files import read_index
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta, read_split
 from haframe.downloads import download
@@ -56,7 +57,13 @@ def test_py2_pickle_fixture_is_what_the_real_files_are():
     assert data[:2] == b"\x80\x02"
     assert globals_of(data) == {"numpy.core.multiarray _reconstruct", "numpy ndarray", "numpy dtype"}
     opcodes = {op.name for op, _, _ in pickletools.genops(data)}
-    assert "SHORT_BINSTRING" in opcodes and not opcodes & {"SHORT_BINUNICODE", "BINUNICODE", "SHORT_BINBYTES", "BINBYTES", "STACK_GLOBAL"}
+    assert "SHORT_BINSTRING" in opcodes and not opcodes & {
+        "SHORT_BINUNICODE",
+        "BINUNICODE",
+        "SHORT_BINBYTES",
+        "BINBYTES",
+        "STACK_GLOBAL",
+    }
 
 
 # --------------------------------------------------------------------------- CIFAR-100
@@ -69,8 +76,13 @@ CIFAR_EXPECTED = {"train": (K * 5, K), "val": (K * 2, K), "test": (K * 3, K)}
 @pytest.fixture(scope="module")
 def cifar_source(tmp_path_factory) -> cifar.CifarFixture:
     """cifar-100-python.tar.gz with 7 train and 3 test images per class, classes interleaved."""
-    fx = cifar.fixture(tmp_path_factory.mktemp("cifar_source"), classes=K, train_per_class=TRAIN_PER_CLASS,
-                       test_per_class=TEST_PER_CLASS, val_per_class=VAL_PER_CLASS)
+    fx = cifar.fixture(
+        tmp_path_factory.mktemp("cifar_source"),
+        classes=K,
+        train_per_class=TRAIN_PER_CLASS,
+        test_per_class=TEST_PER_CLASS,
+        val_per_class=VAL_PER_CLASS,
+    )
     assert fx.counts == CIFAR_EXPECTED
     return fx
 
@@ -88,7 +100,11 @@ def test_cifar_fixture_references_old_numpy_globals(cifar_source):
     data = cifar_source.files["cifar-100-python/train"]
     assert "numpy.core.multiarray _reconstruct" in globals_of(data)
     assert globals_of(data) <= {f"{m} {n}" for m, n in cifar.CIFAR_GLOBALS}
-    assert set(cifar.CIFAR_GLOBALS) == {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype")}
+    assert set(cifar.CIFAR_GLOBALS) == {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
 
 
 def test_cifar_splits_counts_classes_and_pixels(cifar_source, cifar_prepared):
@@ -121,7 +137,8 @@ def test_cifar_splits_counts_classes_and_pixels(cifar_source, cifar_prepared):
     test_images, test_labels = cifar_source.test
     images, labels = splits["test"]
     assert sorted(zip(map(bytes, images.reshape(len(images), -1)), labels.tolist())) == sorted(
-        zip(map(bytes, test_images.reshape(len(test_images), -1)), test_labels.tolist()))
+        zip(map(bytes, test_images.reshape(len(test_images), -1)), test_labels.tolist())
+    )
     matches = np.flatnonzero((images == pattern_image()).all(axis=(1, 2, 3)))
     assert len(matches) == 1 and labels[matches[0]] == test_labels[5]
     assert images[matches[0]][3, 2].tolist() == [24, 16, 77]  # row 3, column 2
@@ -143,7 +160,9 @@ def test_cifar_loaders_yield_normalised_batches(cifar_prepared):
 
     training = make_loader(out / "meta.json", "train", train=True, batch_size=64, device=CPU, drop_last=True, workers=0)
     batches = list(training.epoch(seed=0, epoch=0))
-    assert len(batches) == 500 // 64 and all(x.shape == (64, 3, 32, 32) and x.dtype == torch.float32 for x, _ in batches)
+    assert len(batches) == 500 // 64 and all(
+        x.shape == (64, 3, 32, 32) and x.dtype == torch.float32 for x, _ in batches
+    )
     low, high = ((0 - mean) / std).min(), ((1 - mean) / std).max()
     assert all(x.min() >= low - 1e-5 and x.max() <= high + 1e-5 for x, _ in batches)
     assert 0 <= min(int(y.min()) for _, y in batches) and max(int(y.max()) for _, y in batches) < K
@@ -151,7 +170,9 @@ def test_cifar_loaders_yield_normalised_batches(cifar_prepared):
 
 def test_cifar_labels_follow_the_hierarchy_class_order(cifar_source, cifar_prepared, tmp_path):
     classes = [f"L5-{i}" for i in reversed(range(K))]
-    cifar.prepare(cifar_prepared["extracted"], tmp_path / "out", classes, expected=CIFAR_EXPECTED, val_per_class=VAL_PER_CLASS)
+    cifar.prepare(
+        cifar_prepared["extracted"], tmp_path / "out", classes, expected=CIFAR_EXPECTED, val_per_class=VAL_PER_CLASS
+    )
     assert read_classes(tmp_path / "out" / "classes.txt") == classes
     test_images, test_labels = cifar_source.test
     images, labels = read_split(tmp_path / "out" / "meta.json", "test")
@@ -162,35 +183,48 @@ def test_cifar_labels_follow_the_hierarchy_class_order(cifar_source, cifar_prepa
 def test_cifar_class_set_must_equal_the_hierarchy(cifar_prepared, tmp_path):
     classes = [f"L5-{i}" for i in range(K - 1)] + ["L5-100"]
     with pytest.raises(DataError, match=r"not in the dataset: \['L5-100'\].*not in the hierarchy: \['L5-99'\]"):
-        cifar.prepare(cifar_prepared["extracted"], tmp_path / "out", classes, expected=CIFAR_EXPECTED, val_per_class=VAL_PER_CLASS)
+        cifar.prepare(
+            cifar_prepared["extracted"], tmp_path / "out", classes, expected=CIFAR_EXPECTED, val_per_class=VAL_PER_CLASS
+        )
     assert not (tmp_path / "out").exists()
 
 
 def test_cifar_wrong_count_names_split_expected_and_found(cifar_prepared, tmp_path):
     expected = {**CIFAR_EXPECTED, "val": (201, K)}
     with pytest.raises(DataError, match=r"'val' has 200 images in 100 classes; expected 201 images in 100 classes"):
-        cifar.prepare(cifar_prepared["extracted"], tmp_path / "out", [f"L5-{i}" for i in range(K)],
-                      expected=expected, val_per_class=VAL_PER_CLASS)
+        cifar.prepare(
+            cifar_prepared["extracted"],
+            tmp_path / "out",
+            [f"L5-{i}" for i in range(K)],
+            expected=expected,
+            val_per_class=VAL_PER_CLASS,
+        )
     assert not (tmp_path / "out").exists()
     # the published numbers do not fit the tiny fixture: the default check fails too
     with pytest.raises(DataError, match=r"'train' has 500 images in 100 classes; expected 45000 images"):
-        cifar.prepare(cifar_prepared["extracted"], tmp_path / "out", [f"L5-{i}" for i in range(K)], val_per_class=VAL_PER_CLASS)
+        cifar.prepare(
+            cifar_prepared["extracted"], tmp_path / "out", [f"L5-{i}" for i in range(K)], val_per_class=VAL_PER_CLASS
+        )
     assert not (tmp_path / "out").exists()
 
 
 def test_cifar_pickle_with_a_foreign_global_is_refused(cifar_source, tmp_path):
     marker = tmp_path / "pwned"
     hostile = dict(cifar_source.files)
-    hostile["cifar-100-python/test"] = py2_pickle({
-        b"data": Call(Global("os", "system"), (f"touch {marker}".encode(),)),
-        b"fine_labels": [0],
-    })
+    hostile["cifar-100-python/test"] = py2_pickle(
+        {
+            b"data": Call(Global("os", "system"), (f"touch {marker}".encode(),)),
+            b"fine_labels": [0],
+        }
+    )
     assert "os system" in globals_of(hostile["cifar-100-python/test"])
     archive = tar_gz(tmp_path / "cifar-100-python.tar.gz", hostile)
     extracted = fetch_and_extract(archive, tmp_path / "work")
     out = tmp_path / "out"
     with pytest.raises(UnsafePickleError, match=r"os\.system"):
-        cifar.prepare(extracted, out, [f"L5-{i}" for i in range(K)], expected=CIFAR_EXPECTED, val_per_class=VAL_PER_CLASS)
+        cifar.prepare(
+            extracted, out, [f"L5-{i}" for i in range(K)], expected=CIFAR_EXPECTED, val_per_class=VAL_PER_CLASS
+        )
     assert not marker.exists()
     assert not out.exists()  # nothing written
 
@@ -221,10 +255,13 @@ def test_fgvc_images_are_cropped_at_full_resolution(fgvc_prepared):
     for split, rows in annotations.items():
         index = read_index(out, split)
         assert index == [
-            (f"images/{split}/v-{variant.replace('/', '-slash-')}/{image}.jpg", FGVC_CLASSES.index("v-" + variant.replace("/", "-slash-")))
+            (
+                f"images/{split}/v-{variant.replace('/', '-slash-')}/{image}.jpg",
+                FGVC_CLASSES.index("v-" + variant.replace("/", "-slash-")),
+            )
             for image, variant in rows
         ]
-        for (path, label), (_, variant) in zip(index, rows):
+        for (path, _label), (_, variant) in zip(index, rows):
             with Image.open(out / path) as image:
                 assert image.format == "JPEG" and image.size == (WIDTH, HEIGHT - 20)
                 pixels = np.asarray(image.convert("RGB")).astype(int)
@@ -275,8 +312,15 @@ def test_fgvc_loaders(fgvc_prepared):
 
 def test_fgvc_class_set_and_counts_are_checked_before_converting(fgvc_prepared, tmp_path):
     extracted = fgvc_prepared["extracted"]
-    with pytest.raises(DataError, match=r"not in the dataset: \['v-F-18'\].*not in the hierarchy: \['v-F-slash-A-18'\]"):
-        fgvc.prepare(extracted, tmp_path / "out", [c if c != "v-F-slash-A-18" else "v-F-18" for c in FGVC_CLASSES], expected=FGVC_EXPECTED)
+    with pytest.raises(
+        DataError, match=r"not in the dataset: \['v-F-18'\].*not in the hierarchy: \['v-F-slash-A-18'\]"
+    ):
+        fgvc.prepare(
+            extracted,
+            tmp_path / "out",
+            [c if c != "v-F-slash-A-18" else "v-F-18" for c in FGVC_CLASSES],
+            expected=FGVC_EXPECTED,
+        )
     with pytest.raises(DataError, match=r"'test' has 8 images in 4 classes; expected 9 images in 4 classes"):
         fgvc.prepare(extracted, tmp_path / "out", FGVC_CLASSES, expected={**FGVC_EXPECTED, "test": (9, 4)})
     with pytest.raises(DataError, match=r"'train' has 8 images in 4 classes; expected 3334 images in 100 classes"):

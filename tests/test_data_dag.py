@@ -5,9 +5,9 @@ import re
 
 import pytest
 import yaml
-
 from conftest import REPO, SHARED, run_snakemake
 from reference_files import PINNED, reference_file
+
 from haframe.data.kinds import KINDS, inat19, tiered_imagenet
 from haframe.fileio import sha256_of
 
@@ -41,10 +41,13 @@ def test_dry_run_lists_the_whole_study(tmp_path):
     assert counts["train"] == counts["import_run"] == str(4 * 13 * 5 + 2 + 4 * 5)
     assert counts["evaluate"] == str(4 * 13 * 5 + 2)  # a coarse model is evaluated inside the runs it amends
     assert counts["report_dataset"] == "4"
-    trained = re.findall(r"^rule train:.*?wildcards: dataset=(\w+), variant=(\w+), seed=(\d)", result.stdout, flags=re.M | re.S)
+    trained = re.findall(
+        r"^rule train:.*?wildcards: dataset=(\w+), variant=(\w+), seed=(\d)", result.stdout, flags=re.M | re.S
+    )
     for variant in ("hie_coarse_II", "bilt", "hiercos"):
         assert sorted((d, s) for d, v, s in trained if v == variant) == sorted(
-            (d, str(s)) for d in config["datasets"] for s in range(5)), variant
+            (d, str(s)) for d in config["datasets"] for s in range(5)
+        ), variant
 
 
 @pytest.mark.dag
@@ -53,7 +56,7 @@ def test_without_imagenet_the_study_runs_without_tiered_and_says_so(tmp_path):
     output = result.stdout + result.stderr
     assert "dataset 'tiered_imagenet' is left out of this run: the ImageNet ILSVRC-2012 files are not set" in output
     assert "dataset=tiered_imagenet" not in output  # no job of it
-    summary = output[output.index("Study 'paper'"):].splitlines()
+    summary = output[output.index("Study 'paper'") :].splitlines()
     assert len(summary) <= 25, summary  # one screen, at the very end
     rows = {line.split()[0]: line for line in summary if line.startswith("  ") and line.split()}
     assert "not run: the ImageNet ILSVRC-2012 files are not set" in rows["tiered_imagenet"]
@@ -66,12 +69,18 @@ def test_without_imagenet_the_study_runs_without_tiered_and_says_so(tmp_path):
 
 @pytest.mark.dag
 def test_asking_for_tiered_without_imagenet_stops_with_instructions(tmp_path):
-    result = run_snakemake(tmp_path / "work", study_config(), "results/paper/tiered_imagenet/data/meta.json", "--dry-run",
-                           check=False)
+    result = run_snakemake(
+        tmp_path / "work", study_config(), "results/paper/tiered_imagenet/data/meta.json", "--dry-run", check=False
+    )
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    for words in ("ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar", "image-net.org",
-                  "datasets.tiered_imagenet.imagenet.train", "Ren et al."):
+    for words in (
+        "ILSVRC2012_img_train.tar",
+        "ILSVRC2012_img_val.tar",
+        "image-net.org",
+        "datasets.tiered_imagenet.imagenet.train",
+        "Ren et al.",
+    ):
         assert words in output, words
     assert not (tmp_path / "work" / "results").exists()
 

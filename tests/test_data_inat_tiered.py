@@ -17,16 +17,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
 from reference_files import reference_file
+
 from haframe.archives import UnsafeArchiveError, safe_extract
-from haframe.data.kinds import inat19 as inat, tiered_imagenet as tiered
-from haframe.data.kinds.fixtures import ListedFixture, colour, jpeg, tar_bytes
-from haframe.data.split_lists import plan_rows
 from haframe.data.files import read_index
+from haframe.data.kinds import inat19 as inat
+from haframe.data.kinds import tiered_imagenet as tiered
+from haframe.data.kinds.fixtures import ListedFixture, colour, jpeg, tar_bytes
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import DataError, read_classes, read_meta
-from haframe.data.split_lists import verified_split_lists
+from haframe.data.split_lists import plan_rows, verified_split_lists
 from haframe.data.transforms import NORMALISATION
 from haframe.downloads import download
 from haframe.fileio import sha256_of
@@ -90,6 +90,7 @@ def check_loaders(out: Path, fx: ListedFixture) -> None:
 
 
 # --------------------------------------------------------------------------- iNaturalist 2019
+
 
 def prepare_inat(fx: ListedFixture, out: Path, **overrides) -> dict:
     images = fetch(fx.sources["images"], fx.root, "train_val2019")
@@ -172,9 +173,14 @@ def test_published_split_lists_match_the_module_constants(tmp_path):
 # --------------------------------------------------------------------------- tieredImageNet-H
 
 GUIDANCE = [
-    "ILSVRC2012_img_train.tar", "ILSVRC2012_img_val.tar", "https://image-net.org/download-images",
-    "datasets.tiered_imagenet.imagenet.train", "datasets.tiered_imagenet.imagenet.val",
-    "remove tiered_imagenet from `datasets`", "--configfile", "Ren et al",
+    "ILSVRC2012_img_train.tar",
+    "ILSVRC2012_img_val.tar",
+    "https://image-net.org/download-images",
+    "datasets.tiered_imagenet.imagenet.train",
+    "datasets.tiered_imagenet.imagenet.val",
+    "remove tiered_imagenet from `datasets`",
+    "--configfile",
+    "Ren et al",
 ]
 
 
@@ -316,4 +322,3 @@ def test_check_imagenet_says_what_is_wrong_and_how_to_get_imagenet(tmp_path, cas
     with pytest.raises(DataError, match="image-net.org"):
         prepare_tiered(fx, tmp_path / "out", train, val)
     assert not (tmp_path / "out").exists()
-

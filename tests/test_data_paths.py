@@ -41,8 +41,16 @@ def image_dataset(root: Path, recipe: str, shapes: list[tuple[int, int]]) -> Pat
         rows.append((relative, index % 2))
     for split in ("train", "val", "test"):
         write_index(root, split, rows)
-    write_meta(root, ["a", "b"], layout="images", counts={split: len(rows) for split in ("train", "val", "test")},
-               mean=[0.5] * 3, std=[STD] * 3, transform=recipe, image_size=SIZE)
+    write_meta(
+        root,
+        ["a", "b"],
+        layout="images",
+        counts={split: len(rows) for split in ("train", "val", "test")},
+        mean=[0.5] * 3,
+        std=[STD] * 3,
+        transform=recipe,
+        image_size=SIZE,
+    )
     return root / "meta.json"
 
 
@@ -56,20 +64,31 @@ def datasets(tmp_path_factory) -> dict[str, Path]:
 
 
 def batches(meta_file: Path, *, train: bool, augment_on: str = "workers", workers: int = 0, epoch: int = 1):
-    loader = make_loader(meta_file, "train", train=train, batch_size=5, device=CPU, drop_last=train,
-                         workers=workers, augment_on=augment_on)
+    loader = make_loader(
+        meta_file,
+        "train",
+        train=train,
+        batch_size=5,
+        device=CPU,
+        drop_last=train,
+        workers=workers,
+        augment_on=augment_on,
+    )
     return list(loader.epoch(seed=7, epoch=epoch))
 
 
-@pytest.mark.parametrize("mode, save", [
-    ("RGB", dict(format="JPEG", quality=95)),  # 4:2:0, as preparation writes them
-    ("RGB", dict(format="JPEG", quality=90, subsampling=0)),  # 4:4:4
-    ("RGB", dict(format="JPEG", quality=75, subsampling=1)),  # 4:2:2
-    ("RGB", dict(format="JPEG", quality=85, progressive=True)),
-    ("L", dict(format="JPEG", quality=90)),
-    ("CMYK", dict(format="JPEG", quality=90)),  # Pillow's
-    ("RGB", dict(format="PNG")),  # Pillow's
-])
+@pytest.mark.parametrize(
+    "mode, save",
+    [
+        ("RGB", dict(format="JPEG", quality=95)),  # 4:2:0, as preparation writes them
+        ("RGB", dict(format="JPEG", quality=90, subsampling=0)),  # 4:4:4
+        ("RGB", dict(format="JPEG", quality=75, subsampling=1)),  # 4:2:2
+        ("RGB", dict(format="JPEG", quality=85, progressive=True)),
+        ("L", dict(format="JPEG", quality=90)),
+        ("CMYK", dict(format="JPEG", quality=90)),  # Pillow's
+        ("RGB", dict(format="PNG")),  # Pillow's
+    ],
+)
 def test_decoding_gives_pillows_pixels_for_every_kind_of_file(tmp_path, mode, save):
     image = smooth_image(np.random.default_rng(1), 37, 53).convert(mode)
     path = tmp_path / "image"
@@ -81,8 +100,10 @@ def test_decoding_gives_pillows_pixels_for_every_kind_of_file(tmp_path, mode, sa
     assert np.array_equal(got, expected)
 
 
-@pytest.mark.parametrize("recipe, shape", [("inat", (3, 224, 224)), ("imagenet", (3, 300, 500)), ("imagenet", (3, 90, 60)),
-                                           ("fgvc", (3, 300, 450))])
+@pytest.mark.parametrize(
+    "recipe, shape",
+    [("inat", (3, 224, 224)), ("imagenet", (3, 300, 500)), ("imagenet", (3, 90, 60)), ("fgvc", (3, 300, 450))],
+)
 def test_device_resize_and_flip_are_the_published_transform_within_one_grey_level(recipe, shape):
     image = torch.from_numpy(np.array(smooth_image(np.random.default_rng(0), *shape[1:]))).permute(2, 0, 1)
     transform = ImageTransform(recipe, train=True, size=224)
@@ -114,8 +135,12 @@ def test_device_augmentation_batches_follow_the_published_ones(datasets, recipe)
         else:  # not rounded to integers: the device did the resize
             assert 0 < difference <= 1.01 / (255 * STD)
     # evaluation keeps the published resize on either setting
-    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(batches(datasets[recipe], train=False),
-                                                           batches(datasets[recipe], train=False, augment_on="device")))
+    assert all(
+        torch.equal(a, b)
+        for (a, _), (b, _) in zip(
+            batches(datasets[recipe], train=False), batches(datasets[recipe], train=False, augment_on="device")
+        )
+    )
 
 
 def test_device_augmentation_does_not_depend_on_the_workers(datasets):
@@ -138,8 +163,11 @@ def test_the_pixel_store_gives_the_same_batches_bit_for_bit(datasets, recipe, tm
     for train in (True, False):
         got = batches(stored / "meta.json", train=train, workers=1)
         assert all(torch.equal(a, b) and torch.equal(x, y) for (a, x), (b, y) in zip(expected[train], got))
-    assert data_path(meta, "device") == ("pixel store, resized and cropped in the workers, flipped on the device" if recipe == "fgvc"
-                                         else "pixel store, cropped in the workers, resized and flipped on the device")
+    assert data_path(meta, "device") == (
+        "pixel store, resized and cropped in the workers, flipped on the device"
+        if recipe == "fgvc"
+        else "pixel store, cropped in the workers, resized and flipped on the device"
+    )
 
 
 def test_a_pixel_store_refuses_images_of_another_size_naming_the_file(tmp_path):
@@ -151,7 +179,10 @@ def test_a_pixel_store_refuses_images_of_another_size_naming_the_file(tmp_path):
 
 def test_each_data_path_is_named_and_a_wrong_setting_is_refused():
     assert data_path({"layout": "arrays"}, "workers") == "arrays in memory, augmented on the device"
-    assert data_path({"layout": "images"}, "workers") == "JPEG files decoded in the workers, the published transforms in the workers"
+    assert (
+        data_path({"layout": "images"}, "workers")
+        == "JPEG files decoded in the workers, the published transforms in the workers"
+    )
     with pytest.raises(ConfigError, match="training.augment_on: expected one of workers, device, got 'gpu'"):
         typed(Training, {"augment_on": "gpu"}, "training")
 
@@ -160,12 +191,21 @@ def test_device_augmentation_is_refused_where_the_images_keep_their_own_sizes(tm
     from conftest import tiny_config
 
     config = tiny_config()
-    config["datasets"] = {"mine": {
-        "kind": "folder", "folder": str(tmp_path), "transform": "imagenet", "frame": {"gamma": 1.0},
-        "hierarchy": {"source": str(tmp_path / "tree.tsv"), "format": "tsv"}, "training": {"augment_on": "device"},
-    }}
-    with pytest.raises(ConfigError, match=r"variants.ce_II on datasets.mine: training.augment_on: device needs images of one "
-                                          r"size.*set datasets.mine.resize, or augment_on: workers"):
+    config["datasets"] = {
+        "mine": {
+            "kind": "folder",
+            "folder": str(tmp_path),
+            "transform": "imagenet",
+            "frame": {"gamma": 1.0},
+            "hierarchy": {"source": str(tmp_path / "tree.tsv"), "format": "tsv"},
+            "training": {"augment_on": "device"},
+        }
+    }
+    with pytest.raises(
+        ConfigError,
+        match=r"variants.ce_II on datasets.mine: training.augment_on: device needs images of one "
+        r"size.*set datasets.mine.resize, or augment_on: workers",
+    ):
         Study(config)
     config["datasets"]["mine"]["resize"] = 64  # stretched to one size while preparing: accepted
     with pytest.raises(ConfigError, match="exceeds the 0 training images"):  # the next check: this folder is empty

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, direct_to_localhost, http_servers, run_snakemake, tiny_config
 
 import haframe.downloads
-from conftest import REPO, direct_to_localhost, http_servers, run_snakemake, tiny_config
 from haframe.archives import ArchiveError, safe_extract
 from haframe.checkpoints import check_weights_file, resnet50_body_keys
 from haframe.downloads import ChecksumMismatch, DownloadError, LockKey, download, read_lock
@@ -90,7 +90,7 @@ class Server:
                 self.send_header("ETag", etag)
                 self.end_headers()
                 if action == "drop":
-                    self.wfile.write(body[start:start + DROP_AT])
+                    self.wfile.write(body[start : start + DROP_AT])
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)  # the connection drops mid-file
                     return
@@ -107,6 +107,7 @@ class Server:
 @pytest.fixture
 def serve():
     with http_servers() as servers:
+
         def start(body: bytes = DATA, default: str = "ok", plan: tuple = ()) -> Server:
             server = Server(body, default)
             server.plan = list(plan)
@@ -191,8 +192,10 @@ def test_a_killed_download_is_resumed_by_the_next_process(tmp_path, serve):
     server = serve(plan=("drop",), default="stall")
     dest = tmp_path / "file.bin"
     digest = hashlib.sha256(DATA).hexdigest()
-    child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, server.url(), str(dest), digest],
-                             env={**os.environ, "NO_PROXY": "127.0.0.1"})
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CHILD, server.url(), str(dest), digest],
+        env={**os.environ, "NO_PROXY": "127.0.0.1"},
+    )
     part = dest.with_name("file.bin.part")
     try:
         for _ in range(200):  # the child got the first DROP_AT bytes, then waits on the stalled retry
@@ -305,11 +308,19 @@ def test_an_unhashed_download_is_pinned_only_by_its_validation(tmp_path, serve):
     assert not pin.lock_file.exists()  # downloaded, not validated: nothing pinned
     record = yaml.safe_load(dest.with_name("file.bin.unverified.yaml").read_text())
     assert (record["sha256"], record["size"], record["dataset"], record["source"]) == (
-        hashlib.sha256(DATA).hexdigest(), len(DATA), "mini", "archive")
+        hashlib.sha256(DATA).hexdigest(),
+        len(DATA),
+        "mini",
+        "archive",
+    )
     entry = pin_validated(dest, "checked by the test")
     assert read_lock(pin.lock_file) == {"mini": {"archive": entry}}
     assert (entry["sha256"], entry["size"], entry["file"], entry["url"]) == (
-        hashlib.sha256(DATA).hexdigest(), len(DATA), "file.bin", server.url())
+        hashlib.sha256(DATA).hexdigest(),
+        len(DATA),
+        "file.bin",
+        server.url(),
+    )
     assert names(tmp_path) == ["downloads.lock.yaml", "downloads.lock.yaml.lock", "file.bin"]
     assert pin_validated(dest, "again") is None  # pinned already: nothing to do
 
@@ -373,8 +384,12 @@ def test_repin_names_what_is_pinned_when_asked_for_something_else(tmp_path, serv
     pin = lock_of(tmp_path)
     download(server.url(), tmp_path / "file.bin", pin=pin)
     pin_validated(tmp_path / "file.bin", "validated")
-    result = subprocess.run([sys.executable, "-m", "haframe.pins", "repin", "mini", "splits", "--lock", str(pin.lock_file)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "haframe.pins", "repin", "mini", "splits", "--lock", str(pin.lock_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert f"{pin.lock_file}: nothing pinned as mini splits; pinned: mini archive" in result.stderr
 
@@ -391,7 +406,9 @@ def test_the_lock_is_keyed_by_dataset_and_source(tmp_path, serve):
     assert pins["dataset_a"]["archive"]["sha256"] == hashlib.sha256(DATA).hexdigest()
     assert pins["dataset_b"]["archive"]["sha256"] == hashlib.sha256(OTHER).hexdigest()
     for pin in (a, b):  # each enforces its own pin
-        download((first if pin is a else second).url("archive.tar.gz"), tmp_path / pin.dataset / "archive.tar.gz", pin=pin)
+        download(
+            (first if pin is a else second).url("archive.tar.gz"), tmp_path / pin.dataset / "archive.tar.gz", pin=pin
+        )
     with pytest.raises(ChecksumMismatch):
         download(second.url("archive.tar.gz"), tmp_path / "elsewhere" / "archive.tar.gz", pin=a)
     text = lock.read_text()
@@ -423,7 +440,11 @@ def test_the_weights_check_accepts_both_formats_and_refuses_a_cut_or_wrong_file(
     import torch
 
     body = {key: torch.zeros(2) for key in resnet50_body_keys()}
-    torchvision_file, moco_file, legacy_file = tmp_path / "tv.pth", tmp_path / "moco.pth.tar", tmp_path / "legacy.pth.tar"
+    torchvision_file, moco_file, legacy_file = (
+        tmp_path / "tv.pth",
+        tmp_path / "moco.pth.tar",
+        tmp_path / "legacy.pth.tar",
+    )
     torch.save({**body, "fc.weight": torch.zeros(2), "fc.bias": torch.zeros(2)}, torchvision_file)
     moco = {"epoch": 800, "state_dict": {f"module.encoder_q.{k}": v for k, v in body.items()}}
     torch.save(moco, moco_file)
@@ -472,13 +493,16 @@ def mini_fgvc_study(archive_url: str, hierarchy: str | Path) -> dict:
     from haframe.data.kinds.fgvc_aircraft import FIXTURE_PER_SPLIT as PER_SPLIT
 
     config = tiny_config()
-    config["datasets"] = {"mini": {
-        "kind": "fgvc_aircraft", "frame": {"gamma": 1},
-        "sources": {"archive": archive_url},
-        "counts": {split: [n * 4, 4] for split, n in PER_SPLIT.items()},
-        "hierarchy": {"source": str(hierarchy), "format": "tsv"},  # no sha256: pinned once it parses
-        "training": {"batch_size": 4},
-    }}
+    config["datasets"] = {
+        "mini": {
+            "kind": "fgvc_aircraft",
+            "frame": {"gamma": 1},
+            "sources": {"archive": archive_url},
+            "counts": {split: [n * 4, 4] for split, n in PER_SPLIT.items()},
+            "hierarchy": {"source": str(hierarchy), "format": "tsv"},  # no sha256: pinned once it parses
+            "training": {"batch_size": 4},
+        }
+    }
     return config
 
 
@@ -490,7 +514,9 @@ def test_snakemake_does_not_multiply_the_helpers_retries(tmp_path):
     work = tmp_path / "work"
     start = time.monotonic()
     # --retries 2 as profiles/slurm sets it: the download rules' `retries: 0` wins
-    result = run_snakemake(work, config, "data/downloads/mini/fgvc-aircraft-2013b.tar.gz", "--retries", "2", check=False)
+    result = run_snakemake(
+        work, config, "data/downloads/mini/fgvc-aircraft-2013b.tar.gz", "--retries", "2", check=False
+    )
     assert result.returncode != 0
     log = (work / "data/logs/download/mini/fgvc-aircraft-2013b.tar.gz.log").read_text()
     assert log.count("fetching http://127.0.0.1") == 1  # one job: no Snakemake retry
@@ -519,7 +545,9 @@ def test_the_rules_refuse_a_cut_archive_and_a_broken_hierarchy_then_pin_the_righ
     assert not lock.exists() or read_lock(lock) == {}  # nothing pinned
 
     server.body = archive
-    hierarchy.body = "".join(f"root\t{'jets' if 'F' in c else 'airliners'}\t{c}\n" for c in fixture.hierarchy.classes).encode()
+    hierarchy.body = "".join(
+        f"root\t{'jets' if 'F' in c else 'airliners'}\t{c}\n" for c in fixture.hierarchy.classes
+    ).encode()
     run_snakemake(work, config, target)
     pins = read_lock(lock)["mini"]
     assert pins["archive"]["sha256"] == hashlib.sha256(archive).hexdigest()

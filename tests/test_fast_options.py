@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO, stage_assets, tiny_config
+
 from haframe.assets import RunAssets
 from haframe.data.kinds.synthetic import planted_hierarchy
 from haframe.inference import build_model, predict
@@ -62,16 +62,20 @@ def test_compiled_training_follows_the_eager_loss_trajectory(assets, variant):
 
 
 def test_the_fused_sgd_kernel_gives_the_for_loop_numbers(assets):
-    np.testing.assert_allclose(losses(spec("haframe", fused_optimizer=True), assets),
-                               losses(spec("haframe"), assets), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        losses(spec("haframe", fused_optimizer=True), assets), losses(spec("haframe"), assets), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_an_unknown_compile_backend_is_refused_before_any_job():
     config = tiny_config()
     config["training"]["compile"] = "inductorr"
     assert schema_errors(config, SCHEMA) == []  # the schema lists the key; its option checks the value
-    with pytest.raises(ConfigError, match=r"^training.compile: expected one of inductor, aot_eager, cudagraphs or null, "
-                                          r"got 'inductorr'$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^training.compile: expected one of inductor, aot_eager, cudagraphs or null, "
+        r"got 'inductorr'$",
+    ):
         Study(config)
 
 
@@ -88,11 +92,13 @@ def test_evaluation_batches_sized_by_device_score_the_same(assets):
 
         def epoch(self, seed=0, epoch=0):
             for start in range(0, len(images), self.size):
-                yield images[start:start + self.size], targets[start:start + self.size]
+                yield images[start : start + self.size], targets[start : start + self.size]
 
     automatic = Evaluation(batch_size=None).batch_size_on("cpu")
     assert automatic == Evaluation.AUTOMATIC_BATCH["cpu"]
-    with pytest.raises(ConfigError, match=r"evaluation.batch_size: null \(sized by device\) cannot go with drop_last: true"):
+    with pytest.raises(
+        ConfigError, match=r"evaluation.batch_size: null \(sized by device\) cannot go with drop_last: true"
+    ):
         Evaluation(batch_size=None, drop_last=True)
     a, _ = predict(model, Batches(automatic), torch.device("cpu"), "fp32")
     b, _ = predict(model, Batches(7), torch.device("cpu"), "fp32")
@@ -107,6 +113,10 @@ def test_the_fast_profile_file_validates_and_sets_every_option():
     config = _merged([yaml.safe_load((REPO / "config" / name).read_text()) for name in ("config.yaml", "fast.yaml")])
     assert schema_errors(config, SCHEMA) == []
     run = Study(config).run("inat19", "haframe", 0)
-    assert (run.training.precision, run.training.channels_last, run.training.compile, run.training.fused_optimizer) == \
-        ("bf16", True, "inductor", True)
+    assert (run.training.precision, run.training.channels_last, run.training.compile, run.training.fused_optimizer) == (
+        "bf16",
+        True,
+        "inductor",
+        True,
+    )
     assert run.evaluation.batch_size is None and run.training.epochs == 100  # the rest: the study's

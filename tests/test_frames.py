@@ -3,9 +3,9 @@
 Reference: README, "The method" 2. Distance matrices come from random unbalanced trees.
 """
 
-
 import numpy as np
 import pytest
+from conftest import random_tree_paths
 
 from haframe.frames import (
     FrameError,
@@ -16,7 +16,6 @@ from haframe.frames import (
     shifted,
     solve_similarity,
 )
-from conftest import random_tree_paths
 from haframe.hierarchy import Hierarchy
 
 

@@ -4,11 +4,10 @@ Reference definitions: README, "The method" 1. Distances are checked against a b
 evaluation on the padded tree, on random unbalanced trees.
 """
 
-
 import numpy as np
 import pytest
-
 from conftest import random_tree_paths
+
 from haframe.hierarchy import Hierarchy, HierarchyError, check_class_order, read_tsv
 
 

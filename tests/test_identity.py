@@ -4,11 +4,10 @@ job was recorded with while they describe the same result. tests/test_upgrade.py
 through the Snakemake CLI."""
 
 import json
-from typing import Mapping
-
-import pytest
+from collections.abc import Mapping
 
 from conftest import tiny_config
+
 from haframe.data.kinds import KINDS
 from haframe.identity import (
     Untracked,
@@ -64,8 +63,12 @@ def test_post_hoc_chains_and_resources_stay_out_of_the_training_record():
 def test_what_changes_the_weights_changes_the_training_record():
     config = tiny_config()
     base = training_record(run_of(config))
-    for change in (lambda c: c["training"].update(lr=0.05), lambda c: c["variants"]["haframe"].update(alpha=0.5),
-                   lambda c: c["evaluation"].update(drop_last=True), lambda c: c["datasets"]["synthetic"]["frame"].update(gamma=3.0)):
+    for change in (
+        lambda c: c["training"].update(lr=0.05),
+        lambda c: c["variants"]["haframe"].update(alpha=0.5),
+        lambda c: c["evaluation"].update(drop_last=True),
+        lambda c: c["datasets"]["synthetic"]["frame"].update(gamma=3.0),
+    ):
         changed = tiny_config()
         change(changed)
         assert training_record(run_of(changed)) != base
@@ -106,7 +109,9 @@ def test_an_upgrade_keeps_the_recorded_run_while_it_trains_the_same_weights():
 
 
 def write_metrics(path, chains, drop_last=False):
-    path.write_text(json.dumps({"top1_error": 50.0, "drop_last": drop_last, **{chain: {"top1_error": 40.0} for chain in chains}}))
+    path.write_text(
+        json.dumps({"top1_error": 50.0, "drop_last": drop_last, **{chain: {"top1_error": 40.0} for chain in chains}})
+    )
     return path
 
 
@@ -114,7 +119,9 @@ def test_an_upgrade_keeps_an_evaluation_recorded_without_params_while_it_scored_
     run = run_of(tiny_config(), "ce_II")  # posthoc: crm
     record = evaluation_record(run)
     kept = evaluation_params(run, [], write_metrics(tmp_path / "old.json", ["crm"]))
-    assert isinstance(kept, Untracked) and not isinstance(kept, dict) and dict(kept) == record  # Snakemake records no param
+    assert (
+        isinstance(kept, Untracked) and not isinstance(kept, dict) and dict(kept) == record
+    )  # Snakemake records no param
     assert evaluation_params(run, [], write_metrics(tmp_path / "fewer.json", [])) == record
     assert evaluation_params(run, [], write_metrics(tmp_path / "dropped.json", ["crm"], drop_last=True)) == record
     assert evaluation_params(run, [], tmp_path / "missing.json") == record

@@ -14,9 +14,9 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import direct_to_localhost, http_servers
 from reference_files import reference_file
+
 from haframe.downloads import DownloadError, download
 from haframe.fileio import atomic_path, sha256_of
 
@@ -107,6 +107,7 @@ class Server:
 @pytest.fixture
 def serve():
     with http_servers() as servers:
+
         def start(body: bytes = DATA, mode: str = "range") -> Server:
             server = Server(body, mode)
             server.thread.start()

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO, SNAKEMAKE, run_snakemake, tiny_config
+
 from haframe.runs import ConfigError
 from haframe.study import Study, load_config
 
@@ -28,8 +28,13 @@ def table_of(config: dict) -> list[dict]:
 
 def job_names(jobs: list[dict]) -> set[tuple]:
     """(rule, wildcards) of each job, as a dry run names them."""
-    return {(job["rule"], tuple(sorted((key, str(job[key])) for key in ("dataset", "variant", "seed", "filename") if key in job)))
-            for job in jobs}
+    return {
+        (
+            job["rule"],
+            tuple(sorted((key, str(job[key])) for key in ("dataset", "variant", "seed", "filename") if key in job)),
+        )
+        for job in jobs
+    }
 
 
 def dry_run_jobs(output: str) -> set[tuple]:
@@ -59,21 +64,47 @@ def test_the_paper_tables_jobs_are_the_dry_runs_and_a_new_variant_runs_everywher
     config["variants"]["my_ce"] = {"method": "ce", "head": "II"}
     config_file = tmp_path / "paper.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    printed = subprocess.run([sys.executable, "-m", "haframe.study", "jobs", "--configfile", str(config_file)],
-                             capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    printed = subprocess.run(
+        [sys.executable, "-m", "haframe.study", "jobs", "--configfile", str(config_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
     table = [json.loads(line) for line in printed.splitlines()]
-    dry = subprocess.run([str(SNAKEMAKE), "-n", "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(tmp_path),
-                          "--configfile", str(config_file), "--cores", "2"], capture_output=True, text=True, check=True, cwd=REPO)
+    dry = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "-n",
+            "--snakefile",
+            str(REPO / "workflow" / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(config_file),
+            "--cores",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
     assert job_names(table) == dry_run_jobs(dry.stdout)
     trained = {(job["dataset"], job["seed"]) for job in table if job["rule"] == "train" and job["variant"] == "my_ce"}
-    assert trained == {(d, s) for d in ("cifar100", "fgvc_aircraft", "inat19") for s in range(5)}  # tiered: no ImageNet set
+    assert trained == {
+        (d, s) for d in ("cifar100", "fgvc_aircraft", "inat19") for s in range(5)
+    }  # tiered: no ImageNet set
 
 
 def test_each_train_job_gets_its_resolved_run_and_every_output_is_in_the_table():
     config = paper_config()
     study = Study(load_config(config, "paper.yaml"))
     table = study.compile(failed={})
-    train = {(job.wildcards["dataset"], job.wildcards["variant"], int(job.wildcards["seed"])): job for job in table.of("train")}
+    train = {
+        (job.wildcards["dataset"], job.wildcards["variant"], int(job.wildcards["seed"])): job
+        for job in table.of("train")
+    }
     assert len(train) == 211  # 3 available datasets: 13 variants x 5 seeds each, ce_I_wide on iNat19, 15 coarse models
     for (dataset, variant, seed), job in train.items():
         assert job.params["run"] == study.run(dataset, variant, seed).to_dict()
@@ -89,7 +120,12 @@ def test_precedence_is_global_then_dataset_then_variant_then_override():
     config["datasets"]["synthetic"]["overrides"] = {"haframe": {"alpha": 0.7, "training": {"lr": 0.6}}}
     study = Study(load_config(config, "tiny.yaml"))
     run = study.run("synthetic", "haframe", 0)
-    assert (run.training.lr, run.training.momentum, run.training.weight_decay, run.params["alpha"]) == (0.6, 0.8, 0.01, 0.7)
+    assert (run.training.lr, run.training.momentum, run.training.weight_decay, run.params["alpha"]) == (
+        0.6,
+        0.8,
+        0.01,
+        0.7,
+    )
     assert study.where_set("synthetic", "haframe", "training.lr") == "datasets.synthetic.overrides.haframe.training.lr"
     assert study.where_set("synthetic", "haframe", "training.weight_decay") == "variants.haframe.training.weight_decay"
     assert study.where_set("synthetic", "haframe", "training.momentum") == "datasets.synthetic.training.momentum"
@@ -100,7 +136,10 @@ def test_a_variant_runs_where_it_is_listed_and_a_dataset_list_selects():
     config = paper_config()
     config["variants"]["only_fgvc"] = {"method": "ce", "head": "II", "datasets": ["fgvc_aircraft"]}
     config["datasets"]["cifar100"]["variants"] = ["ce_I", "haframe"]
-    del config["datasets"]["cifar100"]["overrides"]["hafeature_I"], config["datasets"]["cifar100"]["overrides"]["hafeature_II"]
+    del (
+        config["datasets"]["cifar100"]["overrides"]["hafeature_I"],
+        config["datasets"]["cifar100"]["overrides"]["hafeature_II"],
+    )
     del config["datasets"]["cifar100"]["overrides"]["hiercos"]
     study = Study(load_config(config, "paper.yaml"))
     assert study.variants("cifar100") == ["ce_I", "haframe"]
@@ -108,19 +147,37 @@ def test_a_variant_runs_where_it_is_listed_and_a_dataset_list_selects():
     assert "ce_I_wide" in study.variants("inat19") and "ce_I_wide" not in study.variants("fgvc_aircraft")
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: c["variants"].update(lonely={"method": "ce", "head": "II", "datasets": ["nowhere"]}),
-     "variants.lonely.datasets: 'nowhere' is not a dataset"),
-    (lambda c: (c["variants"].update(lonely={"method": "ce", "head": "II"}), c["datasets"]["synthetic"].update(variants=["ce_II", "haframe"])),
-     "variants.lonely: runs on no dataset"),
-    (lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"alpha": 0.5}}),
-     "datasets.synthetic.variants: a mapping (selection and overrides in one) is the old form; move each variant's values to "
-     "datasets.synthetic.overrides.<variant>"),
-    (lambda c: c["datasets"]["synthetic"].update(variants=["ce_II"], overrides={"haframe": {"alpha": 0.5}}),
-     "datasets.synthetic.overrides.haframe: 'haframe' does not run on 'synthetic'"),
-    (lambda c: c["datasets"]["synthetic"].update(variants=["ce_II", "haframe", "typo"]),
-     "datasets.synthetic.variants: 'typo' is not a variant"),
-], ids=["unknown-dataset", "selected-nowhere", "old-mapping", "override-not-run", "unknown-variant"])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c: c["variants"].update(lonely={"method": "ce", "head": "II", "datasets": ["nowhere"]}),
+            "variants.lonely.datasets: 'nowhere' is not a dataset",
+        ),
+        (
+            lambda c: (
+                c["variants"].update(lonely={"method": "ce", "head": "II"}),
+                c["datasets"]["synthetic"].update(variants=["ce_II", "haframe"]),
+            ),
+            "variants.lonely: runs on no dataset",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"].update(variants={"haframe": {"alpha": 0.5}}),
+            "datasets.synthetic.variants: a mapping (selection and overrides in one) is the old form; move each "
+            "variant's values to "
+            "datasets.synthetic.overrides.<variant>",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"].update(variants=["ce_II"], overrides={"haframe": {"alpha": 0.5}}),
+            "datasets.synthetic.overrides.haframe: 'haframe' does not run on 'synthetic'",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"].update(variants=["ce_II", "haframe", "typo"]),
+            "datasets.synthetic.variants: 'typo' is not a variant",
+        ),
+    ],
+    ids=["unknown-dataset", "selected-nowhere", "old-mapping", "override-not-run", "unknown-variant"],
+)
 def test_selection_mistakes_are_refused_naming_the_variant(mutate, message):
     config = tiny_config()
     mutate(config)

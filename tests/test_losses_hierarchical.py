@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 import yaml
-
 from conftest import REPO
 from reference_files import reference_file
+
 from haframe.hierarchy import Hierarchy, level_parents
 from haframe.methods.flamingo import flamingo_loss, flamingo_own_slices, flamingo_slices
 from haframe.methods.hafeature import hafeature_loss
@@ -137,9 +136,7 @@ def loop_pair_margin(p, labels, rng, rows=256, margin=3.0):
 def loop_hafeature(z_levels, raw_w, y, margin_levels, rng):
     n = len(y)
     labels = [[int(LEVELS[int(y[b]), l]) for b in range(n)] for l in range(len(z_levels))]
-    probs = [
-        [loop_softmax([z[b, c] for c in range(z.shape[1])]) for b in range(n)] for z in z_levels
-    ]
+    probs = [[loop_softmax([z[b, c] for c in range(z.shape[1])]) for b in range(n)] for z in z_levels]
     loss = loop_ce(z_levels[0], y)
     for i in range(1, len(z_levels)):
         parent = parent_table(i)
@@ -305,7 +302,9 @@ def run_hafeature(seed, B, margin_levels, classes=None):
     z_lib, w_lib, z_ref, w_ref = leaves(*z), leaves(*w), leaves(*z), leaves(*w)
     rng_lib, rng_ref = random.Random(seed), random.Random(seed)
     lib = hafeature_loss(
-        z_lib, y, level_weights=[F.normalize(v, dim=1) for v in w_lib],
+        z_lib,
+        y,
+        level_weights=[F.normalize(v, dim=1) for v in w_lib],
         **hafeature_context(y, margin_levels, rng_lib),
     )
     ref, filled = loop_hafeature(z_ref, w_ref, y, margin_levels, rng_ref)
@@ -363,7 +362,9 @@ def test_hafeature_float32_batch_of_256_close_to_float64():
     out = {}
     for dtype in (torch.float32, torch.float64):
         out[dtype] = hafeature_loss(
-            [t.to(dtype) for t in z], y, level_weights=[F.normalize(v.to(dtype), dim=1) for v in w],
+            [t.to(dtype) for t in z],
+            y,
+            level_weights=[F.normalize(v.to(dtype), dim=1) for v in w],
             **hafeature_context(y, [1, 2, 3], random.Random(2)),
         )
         assert out[dtype].dtype == dtype

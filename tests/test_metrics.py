@@ -12,7 +12,8 @@ from scipy import stats
 from haframe.assets import RunAssets
 from haframe.evaluate import scored_predictions
 from haframe.hierarchy import Hierarchy
-from haframe.methods.crm import RULE as CRM, expected_distance
+from haframe.methods.crm import RULE as CRM
+from haframe.methods.crm import expected_distance
 from haframe.metrics import mean_ci, metrics, rank_by_score
 
 # K = 4: root -> A -> {0, 1}, root -> B -> {2, 3}; H = 2
@@ -125,14 +126,16 @@ def random_tree(K, seed):
         depth = int(rng.integers(2, 5))  # leaves at depths 2..4: unbalanced
         inner = [f"n{lvl}_{int(rng.integers(0, 3))}" for lvl in range(1, depth)]
         # make inner names globally consistent: prefix with the parent path
-        named = [f"{'_'.join(inner[:i + 1])}" for i in range(len(inner))]
+        named = [f"{'_'.join(inner[: i + 1])}" for i in range(len(inner))]
         paths.append(["root", *named, f"c{k}"])
     return Hierarchy.from_paths(paths)
 
 
 def assets_of(hierarchy):
     """What evaluation reads of a hierarchy (no frames: the post-hoc rules need none)."""
-    return RunAssets(hierarchy=hierarchy, distances=hierarchy.distance_matrix(), levels=hierarchy.level_labels(), frames={})
+    return RunAssets(
+        hierarchy=hierarchy, distances=hierarchy.distance_matrix(), levels=hierarchy.level_labels(), frames={}
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -185,8 +188,12 @@ def test_crm_rank_matches_expected_distance_brute_force():
 def test_the_tree_factorised_risk_is_p_at_d(seed):
     tree = random_tree(30, seed)  # unbalanced: shallow leaves padded
     probabilities = np.random.default_rng(seed).dirichlet(np.full(30, 0.3), size=50)
-    np.testing.assert_allclose(expected_distance(probabilities, tree.level_labels()),
-                               probabilities @ tree.distance_matrix(), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(
+        expected_distance(probabilities, tree.level_labels()),
+        probabilities @ tree.distance_matrix(),
+        rtol=0,
+        atol=1e-13,
+    )
 
 
 @pytest.mark.parametrize("k", [1, 3, 7, 20])

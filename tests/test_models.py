@@ -15,6 +15,7 @@ from torch import nn
 from torch.hub import HASH_REGEX
 from torchvision.models import ResNet50_Weights, resnet50
 
+from haframe.fileio import check_sha256_prefix
 from haframe.models.backbones import (
     ResNet50,
     SmallCNN,
@@ -24,7 +25,6 @@ from haframe.models.backbones import (
     wrn_conv_init_,
 )
 from haframe.models.heads import TypeIHead, TypeIIHead
-from haframe.fileio import check_sha256_prefix
 from haframe.models.weights import WEIGHTS, load_weights
 
 # WRN-28-8 (16/128/256/512): 23.4M parameters with its 512x100 classifier (FixMatch's CIFAR-100
@@ -52,8 +52,13 @@ def test_wrn28_8_forward_backward_gives_512x8x8_map():
     assert out.shape == (2, 512, 8, 8)
     # ends with BN + LeakyReLU(0.1): negative outputs are 0.1 x a negative pre-activation
     bn_out = F.batch_norm(
-        model.block3(model.block2(model.block1(model.conv1(x)))).detach(), None, None,
-        model.bn.weight.detach(), model.bn.bias.detach(), training=True, eps=model.bn.eps,
+        model.block3(model.block2(model.block1(model.conv1(x)))).detach(),
+        None,
+        None,
+        model.bn.weight.detach(),
+        model.bn.bias.detach(),
+        training=True,
+        eps=model.bn.eps,
     )
     torch.testing.assert_close(out.detach(), F.leaky_relu(bn_out, 0.1), rtol=1e-4, atol=1e-5)
     out.square().mean().backward()
@@ -120,9 +125,9 @@ def _bn_lrelu(bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
     "cin, cout, stride, abr, preact_flag",
     [
         (8, 8, 1, False, False),  # equal in/out: x + f(pre)
-        (4, 8, 1, True, False),   # first block of group 1: shortcut(pre) + f(pre)
+        (4, 8, 1, True, False),  # first block of group 1: shortcut(pre) + f(pre)
         (8, 16, 2, False, False),  # first block of groups 2/3, authors' port: shortcut(x) + f(x)
-        (8, 16, 2, False, True),   # same, TF FixMatch: shortcut(x) + f(pre)
+        (8, 16, 2, False, True),  # same, TF FixMatch: shortcut(x) + f(pre)
     ],
 )
 def test_wrn_block_matches_reference_equations(cin, cout, stride, abr, preact_flag):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import REPO
 from reference_files import reference_file
+
 from haframe.assets import RunAssets, SolvedFrame
 from haframe.inference import build_model
 from haframe.parsers import read_hierarchy
@@ -24,8 +24,12 @@ EXPECTED = {
     "tiered_imagenet": {"I": (0.1, 1.0, 1.0), "II": (0.1, 0.1, 1.0)},
 }
 BATCH = {"cifar100": 64, "fgvc_aircraft": 64, "inat19": 256, "tiered_imagenet": 256}
-BACKBONE = {"cifar100": ("wrn28_8", None), "fgvc_aircraft": ("resnet50", "imagenet1k_v1"),
-            "inat19": ("resnet50", "imagenet1k_v1"), "tiered_imagenet": ("resnet50", "pass_moco_v2_800ep")}
+BACKBONE = {
+    "cifar100": ("wrn28_8", None),
+    "fgvc_aircraft": ("resnet50", "imagenet1k_v1"),
+    "inat19": ("resnet50", "imagenet1k_v1"),
+    "tiered_imagenet": ("resnet50", "pass_moco_v2_800ep"),
+}
 
 
 def assets_of(dataset):
@@ -33,8 +37,12 @@ def assets_of(dataset):
     tree = read_hierarchy(reference_file(f"hierarchies/{dataset}/tree.pkl"), "nltk_tree", ORDER.get(dataset, "sorted"))
     K = tree.num_classes
     identity = SolvedFrame(S=np.eye(K), factor=np.eye(K))
-    return RunAssets(hierarchy=tree, distances=tree.distance_matrix(), levels=tree.level_labels(),
-                     frames={"haframe": identity, "etf": identity})
+    return RunAssets(
+        hierarchy=tree,
+        distances=tree.distance_matrix(),
+        levels=tree.level_labels(),
+        frames={"haframe": identity, "etf": identity},
+    )
 
 
 @pytest.mark.parametrize("dataset", list(EXPECTED))
@@ -76,6 +84,12 @@ def test_every_trainable_parameter_is_in_one_group_with_the_published_lr(dataset
         if variant == "ce_I_wide":
             assert model.head.out_features == K and study.seeds(dataset, variant) == [0]
         if variant == "hie_coarse_II":
-            assert model.classifier.linear.out_features == {"cifar100": 20, "fgvc_aircraft": 70, "inat19": 72, "tiered_imagenet": 201}[dataset]
+            assert (
+                model.classifier.linear.out_features
+                == {"cifar100": 20, "fgvc_aircraft": 70, "inat19": 72, "tiered_imagenet": 201}[dataset]
+            )
         if variant == "hiercos":
-            assert model.classifier.weight.shape[0] == {"cifar100": 134, "fgvc_aircraft": 200, "inat19": 1189, "tiered_imagenet": 842}[dataset]
+            assert (
+                model.classifier.weight.shape[0]
+                == {"cifar100": 134, "fgvc_aircraft": 200, "inat19": 1189, "tiered_imagenet": 842}[dataset]
+            )

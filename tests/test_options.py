@@ -33,7 +33,18 @@ from haframe.runs import Evaluation, LrScale, Training, typed
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 DATASET_SCHEMA = SCHEMA["properties"]["datasets"]["additionalProperties"]
 # a dataset section's keys that every kind reads; the rest are the kinds' own options
-COMMON_DATASET_KEYS = {"kind", "sources", "classes", "height", "hierarchy", "frame", "seeds", "training", "variants", "overrides"}
+COMMON_DATASET_KEYS = {
+    "kind",
+    "sources",
+    "classes",
+    "height",
+    "hierarchy",
+    "frame",
+    "seeds",
+    "training",
+    "variants",
+    "overrides",
+}
 
 
 def nested(options, prefix):
@@ -78,8 +89,15 @@ def test_every_search_space_samples_values_its_option_takes(name):
 
 
 def test_the_hyper_parameters_and_the_recipe_knobs_are_searched():
-    assert {"training.lr", "training.weight_decay", "method haframe.alpha", "method soft_labels.beta",
-            "method hxe.decay", "method hiercos.alpha", "method bilt.beta"} <= set(SEARCHED)
+    assert {
+        "training.lr",
+        "training.weight_decay",
+        "method haframe.alpha",
+        "method soft_labels.beta",
+        "method hxe.decay",
+        "method hiercos.alpha",
+        "method bilt.beta",
+    } <= set(SEARCHED)
 
 
 @pytest.mark.parametrize("cls", [Training, LrScale, Evaluation])
@@ -106,8 +124,12 @@ def test_search_spaces_sample_inside_their_bounds_from_either_generator():
 @pytest.mark.parametrize(
     "option, where, value, message",
     [
-        (Option(float, 0.4, "m", low=0, high=1, note="0: fixed frame, plain CE"), "variants.haframe.alpha", 2,
-         "variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got 2"),
+        (
+            Option(float, 0.4, "m", low=0, high=1, note="0: fixed frame, plain CE"),
+            "variants.haframe.alpha",
+            2,
+            "variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got 2",
+        ),
         (Option(float, 0.1, "m", low=0, low_open=True), "x.lr", 0, "x.lr: expected a number > 0, got 0"),
         (Option(float, 0.1, "m", low=0), "x.lr", float("inf"), "x.lr: expected a finite number, got inf"),
         (Option(float, 0.1, "m", low=0), "x.lr", True, "x.lr: expected a finite number, got True"),
@@ -116,13 +138,30 @@ def test_search_spaces_sample_inside_their_bounds_from_either_generator():
         (Option(str, "a", "m", choices=("a", "b")), "x.s", "c", "x.s: expected one of a, b, got 'c'"),
         (Option(str, None, "m", choices=("a", "b"), nullable=True), "x.s", 1, "x.s: expected a string or null, got 1"),
         (Option(bool, False, "m"), "x.b", "yes", "x.b: expected true or false, got 'yes'"),
-        (Option(list, None, "m", items=Option(int, low=1), nullable=True), "x.l", [1, 0],
-         "x.l[1]: expected an integer >= 1, got 0"),
-        (Option(tuple, (2,), "m", items=Option(int, low=2), min_items=1), "x.l", [],
-         "x.l: expected a non-empty list of integers >= 2, got []"),
-        (Option(dict, {}, "m", fields={"train": Option(str, None, "m", nullable=True)}), "x.d", {"tarin": "x"},
-         "x.d.tarin: unknown key; known: ['train']"),
-        (Option(dict, {}, "m", values=Option(str, "", "m")), "x.d", {"archive": 3}, "x.d.archive: expected a string, got 3"),
+        (
+            Option(list, None, "m", items=Option(int, low=1), nullable=True),
+            "x.l",
+            [1, 0],
+            "x.l[1]: expected an integer >= 1, got 0",
+        ),
+        (
+            Option(tuple, (2,), "m", items=Option(int, low=2), min_items=1),
+            "x.l",
+            [],
+            "x.l: expected a non-empty list of integers >= 2, got []",
+        ),
+        (
+            Option(dict, {}, "m", fields={"train": Option(str, None, "m", nullable=True)}),
+            "x.d",
+            {"tarin": "x"},
+            "x.d.tarin: unknown key; known: ['train']",
+        ),
+        (
+            Option(dict, {}, "m", values=Option(str, "", "m")),
+            "x.d",
+            {"archive": 3},
+            "x.d.archive: expected a string, got 3",
+        ),
         (Option(LrScale, LrScale(), "m"), "x.lr_scale", 0.1, "x.lr_scale: expected a mapping, got 0.1"),
     ],
 )
@@ -142,7 +181,9 @@ def test_a_checked_value_comes_back_typed():
 def test_method_parameters_keep_their_given_values_and_messages():
     haframe = METHODS["haframe"]
     assert haframe.resolve_params({"alpha": 0}, "v") == {"alpha": 0}  # as given: the run's identity reads it
-    with pytest.raises(ConfigError, match=r"^v.alpha: expected a number in \[0, 1\] \(0: fixed frame, plain CE\), got 1.5$"):
+    with pytest.raises(
+        ConfigError, match=r"^v.alpha: expected a number in \[0, 1\] \(0: fixed frame, plain CE\), got 1.5$"
+    ):
         haframe.resolve_params({"alpha": 1.5}, "v")
     with pytest.raises(ConfigError, match=r"^v.margin_levels\[0\]: expected an integer >= 1, got 0$"):
         METHODS["hafeature"].resolve_params({"margin_levels": [0]}, "v")
@@ -151,10 +192,15 @@ def test_method_parameters_keep_their_given_values_and_messages():
 def test_the_option_table_lists_every_option_with_its_meaning():
     table = option_table(options_of(Training))
     rows = option_rows(options_of(Training))
-    assert [row[0] for row in rows] == [*[f.name for f in dataclasses.fields(Training)][:4],
-                                        *[f"lr_scale.{f.name}" for f in dataclasses.fields(LrScale)],
-                                        *[f.name for f in dataclasses.fields(Training)][4:]]
-    assert "| lr | number | 0.1 | > 0 | lr at epoch 0; lr(e) = lr/2 (1 + cos(pi e / E)) | log-uniform 0.001..0.5 |" in table
+    assert [row[0] for row in rows] == [
+        *[f.name for f in dataclasses.fields(Training)][:4],
+        *[f"lr_scale.{f.name}" for f in dataclasses.fields(LrScale)],
+        *[f.name for f in dataclasses.fields(Training)][4:],
+    ]
+    assert (
+        "| lr | number | 0.1 | > 0 | lr at epoch 0; lr(e) = lr/2 (1 + cos(pi e / E)) | log-uniform 0.001..0.5 |"
+        in table
+    )
     assert "| backbone | string | resnet50 | tiny_cnn, small_cnn, wrn28_8, resnet50 |" in table
     synthetic = option_table(KINDS["synthetic"].options)
     assert "| synthetic.branching | list of integers | [3, 3, 3] | non-empty, each >= 2 |" in synthetic
@@ -170,8 +216,14 @@ def test_the_schema_lists_the_recipe_records_fields_and_leaves_their_values_to_t
     lr_scale = training["properties"]["lr_scale"]
     assert set(lr_scale["properties"]) == {f.name for f in dataclasses.fields(LrScale)}
     evaluation = SCHEMA["properties"]["evaluation"]
-    assert set(evaluation["properties"]) == set(evaluation["required"]) == {f.name for f in dataclasses.fields(Evaluation)}
-    for name, spec in [*training["properties"].items(), *lr_scale["properties"].items(), *evaluation["properties"].items()]:
+    assert (
+        set(evaluation["properties"]) == set(evaluation["required"]) == {f.name for f in dataclasses.fields(Evaluation)}
+    )
+    for name, spec in [
+        *training["properties"].items(),
+        *lr_scale["properties"].items(),
+        *evaluation["properties"].items(),
+    ]:
         assert name == "lr_scale" or spec == {}, f"training.{name}: its option checks it, not the schema"
 
 
@@ -182,7 +234,9 @@ def test_the_schema_allows_every_kind_option_and_no_other_key():
     assert declared <= allowed
     assert allowed - COMMON_DATASET_KEYS == declared - COMMON_DATASET_KEYS
     for name in declared - COMMON_DATASET_KEYS:
-        assert DATASET_SCHEMA["properties"][name] == {}, f"datasets.<d>.{name}: its kind's option checks it, not the schema"
+        assert DATASET_SCHEMA["properties"][name] == {}, (
+            f"datasets.<d>.{name}: its kind's option checks it, not the schema"
+        )
 
 
 def test_the_enums_left_in_the_schema_are_the_registries():
@@ -201,13 +255,15 @@ def test_the_enums_left_in_the_schema_are_the_registries():
                 yield from enums(value, path)
 
     # beside those two, only the common sections' own enums (hierarchy format, class order, frame solver)
-    assert sorted(enums(SCHEMA)) == sorted([
-        ".definitions.variant.properties.head",
-        ".properties.datasets.additionalProperties.properties.kind",
-        ".properties.datasets.additionalProperties.properties.hierarchy.properties.format",
-        ".properties.datasets.additionalProperties.properties.hierarchy.properties.class_order",
-        ".properties.datasets.additionalProperties.properties.frame.properties.solver",
-    ])
+    assert sorted(enums(SCHEMA)) == sorted(
+        [
+            ".definitions.variant.properties.head",
+            ".properties.datasets.additionalProperties.properties.kind",
+            ".properties.datasets.additionalProperties.properties.hierarchy.properties.format",
+            ".properties.datasets.additionalProperties.properties.hierarchy.properties.class_order",
+            ".properties.datasets.additionalProperties.properties.frame.properties.solver",
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- records
@@ -232,9 +288,16 @@ def test_the_recipe_records_name_their_operations_and_the_folder_kind_offers_the
 
 
 def test_the_declarations_import_no_torch():
-    modules = ("haframe.options", "haframe.runs", "haframe.data.kinds", "haframe.models.records",
-               "haframe.data.recipes", "haframe.cost")
+    modules = (
+        "haframe.options",
+        "haframe.runs",
+        "haframe.data.kinds",
+        "haframe.models.records",
+        "haframe.data.recipes",
+        "haframe.cost",
+    )
     code = f"import sys\nfor m in {modules!r}: __import__(m)\nprint('torch' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            env={"PYTHONPATH": str(REPO / "src")})
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONPATH": str(REPO / "src")}
+    )
     assert result.stdout.strip() == "False"

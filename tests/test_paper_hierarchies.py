@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import yaml
-
 from conftest import REPO, distance_matrix_from_dict, load_distance_dict, run_snakemake
 from reference_files import reference_file
 

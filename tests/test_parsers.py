@@ -20,8 +20,9 @@ import types
 
 import numpy as np
 import pytest
-
 from conftest import distance_matrix_from_dict, load_distance_dict
+from reference_files import reference_file
+
 from haframe.frames import solve_similarity
 from haframe.hierarchy import Hierarchy, HierarchyError, check_class_order
 from haframe.parsers import (
@@ -33,7 +34,6 @@ from haframe.parsers import (
     tree_parents,
 )
 from haframe.pickles import UnsafePickleError
-from reference_files import reference_file
 
 
 def hier(name: str, file: str):
@@ -51,12 +51,12 @@ DATASETS = {
 NAMES = list(DATASETS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tree_hierarchy(name: str) -> Hierarchy:
     return read_hierarchy(hier(name, "tree.pkl"), "nltk_tree", DATASETS[name][0])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tree_distances(name: str) -> np.ndarray:
     return tree_hierarchy(name).distance_matrix()
 
@@ -350,8 +350,13 @@ def _payload(kind: str, p, marker) -> tuple[bytes, str]:
 
 
 CODE_RUNNING = ["os.system", "posix.system", "builtins.eval", "builtins.exec", "builtins.getattr", "subprocess.Popen"]
-NLTK_CALLABLES = ["nltk.tree.ParentedTree", "nltk.download", "nltk.tree.Tree.fromstring",
-                  "nltk.tree.tree.ParentedTree", "nltk.tree.tree.Tree.fromstring"]
+NLTK_CALLABLES = [
+    "nltk.tree.ParentedTree",
+    "nltk.download",
+    "nltk.tree.Tree.fromstring",
+    "nltk.tree.tree.ParentedTree",
+    "nltk.tree.tree.Tree.fromstring",
+]
 PROTOCOLS = {"proto0-GLOBAL": _P0, "proto4-STACK_GLOBAL": _P4}
 
 
@@ -493,7 +498,9 @@ def test_edges_cycle_detached_from_the_root(tmp_path):
     assert isinstance(outcome["error"], HierarchyError), repr(outcome["error"])
 
 
-@pytest.mark.parametrize("fmt, expected", [("tsv", "expected a tsv hierarchy"), ("edges", "expected an edges hierarchy")])
+@pytest.mark.parametrize(
+    "fmt, expected", [("tsv", "expected a tsv hierarchy"), ("edges", "expected an edges hierarchy")]
+)
 def test_a_binary_file_given_as_a_text_hierarchy_names_the_file(tmp_path, fmt, expected):
     path = tmp_path / "tree.pkl"
     path.write_bytes(pickle.dumps({"a": 1}, protocol=4))  # a pickle where a text file was meant

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, SNAKEMAKE
 
 IMPORT_TO_PACKAGE = {"yaml": "pyyaml", "PIL": "pillow"}
@@ -86,8 +85,11 @@ def third_party_closure(script: Path) -> set[str]:
         path, package = todo.pop()
         names = imports_of(path, package)
         if path.name == "__init__.py" and "pkgutil.iter_modules(__path__)" in path.read_text():
-            names |= {f"{package}.{p.name.removesuffix('.py')}" for p in path.parent.iterdir()
-                      if p.name != "__init__.py" and (p.suffix == ".py" or (p / "__init__.py").is_file())}
+            names |= {
+                f"{package}.{p.name.removesuffix('.py')}"
+                for p in path.parent.iterdir()
+                if p.name != "__init__.py" and (p.suffix == ".py" or (p / "__init__.py").is_file())
+            }
         for name in names:
             top = name.split(".")[0]
             if top == "haframe":
@@ -143,10 +145,23 @@ def test_the_rules_of_the_torch_free_stages_run_in_envs_without_torch():
     # haframe.data.transforms); train.smk's weight download does not.
     stages = {"data", "hierarchy", "frames", "report", "track"}
     preparation = {"prepare_synthetic", "prepare_dataset"}
-    rules = [r for r in workflow_rules()
-             if (Path(r.snakefile).stem in stages and r.name not in preparation) or r.name == "download_weights"]
-    assert {"download_source", "extract_source", "download_hierarchy", "parse_hierarchy", "solve_frame",
-            "report_dataset", "report_study", "snapshot", "import_run", "import_report"} <= {r.name for r in rules}
+    rules = [
+        r
+        for r in workflow_rules()
+        if (Path(r.snakefile).stem in stages and r.name not in preparation) or r.name == "download_weights"
+    ]
+    assert {
+        "download_source",
+        "extract_source",
+        "download_hierarchy",
+        "parse_hierarchy",
+        "solve_frame",
+        "report_dataset",
+        "report_study",
+        "snapshot",
+        "import_run",
+        "import_report",
+    } <= {r.name for r in rules}
     for rule in rules:
         env_file = (Path(rule.basedir) / str(rule.conda_env)).resolve()
         heavy = {"torch", "torchvision"} & set(env_packages(env_file))
@@ -164,7 +179,9 @@ def test_the_closure_follows_the_library_into_its_dependencies():
 def test_snakemake_lint_is_clean():
     result = subprocess.run(
         [str(SNAKEMAKE), "--lint", "--configfile", "config/demo.yaml"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations" in result.stdout + result.stderr
@@ -191,7 +208,9 @@ def test_evaluation_does_not_import_training():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("module", ["haframe.runs", "haframe.assets", "haframe.report.build", "haframe.tracking", "haframe.data.prepared"])
+@pytest.mark.parametrize(
+    "module", ["haframe.runs", "haframe.assets", "haframe.report.build", "haframe.tracking", "haframe.data.prepared"]
+)
 def test_modules_for_torch_free_rules_do_not_import_torch(module):
     probe = f"import {module}, sys; assert 'torch' not in sys.modules, 'torch imported'"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
@@ -222,7 +241,7 @@ def test_the_library_has_no_import_cycle():
         stack.append(name)
         for other in sorted(modules.get(name, ())):
             if state.get(other) == "grey":
-                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(other):] + [other]))
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(other) :] + [other]))
             if other not in state:
                 visit(other)
         stack.pop()

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 pytestmark = pytest.mark.dag
@@ -58,7 +57,12 @@ def test_each_command_runs_on_a_fresh_clone(fresh_clone):
 
 def test_the_slurm_dry_run_warns_about_the_unedited_placeholders(fresh_clone):
     venv = Path(sys.executable).parent
-    result = subprocess.run([f"{venv}/snakemake", "--profile", "profiles/slurm", "-n"], cwd=fresh_clone,
-                            capture_output=True, text=True, timeout=300)
-    tail = result.stderr[result.stderr.index("Study 'paper'"):]
+    result = subprocess.run(
+        [f"{venv}/snakemake", "--profile", "profiles/slurm", "-n"],
+        cwd=fresh_clone,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    tail = result.stderr[result.stderr.index("Study 'paper'") :]
     assert "Warning: the SLURM profile still has its placeholders (slurm_partition='YOUR_PARTITION'" in tail

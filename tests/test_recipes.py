@@ -10,7 +10,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO, SNAKEMAKE, tiny_config
 
 pytestmark = pytest.mark.dag
@@ -62,7 +61,10 @@ def copy_of_the_repository(target):
     """The working tree as a fresh clone would have it (tracked and untracked, not ignored)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     for name in filter(None, listed):
         source = REPO / name
@@ -84,9 +86,21 @@ def test_a_new_method_is_one_module_plus_config_lines(tmp_path):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "PYTHONPATH": str(repo / "src")}  # the copy's library, not the installed one
     result = subprocess.run(
-        [str(SNAKEMAKE), "--snakefile", str(repo / "workflow/Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "2"],
-        cwd=repo, capture_output=True, text=True, env=env,
+        [
+            str(SNAKEMAKE),
+            "--snakefile",
+            str(repo / "workflow/Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(workdir / "config.yaml"),
+            "--cores",
+            "2",
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     metrics = json.loads((workdir / "results/tiny/synthetic/runs/cosface/seed0/metrics.json").read_text())
@@ -97,7 +111,10 @@ def test_a_new_method_is_one_module_plus_config_lines(tmp_path):
     # the contract suite covers the new method with no test edit
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "-k", "cosface", "tests/contract"],
-        cwd=repo, capture_output=True, text=True, env=env,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert result.returncode == 0, result.stdout[-4000:]
     assert "2 passed" in result.stdout  # cosface-I and cosface-II

@@ -18,22 +18,25 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
-
 import reference_files
+import yaml
 from conftest import REPO, SHARED, direct_to_localhost
+from reference_files import PINNED, RAW, Pinned, reference_file
+
 from haframe.data.kinds import KINDS, inat19
 from haframe.data.prepared import DataError
 from haframe.data.split_lists import content_digest
 from haframe.downloads import DownloadError
 from haframe.fileio import sha256_of
-from reference_files import PINNED, RAW, Pinned, reference_file
 
 DATA = bytes((i * 31 + (i >> 7)) % 256 for i in range(70_000))
 DIGEST = hashlib.sha256(DATA).hexdigest()
 UPSTREAM = f"{RAW}/owner/repo/0123abcd/data/file.bin"
-LISTS = {"train": {"c1": ["a.jpg", "b.jpg"], "c2": ["c.jpg"]}, "val": {"c1": ["d.jpg"], "c2": ["e.jpg"]},
-         "test": {"c1": ["f.jpg"], "c2": ["g.jpg"]}}
+LISTS = {
+    "train": {"c1": ["a.jpg", "b.jpg"], "c2": ["c.jpg"]},
+    "val": {"c1": ["d.jpg"], "c2": ["e.jpg"]},
+    "test": {"c1": ["f.jpg"], "c2": ["g.jpg"]},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +73,7 @@ class Mirror:
 
     def put(self, url: str, data: bytes) -> None:
         """Serve ``data`` where the upstream ``url`` (on raw.githubusercontent.com) has it."""
-        path = self.root / url[len(RAW) + 1:]
+        path = self.root / url[len(RAW) + 1 :]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
@@ -137,7 +140,9 @@ def test_the_shared_copy_comes_first_and_nothing_is_fetched(tmp_path, mirror):
     local.parent.mkdir(parents=True)
     local.write_bytes(b"the shared copy")
     table = {"x/file.bin": Pinned(UPSTREAM, DIGEST)}
-    path = reference_file("x/file.bin", shared=tmp_path / "shared", cache=tmp_path / "cache", base_url=mirror.base_url, pinned=table)
+    path = reference_file(
+        "x/file.bin", shared=tmp_path / "shared", cache=tmp_path / "cache", base_url=mirror.base_url, pinned=table
+    )
     assert path == local and mirror.requests == [] and not (tmp_path / "cache").exists()
 
 
@@ -154,7 +159,9 @@ def test_split_lists_without_a_published_sha256_are_verified_by_content(tmp_path
     mirror.put(UPSTREAM, lists_zip())
     cache = tmp_path / "cache"
     kwargs = dict(shared=tmp_path / "no-shared", cache=cache, base_url=mirror.base_url)
-    path = reference_file("x/lists.zip", pinned={"x/lists.zip": Pinned(UPSTREAM, None, content_digest(LISTS))}, **kwargs)
+    path = reference_file(
+        "x/lists.zip", pinned={"x/lists.zip": Pinned(UPSTREAM, None, content_digest(LISTS))}, **kwargs
+    )
     assert path.read_bytes() == lists_zip() and files_in(cache) == [path] and len(mirror.requests) == 1
     path.unlink()
     wrong = {"x/lists.zip": Pinned(UPSTREAM, None, "f" * 64)}
@@ -167,14 +174,20 @@ def test_split_lists_without_a_published_sha256_are_verified_by_content(tmp_path
 
 
 def skip_line(relative: str, host: str, cache: Path) -> str:
-    return (f"reference file {relative} missing: put ../shared beside the clone (or set HAFRAME_SHARED), "
-            f"or allow network access to {host} to fetch it into {cache}")
+    return (
+        f"reference file {relative} missing: put ../shared beside the clone (or set HAFRAME_SHARED), "
+        f"or allow network access to {host} to fetch it into {cache}"
+    )
 
 
 def test_an_unreachable_server_skips_with_one_line(tmp_path):
     port, cache = closed_port(), tmp_path / "cache"
-    kwargs = dict(shared=tmp_path / "no-shared", cache=cache, base_url=f"http://127.0.0.1:{port}",
-                  pinned={"x/file.bin": Pinned(UPSTREAM, DIGEST)})
+    kwargs = dict(
+        shared=tmp_path / "no-shared",
+        cache=cache,
+        base_url=f"http://127.0.0.1:{port}",
+        pinned={"x/file.bin": Pinned(UPSTREAM, DIGEST)},
+    )
     for _ in range(2):  # the second time at once: the URL is known to be unreachable
         with pytest.raises(pytest.skip.Exception) as skipped:
             reference_file("x/file.bin", **kwargs)
@@ -184,11 +197,15 @@ def test_an_unreachable_server_skips_with_one_line(tmp_path):
 
 def test_a_file_the_server_lacks_skips_the_same_way(tmp_path, mirror):
     cache = tmp_path / "cache"
-    kwargs = dict(shared=tmp_path / "no-shared", cache=cache, base_url=mirror.base_url,
-                  pinned={"x/file.bin": Pinned(UPSTREAM, DIGEST)})
+    kwargs = dict(
+        shared=tmp_path / "no-shared",
+        cache=cache,
+        base_url=mirror.base_url,
+        pinned={"x/file.bin": Pinned(UPSTREAM, DIGEST)},
+    )
     with pytest.raises(pytest.skip.Exception) as skipped:
         reference_file("x/file.bin", **kwargs)
-    assert str(skipped.value) == skip_line("x/file.bin", mirror.base_url[len("http://"):], cache)
+    assert str(skipped.value) == skip_line("x/file.bin", mirror.base_url[len("http://") :], cache)
     assert "\n" not in str(skipped.value) and files_in(cache) == []
 
 
@@ -197,7 +214,9 @@ def test_the_default_skip_line_names_the_file_and_raw_githubusercontent(tmp_path
     monkeypatch.setattr(reference_files, "_unreachable", {PINNED["hierarchies/inat19/isa.txt"].url})  # offline
     with pytest.raises(pytest.skip.Exception) as skipped:
         reference_file("hierarchies/inat19/isa.txt", shared=tmp_path / "no-shared", cache=tmp_path / "cache")
-    assert str(skipped.value) == skip_line("hierarchies/inat19/isa.txt", "raw.githubusercontent.com", tmp_path / "cache")
+    assert str(skipped.value) == skip_line(
+        "hierarchies/inat19/isa.txt", "raw.githubusercontent.com", tmp_path / "cache"
+    )
 
 
 def test_a_real_entry_is_fetched_from_a_mirror_and_checked_against_its_pin(tmp_path, mirror):
@@ -205,7 +224,9 @@ def test_a_real_entry_is_fetched_from_a_mirror_and_checked_against_its_pin(tmp_p
     mirror.put(PINNED[relative].url, reference_file(relative).read_bytes())
     path = reference_file(relative, shared=tmp_path / "no-shared", cache=tmp_path / "cache", base_url=mirror.base_url)
     assert sha256_of(path) == PINNED[relative].sha256
-    assert mirror.requests == ["/ltong1130ztr/HAFrame/abe73b43dd0122a727ca87029e325ba854b18c16/data/fgvc_aircraft_tree.pkl"]
+    assert mirror.requests == [
+        "/ltong1130ztr/HAFrame/abe73b43dd0122a727ca87029e325ba854b18c16/data/fgvc_aircraft_tree.pkl"
+    ]
 
 
 # --------------------------------------------------------------------------- the table itself
@@ -214,11 +235,17 @@ def test_a_real_entry_is_fetched_from_a_mirror_and_checked_against_its_pin(tmp_p
 def test_the_table_pins_what_the_pipeline_downloads():
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for name, ds in config["datasets"].items():
-        assert PINNED[f"hierarchies/{name}/tree.pkl"][:2] == (ds["hierarchy"]["source"], ds["hierarchy"]["sha256"]), name
+        assert PINNED[f"hierarchies/{name}/tree.pkl"][:2] == (ds["hierarchy"]["source"], ds["hierarchy"]["sha256"]), (
+            name
+        )
     tiered = KINDS["tiered_imagenet"].sources["splits"]
     assert PINNED["splits/splits_tiered.zip"][:2] == (tiered.url, tiered.sha256)
     lists = PINNED["splits/inat19_split_lists.tar.xz"]
-    assert (lists.url, lists.sha256, lists.lists_digest) == (KINDS["inat19"].sources["splits"].url, None, inat19.SPLITS_DIGEST)
+    assert (lists.url, lists.sha256, lists.lists_digest) == (
+        KINDS["inat19"].sources["splits"].url,
+        None,
+        inat19.SPLITS_DIGEST,
+    )
     for entry in PINNED.values():
         assert entry.url.startswith(RAW + "/") and re.fullmatch(r"[0-9a-f]{64}", entry.sha256 or entry.lists_digest)
 

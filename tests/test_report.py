@@ -15,17 +15,38 @@ from haframe.study import Study, load_config
 
 
 def result(variant, seed, head, top1, severity, crm=None):
-    r = {"dataset": "d", "variant": variant, "seed": seed, "head": head, "n_test": 100, "drop_last": False,
-         "top1_error": top1, "mistake_severity": severity, "ahd@1": top1 / 100, "ahd@5": 2.0}
+    r = {
+        "dataset": "d",
+        "variant": variant,
+        "seed": seed,
+        "head": head,
+        "n_test": 100,
+        "drop_last": False,
+        "top1_error": top1,
+        "mistake_severity": severity,
+        "ahd@1": top1 / 100,
+        "ahd@5": 2.0,
+    }
     if crm is not None:
-        r["crm"] = {"top1_error": crm, "mistake_severity": severity - 0.1, "ahd@1": crm / 100, "ahd@5": 1.5, "n_test": 100}
+        r["crm"] = {
+            "top1_error": crm,
+            "mistake_severity": severity - 0.1,
+            "ahd@1": crm / 100,
+            "ahd@5": 1.5,
+            "n_test": 100,
+        }
     return r
 
 
 RESULTS = [
-    result("ce_II", 0, "II", 30.0, 2.0, crm=31.0), result("ce_II", 1, "II", 32.0, 2.2, crm=33.0), result("ce_II", 2, "II", 34.0, 2.4, crm=35.0),
-    result("ce_I", 0, "I", 20.0, 3.0, crm=21.0), result("ce_I", 1, "I", 22.0, 3.0, crm=22.0), result("ce_I", 2, "I", 24.0, 3.0, crm=23.0),
-    result("haframe", 0, "II", 40.0, 1.0), result("haframe", 1, "II", 40.0, None),
+    result("ce_II", 0, "II", 30.0, 2.0, crm=31.0),
+    result("ce_II", 1, "II", 32.0, 2.2, crm=33.0),
+    result("ce_II", 2, "II", 34.0, 2.4, crm=35.0),
+    result("ce_I", 0, "I", 20.0, 3.0, crm=21.0),
+    result("ce_I", 1, "I", 22.0, 3.0, crm=22.0),
+    result("ce_I", 2, "I", 24.0, 3.0, crm=23.0),
+    result("haframe", 0, "II", 40.0, 1.0),
+    result("haframe", 1, "II", 40.0, None),
 ]
 
 
@@ -70,11 +91,11 @@ def test_scorecard_verdicts_on_a_hand_made_case(tmp_path):
     reference.write_text(
         "# comment lines are skipped\n"
         "dataset,variant,metric,value,ci,source\n"
-        "d,ce_II,top1_error,33.0,0.5,paper\n"   # |32 - 33| = 1 <= CI 4.97: within
+        "d,ce_II,top1_error,33.0,0.5,paper\n"  # |32 - 33| = 1 <= CI 4.97: within
         "d,ce_II,mistake_severity,3.5,,paper\n"  # |2.2 - 3.5| = 1.3 > CI 0.50: outside
         "d,haframe,mistake_severity,1.0,,paper\n"  # n = 1: no CI
-        "d,ce_I,top1_error,,,not sourced\n"      # empty: no reference
-        "d,hxe,top1_error,30,,paper\n"           # not run
+        "d,ce_I,top1_error,,,not sourced\n"  # empty: no reference
+        "d,hxe,top1_error,30,,paper\n"  # not run
     )
     rows = {"d": tables.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])}
     cards = scorecard.scorecard(rows, scorecard.read_reference(reference))
@@ -97,7 +118,9 @@ def test_the_shipped_reference_holds_bilts_180_cells_for_variants_of_the_study()
     notes = scorecard.read_notes(REPO / config["report"]["reference_notes"])
     bilt = [r for r in reference if r["source"] == "Lu et al., AAAI 2025 (BiLT)"]
     assert len(bilt) == 9 * 4 * 5 and all(r["value"] and r["ci"] and r["table"].startswith("Table ") for r in bilt)
-    assert {r["dataset"] for r in bilt} == set(config["datasets"]) and {r["metric"] for r in bilt} == set(tables.METRICS)
+    assert {r["dataset"] for r in bilt} == set(config["datasets"]) and {r["metric"] for r in bilt} == set(
+        tables.METRICS
+    )
     assert len({r["variant"] for r in bilt}) == 9 and len(notes["Lu et al., AAAI 2025 (BiLT)"]["names"]) == 9
     study = Study(load_config(config, "paper.yaml"))
     for row in reference:  # a misspelt variant would silently read "not run"
@@ -134,7 +157,9 @@ def test_every_table_has_an_html_page_with_the_same_cells(tmp_path):
     rows = tables.table_rows(RESULTS, ["ce_I", "ce_II", "haframe"])
     text = tables.markdown(rows, "d: test metrics", ["a note with **bold**"])
     page = markdown_to_html(text, "d")
-    assert page.count("<tr>") == 1 + len(rows) and page.count('<tr class="group">') == 2  # header, rows; type I, type II
+    assert (
+        page.count("<tr>") == 1 + len(rows) and page.count('<tr class="group">') == 2
+    )  # header, rows; type I, type II
     assert "<td>ce_II+crm</td>" in page and "<strong>bold</strong>" in page and "<h3>d: test metrics</h3>" in page
 
 
@@ -146,17 +171,22 @@ def test_figures_draw_one_series_per_row_or_variant(tmp_path):
     assert all(f">{row['name']}<" in svg for row in rows)
     curves = {"a": [np.linspace(1, 2, 20), np.linspace(1.1, 2.1, 20)], "b": [np.linspace(0.5, 2, 20)]}
     assert figures.ahd_curves(curves, "t", tmp_path / "k.svg") == 2
-    history = {"epoch": np.arange(1, 4), "val_top1_error": np.array([50.0, 40, 30]), "train_loss": np.array([2.0, 1.5, 1.0])}
+    history = {
+        "epoch": np.arange(1, 4),
+        "val_top1_error": np.array([50.0, 40, 30]),
+        "train_loss": np.array([2.0, 1.5, 1.0]),
+    }
     assert figures.training_curves({"a": [history, history]}, "t", tmp_path / "c.png") == 1
     assert all(p.stat().st_size > 1000 for p in (*paths, tmp_path / "k.svg", tmp_path / "c.png"))
 
 
 def test_readme_demo_table_is_the_generated_block_of_a_demo_table():
     from conftest import REPO
+
     from haframe.report import readme
 
     text = (REPO / "README.md").read_text()
-    block = text[text.index(readme.BEGIN):text.index(readme.END) + len(readme.END)]
+    block = text[text.index(readme.BEGIN) : text.index(readme.END) + len(readme.END)]
     rows = [line for line in block.splitlines() if line.startswith("|")]
     demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     names = [line.split("|")[1].strip() for line in rows[3:]]

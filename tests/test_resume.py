@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, SNAKEMAKE, mlflow_runs, run_snakemake, tiny_config, training_pids
 
 pytestmark = pytest.mark.dag
@@ -65,8 +64,18 @@ def mlflow_identities(workdir: Path) -> list[str]:
 
 
 def snakemake_command(workdir: Path) -> list[str]:
-    return [str(SNAKEMAKE), "--snakefile", str(REPO / "workflow/Snakefile"), "--directory", str(workdir),
-            "--configfile", str(workdir / "config.yaml"), "--cores", "2", TARGET]
+    return [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(REPO / "workflow/Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        TARGET,
+    ]
 
 
 def wait_for_a_saved_epoch(workdir: Path, snakemake: subprocess.Popen) -> None:
@@ -79,7 +88,9 @@ def wait_for_a_saved_epoch(workdir: Path, snakemake: subprocess.Popen) -> None:
 
 def test_sigkill_mid_epoch_resumes_to_identical_metrics(tmp_path, uninterrupted):
     workdir = before_the_run(uninterrupted, tmp_path / "killed")
-    first = subprocess.Popen(snakemake_command(workdir), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen(
+        snakemake_command(workdir), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     wait_for_a_saved_epoch(workdir, first)  # then kill during the next epoch
     pids = training_pids(workdir)
     assert pids, "no training process found"

@@ -32,12 +32,16 @@ def test_a_second_writer_waits_then_fails_naming_the_first(tmp_path):
     try:
         messages = []
         started = time.monotonic()
-        with pytest.raises(RunBusy, match=rf"synthetic/haframe/seed0: another job is writing this run \(pid {first.pid} on "):
+        with pytest.raises(
+            RunBusy, match=rf"synthetic/haframe/seed0: another job is writing this run \(pid {first.pid} on "
+        ):
             with exclusive_run(tmp_path, "synthetic/haframe/seed0", wait_seconds=1.0, log=messages.append):
                 pass
         assert 1.0 <= time.monotonic() - started < 5.0
-        assert messages == [f"synthetic/haframe/seed0: waiting for the job already writing this run (pid {first.pid} on "
-                            f"{os.uname().nodename}, since {messages[0].split('since ')[1]}"]
+        assert messages == [
+            f"synthetic/haframe/seed0: waiting for the job already writing this run (pid {first.pid} on "
+            f"{os.uname().nodename}, since {messages[0].split('since ')[1]}"
+        ]
     finally:
         first.kill()
         first.wait()

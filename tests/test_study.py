@@ -5,8 +5,8 @@ import copy
 
 import pytest
 import yaml
-
 from conftest import REPO, tiny_config
+
 from haframe.data.kinds import KINDS
 from haframe.runs import ConfigError, RunSpec
 from haframe.study import Study, schema_errors
@@ -47,7 +47,9 @@ def test_a_setting_added_later_is_recorded_only_away_from_its_default():
     config = tiny_config()
     config["training"]["augment_on"] = "device"
     on_device = Study(config).run("synthetic", "haframe", 0)
-    assert on_device.to_dict()["training"]["augment_on"] == "device" and on_device.identity_hash() != run.identity_hash()
+    assert (
+        on_device.to_dict()["training"]["augment_on"] == "device" and on_device.identity_hash() != run.identity_hash()
+    )
     for spec in (run, on_device):
         again = RunSpec.from_dict(yaml.safe_load(yaml.safe_dump(spec.to_dict())))
         assert again == spec and again.identity_hash() == spec.identity_hash()
@@ -91,69 +93,159 @@ def refused(mutate) -> str:
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda c: c["variants"].update(hxe={"method": "hxe", "head": "II", "alpha": 0.1}),
-         "variants.hxe.alpha: hxe calls this parameter 'decay' now"),
-        (lambda c: c["variants"]["haframe"].update(beta=2),
-         "variants.haframe.beta: not a parameter of method 'haframe' (it has ['alpha'])"),
-        (lambda c: c["variants"]["ce_II"].update(head="III"), "variants.ce_II.head: method 'ce' supports heads ['I', 'II']"),
-        (lambda c: c["variants"]["ce_II"].update(posthoc=["crm", "magic"]), "variants.ce_II.posthoc: unknown rule 'magic'"),
-        (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"training": {"epoch": 3}}}),
-         "datasets.synthetic.overrides.haframe.training.epoch: unknown key"),
-        (lambda c: c["datasets"]["synthetic"]["training"].update(batch_size=32.0),
-         "datasets.synthetic.training.batch_size: expected an integer, got 32.0"),
+        (
+            lambda c: c["variants"].update(hxe={"method": "hxe", "head": "II", "alpha": 0.1}),
+            "variants.hxe.alpha: hxe calls this parameter 'decay' now",
+        ),
+        (
+            lambda c: c["variants"]["haframe"].update(beta=2),
+            "variants.haframe.beta: not a parameter of method 'haframe' (it has ['alpha'])",
+        ),
+        (
+            lambda c: c["variants"]["ce_II"].update(head="III"),
+            "variants.ce_II.head: method 'ce' supports heads ['I', 'II']",
+        ),
+        (
+            lambda c: c["variants"]["ce_II"].update(posthoc=["crm", "magic"]),
+            "variants.ce_II.posthoc: unknown rule 'magic'",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"training": {"epoch": 3}}}),
+            "datasets.synthetic.overrides.haframe.training.epoch: unknown key",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"]["training"].update(batch_size=32.0),
+            "datasets.synthetic.training.batch_size: expected an integer, got 32.0",
+        ),
         (lambda c: c["training"].update(lr=float("inf")), "training.lr: expected a finite number, got inf"),
-        (lambda c: c["datasets"]["synthetic"].update(imagenet={"train": None}),
-         "datasets.synthetic.imagenet: not an option of kind 'synthetic'"),
-        (lambda c: c["datasets"].update(mine={"kind": "folder", "frame": {"gamma": 1.0}, "hierarchy": {"source": "h.tsv", "format": "tsv"}}),
-         "datasets.mine.folder: required for kind 'folder'"),
-        (lambda c: c["datasets"].update(mine={"kind": "cifar100", "frame": {"gamma": 1.0}}),
-         "datasets.mine.hierarchy: required for kind 'cifar100'"),
-        (lambda c: c["datasets"]["synthetic"]["training"].update(batch_size=512),  # 24 x 9 = 216 training images
-         "variants.ce_II on datasets.synthetic: training.batch_size = 512 exceeds the 216 training images of 'synthetic', "
-         "so training would run zero steps"),
+        (
+            lambda c: c["datasets"]["synthetic"].update(imagenet={"train": None}),
+            "datasets.synthetic.imagenet: not an option of kind 'synthetic'",
+        ),
+        (
+            lambda c: c["datasets"].update(
+                mine={"kind": "folder", "frame": {"gamma": 1.0}, "hierarchy": {"source": "h.tsv", "format": "tsv"}}
+            ),
+            "datasets.mine.folder: required for kind 'folder'",
+        ),
+        (
+            lambda c: c["datasets"].update(mine={"kind": "cifar100", "frame": {"gamma": 1.0}}),
+            "datasets.mine.hierarchy: required for kind 'cifar100'",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"]["training"].update(batch_size=512),  # 24 x 9 = 216 training images
+            "variants.ce_II on datasets.synthetic: training.batch_size = 512 exceeds the 216 training images of "
+            "'synthetic', "
+            "so training would run zero steps",
+        ),
         (lambda c: c.update(seeds=[0.0]), "seeds[0]: expected an integer >= 0, got 0.0"),
-        (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"seeds": [1, 1.5]}}),
-         "datasets.synthetic.overrides.haframe.seeds[1]: expected an integer >= 0, got 1.5"),
+        (
+            lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"seeds": [1, 1.5]}}),
+            "datasets.synthetic.overrides.haframe.seeds[1]: expected an integer >= 0, got 1.5",
+        ),
         # the planted tree (branching [3, 3]): K = 9, height 2
-        (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
-                    c["datasets"]["synthetic"].update(overrides={"hafeature_II": {"margin_levels": [1, 2, 3]}})),
-         "datasets.synthetic.overrides.hafeature_II.margin_levels: [1, 2, 3] must lie in 1..1, the levels between the "
-         "leaves (0) and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree"),
+        (
+            lambda c: (
+                c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
+                c["datasets"]["synthetic"].update(overrides={"hafeature_II": {"margin_levels": [1, 2, 3]}}),
+            ),
+            "datasets.synthetic.overrides.hafeature_II.margin_levels: [1, 2, 3] must lie in 1..1, the levels between "
+            "the "
+            "leaves (0) and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree",
+        ),
         # values the JSON schema checked before their options did (it keeps the keys only)
-        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(branching=[3.0, 3]),
-         "datasets.synthetic.synthetic.branching[0]: expected an integer, got 3.0"),
-        (lambda c: c["training"].update(feature_dim=16.0), "training.feature_dim: expected an integer or null, got 16.0"),
-        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(alignment=float("nan")),
-         "datasets.synthetic.synthetic.alignment: expected a finite number, got nan"),  # nan passes every bound
-        (lambda c: c["datasets"]["synthetic"]["synthetic"].update(alignment=1.5),
-         "datasets.synthetic.synthetic.alignment: expected a number in [0, 1], got 1.5"),
-        (lambda c: c["datasets"]["synthetic"].update(store="pixels"),
-         "datasets.synthetic.store: not an option of kind 'synthetic'"),
-        (lambda c: c["datasets"].update(mine=url_dataset(counts={"train": [45000, 100, 1]})),
-         "datasets.mine.counts.train: expected a list of 2 integers >= 0, got [45000, 100, 1]"),
+        (
+            lambda c: c["datasets"]["synthetic"]["synthetic"].update(branching=[3.0, 3]),
+            "datasets.synthetic.synthetic.branching[0]: expected an integer, got 3.0",
+        ),
+        (
+            lambda c: c["training"].update(feature_dim=16.0),
+            "training.feature_dim: expected an integer or null, got 16.0",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"]["synthetic"].update(alignment=float("nan")),
+            "datasets.synthetic.synthetic.alignment: expected a finite number, got nan",
+        ),  # nan passes every bound
+        (
+            lambda c: c["datasets"]["synthetic"]["synthetic"].update(alignment=1.5),
+            "datasets.synthetic.synthetic.alignment: expected a number in [0, 1], got 1.5",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"].update(store="pixels"),
+            "datasets.synthetic.store: not an option of kind 'synthetic'",
+        ),
+        (
+            lambda c: c["datasets"].update(mine=url_dataset(counts={"train": [45000, 100, 1]})),
+            "datasets.mine.counts.train: expected a list of 2 integers >= 0, got [45000, 100, 1]",
+        ),
         (lambda c: c["training"].update(epochs=0), "training.epochs: expected an integer >= 1, got 0"),
         (lambda c: c["training"]["lr_scale"].update(head=-1), "training.lr_scale.head: expected a number >= 0, got -1"),
-        (lambda c: c["training"].update(backbone="vit"),
-         "training.backbone: expected one of tiny_cnn, small_cnn, wrn28_8, resnet50, got 'vit'"),
-        (lambda c: c["datasets"]["synthetic"]["training"].update(feature_dim=4),
-         "datasets.synthetic.training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe' uses a frame "
-         "of K vectors with prescribed cosines, which needs d >= K: set it to 9 or more, or null (d = K)"),
-        (lambda c: c["variants"].update(hiercos={"method": "hiercos", "head": "II", "training": {"feature_dim": 9}}),
-         "variants.hiercos.training.feature_dim: d = 9, but Hier-COS needs d = D = 12, the tree's non-root nodes"),
+        (
+            lambda c: c["training"].update(backbone="vit"),
+            "training.backbone: expected one of tiny_cnn, small_cnn, wrn28_8, resnet50, got 'vit'",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"]["training"].update(feature_dim=4),
+            "datasets.synthetic.training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe' uses "
+            "a frame "
+            "of K vectors with prescribed cosines, which needs d >= K: set it to 9 or more, or null (d = K)",
+        ),
+        (
+            lambda c: c["variants"].update(hiercos={"method": "hiercos", "head": "II", "training": {"feature_dim": 9}}),
+            "variants.hiercos.training.feature_dim: d = 9, but Hier-COS needs d = D = 12, the tree's non-root nodes",
+        ),
         # a downloaded tree: the config's height and classes tell what is checked before the download
-        (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
-                    c["datasets"]["synthetic"].update(variants=["ce_II", "haframe"]),
-                    c["datasets"].update(mine=url_dataset(height=2, variants=["hafeature_II"], overrides={"hafeature_II": {"margin_levels": [2]}}))),
-         "datasets.mine.overrides.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves (0) and "
-         "the root (2) (dataset 'mine': height 2, from datasets.mine.height)"),
-        (lambda c: (c["variants"].update(etf={"method": "etf", "head": "II", "training": {"feature_dim": 64}}),
-                    c["datasets"].update(mine=url_dataset(classes=100))),
-         "variants.etf.training.feature_dim: d = 64 is smaller than the K = 100 classes; method 'etf'"),
+        (
+            lambda c: (
+                c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
+                c["datasets"]["synthetic"].update(variants=["ce_II", "haframe"]),
+                c["datasets"].update(
+                    mine=url_dataset(
+                        height=2, variants=["hafeature_II"], overrides={"hafeature_II": {"margin_levels": [2]}}
+                    )
+                ),
+            ),
+            "datasets.mine.overrides.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves "
+            "(0) and "
+            "the root (2) (dataset 'mine': height 2, from datasets.mine.height)",
+        ),
+        (
+            lambda c: (
+                c["variants"].update(etf={"method": "etf", "head": "II", "training": {"feature_dim": 64}}),
+                c["datasets"].update(mine=url_dataset(classes=100)),
+            ),
+            "variants.etf.training.feature_dim: d = 64 is smaller than the K = 100 classes; method 'etf'",
+        ),
     ],
-    ids=["hxe-alpha", "foreign-param", "head", "posthoc", "override-key", "integer", "finite", "kind-option", "folder",
-         "hierarchy", "zero-steps", "seed-float", "override-seed-float", "margin-levels-planted", "branching-float",
-         "feature-dim-float", "nan", "kind-range", "kind-option-store", "counts", "epochs", "lr-scale", "backbone",
-         "feature-dim-frame", "feature-dim-hiercos", "margin-levels-height-key", "feature-dim-classes-key"],
+    ids=[
+        "hxe-alpha",
+        "foreign-param",
+        "head",
+        "posthoc",
+        "override-key",
+        "integer",
+        "finite",
+        "kind-option",
+        "folder",
+        "hierarchy",
+        "zero-steps",
+        "seed-float",
+        "override-seed-float",
+        "margin-levels-planted",
+        "branching-float",
+        "feature-dim-float",
+        "nan",
+        "kind-range",
+        "kind-option-store",
+        "counts",
+        "epochs",
+        "lr-scale",
+        "backbone",
+        "feature-dim-frame",
+        "feature-dim-hiercos",
+        "margin-levels-height-key",
+        "feature-dim-classes-key",
+    ],
 )
 def test_bad_configs_are_refused_naming_the_field(mutate, message):
     assert message in refused(mutate)
@@ -174,13 +266,14 @@ def test_the_tree_unknown_before_its_download_is_checked_when_the_model_is_built
     tree = planted_hierarchy((3, 3))
     assets = RunAssets(hierarchy=tree, distances=tree.distance_matrix(), levels=tree.level_labels(), frames={})
     expected = {
-        "hafeature_II": "mine/hafeature_II/seed1: margin_levels: [2] must lie in 1..1, the levels between the leaves (0) "
-                        "and the root (2) (dataset 'mine': K = 9 classes and height 2, from the hierarchy stage); the config "
-                        "sets margin_levels in variants.hafeature_II or datasets.mine.overrides.hafeature_II",
-        "haframe": "mine/haframe/seed1: training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe' uses "
-                   "a frame of K vectors with prescribed cosines, which needs d >= K: set it to 9 or more, or null (d = K) "
-                   "(dataset 'mine': K = 9 classes and height 2, from the hierarchy stage); the config sets feature_dim in "
-                   "training, datasets.mine.training, variants.haframe.training or datasets.mine.overrides.haframe.training",
+        "hafeature_II": "mine/hafeature_II/seed1: margin_levels: [2] must lie in 1..1, the levels between the "
+        "leaves (0) and the root (2) (dataset 'mine': K = 9 classes and height 2, from the hierarchy stage); the "
+        "config sets margin_levels in variants.hafeature_II or datasets.mine.overrides.hafeature_II",
+        "haframe": "mine/haframe/seed1: training.feature_dim: d = 4 is smaller than the K = 9 classes; method "
+        "'haframe' uses a frame of K vectors with prescribed cosines, which needs d >= K: set it to 9 or more, or "
+        "null (d = K) (dataset 'mine': K = 9 classes and height 2, from the hierarchy stage); the config sets "
+        "feature_dim in training, datasets.mine.training, variants.haframe.training or "
+        "datasets.mine.overrides.haframe.training",
     }
     for variant, message in expected.items():
         with pytest.raises(ConfigError) as error:
@@ -193,8 +286,11 @@ def test_local_files_named_by_the_config_are_checked_before_any_job(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     config = tiny_config()
     config["variants"]["hafeature_II"] = {"method": "hafeature", "head": "II"}
-    config["datasets"]["mine"] = url_dataset(hierarchy={"source": "trees/mine.tsv", "format": "tsv"},
-                                             variants=["hafeature_II"], overrides={"hafeature_II": {"margin_levels": [2]}})
+    config["datasets"]["mine"] = url_dataset(
+        hierarchy={"source": "trees/mine.tsv", "format": "tsv"},
+        variants=["hafeature_II"],
+        overrides={"hafeature_II": {"margin_levels": [2]}},
+    )
 
     def problem() -> str:
         study = Study(config)  # the config alone is fine: what it names is not read yet
@@ -202,32 +298,45 @@ def test_local_files_named_by_the_config_are_checked_before_any_job(tmp_path, mo
             study.check_local_files()
         return str(error.value)
 
-    assert problem() == (f"datasets.mine.hierarchy.source: 'trees/mine.tsv' is not an existing file ({tmp_path}/trees/mine.tsv); "
-                         "expected an http(s) URL, a file:// URL or the path of an existing file (a relative path starts "
-                         "at the working directory)")
+    assert problem() == (
+        f"datasets.mine.hierarchy.source: 'trees/mine.tsv' is not an existing file ({tmp_path}/trees/mine.tsv); "
+        "expected an http(s) URL, a file:// URL or the path of an existing file (a relative path starts "
+        "at the working directory)"
+    )
     (tmp_path / "trees").mkdir()
     (tmp_path / "trees" / "mine.tsv").write_text("".join(f"root\tg{k // 3}\tc{k}\n" for k in range(9)))  # height 2
-    assert problem() == ("datasets.mine.overrides.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the "
-                         "leaves (0) and the root (2) (dataset 'mine': K = 9 classes and height 2, from its hierarchy file "
-                         "trees/mine.tsv)")
+    assert problem() == (
+        "datasets.mine.overrides.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the "
+        "leaves (0) and the root (2) (dataset 'mine': K = 9 classes and height 2, from its hierarchy file "
+        "trees/mine.tsv)"
+    )
     config["datasets"]["mine"]["overrides"]["hafeature_II"]["margin_levels"] = [1]
     Study(config).check_local_files()  # an existing file whose tree takes every run's values
     config["datasets"]["mine"]["sources"] = {"archive": (tmp_path / "cifar.tar.gz").as_uri()}
-    assert problem().startswith(f"datasets.mine.sources.archive: '{(tmp_path / 'cifar.tar.gz').as_uri()}' is not an existing file")
+    assert problem().startswith(
+        f"datasets.mine.sources.archive: '{(tmp_path / 'cifar.tar.gz').as_uri()}' is not an existing file"
+    )
     del config["datasets"]["mine"]["sources"]
     (tmp_path / "trees" / "mine.tsv").write_bytes(b"\x80\x04\x95 a pickle, not a tsv")
-    assert problem() == ("datasets.mine.hierarchy.source: trees/mine.tsv: not a text file (byte 0x80 at offset 0 is not "
-                         "UTF-8); expected a tsv hierarchy (one root-to-class path per line, tab-separated)")
+    assert problem() == (
+        "datasets.mine.hierarchy.source: trees/mine.tsv: not a text file (byte 0x80 at offset 0 is not "
+        "UTF-8); expected a tsv hierarchy (one root-to-class path per line, tab-separated)"
+    )
 
 
 @pytest.mark.parametrize(
     "mutate, message",
     [
         (lambda c: c.update(seeds=[0.0]), "seeds.0: expected an integer, got 0.0"),  # JSON Schema alone admits 0.0
-        (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"training": {"epoch": 3}}}),
-         "datasets.synthetic.overrides.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
-        (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"head": "III"}}),
-         "datasets.synthetic.overrides.haframe.head: 'III' is not one of ['I', 'II']"),
+        (
+            lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"training": {"epoch": 3}}}),
+            "datasets.synthetic.overrides.haframe.training: Additional properties are not allowed ('epoch' was "
+            "unexpected)",
+        ),
+        (
+            lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"head": "III"}}),
+            "datasets.synthetic.overrides.haframe.head: 'III' is not one of ['I', 'II']",
+        ),
     ],
     ids=["seed-float", "override-training-key", "override-head"],  # the values the options check: above
 )

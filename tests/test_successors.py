@@ -14,11 +14,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import successors_inputs as inputs
 import torch
 import torch.nn.functional as F
-
-import successors_inputs as inputs
 from reference_files import reference_file
+
 from haframe.hierarchy import Hierarchy
 from haframe.methods.bilt import BiLTClassifier, bilt_loss, corrected_logits, level_costs
 from haframe.methods.hie import RULE as HIE
@@ -40,29 +40,49 @@ SMALL = inputs.small_tree()
 # Computed by running, on CPU, float64 unless stated:
 BILT_COMMIT = "cdf6481613eaaa6e4135e30bceccd5cf157bc882"  # ZhiguangLuu/BiLT, util/arch/custom_resnet.py
 # ResNet50_ours_l7_norm (train mode, its BN layers at their initial values) on bilt_inputs(0)
-BILT_GOLDEN = {"loss": 11.879324709239096, "corrected_sum": -597.0989928725799,
-               "finest_weight_grad_sum": -0.7265258947830033, "learned_0_grad_sum": -0.3636030338993055}
+BILT_GOLDEN = {
+    "loss": 11.879324709239096,
+    "corrected_sum": -597.0989928725799,
+    "finest_weight_grad_sum": -0.7265258947830033,
+    "learned_0_grad_sum": -0.3636030338993055,
+}
 HIERCOS_COMMIT = "122b01dff393d3b562ad2daac494496fda65131c"  # Depanshu-Sani/Hier-COS, util/hiercos_construction.py
 # get_hiercos_parameters(..., only_fine_labels=False) on SMALL_PATHS, HierCOS_Loss on
 # hiercos_inputs(0); their projections are float32, hence the tolerance
-HIERCOS_GOLDEN = {"loss": 4.316199779510498, "scores_sum": 288.017333984375,
-                  "x_grad_sum": 0.34493181109428406, "x_grad_abs_sum": 3.5188302993774414}
+HIERCOS_GOLDEN = {
+    "loss": 4.316199779510498,
+    "scores_sum": 288.017333984375,
+    "x_grad_sum": 0.34493181109428406,
+    "x_grad_abs_sum": 3.5188302993774414,
+}
 HIERCOS_NODE_ORDER = ["A", "B", "c", "D", "A1", "a2", "b0", "B1", "D1", "a0", "a1", "b1", "b2", "D2", "d0", "d1"]
 # Same commit, "Code for Analysis" notebook (its HOPS cells) on scores_and_labels(0); its
 # HOPS@1 is 0/0 (nan), ours is defined as top-1 accuracy
 HOPS_GOLDEN = {"hops": 0.20469142593158826, "hops@5": 0.25254871708580146}
 HIE_COMMIT = "b62513f0b8e2cb6d8e32964b2d43507d3cab1453"  # kanji95/Hierarchical-Ensembles, util/misc.py, util/helper.py
 # post_hoc_adjustment + F.normalize(p=1) on softmax(scores), softmax(coarse); guo_ECE(bins=15)
-HIE_GOLDEN = {"combined_sum_of_squares": 18.172192016435396,
-              "combined_first_row": [0.0006357043630937558, 0.03060918772483809, 0.0028831750177389344,
-                                     0.644784171807685, 0.0014196449336344307, 0.0006487959245936428,
-                                     0.22597284758032715, 0.06534841851705066, 0.02769805413103829]}
+HIE_GOLDEN = {
+    "combined_sum_of_squares": 18.172192016435396,
+    "combined_first_row": [
+        0.0006357043630937558,
+        0.03060918772483809,
+        0.0028831750177389344,
+        0.644784171807685,
+        0.0014196449336344307,
+        0.0006487959245936428,
+        0.22597284758032715,
+        0.06534841851705066,
+        0.02769805413103829,
+    ],
+}
 ECE_GOLDEN = {"softmax_scores": 0.42062657975061807, "hie_combined": 0.4561848991518296}  # fractions
 
 
 def bilt_model(levels: np.ndarray, dim: int, params: dict) -> BiLTClassifier:
     sizes = [int(levels[:, h].max()) + 1 for h in range(levels.shape[1] - 1)]
-    return BiLTClassifier(dim, sizes, torch.from_numpy(levels[:, :-1]), level_costs(levels), torch.nn.ELU, params).double()
+    return BiLTClassifier(
+        dim, sizes, torch.from_numpy(levels[:, :-1]), level_costs(levels), torch.nn.ELU, params
+    ).double()
 
 
 def test_bilt_equals_the_authors_model():
@@ -82,7 +102,9 @@ def test_bilt_equals_the_authors_model():
 def test_hiercos_equals_the_authors_loss_and_scores():
     assert breadth_first_nodes(SMALL)[0] == HIERCOS_NODE_ORDER
     data = inputs.hiercos_inputs(0)
-    model = HierCOSClassifier(torch.eye(16, dtype=torch.float64), subspace_structure(SMALL), inputs.HIERCOS_ALPHA).double()
+    model = HierCOSClassifier(
+        torch.eye(16, dtype=torch.float64), subspace_structure(SMALL), inputs.HIERCOS_ALPHA
+    ).double()
     x = data["x"].clone().requires_grad_(True)  # the authors' basis is the identity: x is the rotated output
     loss = model.loss(x, x, data["labels"])
     loss.backward()
@@ -106,8 +128,12 @@ def test_hie_and_ece_equal_the_authors_functions():
     assert float((combined**2).sum()) == pytest.approx(HIE_GOLDEN["combined_sum_of_squares"], rel=1e-12)
     np.testing.assert_allclose(combined[0], HIE_GOLDEN["combined_first_row"], rtol=1e-12)
     labels = data["labels"].numpy()
-    assert expected_calibration_error(fine, fine.argmax(1), labels) == pytest.approx(100 * ECE_GOLDEN["softmax_scores"], rel=1e-12)
-    assert expected_calibration_error(combined, combined.argmax(1), labels) == pytest.approx(100 * ECE_GOLDEN["hie_combined"], rel=1e-12)
+    assert expected_calibration_error(fine, fine.argmax(1), labels) == pytest.approx(
+        100 * ECE_GOLDEN["softmax_scores"], rel=1e-12
+    )
+    assert expected_calibration_error(combined, combined.argmax(1), labels) == pytest.approx(
+        100 * ECE_GOLDEN["hie_combined"], rel=1e-12
+    )
 
 
 # -------------------------------------------------------------------------- loop references
@@ -157,8 +183,10 @@ def loop_bilt_loss(base, learned, costs, level_targets, *, beta, level_decay, sm
             y = int(level_targets[n, h])
             exp_z = [torch.exp(z[n, j]) for j in range(K)]
             p = [e / sum(exp_z) for e in exp_z]
-            z_corrected = [beta * sum(p[j].detach() * A_tilde[k][j] for j in range(K)) - sum(p[j] * C[k, j] for j in range(K))
-                           for k in range(K)]
+            z_corrected = [
+                beta * sum(p[j].detach() * A_tilde[k][j] for j in range(K)) - sum(p[j] * C[k, j] for j in range(K))
+                for k in range(K)
+            ]
             log_q = [zk - torch.logsumexp(torch.stack(z_corrected), 0) for zk in z_corrected]
             soft_logits = [-sharpness * (C[y, k] - beta * A_tilde_fixed[y][k]) for k in range(K)]
             soft = [torch.exp(s - torch.logsumexp(torch.stack(soft_logits), 0)) for s in soft_logits]
@@ -175,7 +203,9 @@ def test_bilt_loss_equals_a_loop_over_its_formula(seed):
     g = inputs.generator(seed)
     targets = torch.cat([torch.arange(SMALL.num_classes), torch.randint(0, SMALL.num_classes, (3,), generator=g)])
     base = [(2 * torch.randn(len(targets), n, generator=g, dtype=torch.float64)).requires_grad_(True) for n in sizes]
-    learned = [(1.0 / n + 0.2 * torch.randn(n, n, generator=g, dtype=torch.float64)).requires_grad_(True) for n in sizes]
+    learned = [
+        (1.0 / n + 0.2 * torch.randn(n, n, generator=g, dtype=torch.float64)).requires_grad_(True) for n in sizes
+    ]
     costs = [torch.from_numpy(c).double() for c in level_costs(levels)]
     hp = {"beta": 0.7, "level_decay": 0.5, "smoothing": 0.3, "sharpness": 1.5}
     level_targets = torch.from_numpy(levels[:, :-1])[targets]
@@ -222,9 +252,14 @@ def loop_hiercos_loss(x, targets, hierarchy, alpha):
 def float64_hiercos_loss(x, targets, hierarchy, alpha):
     """``hiercos_loss`` with its targets in float64 (the classifier keeps them in float32)."""
     structure = subspace_structure(hierarchy)
-    return hiercos_loss(x, targets, kl_targets=torch.from_numpy(structure["targets"]),
-                        level_labels=torch.from_numpy(structure["level_labels"]),
-                        blocks=depth_blocks(structure["depths"]), alpha=alpha)
+    return hiercos_loss(
+        x,
+        targets,
+        kl_targets=torch.from_numpy(structure["targets"]),
+        level_labels=torch.from_numpy(structure["level_labels"]),
+        blocks=depth_blocks(structure["depths"]),
+        alpha=alpha,
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -241,7 +276,9 @@ def test_hiercos_keeps_a_level_whose_labels_are_all_zero():
     in the block is 0); the loss here keeps it."""
     targets = torch.tensor([SMALL.classes.index("d0")] * 3)
     x = torch.randn(3, 16, generator=inputs.generator(3), dtype=torch.float64)
-    assert float(float64_hiercos_loss(x, targets, SMALL, 1.0)) == pytest.approx(float(loop_hiercos_loss(x, targets, SMALL, 1.0)), rel=1e-12)
+    assert float(float64_hiercos_loss(x, targets, SMALL, 1.0)) == pytest.approx(
+        float(loop_hiercos_loss(x, targets, SMALL, 1.0)), rel=1e-12
+    )
 
 
 def test_hiercos_scores_are_the_norms_of_the_projections_onto_the_path_subspaces():
@@ -256,10 +293,15 @@ def test_hiercos_scores_are_the_norms_of_the_projections_onto_the_path_subspaces
         torch.testing.assert_close(scores[:, k], (h @ P).norm(dim=1), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("dataset, order, D", [
-    ("cifar100", "index_suffix", 134), ("fgvc_aircraft", "sorted", 200),
-    ("inat19", "sorted", 1189), ("tiered_imagenet", "sorted", 842),
-])
+@pytest.mark.parametrize(
+    "dataset, order, D",
+    [
+        ("cifar100", "index_suffix", 134),
+        ("fgvc_aircraft", "sorted", 200),
+        ("inat19", "sorted", 1189),
+        ("tiered_imagenet", "sorted", 842),
+    ],
+)
 def test_hiercos_gives_one_orthonormal_direction_per_non_root_node_of_the_reference_trees(dataset, order, D):
     tree = read_hierarchy(reference_file(f"hierarchies/{dataset}/tree.pkl"), "nltk_tree", order)
     names, depths = breadth_first_nodes(tree)
@@ -277,7 +319,9 @@ def test_hiercos_gives_one_orthonormal_direction_per_non_root_node_of_the_refere
     assert (dataset == "tiered_imagenet") == shallow.any() and np.all(labels[shallow, -1] == -100)
     Q = orthonormal_classifier(D, seed=0)
     np.testing.assert_allclose(Q @ Q.T, np.eye(D), atol=1e-10)
-    assert np.array_equal(Q, orthonormal_classifier(D, seed=0)) and not np.array_equal(Q, orthonormal_classifier(D, seed=1))
+    assert np.array_equal(Q, orthonormal_classifier(D, seed=0)) and not np.array_equal(
+        Q, orthonormal_classifier(D, seed=1)
+    )
 
 
 # ----------------------------------------------------------------------------------- HiE
@@ -286,8 +330,9 @@ def test_hie_is_the_renormalised_product_and_ignores_the_coarse_logit_shift():
     fine = F.softmax(data["scores"], dim=1).numpy()
     _, parent = SMALL.parents()
     coarse_logits = data["coarse"].numpy()
-    combined, log_combined = HIE.apply(fine, data["scores"].numpy(), SimpleNamespace(hierarchy=SMALL),
-                                       F.softmax(data["coarse"], dim=1).numpy())
+    combined, log_combined = HIE.apply(
+        fine, data["scores"].numpy(), SimpleNamespace(hierarchy=SMALL), F.softmax(data["coarse"], dim=1).numpy()
+    )
     expected = np.empty_like(fine)
     for n in range(len(fine)):
         product = [fine[n, k] * math.exp(coarse_logits[n, parent[k]]) for k in range(SMALL.num_classes)]
@@ -296,7 +341,9 @@ def test_hie_is_the_renormalised_product_and_ignores_the_coarse_logit_shift():
     np.testing.assert_allclose(np.exp(log_combined), combined, rtol=1e-12)
     shift = 100.0 * np.arange(len(fine))[:, None] - 7.0
     log_coarse = coarse_logits - np.logaddexp.reduce(coarse_logits, axis=1, keepdims=True)
-    np.testing.assert_allclose(hie_combine(np.log(fine), log_coarse + shift, parent), log_combined, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        hie_combine(np.log(fine), log_coarse + shift, parent), log_combined, rtol=1e-12, atol=1e-12
+    )
 
 
 def test_hie_keeps_an_underflowed_probability_at_zero():
@@ -341,12 +388,14 @@ def test_hops_on_a_hand_made_case():
 def test_level_accuracies_on_a_hand_made_case():
     """r -> A -> {a0, a1}, r -> B -> {b0, b1}, r -> c (c padded below itself)."""
     tree = Hierarchy.from_paths([["r", "A", "a0"], ["r", "A", "a1"], ["r", "B", "b0"], ["r", "B", "b1"], ["r", "c"]])
-    probabilities = np.array([
-        [0.30, 0.00, 0.35, 0.35, 0.00],  # a0: leaf b0 wrong, A 0.30 < B 0.70 wrong
-        [0.10, 0.45, 0.44, 0.01, 0.00],  # a0: leaf a1 wrong, A 0.55 > B 0.45 right
-        [0.00, 0.00, 0.20, 0.80, 0.00],  # b1: right, right
-        [0.30, 0.30, 0.00, 0.00, 0.40],  # c: leaf right, A 0.60 > c 0.40 wrong
-    ])
+    probabilities = np.array(
+        [
+            [0.30, 0.00, 0.35, 0.35, 0.00],  # a0: leaf b0 wrong, A 0.30 < B 0.70 wrong
+            [0.10, 0.45, 0.44, 0.01, 0.00],  # a0: leaf a1 wrong, A 0.55 > B 0.45 right
+            [0.00, 0.00, 0.20, 0.80, 0.00],  # b1: right, right
+            [0.30, 0.30, 0.00, 0.00, 0.40],  # c: leaf right, A 0.60 > c 0.40 wrong
+        ]
+    )
     targets = np.array([0, 0, 3, 4])
     result = level_accuracies(probabilities, probabilities.argmax(1), targets, tree.level_labels())
     assert result == pytest.approx({"level0_accuracy": 50.0, "level1_accuracy": 50.0, "full_path_accuracy": 25.0})

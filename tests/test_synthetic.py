@@ -4,8 +4,8 @@ with appearance partly aligned with the tree."""
 import numpy as np
 import pytest
 import yaml
-
 from conftest import REPO
+
 from haframe.data.kinds import KINDS, PrepareJob, synthetic
 from haframe.data.kinds.synthetic import SyntheticSpec, class_prototypes, generate, planted_hierarchy
 from haframe.data.prepared import read_classes, read_split
@@ -52,8 +52,13 @@ def test_split_sizes_shapes_and_labels():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_at_alignment_1_class_means_get_further_apart_with_hierarchical_distance(seed):
     spec = SyntheticSpec(
-        branching=(2, 2, 2), train_per_class=300, val_per_class=1, test_per_class=1,
-        image_size=16, alignment=1.0, seed=seed,
+        branching=(2, 2, 2),
+        train_per_class=300,
+        val_per_class=1,
+        test_per_class=1,
+        image_size=16,
+        alignment=1.0,
+        seed=seed,
     )
     hierarchy, splits = generate(spec)
     images, labels = splits["train"]
@@ -104,12 +109,24 @@ def test_at_the_demo_setting_some_look_alikes_sit_in_distant_branches():
 
 
 def test_a_given_hierarchy_gives_its_classes_in_its_order(tmp_path):
-    paths = [["root", "animal", "cat"], ["root", "vehicle", "car", "sedan"], ["root", "animal", "dog"],
-             ["root", "vehicle", "bus"], ["root", "vehicle", "car", "coupe"]]
+    paths = [
+        ["root", "animal", "cat"],
+        ["root", "vehicle", "car", "sedan"],
+        ["root", "animal", "dog"],
+        ["root", "vehicle", "bus"],
+        ["root", "vehicle", "car", "coupe"],
+    ]
     fixture = synthetic.fixture(tmp_path, hierarchy=Hierarchy.from_paths(paths))
     assert fixture.options["synthetic"]["train_per_class"] == 3
-    meta = KINDS["synthetic"].prepare(PrepareJob(dataset="mine", options=fixture.options, inputs={}, hierarchy=fixture.hierarchy,
-                                                 meta_file=tmp_path / "data" / "meta.json"))
+    meta = KINDS["synthetic"].prepare(
+        PrepareJob(
+            dataset="mine",
+            options=fixture.options,
+            inputs={},
+            hierarchy=fixture.hierarchy,
+            meta_file=tmp_path / "data" / "meta.json",
+        )
+    )
     assert meta["num_classes"] == 5 and meta["transform"] == "none"
     assert read_classes(tmp_path / "data" / "classes.txt") == ["cat", "sedan", "dog", "bus", "coupe"]
     assert not (tmp_path / "data" / "hierarchy.tsv").exists()  # the given hierarchy stays the source

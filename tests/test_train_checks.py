@@ -6,8 +6,8 @@ import dataclasses
 import math
 
 import pytest
-
 from conftest import tiny_config
+
 from haframe.study import Study
 from haframe.train import TrainingDiverged, _check_progress
 
@@ -23,8 +23,11 @@ def row(epoch, loss, error, val_loss=1.0):
 
 def test_a_non_finite_loss_names_the_epoch_and_the_last_finite_loss():
     rows = [row(1, 2.5, 80.0), row(2, 1.75, 60.0), row(3, math.nan, 88.9)]
-    with pytest.raises(TrainingDiverged, match=r"seed0: the loss diverged in epoch 3 \(training loss nan, validation loss 1.0; "
-                                               r"last finite training loss: 1.75 \(epoch 2\)"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"seed0: the loss diverged in epoch 3 \(training loss nan, validation loss 1.0; "
+        r"last finite training loss: 1.75 \(epoch 2\)",
+    ):
         _check_progress(rows, run(), chance=100 * (1 - 1 / 9))
     with pytest.raises(TrainingDiverged, match=r"epoch 1 \(training loss inf, .*last finite training loss: none"):
         _check_progress([row(1, math.inf, 50.0)], run(), chance=88.9)

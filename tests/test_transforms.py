@@ -8,14 +8,17 @@ from torchvision.transforms import v2
 from haframe.data.transforms import ImageTransform
 
 V2 = {
-    "fgvc": lambda size: v2.Compose([v2.Resize((size, size), antialias=True), v2.RandomCrop(size, padding=4),
-                                     v2.RandomHorizontalFlip()]),
+    "fgvc": lambda size: v2.Compose(
+        [v2.Resize((size, size), antialias=True), v2.RandomCrop(size, padding=4), v2.RandomHorizontalFlip()]
+    ),
     "inat": lambda size: v2.Compose([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()]),
 }
 
 
 @pytest.mark.parametrize("recipe", ["fgvc", "inat", "imagenet"])
-@pytest.mark.parametrize("shape", [(3, 64, 64), (3, 50, 90), (3, 120, 30)])  # the last: RandomResizedCrop's fallback too
+@pytest.mark.parametrize(
+    "shape", [(3, 64, 64), (3, 50, 90), (3, 120, 30)]
+)  # the last: RandomResizedCrop's fallback too
 def test_seeded_transforms_equal_torchvision_v2_under_the_same_seed(recipe, shape):
     reference = V2["fgvc" if recipe == "fgvc" else "inat"](32)
     ours = ImageTransform(recipe, train=True, size=32)

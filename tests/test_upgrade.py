@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, SNAKEMAKE, tiny_study_config
 
 pytestmark = pytest.mark.dag
@@ -35,12 +34,24 @@ def snakemake(code: Path, workdir: Path, config: dict, *args: str) -> subprocess
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "config.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [str(SNAKEMAKE), "--snakefile", str(code / "workflow" / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(config_file), "--cores", "2", *args]
+    command = [
+        str(SNAKEMAKE),
+        "--snakefile",
+        str(code / "workflow" / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_file),
+        "--cores",
+        "2",
+        *args,
+    ]
     env = {**os.environ, "PYTHONPATH": str(code / "src"), "PYTHONUNBUFFERED": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=code, timeout=600)
     if result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        )
     return result
 
 
@@ -67,8 +78,9 @@ def upgraded(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("upgrade")
     base = root / "base"
     subprocess.run(["git", "clone", "--quiet", "--shared", str(REPO), str(base)], check=True)
-    subprocess.run(["git", "-C", str(base), "-c", "advice.detachedHead=false", "checkout", "--quiet", BASE_COMMIT],
-                   check=True)
+    subprocess.run(
+        ["git", "-C", str(base), "-c", "advice.detachedHead=false", "checkout", "--quiet", BASE_COMMIT], check=True
+    )
     workdir = root / "study"
     snakemake(base, workdir, study_config())
     return workdir
@@ -125,8 +137,10 @@ def test_a_new_post_hoc_chain_evaluates_without_retraining(upgraded, tmp_path):
     for target, chains in zip(targets, (["crm", "hie"], ["crm"])):
         metrics = json.loads((workdir / target).read_text())
         assert sorted(key for key, value in metrics.items() if isinstance(value, dict)) == chains
-    assert all((workdir / f"results/tiny/synthetic/runs/{run}/checkpoint.pt").read_bytes() == data
-               for run, data in checkpoints.items())
+    assert all(
+        (workdir / f"results/tiny/synthetic/runs/{run}/checkpoint.pt").read_bytes() == data
+        for run, data in checkpoints.items()
+    )
     assert dry_run(workdir, config, *targets) == {}
 
 

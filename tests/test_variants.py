@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 import yaml
-
 from conftest import REPO, run_snakemake, tiny_config
+
 from haframe.collapse import COLUMNS
 
 pytestmark = pytest.mark.dag
@@ -26,7 +26,10 @@ def all_variants(tmp_path_factory):
     ds["variants"] = {name: {} for name in STUDY}
     ds["variants"]["bf16_channels_last"] = {}
     config["variants"]["bf16_channels_last"] = {
-        "method": "haframe", "head": "II", "alpha": 0.4, "training": {"precision": "bf16", "channels_last": True},
+        "method": "haframe",
+        "head": "II",
+        "alpha": 0.4,
+        "training": {"precision": "bf16", "channels_last": True},
     }
     workdir = tmp_path_factory.mktemp("variants")
     # what these tests read: every run and the dataset's tables (no MLflow import, no study report)
@@ -65,15 +68,17 @@ def test_variant_writes_its_neural_collapse_rows(all_variants, variant):
         rows = list(csv.DictReader(handle))
     assert [int(r["epoch"]) for r in rows] == [2, 4, 6]
     # Hier-COS predicts by sign-free path-subspace norms: no class vectors, no self-duality
-    absent = {"self_duality_raw", "self_duality_centred"} if STUDY.get(variant, {}).get("method") == "hiercos" else set()
+    absent = (
+        {"self_duality_raw", "self_duality_centred"} if STUDY.get(variant, {}).get("method") == "hiercos" else set()
+    )
     for row in rows:
         assert all((row[column] == "") == (column in absent) for column in COLUMNS), row
         assert float(row["nc1"]) > 0
 
 
 def test_frozen_frame_stays_bit_identical(all_variants):
-    from haframe.frames import draw_frame
     from haframe.fileio import load_npz
+    from haframe.frames import draw_frame
 
     solved = load_npz(all_variants / "frames/haframe.npz")
     for variant in ("haframe", "haframe_fixed"):

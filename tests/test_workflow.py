@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO, mlflow_runs, mlflow_server, run_snakemake, tiny_config, tiny_study_config
+from conftest import TINY_STUDY_VARIANTS as VARIANTS
 from scipy import stats
 
-from conftest import TINY_STUDY_VARIANTS as VARIANTS
-from conftest import REPO, mlflow_runs, mlflow_server, run_snakemake, tiny_config, tiny_study_config
 from haframe.report import tables
 from haframe.runs import ConfigError
 from haframe.study import Study, schema_errors
@@ -33,13 +33,27 @@ def metrics_of(workdir: Path, variant: str, seed: int) -> dict:
 
 def test_every_stage_leaves_its_files(tiny_study):
     results = tiny_study / "results" / "tiny"
-    for name in ("hierarchy/summary.json", "hierarchy/distances.npy", "hierarchy/distance_histogram.png",
-                 "frames/haframe.npz", "frames/cosines.png", "data/test.npz"):
+    for name in (
+        "hierarchy/summary.json",
+        "hierarchy/distances.npy",
+        "hierarchy/distance_histogram.png",
+        "frames/haframe.npz",
+        "frames/cosines.png",
+        "data/test.npz",
+    ):
         assert (results / "synthetic" / name).is_file(), name
     for variant in VARIANTS:
         for seed in SEEDS:
             run = results / f"synthetic/runs/{variant}/seed{seed}"
-            for name in ("config.yaml", "history.csv", "nc.csv", "metrics.json", "predictions.npz", "checkpoint.pt", "mlflow.json"):
+            for name in (
+                "config.yaml",
+                "history.csv",
+                "nc.csv",
+                "metrics.json",
+                "predictions.npz",
+                "checkpoint.pt",
+                "mlflow.json",
+            ):
                 assert (run / name).is_file(), run / name
             assert (run / "resume" / "state.pt").is_file()
     for suffix in ("md", "tex", "csv"):
@@ -127,8 +141,12 @@ def test_mlflow_runs_carry_the_real_training_times_and_a_view_of_the_key_columns
         assert run.info.run_name == f"synthetic/{run.data.tags['variant']}/seed{run.data.tags['seed']}"
     experiment = client.get_experiment_by_name("tiny")
     view = json.loads(experiment.tags["mlflow.sharedViewState.haframe"])
-    assert {"metrics.`test_top1_error`", "params.`variant`", "params.`seed`", "params.`method`"} <= set(view["selectedColumns"])
-    assert f"#/experiments/{experiment.experiment_id}?viewStateShareKey=haframe" in experiment.tags["mlflow.note.content"]
+    assert {"metrics.`test_top1_error`", "params.`variant`", "params.`seed`", "params.`method`"} <= set(
+        view["selectedColumns"]
+    )
+    assert (
+        f"#/experiments/{experiment.experiment_id}?viewStateShareKey=haframe" in experiment.tags["mlflow.note.content"]
+    )
 
 
 def test_under_umask_022_every_result_is_group_and_world_readable(tiny_study):
@@ -147,9 +165,17 @@ def test_moved_results_still_serve_every_artifact(tiny_study, tmp_path):
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name("tiny")
         run = client.search_runs([experiment.experiment_id], "tags.`haframe.identity` = 'synthetic/haframe/seed0'")[0]
-        assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "history.csv", "metrics.json", "nc.csv"}
+        assert {a.path for a in client.list_artifacts(run.info.run_id)} == {
+            "config.yaml",
+            "history.csv",
+            "metrics.json",
+            "nc.csv",
+        }
         copy = client.download_artifacts(run.info.run_id, "metrics.json", str(tmp_path))
-        assert Path(copy).read_text() == (tiny_study / "results/tiny/synthetic/runs/haframe/seed0/metrics.json").read_text()
+        assert (
+            Path(copy).read_text()
+            == (tiny_study / "results/tiny/synthetic/runs/haframe/seed0/metrics.json").read_text()
+        )
 
 
 def test_second_invocation_runs_nothing_and_adds_no_run(tiny_study):
@@ -192,38 +218,80 @@ def test_changed_config_makes_a_new_run_and_supersedes_the_old(tiny_study, tmp_p
 
 # (mutation of the tiny config, what the refusal must say)
 BAD_CONFIGS = [
-    (lambda c: c["variants"]["haframe"].update(alpha=1.5), "variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got 1.5"),
-    (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"alpha": -0.1}}),
-     "datasets.synthetic.overrides.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got -0.1"),
+    (
+        lambda c: c["variants"]["haframe"].update(alpha=1.5),
+        "variants.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got 1.5",
+    ),
+    (
+        lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"alpha": -0.1}}),
+        "datasets.synthetic.overrides.haframe.alpha: expected a number in [0, 1] (0: fixed frame, plain CE), got -0.1",
+    ),
     (lambda c: c["variants"]["ce_II"].update(method="focal"), "variants.ce_II.method: unknown method 'focal'"),
     (lambda c: c["datasets"]["synthetic"].update(kind="mnist"), "datasets.synthetic.kind: 'mnist' is not one of"),
-    (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=0),
-     "datasets.synthetic.training.epochs: expected an integer >= 1, got 0"),  # the option's check, not the schema's
+    (
+        lambda c: c["datasets"]["synthetic"]["training"].update(epochs=0),
+        "datasets.synthetic.training.epochs: expected an integer >= 1, got 0",
+    ),  # the option's check, not the schema's
     (lambda c: c.update(seeds=[]), "seeds: [] should be non-empty"),
-    (lambda c: c["datasets"]["synthetic"].update(folder_typo=1),
-     "datasets.synthetic: Additional properties are not allowed ('folder_typo' was unexpected)"),
+    (
+        lambda c: c["datasets"]["synthetic"].update(folder_typo=1),
+        "datasets.synthetic: Additional properties are not allowed ('folder_typo' was unexpected)",
+    ),
     (lambda c: c.update(seeds=[0.0]), "seeds.0: expected an integer, got 0.0"),  # JSON Schema alone admits 0.0
-    (lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"training": {"epoch": 3}}}),
-     "datasets.synthetic.overrides.haframe.training: Additional properties are not allowed ('epoch' was unexpected)"),
-    (lambda c: (c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
-                c["datasets"]["synthetic"].update(overrides={"hafeature_II": {"margin_levels": [2]}})),
-     "datasets.synthetic.overrides.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves (0) "
-     "and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree"),
-    (lambda c: c["datasets"].update(mine={"kind": "cifar100", "frame": {"gamma": 1.0},
-                                          "hierarchy": {"source": "trees/mine.tsv", "format": "tsv"}}),
-     "datasets.mine.hierarchy.source: 'trees/mine.tsv' is not an existing file"),
-    (lambda c: c["datasets"]["synthetic"]["training"].update(epochs=2.0),
-     "datasets.synthetic.training.epochs: expected an integer, got 2.0"),
+    (
+        lambda c: c["datasets"]["synthetic"].update(overrides={"haframe": {"training": {"epoch": 3}}}),
+        "datasets.synthetic.overrides.haframe.training: Additional properties are not allowed ('epoch' was unexpected)",
+    ),
+    (
+        lambda c: (
+            c["variants"].update(hafeature_II={"method": "hafeature", "head": "II"}),
+            c["datasets"]["synthetic"].update(overrides={"hafeature_II": {"margin_levels": [2]}}),
+        ),
+        "datasets.synthetic.overrides.hafeature_II.margin_levels: [2] must lie in 1..1, the levels between the leaves "
+        "(0) "
+        "and the root (2) (dataset 'synthetic': K = 9 classes and height 2, from its planted tree",
+    ),
+    (
+        lambda c: c["datasets"].update(
+            mine={
+                "kind": "cifar100",
+                "frame": {"gamma": 1.0},
+                "hierarchy": {"source": "trees/mine.tsv", "format": "tsv"},
+            }
+        ),
+        "datasets.mine.hierarchy.source: 'trees/mine.tsv' is not an existing file",
+    ),
+    (
+        lambda c: c["datasets"]["synthetic"]["training"].update(epochs=2.0),
+        "datasets.synthetic.training.epochs: expected an integer, got 2.0",
+    ),
     (lambda c: c["training"].update(lr=float("inf")), "training.lr: expected a finite number, got inf"),
-    (lambda c: c["datasets"]["synthetic"]["training"].update(feature_dim=4),
-     "datasets.synthetic.training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe'"),
+    (
+        lambda c: c["datasets"]["synthetic"]["training"].update(feature_dim=4),
+        "datasets.synthetic.training.feature_dim: d = 4 is smaller than the K = 9 classes; method 'haframe'",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    "mutate, message", BAD_CONFIGS,
-    ids=["alpha", "alpha-dataset-override", "unknown-method", "unknown-dataset", "epochs", "empty-seeds", "unknown-key",
-         "seed-float", "override-key", "margin-levels", "missing-hierarchy", "epochs-float", "lr-inf", "feature-dim"],
+    "mutate, message",
+    BAD_CONFIGS,
+    ids=[
+        "alpha",
+        "alpha-dataset-override",
+        "unknown-method",
+        "unknown-dataset",
+        "epochs",
+        "empty-seeds",
+        "unknown-key",
+        "seed-float",
+        "override-key",
+        "margin-levels",
+        "missing-hierarchy",
+        "epochs-float",
+        "lr-inf",
+        "feature-dim",
+    ],
 )
 def test_a_bad_config_is_refused_with_a_message_naming_the_field(tmp_path, monkeypatch, mutate, message):
     """What the Snakefile calls before it builds the DAG (the CLI's wiring: the test below)."""
@@ -305,8 +373,12 @@ def test_scorecard_through_the_dag_says_within_inside_our_ci_and_outside_beyond(
     shutil.copytree(workdir / "results", copied / "results", ignore=shutil.ignore_patterns("report"))
     results = [json.loads(p.read_text()) for p in (copied / "results/tiny/synthetic/runs").glob("*/seed*/metrics.json")]
     rows = tables.table_rows(results, ["ce_II", "haframe", "ce_I"])
-    variant, metric, stat = next((row["name"], metric, row[metric]) for row in rows for metric in tables.METRICS
-                                 if row.get(metric) and (row[metric]["ci"] or 0) > 0)  # seeds that differ
+    variant, metric, stat = next(
+        (row["name"], metric, row[metric])
+        for row in rows
+        for metric in tables.METRICS
+        if row.get(metric) and (row[metric]["ci"] or 0) > 0
+    )  # seeds that differ
     (copied / "reference.csv").write_text(
         "dataset,variant,metric,value,ci,source,table\n"
         f"synthetic,{variant},{metric},{stat['mean'] + 0.5 * stat['ci']},,synthetic,inside\n"
@@ -334,17 +406,31 @@ IMPORT = textwrap.dedent("""
 
 def test_eight_concurrent_importers_leave_one_run_per_identity(tiny_study, tmp_path):
     runs = tiny_study / "results/tiny/synthetic/runs"
-    run_dirs = [runs / "haframe/seed0"] * 4 + [runs / f"{v}/seed{s}" for v, s in (("ce_II", 0), ("ce_II", 1), ("haframe", 1), ("ce_I", 0))]
+    run_dirs = [runs / "haframe/seed0"] * 4 + [
+        runs / f"{v}/seed{s}" for v, s in (("ce_II", 0), ("ce_II", 1), ("haframe", 1), ("ce_I", 0))
+    ]
     with mlflow_server(tmp_path / "server.db", tmp_path / "artifacts") as uri:
-        importers = [subprocess.Popen([sys.executable, "-c", IMPORT, str(run_dir), uri, str(tmp_path / "results")],
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for run_dir in run_dirs]
+        importers = [
+            subprocess.Popen(
+                [sys.executable, "-c", IMPORT, str(run_dir), uri, str(tmp_path / "results")],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for run_dir in run_dirs
+        ]
         outputs = [process.communicate(timeout=240)[0] for process in importers]
         assert [process.returncode for process in importers] == [0] * 8, "\n".join(outputs)[-4000:]
         client, active = mlflow_runs(uri)
         identities = sorted(run.data.tags["haframe.identity"] for run in active)
         assert identities == sorted({f"synthetic/{d.parent.name}/{d.name}" for d in run_dirs})  # each once
         for run in active:
-            assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"config.yaml", "history.csv", "metrics.json", "nc.csv"}
+            assert {a.path for a in client.list_artifacts(run.info.run_id)} == {
+                "config.yaml",
+                "history.csv",
+                "metrics.json",
+                "nc.csv",
+            }
             assert client.get_metric_history(run.info.run_id, "val_top1_error")
 
 
@@ -393,19 +479,24 @@ def test_the_next_invocation_leaves_it_out_and_reports_it(failed_study):
     report = workdir / "results/tiny/report/tables"
     summary = (report / "summary.md").read_text()
     for seed in SEEDS:
-        assert (f"- synthetic/diverges/seed{seed}: failed in train: TrainingDiverged: synthetic/diverges/seed{seed}: "
-                "the loss diverged") in summary
+        assert (
+            f"- synthetic/diverges/seed{seed}: failed in train: TrainingDiverged: synthetic/diverges/seed{seed}: "
+            "the loss diverged"
+        ) in summary
     table = (report / "synthetic.md").read_text()
     assert "| diverges |" not in table and "failed in train: synthetic/diverges/seed0" in table
     assert "<li>synthetic/diverges/seed0: failed in train" in (report / "summary.html").read_text()
     _, runs = mlflow_runs(workdir)
     assert sorted(r.data.tags["haframe.identity"] for r in runs) == sorted(
-        f"synthetic/{variant}/seed{seed}" for variant in VARIANTS for seed in SEEDS)
+        f"synthetic/{variant}/seed{seed}" for variant in VARIANTS for seed in SEEDS
+    )
 
 
 def test_a_failed_run_is_retried_only_when_asked_for(failed_study):
     workdir, _, _ = failed_study
     again = run_snakemake(workdir, diverging_config(), "--dry-run")
     assert "Nothing to be done" in again.stdout + again.stderr
-    asked = run_snakemake(workdir, diverging_config(), "results/tiny/synthetic/runs/diverges/seed0/metrics.json", "--dry-run")
+    asked = run_snakemake(
+        workdir, diverging_config(), "results/tiny/synthetic/runs/diverges/seed0/metrics.json", "--dry-run"
+    )
     assert "wildcards: dataset=synthetic, variant=diverges, seed=0" in asked.stdout

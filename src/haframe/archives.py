@@ -34,7 +34,9 @@ def _tar_members(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
         _check_member_name(archive, member.name)
         if not (member.isfile() or member.isdir()):
             kind = "symlink" if member.issym() else "hardlink" if member.islnk() else "device or special file"
-            raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a {kind}; only files and folders are extracted")
+            raise UnsafeArchiveError(
+                f"{archive}: member {member.name!r} is a {kind}; only files and folders are extracted"
+            )
     return members
 
 

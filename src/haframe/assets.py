@@ -10,25 +10,32 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
 from . import frames
 from .data.prepared import read_classes
-from .hierarchy import Hierarchy, HierarchyError, check_class_order, read_tsv
 from .fileio import atomic_path, load_npz, save_npz, write_json, write_text
+from .hierarchy import Hierarchy, HierarchyError, check_class_order, read_tsv
 from .parsers import read_hierarchy
 
 HIERARCHY_FILES = {
-    "tsv": "hierarchy.tsv", "distances": "distances.npy", "levels": "levels.npy", "summary": "summary.json",
-    "histogram": "distance_histogram.png", "histogram_svg": "distance_histogram.svg",
+    "tsv": "hierarchy.tsv",
+    "distances": "distances.npy",
+    "levels": "levels.npy",
+    "summary": "summary.json",
+    "histogram": "distance_histogram.png",
+    "histogram_svg": "distance_histogram.svg",
 }
 FRAME_FILES = {
-    "haframe": "haframe.npz", "etf": "etf.npz", "summary": "summary.json",
-    "heatmap": "cosines.png", "heatmap_svg": "cosines.svg",
+    "haframe": "haframe.npz",
+    "etf": "etf.npz",
+    "summary": "summary.json",
+    "heatmap": "cosines.png",
+    "heatmap_svg": "cosines.svg",
 }
 
 
@@ -50,8 +57,9 @@ class RunAssets:
     frames: Mapping[str, SolvedFrame]
 
     @classmethod
-    def load(cls, *, hierarchy: str | Path, distances: str | Path, levels: str | Path,
-             haframe: str | Path, etf: str | Path) -> "RunAssets":
+    def load(
+        cls, *, hierarchy: str | Path, distances: str | Path, levels: str | Path, haframe: str | Path, etf: str | Path
+    ) -> RunAssets:
         solved = {}
         for name, path in (("haframe", haframe), ("etf", etf)):
             arrays = load_npz(path)
@@ -114,14 +122,17 @@ def build_hierarchy_stage(
     _save_npy(Path(outputs["levels"]), hierarchy.level_labels())
     write_json(outputs["summary"], summary)
     figures.distance_histogram(
-        summary["distance_histogram"], f"height {summary['height']}, K={summary['num_classes']}",
-        outputs["histogram"], outputs["histogram_svg"],
+        summary["distance_histogram"],
+        f"height {summary['height']}, K={summary['num_classes']}",
+        outputs["histogram"],
+        outputs["histogram_svg"],
     )
     return summary
 
 
-def build_frame_stage(hierarchy_file: str | Path, distances_file: str | Path, gamma: float, solver: str,
-                      outputs: Mapping[str, str | Path]) -> dict:
+def build_frame_stage(
+    hierarchy_file: str | Path, distances_file: str | Path, gamma: float, solver: str, outputs: Mapping[str, str | Path]
+) -> dict:
     """Solve the HAFrame similarity once (and the ETF), check a seed-0 draw of each, plot both;
     write the ``FRAME_FILES`` to ``outputs`` (by key)."""
     from . import figures  # matplotlib is slow to import and only the stages draw
@@ -141,12 +152,19 @@ def build_frame_stage(hierarchy_file: str | Path, distances_file: str | Path, ga
     save_npz(outputs["haframe"], S=solved.S, factor=solved.factor, s=solved.s, exact_s=solved.exact_s, gamma=gamma)
     save_npz(outputs["etf"], S=etf, factor=etf_factor)
     summary = {
-        "num_classes": K, "gamma": gamma, "solver": solver, "s": solved.s, "exact_s": solved.exact_s,
-        "solve_seconds": seconds, "max_abs_WWt_minus_S": errors,
+        "num_classes": K,
+        "gamma": gamma,
+        "solver": solver,
+        "s": solved.s,
+        "exact_s": solved.exact_s,
+        "solve_seconds": seconds,
+        "max_abs_WWt_minus_S": errors,
     }
     write_json(outputs["summary"], summary)
     figures.cosine_heatmaps(
         [(f"HAFrame (gamma={gamma}, s={solved.s:.4f})", solved.S[np.ix_(order, order)]), ("simplex ETF", etf)],
-        "target cosines between class vectors, classes in tree order", outputs["heatmap"], outputs["heatmap_svg"],
+        "target cosines between class vectors, classes in tree order",
+        outputs["heatmap"],
+        outputs["heatmap_svg"],
     )
     return summary

@@ -72,7 +72,10 @@ def _legacy_checkpoint(path: Path) -> tuple[set[str], str]:
         except (ValueError, EOFError):
             magic = []
         if magic[-1:] != [_LEGACY_MAGIC]:  # PROTO 2, then the magic number
-            raise ValueError(f"{path}: neither a complete torch checkpoint (a zip archive; truncated ones lose their index) nor a legacy torch file")
+            raise ValueError(
+                f"{path}: neither a complete torch checkpoint (a zip archive; truncated ones lose their index) nor a "
+                "legacy torch file"
+            )
         _pickle_strings(stream, path)  # protocol version
         _pickle_strings(stream, path)  # system info
         strings = _pickle_strings(stream, path)  # the object

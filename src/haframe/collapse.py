@@ -33,7 +33,12 @@ import torch
 
 COLUMNS = (
     "nc1",
-    *(f"{means}_{target}_dev_{stat}" for means in ("raw", "centred") for target in ("haframe", "etf") for stat in ("mean", "std")),
+    *(
+        f"{means}_{target}_dev_{stat}"
+        for means in ("raw", "centred")
+        for target in ("haframe", "etf")
+        for stat in ("mean", "std")
+    ),
     "self_duality_raw",
     "self_duality_centred",
 )
@@ -48,7 +53,7 @@ class FeatureMoments:
     gram: torch.Tensor  # d x d, float64: sum over samples of h h^T
 
     @classmethod
-    def zeros(cls, num_classes: int, dim: int, device: torch.device) -> "FeatureMoments":
+    def zeros(cls, num_classes: int, dim: int, device: torch.device) -> FeatureMoments:
         return cls(
             sums=torch.zeros(num_classes, dim, dtype=torch.float64, device=device),
             counts=torch.zeros(num_classes, dtype=torch.float64, device=device),
@@ -62,13 +67,17 @@ class FeatureMoments:
         self.gram += h.T @ h
 
 
-def statistics(moments: FeatureMoments, target_cosines: dict[str, torch.Tensor | None], weight: torch.Tensor | None) -> dict[str, float | None]:
+def statistics(
+    moments: FeatureMoments, target_cosines: dict[str, torch.Tensor | None], weight: torch.Tensor | None
+) -> dict[str, float | None]:
     """The ``COLUMNS`` from accumulated moments; ``target_cosines`` maps "haframe" and "etf" to
     K x K target cosine matrices (None: a target that does not apply, its columns None);
     ``weight`` is the K x d linear classifier (or None)."""
     counts = moments.counts
     if (counts == 0).any():
-        raise ValueError(f"neural-collapse statistics need every class in the split; {int((counts == 0).sum())} have no sample")
+        raise ValueError(
+            f"neural-collapse statistics need every class in the split; {int((counts == 0).sum())} have no sample"
+        )
     K = counts.numel()
     N = counts.sum()
     means = moments.sums / counts[:, None]

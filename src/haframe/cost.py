@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from .models.records import backbone
 from .runs import RunSpec
@@ -48,8 +48,14 @@ def read_throughput(path: str | Path) -> list[Throughput]:
     with open(path, newline="") as handle:
         rows = csv.DictReader(line for line in handle if not line.startswith("#"))
         return [
-            Throughput(**{**row, "channels_last": row["channels_last"] == "true", "batch": int(row["batch"]),
-                          "images_per_second": float(row["images_per_second"])})
+            Throughput(
+                **{
+                    **row,
+                    "channels_last": row["channels_last"] == "true",
+                    "batch": int(row["batch"]),
+                    "images_per_second": float(row["images_per_second"]),
+                }
+            )
             for row in rows
         ]
 
@@ -63,8 +69,11 @@ def rate_for(run: RunSpec, table: Sequence[Throughput], device: str = "gpu") -> 
         settings = (training.backbone, run.head, training.precision, training.channels_last, compiled)
         for method in (run.method, "ce"):
             for row in table:
-                if row.device == device and row.method == method \
-                        and (row.backbone, row.head, row.precision, row.channels_last, row.compile) == settings:
+                if (
+                    row.device == device
+                    and row.method == method
+                    and (row.backbone, row.head, row.precision, row.channels_last, row.compile) == settings
+                ):
                     return row
     return None
 
@@ -123,17 +132,23 @@ def dataset_cost(
         rate = rate_for(run, table)
         t = run.training
         if rate is None:
-            unmeasured.append(f"{t.backbone} type {run.head} {t.precision}" + (" channels_last" if t.channels_last else ""))
+            unmeasured.append(
+                f"{t.backbone} type {run.head} {t.precision}" + (" channels_last" if t.channels_last else "")
+            )
             continue
         eager_for_compiled |= rate.compile != (t.compile or "none")
         names.add(rate.device_name)
         seconds += (read.trained + read.forward / FORWARD_SPEEDUP) / rate.images_per_second
     known = sizes is not None and not unmeasured
     return DatasetCost(
-        dataset=dataset, training_runs=len(runs), images_read=images if sizes is not None else None,
-        gpu_hours=seconds / 3600 if known else None, unmeasured=tuple(sorted(set(unmeasured))),
+        dataset=dataset,
+        training_runs=len(runs),
+        images_read=images if sizes is not None else None,
+        gpu_hours=seconds / 3600 if known else None,
+        unmeasured=tuple(sorted(set(unmeasured))),
         eager_for_compiled=eager_for_compiled,
-        disk_gb=(data_mb * 2**20 + checkpoint_bytes) / 2**30, gpu_name=", ".join(sorted(names)) or None,
+        disk_gb=(data_mb * 2**20 + checkpoint_bytes) / 2**30,
+        gpu_name=", ".join(sorted(names)) or None,
     )
 
 

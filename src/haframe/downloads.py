@@ -16,9 +16,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -91,7 +92,7 @@ def _discard_part(dest: Path) -> None:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _describe(error: BaseException, url: str, timeout: float) -> _Interrupted:
@@ -103,7 +104,9 @@ def _describe(error: BaseException, url: str, timeout: float) -> _Interrupted:
     if isinstance(reason, socket.gaierror):
         host = urllib.parse.urlparse(url).hostname
         # EAI_AGAIN is a resolver that did not answer (retry); anything else: the name does not exist
-        return _Interrupted(f"DNS lookup of {host!r} failed ({reason.strerror or reason})", reason.errno == socket.EAI_AGAIN)
+        return _Interrupted(
+            f"DNS lookup of {host!r} failed ({reason.strerror or reason})", reason.errno == socket.EAI_AGAIN
+        )
     if isinstance(reason, TimeoutError):
         return _Interrupted(f"timed out: no answer within {timeout:g} s")
     if isinstance(reason, ConnectionRefusedError):
@@ -142,13 +145,20 @@ def _resume_point(source: str, dest: Path, expected_size: int | None) -> tuple[i
     return part.stat().st_size, meta
 
 
-def _fetch(source: str, dest: Path, offset: int, meta: dict | None, timeout: float, socket_timeout: float,
-           state: dict, log: Callable[[str], None]) -> bool:
+def _fetch(
+    source: str,
+    dest: Path,
+    offset: int,
+    meta: dict | None,
+    timeout: float,
+    socket_timeout: float,
+    state: dict,
+    log: Callable[[str], None],
+) -> bool:
     """Bring ``dest.part`` to the whole file: from ``offset`` when the source honours it, else
     from zero. ``socket_timeout`` is this attempt's (``timeout`` cut to the retry budget left);
     errors name ``timeout``, the configured one. Returns whether bytes of an earlier transfer
     were kept. Raises _Interrupted."""
-    part = _part(dest)
     parsed = urllib.parse.urlparse(source)
     if parsed.scheme not in ("http", "https"):
         path = Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else Path(source)
@@ -174,7 +184,9 @@ def _fetch(source: str, dest: Path, offset: int, meta: dict | None, timeout: flo
         if offset:
             headers["Range"] = f"bytes={offset}-"
             etag = meta.get("etag")
-            validator = etag if etag and not etag.startswith("W/") else meta.get("last_modified")  # If-Range: strong ETags only
+            validator = (
+                etag if etag and not etag.startswith("W/") else meta.get("last_modified")
+            )  # If-Range: strong ETags only
             if validator:  # a server that has another version by now sends it whole (200)
                 headers["If-Range"] = validator
         try:
@@ -191,29 +203,43 @@ def _fetch(source: str, dest: Path, offset: int, meta: dict | None, timeout: flo
             if offset and response.status == 206:
                 answered = _content_range(response.headers.get("Content-Range"))
                 if answered != (offset, meta["size"] - 1, meta["size"]):
-                    log(f"{dest.name}: asked for bytes {offset}- of {meta['size']}, got Content-Range "
-                        f"{response.headers.get('Content-Range')!r}; downloading again from the start")
+                    log(
+                        f"{dest.name}: asked for bytes {offset}- of {meta['size']}, got Content-Range "
+                        f"{response.headers.get('Content-Range')!r}; downloading again from the start"
+                    )
                     _discard_part(dest)
                     offset, meta = 0, None
                     continue
                 _copy(response, dest, offset, meta["size"], source, timeout, log)
                 return True
             if response.status == 206:  # a part of the file, to a request for all of it
-                raise _Interrupted(f"HTTP 206 (a part) to a request for the whole file", False)
+                raise _Interrupted("HTTP 206 (a part) to a request for the whole file", False)
             if offset:
                 state["range_ignored"] = True
-                log(f"{dest.name}: the server answered the Range request with the whole file (HTTP 200): starting from zero")
+                log(
+                    f"{dest.name}: the server answered the Range request with the whole file (HTTP 200): starting "
+                    "from zero"
+                )
             total = int(length) if length is not None and length.isdigit() else None
-            write_text(_part_meta(dest), json.dumps({
-                "url": source, "size": total,
-                "etag": response.headers.get("ETag"), "last_modified": response.headers.get("Last-Modified"),
-            }))
+            write_text(
+                _part_meta(dest),
+                json.dumps(
+                    {
+                        "url": source,
+                        "size": total,
+                        "etag": response.headers.get("ETag"),
+                        "last_modified": response.headers.get("Last-Modified"),
+                    }
+                ),
+            )
             _copy(response, dest, 0, total, source, timeout, log)
             return False
     raise _Interrupted("the server's Range answers do not fit the file")
 
 
-def _copy(stream: Any, dest: Path, offset: int, total: int | None, source: str, timeout: float, log: Callable[[str], None]) -> None:
+def _copy(
+    stream: Any, dest: Path, offset: int, total: int | None, source: str, timeout: float, log: Callable[[str], None]
+) -> None:
     part = _part(dest)
     with open(part, "ab" if offset else "wb") as out:
         done, last_report = offset, time.monotonic()
@@ -234,8 +260,15 @@ def _copy(stream: Any, dest: Path, offset: int, total: int | None, source: str, 
         raise _Interrupted(f"truncated: the connection closed after {done} of {total} bytes")
 
 
-def _fetch_with_retries(source: str, dest: Path, expected_size: int | None, attempts: int, retry_seconds: float,
-                        timeout: float, log: Callable[[str], None]) -> bool:
+def _fetch_with_retries(
+    source: str,
+    dest: Path,
+    expected_size: int | None,
+    attempts: int,
+    retry_seconds: float,
+    timeout: float,
+    log: Callable[[str], None],
+) -> bool:
     """The retry policy. An attempt that brought new bytes is resumed at once; after one that
     brought none, the n-th in a row waits BACKOFF_BASE * 2^(n-1) s (at most BACKOFF_CAP) times a
     random factor in [0.5, 1). It gives up after ``attempts`` attempts since the last progress
@@ -268,22 +301,30 @@ def _fetch_with_retries(source: str, dest: Path, expected_size: int | None, atte
             delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (idle - 1)) * random.uniform(0.5, 1.0)
         remaining = last_progress + retry_seconds - (now + delay)
         if not cause.retryable or tries >= attempts or remaining <= 0:
-            why = ("not retried" if not cause.retryable else
-                   f"gave up after {attempt} attempt{'s' * (attempt > 1)} in {now - started:.1f} s"
-                   f" (at most {attempts} attempts and {retry_seconds:g} s without progress)")
+            why = (
+                "not retried"
+                if not cause.retryable
+                else f"gave up after {attempt} attempt{'s' * (attempt > 1)} in {now - started:.1f} s"
+                f" (at most {attempts} attempts and {retry_seconds:g} s without progress)"
+            )
             offset, meta = _resume_point(source, dest, expected_size)
             if offset and not state["range_ignored"]:
                 why += f"; the {offset} bytes received are kept in {part.name}: the next run resumes them"
             else:
                 _discard_part(dest)
-            raise DownloadError(f"{dest.name}: cannot download {source}: {cause.cause}; {why}",
-                                url=source, cause=cause.cause) from (cause.__cause__ or cause)
+            raise DownloadError(
+                f"{dest.name}: cannot download {source}: {cause.cause}; {why}", url=source, cause=cause.cause
+            ) from (cause.__cause__ or cause)
         log(f"{dest.name}: attempt {attempt} failed ({cause.cause}); retrying in {delay:.1f} s")
         time.sleep(delay)
         attempt_timeout = min(timeout, remaining)
         offset, meta = _resume_point(source, dest, expected_size)
-    raise DownloadError(f"{dest.name}: cannot download {source}: {MAX_ATTEMPTS} attempts, each bringing new bytes "
-                        f"but never the whole file", url=source, cause="no end")
+    raise DownloadError(
+        f"{dest.name}: cannot download {source}: {MAX_ATTEMPTS} attempts, each bringing new bytes "
+        f"but never the whole file",
+        url=source,
+        cause="no end",
+    )
 
 
 def download(
@@ -340,8 +381,11 @@ def download(
         part = _part(dest)
         size, found = part.stat().st_size, sha256_of(part)
         found_md5 = md5_of(part) if md5 is not None else None
-        wrong = (want_sha is not None and found != want_sha) or (want_size is not None and size != want_size) \
+        wrong = (
+            (want_sha is not None and found != want_sha)
+            or (want_size is not None and size != want_size)
             or (md5 is not None and found_md5 != md5)
+        )
         if not wrong:
             break
         if resumed and first_pass:
@@ -352,32 +396,53 @@ def download(
             _reject_against_pin(source, dest, pin, entry, size, found)
         _discard_part(dest)
         if sha256 is not None and found != sha256:
-            raise ChecksumMismatch(f"{dest.name}: sha256 mismatch for {source}: expected {sha256}, found {found}",
-                                   url=source, expected=sha256, found=found)
-        raise ChecksumMismatch(f"{dest.name}: md5 mismatch for {source}: expected {md5}, found {found_md5}",
-                               url=source, expected=md5, found=found_md5)
+            raise ChecksumMismatch(
+                f"{dest.name}: sha256 mismatch for {source}: expected {sha256}, found {found}",
+                url=source,
+                expected=sha256,
+                found=found,
+            )
+        raise ChecksumMismatch(
+            f"{dest.name}: md5 mismatch for {source}: expected {md5}, found {found_md5}",
+            url=source,
+            expected=md5,
+            found=found_md5,
+        )
     if pin is not None and not published and entry is None:
         _record_unverified(dest, pin, source, found)
     os.replace(part, dest)
     _part_meta(dest).unlink(missing_ok=True)
     log(f"{dest.name}: {size} bytes, sha256 {found}")
     if pin is not None and not published and entry is None:
-        log(f"{dest.name}: no published checksum and not pinned yet: recorded as unverified; "
-            f"pinned in {pin.lock_file} once its content is validated")
+        log(
+            f"{dest.name}: no published checksum and not pinned yet: recorded as unverified; "
+            f"pinned in {pin.lock_file} once its content is validated"
+        )
     return dest
 
 
 def _matches(path: Path, sha256: str | None, size: int | None, md5: str | None) -> bool:
-    return (size is None or path.stat().st_size == size) and (sha256 is None or sha256_of(path) == sha256) \
+    return (
+        (size is None or path.stat().st_size == size)
+        and (sha256 is None or sha256_of(path) == sha256)
         and (md5 is None or md5_of(path) == md5)
+    )
 
 
 def _record_unverified(dest: Path, pin: LockKey, source: str, sha256: str) -> None:
-    write_yaml(_unverified(dest), {
-        "lock_file": str(pin.lock_file), "dataset": pin.dataset, "source": pin.source, "url": source,
-        "file": dest.name, "size": (_part(dest) if _part(dest).is_file() else dest).stat().st_size,
-        "sha256": sha256, "downloaded": _now(),
-    })
+    write_yaml(
+        _unverified(dest),
+        {
+            "lock_file": str(pin.lock_file),
+            "dataset": pin.dataset,
+            "source": pin.source,
+            "url": source,
+            "file": dest.name,
+            "size": (_part(dest) if _part(dest).is_file() else dest).stat().st_size,
+            "sha256": sha256,
+            "downloaded": _now(),
+        },
+    )
 
 
 def _reject_against_pin(source: str, dest: Path, pin: LockKey, entry: dict, size: int, found: str) -> None:
@@ -398,7 +463,9 @@ def _reject_against_pin(source: str, dest: Path, pin: LockKey, entry: dict, size
         f"expected sha256 {entry['sha256']} ({entry['size']} bytes), found sha256 {found} ({size} bytes). "
         f"The download is kept as {rejected}. If you have checked it and it is the right file, re-pin it with "
         f"`{repin_command(pin)}` and run the workflow again (it validates the file, then pins it)",
-        url=source, expected=entry["sha256"], found=found,
+        url=source,
+        expected=entry["sha256"],
+        found=found,
     )
 
 
@@ -415,7 +482,11 @@ def read_lock(lock_file: str | os.PathLike) -> dict[str, dict[str, dict]]:
     data = read_yaml(path) if path.is_file() else None
     if not data:
         return {}
-    if not isinstance(data, dict) or data.get("version") != LOCK_VERSION or not isinstance(data.get("pins") or {}, dict):
+    if (
+        not isinstance(data, dict)
+        or data.get("version") != LOCK_VERSION
+        or not isinstance(data.get("pins") or {}, dict)
+    ):
         raise DownloadError(
             f"{path}: not a version-{LOCK_VERSION} download lock (older versions pinned by file name, at first "
             f"download, without validating the file). Move it aside (mv {path} {path}.old) and run again: every "
@@ -431,7 +502,7 @@ def lock_entry(pin: LockKey) -> dict | None:
 
 _LOCK_HEADER = (
     "# Downloads with no published checksum, pinned by dataset and source (sha256 and size) once\n"
-    "# their content was validated (README, \"Downloads\"). Commit or share it to pin your copies.\n"
+    '# their content was validated (README, "Downloads"). Commit or share it to pin your copies.\n'
     f"# After checking a file that no longer matches its pin: {REPIN} <dataset> <source>\n"
 )
 

@@ -10,8 +10,8 @@ that need the whole ranking (HOPS) are computed here.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -19,8 +19,8 @@ import torch
 from .assets import RunAssets
 from .data.loaders import make_loader
 from .data.prepared import data_path, read_meta
-from .inference import build_model, place_model, predict
 from .fileio import save_npz, write_json
+from .inference import build_model, place_model, predict
 from .methods import get_method, posthoc_chain
 from .metrics import expected_calibration_error, hops, level_accuracies, metrics, rank_by_score
 from .runs import Evaluation, RunSpec
@@ -61,10 +61,18 @@ def evaluate_run(
         other = torch.load(path, map_location="cpu", weights_only=True)
         other_scores, _ = _scores(RunSpec.from_dict(other["config"]), other["model"], assets, data, split, device)
         auxiliary_probabilities[name] = leaf_probabilities(other_scores)
-    scored = scored_predictions(scores, targets, assets, run.posthoc, auxiliary_probabilities, get_method(run.method).ranked_by)
+    scored = scored_predictions(
+        scores, targets, assets, run.posthoc, auxiliary_probabilities, get_method(run.method).ranked_by
+    )
     result = {
-        "dataset": run.dataset, "variant": run.variant, "seed": run.seed, "method": run.method, "head": run.head,
-        "split": split, "checkpoint_epoch": state["epoch"], "drop_last": run.evaluation.drop_last,
+        "dataset": run.dataset,
+        "variant": run.variant,
+        "seed": run.seed,
+        "method": run.method,
+        "head": run.head,
+        "split": split,
+        "checkpoint_epoch": state["epoch"],
+        "drop_last": run.evaluation.drop_last,
         "data_path": data_path(read_meta(data), run.training.augment_on),
         **scored.pop("metrics"),
     }
@@ -73,14 +81,21 @@ def evaluate_run(
     return result
 
 
-def _scores(run: RunSpec, weights: dict, assets: RunAssets, data, split: str, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+def _scores(
+    run: RunSpec, weights: dict, assets: RunAssets, data, split: str, device: torch.device
+) -> tuple[np.ndarray, np.ndarray]:
     """A trained model's class scores and the targets over a split."""
     model = build_model(run, assets)
     model.load_state_dict(weights)
     place_model(model, run, device)
     loader = make_loader(
-        data, split, train=False, batch_size=run.evaluation.batch_size_on(device.type), device=device,
-        drop_last=run.evaluation.drop_last, workers=run.training.workers,
+        data,
+        split,
+        train=False,
+        batch_size=run.evaluation.batch_size_on(device.type),
+        device=device,
+        drop_last=run.evaluation.drop_last,
+        workers=run.training.workers,
     )
     return predict(model, loader, device, run.training.precision, run.training.channels_last)
 
@@ -90,8 +105,14 @@ def leaf_probabilities(scores: np.ndarray) -> np.ndarray:
     return torch.softmax(torch.from_numpy(scores).double(), dim=1).numpy()
 
 
-def scored_predictions(scores: np.ndarray, targets: np.ndarray, assets: RunAssets, chains: Sequence[str],
-                       auxiliary: Mapping[str, np.ndarray] | None = None, ranked_by: str = "") -> dict:
+def scored_predictions(
+    scores: np.ndarray,
+    targets: np.ndarray,
+    assets: RunAssets,
+    chains: Sequence[str],
+    auxiliary: Mapping[str, np.ndarray] | None = None,
+    ranked_by: str = "",
+) -> dict:
     """Top-k rankings of the base prediction and of every post-hoc chain, and their metrics;
     ``auxiliary`` holds the auxiliary models' probabilities over the same samples, by name;
     ``ranked_by`` says what the base scores are (recorded with the metrics)."""
@@ -106,7 +127,10 @@ def scored_predictions(scores: np.ndarray, targets: np.ndarray, assets: RunAsset
             chain_probabilities, chain_scores = rule.apply(chain_probabilities, chain_scores, assets, extra)
             described.append(rule.ranked_by)
         out[f"ranked_{chain}"] = rank_by_score(chain_scores, k)
-        summary[chain] = {**_metrics(chain_scores, chain_probabilities, targets, assets), "ranked_by": ", then ".join(described)}
+        summary[chain] = {
+            **_metrics(chain_scores, chain_probabilities, targets, assets),
+            "ranked_by": ", then ".join(described),
+        }
     out["metrics"] = summary
     return out
 

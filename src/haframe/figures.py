@@ -6,8 +6,8 @@ study: the figure functions take the ``colours`` of ``series_colours(study order
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -18,8 +18,9 @@ import numpy as np  # noqa: E402
 
 from .fileio import atomic_path  # noqa: E402
 
-
-PALETTE = tuple(matplotlib.colormaps["tab20"].colors[i] for i in (*range(0, 20, 2), *range(1, 20, 2)))  # strong hues first
+PALETTE = tuple(
+    matplotlib.colormaps["tab20"].colors[i] for i in (*range(0, 20, 2), *range(1, 20, 2))
+)  # strong hues first
 
 
 def series_colours(names: Sequence[str]) -> dict[str, tuple]:
@@ -72,7 +73,9 @@ def clipped_error(mean: float, half_width: float | None, low: float, high: float
     return [[min(half, mean - low)], [min(half, high - mean)]]
 
 
-def error_vs_severity(rows: Sequence[dict], title: str, *paths: str | Path, colours: Mapping[str, tuple] | None = None) -> int:
+def error_vs_severity(
+    rows: Sequence[dict], title: str, *paths: str | Path, colours: Mapping[str, tuple] | None = None
+) -> int:
     """Top-1 error vs mistake severity, one point per table row with 95% CI crosses (cut to
     0-100 % and to severities >= 0). Returns the number of series drawn."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -81,9 +84,16 @@ def error_vs_severity(rows: Sequence[dict], title: str, *paths: str | Path, colo
         x, y = row.get("top1_error"), row.get("mistake_severity")
         if not x or not y or x["mean"] is None or y["mean"] is None:
             continue
-        ax.errorbar(x["mean"], y["mean"], xerr=clipped_error(x["mean"], x["ci"], 0.0, 100.0),
-                    yerr=clipped_error(y["mean"], y["ci"], 0.0), fmt="o" if row.get("head") == "II" else "s",
-                    capsize=3, label=row["name"], color=_colour(colours, row["name"]))
+        ax.errorbar(
+            x["mean"],
+            y["mean"],
+            xerr=clipped_error(x["mean"], x["ci"], 0.0, 100.0),
+            yerr=clipped_error(y["mean"], y["ci"], 0.0),
+            fmt="o" if row.get("head") == "II" else "s",
+            capsize=3,
+            label=row["name"],
+            color=_colour(colours, row["name"]),
+        )
         drawn += 1
     ax.set_xlabel("top-1 error (%)")
     ax.set_ylabel("mistake severity")
@@ -102,8 +112,9 @@ def mean_band(ax, x, curves: Sequence[np.ndarray], label: str, colour=None) -> N
         ax.fill_between(x, stacked.min(axis=0), stacked.max(axis=0), color=line.get_color(), alpha=0.15)
 
 
-def ahd_curves(curves: dict[str, Sequence[np.ndarray]], title: str, *paths: str | Path,
-               colours: Mapping[str, tuple] | None = None) -> int:
+def ahd_curves(
+    curves: dict[str, Sequence[np.ndarray]], title: str, *paths: str | Path, colours: Mapping[str, tuple] | None = None
+) -> int:
     """AHD@k against k per variant: mean over seeds, band = range over seeds."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name, per_seed in curves.items():
@@ -117,8 +128,12 @@ def ahd_curves(curves: dict[str, Sequence[np.ndarray]], title: str, *paths: str 
     return len(curves)
 
 
-def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title: str, *paths: str | Path,
-                    colours: Mapping[str, tuple] | None = None) -> int:
+def training_curves(
+    histories: dict[str, Sequence[dict[str, np.ndarray]]],
+    title: str,
+    *paths: str | Path,
+    colours: Mapping[str, tuple] | None = None,
+) -> int:
     """Validation top-1 error and training loss per epoch: mean over seeds and range band."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for name, per_seed in histories.items():
@@ -144,8 +159,12 @@ COLLAPSE_PANELS = (  # (nc.csv column, axis label, log scale)
 )
 
 
-def collapse_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title: str, *paths: str | Path,
-                    colours: Mapping[str, tuple] | None = None) -> int:
+def collapse_curves(
+    histories: dict[str, Sequence[dict[str, np.ndarray]]],
+    title: str,
+    *paths: str | Path,
+    colours: Mapping[str, tuple] | None = None,
+) -> int:
     """The neural-collapse statistics per checkpoint epoch, one line per variant (mean over
     seeds, band = range over seeds); a variant without a statistic (no linear classifier for
     the self-duality) leaves that panel out."""
@@ -165,8 +184,9 @@ def collapse_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], title
     return len(histories)
 
 
-def mistake_distances(shares: dict[str, Sequence[np.ndarray]], title: str, *paths: str | Path,
-                      colours: Mapping[str, tuple] | None = None) -> int:
+def mistake_distances(
+    shares: dict[str, Sequence[np.ndarray]], title: str, *paths: str | Path, colours: Mapping[str, tuple] | None = None
+) -> int:
     """Where mistakes land: per variant, the share of its mistakes at each hierarchical distance
     1..H (bars: mean over seeds; whiskers: range over seeds)."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -175,9 +195,15 @@ def mistake_distances(shares: dict[str, Sequence[np.ndarray]], title: str, *path
         stacked = np.vstack(per_seed)
         distances = np.arange(1, stacked.shape[1] + 1)
         mean = stacked.mean(axis=0)
-        ax.bar(distances + (i - (len(shares) - 1) / 2) * width, mean, width,
-               yerr=[mean - stacked.min(axis=0), stacked.max(axis=0) - mean], capsize=2, label=name,
-               color=_colour(colours, name))
+        ax.bar(
+            distances + (i - (len(shares) - 1) / 2) * width,
+            mean,
+            width,
+            yerr=[mean - stacked.min(axis=0), stacked.max(axis=0) - mean],
+            capsize=2,
+            label=name,
+            color=_colour(colours, name),
+        )
     ax.set_xlabel("hierarchical distance of the mistake d(prediction, target)")
     ax.set_ylabel("share of mistakes")
     ax.set_xticks(np.arange(1, max(len(s[0]) for s in shares.values()) + 1) if shares else [])

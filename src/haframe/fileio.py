@@ -8,8 +8,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -93,7 +94,10 @@ def check_sha256_prefix(path: str | os.PathLike, prefix: str) -> str:
         raise ValueError(f"sha256 prefix must be hexadecimal digits, got {prefix!r}")
     digest = sha256_of(path)
     if not digest.startswith(prefix):
-        raise ValueError(f"{path}: sha256 {digest[:len(prefix)]}... does not match the expected prefix {prefix} (corrupt or wrong file)")
+        raise ValueError(
+            f"{path}: sha256 {digest[: len(prefix)]}... does not match the expected prefix {prefix} (corrupt or wrong "
+            "file)"
+        )
     return digest
 
 

@@ -15,9 +15,9 @@ Leaves may sit at different depths; distances follow README, "The method" 1 (the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -34,15 +34,13 @@ class Hierarchy:
     paths: tuple[tuple[str, ...], ...]  # root ... class, one per class
 
     @classmethod
-    def from_paths(cls, paths: Sequence[Sequence[str]], source: str = "hierarchy") -> "Hierarchy":
+    def from_paths(cls, paths: Sequence[Sequence[str]], source: str = "hierarchy") -> Hierarchy:
         paths = tuple(tuple(p) for p in paths)
         _validate(paths, source)
         return cls(classes=tuple(p[-1] for p in paths), paths=paths)
 
     @classmethod
-    def from_parents(
-        cls, parent: dict[str, str], classes: Sequence[str], source: str = "hierarchy"
-    ) -> "Hierarchy":
+    def from_parents(cls, parent: dict[str, str], classes: Sequence[str], source: str = "hierarchy") -> Hierarchy:
         """Build from a child -> parent map; ``classes`` gives the class-index order."""
         paths = []
         for c in classes:
@@ -166,12 +164,14 @@ class TreeShape:
     hierarchy: Hierarchy | None = None
 
     @classmethod
-    def of(cls, hierarchy: Hierarchy, origin: str) -> "TreeShape":
+    def of(cls, hierarchy: Hierarchy, origin: str) -> TreeShape:
         return cls(hierarchy.num_classes, hierarchy.height, origin, hierarchy)
 
     def describe(self) -> str:
-        known = [f"K = {self.classes} classes" if self.classes is not None else "",
-                 f"height {self.height}" if self.height is not None else ""]
+        known = [
+            f"K = {self.classes} classes" if self.classes is not None else "",
+            f"height {self.height}" if self.height is not None else "",
+        ]
         return f"{' and '.join(filter(None, known)) or 'nothing known'}, from {self.origin}"
 
 
@@ -215,9 +215,7 @@ def _validate(paths: tuple[tuple[str, ...], ...], source: str) -> None:
         for parent, child in zip(path, path[1:]):
             known = parent_of.setdefault(child, parent)
             if known != parent:
-                raise HierarchyError(
-                    f"{where}: node {child!r} has two parents, {known!r} and {parent!r}"
-                )
+                raise HierarchyError(f"{where}: node {child!r} has two parents, {known!r} and {parent!r}")
     inner = set(parent_of.values())
     for cls, line in classes.items():
         if cls in inner:
@@ -270,6 +268,5 @@ def check_class_order(hierarchy: Hierarchy, classes: Sequence[str], source: str)
         raise HierarchyError(f"{source}: hierarchy has classes unknown to the dataset: {unknown[:10]}")
     first = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
     raise HierarchyError(
-        f"{source}: class order differs from the dataset's at index {first}: "
-        f"{got[first]!r} vs {expected[first]!r}"
+        f"{source}: class order differs from the dataset's at index {first}: {got[first]!r} vs {expected[first]!r}"
     )

@@ -30,8 +30,9 @@ Torch-free; the method registry, which ``training_record`` reads, brings torch w
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from .fileio import read_json
 from .runs import RESOURCE_FIELDS, ConfigError, RunSpec
@@ -79,7 +80,8 @@ def training_record(run: RunSpec) -> dict:
     del record["posthoc"]
     record["training"] = {key: value for key, value in record["training"].items() if key not in RESOURCE_FIELDS}
     record["params"] = {
-        key: value for key, value in record["params"].items()
+        key: value
+        for key, value in record["params"].items()
         if key not in method.added_later or value != method.params[key].default
     }
     return canonical(record)

@@ -24,13 +24,19 @@ def build_model(run: RunSpec, assets: RunAssets) -> Model:
     method = get_method(run.method)
     tree = TreeShape.of(assets.hierarchy, "the hierarchy stage")
     for key, problem in method.tree_problems(run, tree).items():
-        where = (f"training, datasets.{run.dataset}.training, variants.{run.variant}.training or "
-                 f"datasets.{run.dataset}.overrides.{run.variant}.training" if key.startswith("training.")
-                 else f"variants.{run.variant} or datasets.{run.dataset}.overrides.{run.variant}")
-        raise ConfigError(f"{run.name}: {key}: {problem} (dataset {run.dataset!r}: {tree.describe()}); "
-                          f"the config sets {key.removeprefix('training.')} in {where}")
+        where = (
+            f"training, datasets.{run.dataset}.training, variants.{run.variant}.training or "
+            f"datasets.{run.dataset}.overrides.{run.variant}.training"
+            if key.startswith("training.")
+            else f"variants.{run.variant} or datasets.{run.dataset}.overrides.{run.variant}"
+        )
+        raise ConfigError(
+            f"{run.name}: {key}: {problem} (dataset {run.dataset!r}: {tree.describe()}); "
+            f"the config sets {key.removeprefix('training.')} in {where}"
+        )
     backbone, head, dim = build_body(
-        training.backbone, run.head,
+        training.backbone,
+        run.head,
         type_II_width=training.feature_dim or method.output_width(assets),
         type_I_width=training.type_I_width or assets.num_classes,
     )
@@ -55,7 +61,9 @@ def autocast(device: torch.device, precision: str):
 
 
 @torch.no_grad()
-def predict(model: Model, loader, device: torch.device, precision: str, channels_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model: Model, loader, device: torch.device, precision: str, channels_last: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Class scores (the method's prediction rule, float32) and targets (in the classifier's
     classes: the leaves but for an auxiliary model) over a whole split, in order."""
     model.eval()
@@ -71,8 +79,9 @@ def predict(model: Model, loader, device: torch.device, precision: str, channels
 
 
 @torch.no_grad()
-def collapse_pass(model: Model, loader, assets: RunAssets, device: torch.device, precision: str,
-                  channels_last: bool = False) -> dict[str, float | None]:
+def collapse_pass(
+    model: Model, loader, assets: RunAssets, device: torch.device, precision: str, channels_last: bool = False
+) -> dict[str, float | None]:
     """One pass over a non-augmented split: its top-1 error (%) and the neural-collapse
     statistics of the classifier's input (``haframe.collapse.COLUMNS``), over the classes the
     classifier predicts (the HAFrame's target applies to the K leaves only)."""

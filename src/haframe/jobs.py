@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import types
 import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .assets import FRAME_FILES, HIERARCHY_FILES
 from .identity import (
@@ -35,8 +36,15 @@ REPORT_FIGURES = ("error_vs_severity", "ahd_at_k", "training_curves", "neural_co
 # the params Snakemake recorded for the job that wrote a file (their reprs), None when none:
 # haframe.identity keeps a finished job's while they mean the same (an upgrade reruns nothing)
 Recorded = Callable[[str], Sequence[str] | None]
-RUN_FILES = {"checkpoint": "checkpoint.pt", "history": "history.csv", "nc": "nc.csv", "config": "config.yaml",
-             "metrics": "metrics.json", "predictions": "predictions.npz", "mlflow": "mlflow.json"}
+RUN_FILES = {
+    "checkpoint": "checkpoint.pt",
+    "history": "history.csv",
+    "nc": "nc.csv",
+    "config": "config.yaml",
+    "metrics": "metrics.json",
+    "predictions": "predictions.npz",
+    "mlflow": "mlflow.json",
+}
 
 
 @dataclass(frozen=True)
@@ -77,11 +85,18 @@ class Layout:
         return f"{self.data_root}/downloads.lock.yaml"
 
     def dataset_tables(self, dataset: str) -> list[str]:
-        return [f"{self.report_dir}/tables/{name}.{suffix}"
-                for name in (dataset, f"{dataset}_hierarchy") for suffix in ("md", "tex", "csv", "html")]
+        return [
+            f"{self.report_dir}/tables/{name}.{suffix}"
+            for name in (dataset, f"{dataset}_hierarchy")
+            for suffix in ("md", "tex", "csv", "html")
+        ]
 
     def study_tables(self) -> list[str]:
-        tables = [f"{self.report_dir}/tables/{name}.{suffix}" for name in ("ablation", "summary") for suffix in ("md", "tex", "csv", "html")]
+        tables = [
+            f"{self.report_dir}/tables/{name}.{suffix}"
+            for name in ("ablation", "summary")
+            for suffix in ("md", "tex", "csv", "html")
+        ]
         return tables + [f"{self.report_dir}/tables/scorecard.{suffix}" for suffix in ("md", "csv", "html")]
 
     def report_tables(self, datasets: Iterable[str]) -> list[str]:
@@ -89,8 +104,12 @@ class Layout:
         return [path for d in datasets for path in self.dataset_tables(d)] + self.study_tables()
 
     def report_figures(self, datasets: Iterable[str]) -> list[str]:
-        return [f"{self.report_dir}/figures/{d}_{figure}.{suffix}"
-                for d in datasets for figure in REPORT_FIGURES for suffix in ("png", "svg")]
+        return [
+            f"{self.report_dir}/figures/{d}_{figure}.{suffix}"
+            for d in datasets
+            for figure in REPORT_FIGURES
+            for suffix in ("png", "svg")
+        ]
 
 
 @dataclass(frozen=True)
@@ -134,8 +153,13 @@ class JobTable:
     of a complete study; a job left out of them (a failed run) stays in the table, so that
     asking for one of its files by name still builds it."""
 
-    def __init__(self, jobs: Iterable[Job], targets: Iterable[str], left_out: Mapping[str, str],
-                 instructions: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        jobs: Iterable[Job],
+        targets: Iterable[str],
+        left_out: Mapping[str, str],
+        instructions: Mapping[str, str] | None = None,
+    ):
         self.jobs = tuple(jobs)
         self.targets = tuple(targets)
         self.left_out = types.MappingProxyType(dict(left_out))  # dataset -> why its data and run jobs are missing
@@ -150,7 +174,10 @@ class JobTable:
             return self._index[key]
         dataset = dict(key[1]).get("dataset")
         if dataset in self.left_out:
-            raise KeyError(self._instructions.get(dataset) or f"dataset {dataset!r} is left out of this run: {self.left_out[dataset]}")
+            raise KeyError(
+                self._instructions.get(dataset)
+                or f"dataset {dataset!r} is left out of this run: {self.left_out[dataset]}"
+            )
         raise KeyError(f"the study has no {rule} job with {dict(key[1])}")
 
     def of(self, rule: str) -> list[Job]:
@@ -172,7 +199,7 @@ class JobTable:
         return "".join(json.dumps(job.to_json(), sort_keys=False) + "\n" for job in self.scheduled())
 
 
-def compile_jobs(study: "Study", layout: Layout, failed: Mapping[str, dict], settings: Mapping[str, Any]) -> JobTable:
+def compile_jobs(study: Study, layout: Layout, failed: Mapping[str, dict], settings: Mapping[str, Any]) -> JobTable:
     """The job table of ``study``. ``failed``: {run directory: failure record} of runs that
     failed before (left out of the targets); ``settings``: the download helper's retry budget
     and timeout, the MLflow tracking URI and the report's reference files."""
@@ -190,15 +217,20 @@ def compile_jobs(study: "Study", layout: Layout, failed: Mapping[str, dict], set
     jobs += _weights_jobs(study, layout, available, settings)
     reported = {d: [run for run in study.runs(d) if not _has_failed(study, layout, run, failed)] for d in available}
     jobs += _report_jobs(study, layout, reported, failed, unavailable, settings)
-    targets = [layout.hierarchy_file("summary", d) for d in available] + [layout.frame_file("summary", d) for d in available]
+    targets = [layout.hierarchy_file("summary", d) for d in available] + [
+        layout.frame_file("summary", d) for d in available
+    ]
     for dataset in available:
-        targets += [layout.run_file("mlflow", run) for run in study.training_runs(dataset)
-                    if not _has_failed(study, layout, run, failed)]
+        targets += [
+            layout.run_file("mlflow", run)
+            for run in study.training_runs(dataset)
+            if not _has_failed(study, layout, run, failed)
+        ]
     targets += layout.report_tables(available) + layout.report_figures(available) + [f"{layout.report_dir}/mlflow.json"]
     return JobTable(_unique(jobs), targets, unavailable, {d: _instructions(study, d) for d in unavailable})
 
 
-def _instructions(study: "Study", dataset: str) -> str | None:
+def _instructions(study: Study, dataset: str) -> str | None:
     """What the user must provide for a left-out dataset, as its kind says it (None: no words)."""
     from .data.prepared import DataError
 
@@ -210,24 +242,27 @@ def _instructions(study: "Study", dataset: str) -> str | None:
     return None
 
 
-def _has_failed(study: "Study", layout: Layout, run: RunSpec, failed: Mapping[str, dict]) -> bool:
+def _has_failed(study: Study, layout: Layout, run: RunSpec, failed: Mapping[str, dict]) -> bool:
     """The run, or an auxiliary model its post-hoc rules need, failed before."""
-    return any(layout.run_dir(r.dataset, r.variant, r.seed) in failed
-               for r in (run, *study.auxiliary_runs_of(run).values()))
+    return any(
+        layout.run_dir(r.dataset, r.variant, r.seed) in failed for r in (run, *study.auxiliary_runs_of(run).values())
+    )
 
 
-def failed_runs(study: "Study", layout: Layout, failed: Mapping[str, dict]) -> dict[str, dict]:
+def failed_runs(study: Study, layout: Layout, failed: Mapping[str, dict]) -> dict[str, dict]:
     """{dataset/variant/seedN: failure record} of the reported runs left out (the report lists them)."""
     unavailable = study.unavailable_datasets()
     return {
         run.name: failed.get(layout.run_dir(run.dataset, run.variant, run.seed))
         or {"stage": "auxiliary", "error": "an auxiliary model it needs failed"}
-        for dataset in study.datasets if dataset not in unavailable
-        for run in study.runs(dataset) if _has_failed(study, layout, run, failed)
+        for dataset in study.datasets
+        if dataset not in unavailable
+        for run in study.runs(dataset)
+        if _has_failed(study, layout, run, failed)
     }
 
 
-def kept_params(study: "Study", job: Job, recorded: Recorded) -> Mapping[str, Any]:
+def kept_params(study: Study, job: Job, recorded: Recorded) -> Mapping[str, Any]:
     """The job's params, where its finished job was recorded by Snakemake with params that mean
     the same (a study finished by an earlier version of the workflow) with those kept, so that an
     upgrade reruns nothing that would come out the same (haframe.identity). ``recorded``: the
@@ -254,37 +289,73 @@ def _download_params(settings: Mapping[str, Any], layout: Layout) -> dict:
     return {"lock_file": layout.lock_file, "retry_seconds": settings["retry_seconds"], "timeout": settings["timeout"]}
 
 
-def _data_jobs(study: "Study", layout: Layout, dataset: str, settings: Mapping[str, Any]) -> list[Job]:
+def _data_jobs(study: Study, layout: Layout, dataset: str, settings: Mapping[str, Any]) -> list[Job]:
     kind, section = study.kind(dataset), study.dataset(dataset)
     sources = kind.sources_for(section.get("sources"))
     jobs, extracted, downloads = [], {}, []
     for key, source in sources.items():
         download = f"{layout.data_root}/downloads/{dataset}/{source.filename}"
         wildcards = {"dataset": dataset, "filename": source.filename}
-        jobs.append(Job("download_source", wildcards, outputs=(download,), resources={"disk_mb": source.disk_mb},
-                        params={"source": source.url, "sha256": source.sha256, "md5": source.md5, "lock_source": key,
-                                **_download_params(settings, layout)}))
+        jobs.append(
+            Job(
+                "download_source",
+                wildcards,
+                outputs=(download,),
+                resources={"disk_mb": source.disk_mb},
+                params={
+                    "source": source.url,
+                    "sha256": source.sha256,
+                    "md5": source.md5,
+                    "lock_source": key,
+                    **_download_params(settings, layout),
+                },
+            )
+        )
         extracted[key] = f"{layout.data_root}/extracted/{dataset}/{source.filename}.d"
-        jobs.append(Job("extract_source", wildcards, inputs={"archive": download}, outputs=(extracted[key],),
-                        resources={"disk_mb": 2 * source.disk_mb}))
+        jobs.append(
+            Job(
+                "extract_source",
+                wildcards,
+                inputs={"archive": download},
+                outputs=(extracted[key],),
+                resources={"disk_mb": 2 * source.disk_mb},
+            )
+        )
         downloads.append(download)
     resources = {"threads": kind.threads, "mem_mb": kind.mem_mb, "runtime": kind.runtime_min}
     meta = layout.data_file("meta.json", dataset)
     params = {"kind": kind.name, "options": data_options(section, kind.options)}
     outputs = (meta, layout.data_file("classes.txt", dataset))
     if study.plants_hierarchy(dataset):
-        jobs.append(Job("prepare_synthetic", {"dataset": dataset}, outputs=(*outputs, layout.data_file("hierarchy.tsv", dataset)),
-                        params=params, resources=resources))
+        jobs.append(
+            Job(
+                "prepare_synthetic",
+                {"dataset": dataset},
+                outputs=(*outputs, layout.data_file("hierarchy.tsv", dataset)),
+                params=params,
+                resources=resources,
+            )
+        )
     else:
-        inputs = {**extracted, **(kind.user_inputs(section, dataset) if kind.user_inputs else {}),
-                  "hierarchy": layout.hierarchy_file("tsv", dataset)}
-        jobs.append(Job("prepare_dataset", {"dataset": dataset}, inputs=inputs, outputs=outputs,
-                        params={**params, "downloads": downloads},
-                        resources={**resources, "disk_mb": round(study.prepared_disk_mb(dataset))}))
+        inputs = {
+            **extracted,
+            **(kind.user_inputs(section, dataset) if kind.user_inputs else {}),
+            "hierarchy": layout.hierarchy_file("tsv", dataset),
+        }
+        jobs.append(
+            Job(
+                "prepare_dataset",
+                {"dataset": dataset},
+                inputs=inputs,
+                outputs=outputs,
+                params={**params, "downloads": downloads},
+                resources={**resources, "disk_mb": round(study.prepared_disk_mb(dataset))},
+            )
+        )
     return jobs
 
 
-def hierarchy_spec(study: "Study", dataset: str) -> dict:
+def hierarchy_spec(study: Study, dataset: str) -> dict:
     """Where a dataset's hierarchy comes from: its ``hierarchy`` section, or the data stage."""
     spec = study.dataset(dataset).get("hierarchy")
     if spec is None:  # planted by the data stage (synthetic)
@@ -292,37 +363,72 @@ def hierarchy_spec(study: "Study", dataset: str) -> dict:
     return {"sha256": None, "class_order": "sorted", **spec}
 
 
-def _hierarchy_jobs(study: "Study", layout: Layout, dataset: str, settings: Mapping[str, Any]) -> list[Job]:
+def _hierarchy_jobs(study: Study, layout: Layout, dataset: str, settings: Mapping[str, Any]) -> list[Job]:
     spec, section = hierarchy_spec(study, dataset), study.dataset(dataset)
     jobs = []
     if spec["source"] is None:
-        inputs = {"hierarchy": layout.data_file("hierarchy.tsv", dataset), "classes": layout.data_file("classes.txt", dataset)}
+        inputs = {
+            "hierarchy": layout.data_file("hierarchy.tsv", dataset),
+            "classes": layout.data_file("classes.txt", dataset),
+        }
     else:
         filename = Path(urllib.parse.urlparse(spec["source"]).path).name
         inputs = {"hierarchy": f"{layout.dataset_dir(dataset)}/hierarchy/source/{filename}"}
-        jobs.append(Job("download_hierarchy", {"dataset": dataset, "filename": filename}, outputs=(inputs["hierarchy"],),
-                        params={"source": spec["source"], "sha256": spec["sha256"], "lock_source": "hierarchy",
-                                **_download_params(settings, layout)}))
-    params = {"format": spec["format"], "class_order": spec["class_order"],
-              "expected": {"classes": section.get("classes"), "height": section.get("height")}}
+        jobs.append(
+            Job(
+                "download_hierarchy",
+                {"dataset": dataset, "filename": filename},
+                outputs=(inputs["hierarchy"],),
+                params={
+                    "source": spec["source"],
+                    "sha256": spec["sha256"],
+                    "lock_source": "hierarchy",
+                    **_download_params(settings, layout),
+                },
+            )
+        )
+    params = {
+        "format": spec["format"],
+        "class_order": spec["class_order"],
+        "expected": {"classes": section.get("classes"), "height": section.get("height")},
+    }
     outputs = tuple(layout.hierarchy_file(name, dataset) for name in HIERARCHY_FILES)
     return [*jobs, Job("parse_hierarchy", {"dataset": dataset}, inputs=inputs, outputs=outputs, params=params)]
 
 
-def _frame_job(study: "Study", layout: Layout, dataset: str) -> Job:
+def _frame_job(study: Study, layout: Layout, dataset: str) -> Job:
     frame = study.dataset(dataset)["frame"]
-    return Job("solve_frame", {"dataset": dataset},
-               inputs={"hierarchy": layout.hierarchy_file("tsv", dataset), "distances": layout.hierarchy_file("distances", dataset)},
-               outputs=tuple(layout.frame_file(name, dataset) for name in FRAME_FILES),
-               params={"gamma": frame["gamma"], "solver": frame["solver"]})
+    return Job(
+        "solve_frame",
+        {"dataset": dataset},
+        inputs={
+            "hierarchy": layout.hierarchy_file("tsv", dataset),
+            "distances": layout.hierarchy_file("distances", dataset),
+        },
+        outputs=tuple(layout.frame_file(name, dataset) for name in FRAME_FILES),
+        params={"gamma": frame["gamma"], "solver": frame["solver"]},
+    )
 
 
-def _weights_jobs(study: "Study", layout: Layout, datasets: list[str], settings: Mapping[str, Any]) -> list[Job]:
-    names = sorted({run.training.pretrained for d in datasets for run in study.training_runs(d) if run.training.pretrained})
-    return [Job("download_weights", {"filename": WEIGHTS[name].filename}, outputs=(weights_file(layout, name),),
-                params={"source": WEIGHTS[name].url, "sha256_prefix": WEIGHTS[name].sha256_prefix, "name": name,
-                        "format": WEIGHTS[name].format, **_download_params(settings, layout)})
-            for name in names]
+def _weights_jobs(study: Study, layout: Layout, datasets: list[str], settings: Mapping[str, Any]) -> list[Job]:
+    names = sorted(
+        {run.training.pretrained for d in datasets for run in study.training_runs(d) if run.training.pretrained}
+    )
+    return [
+        Job(
+            "download_weights",
+            {"filename": WEIGHTS[name].filename},
+            outputs=(weights_file(layout, name),),
+            params={
+                "source": WEIGHTS[name].url,
+                "sha256_prefix": WEIGHTS[name].sha256_prefix,
+                "name": name,
+                "format": WEIGHTS[name].format,
+                **_download_params(settings, layout),
+            },
+        )
+        for name in names
+    ]
 
 
 def weights_file(layout: Layout, name: str) -> str:
@@ -334,12 +440,16 @@ def weights_file(layout: Layout, name: str) -> str:
 
 def run_assets(layout: Layout, dataset: str) -> dict[str, str]:
     """The hierarchy and frame files a run reads (``RunAssets.load``'s arguments)."""
-    return {"hierarchy": layout.hierarchy_file("tsv", dataset), "distances": layout.hierarchy_file("distances", dataset),
-            "levels": layout.hierarchy_file("levels", dataset), "haframe": layout.frame_file("haframe", dataset),
-            "etf": layout.frame_file("etf", dataset)}
+    return {
+        "hierarchy": layout.hierarchy_file("tsv", dataset),
+        "distances": layout.hierarchy_file("distances", dataset),
+        "levels": layout.hierarchy_file("levels", dataset),
+        "haframe": layout.frame_file("haframe", dataset),
+        "etf": layout.frame_file("etf", dataset),
+    }
 
 
-def _run_jobs(study: "Study", layout: Layout, run: RunSpec, settings: Mapping[str, Any]) -> list[Job]:
+def _run_jobs(study: Study, layout: Layout, run: RunSpec, settings: Mapping[str, Any]) -> list[Job]:
     """A run's train and import jobs, and its evaluation unless it is an auxiliary model. The
     train job's ``identity`` is what determines the weights (its rerun trigger); ``run``, the
     whole RunSpec it trains and records, is Untracked (haframe.identity)."""
@@ -349,54 +459,123 @@ def _run_jobs(study: "Study", layout: Layout, run: RunSpec, settings: Mapping[st
     assets = run_assets(layout, run.dataset)
     meta = layout.data_file("meta.json", run.dataset)
     weights = {"weights": weights_file(layout, training.pretrained)} if training.pretrained else {}
-    jobs = [Job("train", wildcards, inputs={**weights, **assets, "meta": meta},
-                outputs=tuple(layout.run_file(name, run) for name in ("checkpoint", "history", "nc", "config")),
-                params={"identity": training_record(run),
-                        "run": Untracked(run.to_dict()),
-                        "resume_dir": f"{layout.run_dir(run.dataset, run.variant, run.seed)}/resume"},
-                resources=resources)]
+    jobs = [
+        Job(
+            "train",
+            wildcards,
+            inputs={**weights, **assets, "meta": meta},
+            outputs=tuple(layout.run_file(name, run) for name in ("checkpoint", "history", "nc", "config")),
+            params={
+                "identity": training_record(run),
+                "run": Untracked(run.to_dict()),
+                "resume_dir": f"{layout.run_dir(run.dataset, run.variant, run.seed)}/resume",
+            },
+            resources=resources,
+        )
+    ]
     tracked = {name: layout.run_file(name, run) for name in ("config", "history", "nc")}
     evaluated = run.variant in study.config["variants"]
     if evaluated:
-        auxiliary = {f"auxiliary_{name}": layout.run_file("checkpoint", aux) for name, aux in study.auxiliary_runs_of(run).items()}
-        jobs.append(Job("evaluate", wildcards, inputs={**assets, **auxiliary, "checkpoint": layout.run_file("checkpoint", run), "meta": meta},
-                        outputs=(layout.run_file("metrics", run), layout.run_file("predictions", run)), resources=resources,
-                        params={"evaluation": evaluation_record(run)}))
+        auxiliary = {
+            f"auxiliary_{name}": layout.run_file("checkpoint", aux)
+            for name, aux in study.auxiliary_runs_of(run).items()
+        }
+        jobs.append(
+            Job(
+                "evaluate",
+                wildcards,
+                inputs={**assets, **auxiliary, "checkpoint": layout.run_file("checkpoint", run), "meta": meta},
+                outputs=(layout.run_file("metrics", run), layout.run_file("predictions", run)),
+                resources=resources,
+                params={"evaluation": evaluation_record(run)},
+            )
+        )
         tracked["metrics"] = layout.run_file("metrics", run)
-    jobs.append(Job("import_run", wildcards, inputs=tracked, outputs=(layout.run_file("mlflow", run),),
-                    params={"tracking_uri": settings["tracking_uri"], "experiment": study.name}))
+    jobs.append(
+        Job(
+            "import_run",
+            wildcards,
+            inputs=tracked,
+            outputs=(layout.run_file("mlflow", run),),
+            params={"tracking_uri": settings["tracking_uri"], "experiment": study.name},
+        )
+    )
     return jobs
 
 
 # ---------------------------------------------------------------------- report
 
 
-def study_series(study: "Study") -> list[str]:
+def study_series(study: Study) -> list[str]:
     """Every variant and post-hoc chain of the study, in config order (one colour each)."""
-    return [name for variant, spec in study.config["variants"].items()
-            for name in [variant, *(f"{variant}+{chain}" for chain in spec.get("posthoc") or [])]]
+    return [
+        name
+        for variant, spec in study.config["variants"].items()
+        for name in [variant, *(f"{variant}+{chain}" for chain in spec.get("posthoc") or [])]
+    ]
 
 
-def _report_jobs(study: "Study", layout: Layout, reported: Mapping[str, list[RunSpec]], failed: Mapping[str, dict],
-                 unavailable: Mapping[str, str], settings: Mapping[str, Any]) -> list[Job]:
+def _report_jobs(
+    study: Study,
+    layout: Layout,
+    reported: Mapping[str, list[RunSpec]],
+    failed: Mapping[str, dict],
+    unavailable: Mapping[str, str],
+    settings: Mapping[str, Any],
+) -> list[Job]:
     report, jobs = layout.report_dir, []
     failures = failed_runs(study, layout, failed)
     for dataset, runs in reported.items():
-        files = {name: [layout.run_file(key, run) for run in runs]
-                 for name, key in (("metrics", "metrics"), ("predictions", "predictions"), ("histories", "history"), ("collapse", "nc"))}
-        jobs.append(Job("report_dataset", {"dataset": dataset},
-                        inputs={**files, "distances": layout.hierarchy_file("distances", dataset)},
-                        outputs=(*layout.dataset_tables(dataset), *layout.report_figures([dataset])),
-                        params={"variants": study.variants(dataset), "figures": REPORT_FIGURES, "series": study_series(study),
-                                "failed_runs": {name: record for name, record in failures.items() if name.startswith(f"{dataset}/")}}))
-    jobs.append(Job("report_study", {}, inputs={"metrics": [layout.run_file("metrics", r) for runs in reported.values() for r in runs],
-                                                "reference": settings["reference_results"], "notes": settings["reference_notes"]},
-                    outputs=tuple(layout.study_tables()),
-                    params={"variants": {d: study.variants(d) for d in reported},
-                            "not_run": {"datasets": dict(unavailable), "runs": failures}}))
-    jobs.append(Job("import_report", {}, inputs={"files": layout.report_tables(reported) + layout.report_figures(reported)},
-                    outputs=(f"{report}/mlflow.json",),
-                    params={"tracking_uri": settings["tracking_uri"], "experiment": study.name}))
+        files = {
+            name: [layout.run_file(key, run) for run in runs]
+            for name, key in (
+                ("metrics", "metrics"),
+                ("predictions", "predictions"),
+                ("histories", "history"),
+                ("collapse", "nc"),
+            )
+        }
+        jobs.append(
+            Job(
+                "report_dataset",
+                {"dataset": dataset},
+                inputs={**files, "distances": layout.hierarchy_file("distances", dataset)},
+                outputs=(*layout.dataset_tables(dataset), *layout.report_figures([dataset])),
+                params={
+                    "variants": study.variants(dataset),
+                    "figures": REPORT_FIGURES,
+                    "series": study_series(study),
+                    "failed_runs": {
+                        name: record for name, record in failures.items() if name.startswith(f"{dataset}/")
+                    },
+                },
+            )
+        )
+    jobs.append(
+        Job(
+            "report_study",
+            {},
+            inputs={
+                "metrics": [layout.run_file("metrics", r) for runs in reported.values() for r in runs],
+                "reference": settings["reference_results"],
+                "notes": settings["reference_notes"],
+            },
+            outputs=tuple(layout.study_tables()),
+            params={
+                "variants": {d: study.variants(d) for d in reported},
+                "not_run": {"datasets": dict(unavailable), "runs": failures},
+            },
+        )
+    )
+    jobs.append(
+        Job(
+            "import_report",
+            {},
+            inputs={"files": layout.report_tables(reported) + layout.report_figures(reported)},
+            outputs=(f"{report}/mlflow.json",),
+            params={"tracking_uri": settings["tracking_uri"], "experiment": study.name},
+        )
+    )
     return jobs
 
 
@@ -421,4 +600,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-

@@ -4,7 +4,7 @@ accuracy, calibration), vectorised: no loop over samples."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ def rank_by_score(scores: np.ndarray, k: int) -> np.ndarray:
     K = scores.shape[1]
     if k >= K:
         return np.argsort(-scores, axis=1, kind="stable")
-    chosen = np.argpartition(scores, K - k, axis=1)[:, K - k:]
+    chosen = np.argpartition(scores, K - k, axis=1)[:, K - k :]
     chosen.sort(axis=1)  # index order: the stable sort below then puts tied scores lower index first
     values = np.take_along_axis(scores, chosen, axis=1)
     ranked = np.take_along_axis(chosen, np.argsort(-values, axis=1, kind="stable"), axis=1)
@@ -91,7 +91,9 @@ def hops_weights(expected: np.ndarray) -> np.ndarray:
     return start + (end - start) * (np.arange(K)[None, :] - first) / size
 
 
-def hops(ranking: np.ndarray, targets: np.ndarray, D: np.ndarray, ks: Sequence[int | None] = HOPS_KS) -> dict[str, float]:
+def hops(
+    ranking: np.ndarray, targets: np.ndarray, D: np.ndarray, ks: Sequence[int | None] = HOPS_KS
+) -> dict[str, float]:
     """HOPS@k for each k of ``ks`` (None: the whole ranking; Sani & Anand, CVPR 2026) from
     full rankings (N x K, best first); cutoffs above K are left out.
 
@@ -108,8 +110,8 @@ def hops(ranking: np.ndarray, targets: np.ndarray, D: np.ndarray, ks: Sequence[i
     K = D.shape[0]
     sums = {k: 0.0 for k in ks if k is None or k <= K}
     for start in range(0, len(targets), HOPS_CHUNK):
-        y = np.asarray(targets[start:start + HOPS_CHUNK])
-        obtained = np.take_along_axis(R[y], ranking[start:start + HOPS_CHUNK], axis=1)
+        y = np.asarray(targets[start : start + HOPS_CHUNK])
+        obtained = np.take_along_axis(R[y], ranking[start : start + HOPS_CHUNK], axis=1)
         e, w = expected[y], weights[y]
         for k in sums:
             width = K if k is None else k
@@ -128,7 +130,9 @@ def node_indicator(levels: np.ndarray, level: int) -> np.ndarray:
     return np.eye(int(column.max()) + 1)[column]
 
 
-def level_accuracies(probabilities: np.ndarray, top1: np.ndarray, targets: np.ndarray, levels: np.ndarray) -> dict[str, float]:
+def level_accuracies(
+    probabilities: np.ndarray, top1: np.ndarray, targets: np.ndarray, levels: np.ndarray
+) -> dict[str, float]:
     """Top-1 accuracy (%) at every level of the padded tree below the root, the leaf level from
     ``top1``, each coarser level by the leaf probabilities summed into its nodes; and the
     full-path accuracy: the share of samples right at every level."""
@@ -142,13 +146,17 @@ def level_accuracies(probabilities: np.ndarray, top1: np.ndarray, targets: np.nd
     return result
 
 
-def expected_calibration_error(probabilities: np.ndarray, top1: np.ndarray, targets: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    probabilities: np.ndarray, top1: np.ndarray, targets: np.ndarray, bins: int = ECE_BINS
+) -> float:
     """ECE (%) over ``bins`` equal-width confidence bins (lower, upper], the first closed at 0:
     confidence = the probability of the predicted class (HiE's ``guo_ECE``)."""
     confidence = np.take_along_axis(probabilities, top1[:, None], axis=1)[:, 0]
     correct = (top1 == targets).astype(np.float64)
     index = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
-    gap = np.abs(np.bincount(index, weights=correct, minlength=bins) - np.bincount(index, weights=confidence, minlength=bins))
+    gap = np.abs(
+        np.bincount(index, weights=correct, minlength=bins) - np.bincount(index, weights=confidence, minlength=bins)
+    )
     return float(100.0 * gap.sum() / len(targets))
 
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -104,10 +105,24 @@ Space = Uniform | LogUniform | IntUniform | Choice
 
 # --------------------------------------------------------------------------- options
 
-_NOUNS = {float: ("a number", "numbers"), int: ("an integer", "integers"), bool: ("true or false", "booleans"),
-          str: ("a string", "strings"), list: ("a list", "lists"), tuple: ("a list", "lists"), dict: ("a mapping", "mappings")}
-_TYPE_EXPECTED = {float: "a finite number", int: "an integer", bool: "true or false", str: "a string",
-                  list: "a list", tuple: "a list", dict: "a mapping"}
+_NOUNS = {
+    float: ("a number", "numbers"),
+    int: ("an integer", "integers"),
+    bool: ("true or false", "booleans"),
+    str: ("a string", "strings"),
+    list: ("a list", "lists"),
+    tuple: ("a list", "lists"),
+    dict: ("a mapping", "mappings"),
+}
+_TYPE_EXPECTED = {
+    float: "a finite number",
+    int: "an integer",
+    bool: "true or false",
+    str: "a string",
+    list: "a list",
+    tuple: "a list",
+    dict: "a mapping",
+}
 
 
 def _show(value: Any) -> str:
@@ -267,8 +282,15 @@ class Option:
         if dataclasses.is_dataclass(self.type):
             name = "section"
         else:
-            name = {float: "number", int: "integer", bool: "boolean", str: "string", list: "list", tuple: "list",
-                    dict: "section" if self.fields is not None else "mapping"}[self.type]
+            name = {
+                float: "number",
+                int: "integer",
+                bool: "boolean",
+                str: "string",
+                list: "list",
+                tuple: "list",
+                dict: "section" if self.fields is not None else "mapping",
+            }[self.type]
             if self.type in (list, tuple) and self.items is not None:
                 name += " of " + self.items.type_name() + "s"
             if self.type is dict and self.values is not None:
@@ -313,8 +335,12 @@ def options_of(cls: type) -> dict[str, Option]:
     return {f.name: f.metadata["option"] for f in dataclasses.fields(cls) if "option" in f.metadata}
 
 
-def build(cls: type, values: Mapping[str, Any], where: str,
-          undeclared: Callable[[dataclasses.Field, Any, str], Any] | None = None):
+def build(
+    cls: type,
+    values: Mapping[str, Any],
+    where: str,
+    undeclared: Callable[[dataclasses.Field, Any, str], Any] | None = None,
+):
     """The dataclass ``cls`` from plain values, strictly: unknown keys and values that their
     option refuses raise ConfigError naming ``where.<key>``; missing keys take defaults. A
     field without an option goes through ``undeclared(field, value, where)``."""
@@ -365,8 +391,16 @@ def option_rows(options: Mapping[str, Option], prefix: str = "") -> list[tuple[s
     it as ``section.key`` rows."""
     rows = []
     for name, option in options.items():
-        rows.append((prefix + name, option.type_name(), _default_text(option), option.range_text(), option.meaning,
-                     option.search.describe() if option.search else ""))
+        rows.append(
+            (
+                prefix + name,
+                option.type_name(),
+                _default_text(option),
+                option.range_text(),
+                option.meaning,
+                option.search.describe() if option.search else "",
+            )
+        )
         inner = options_of(option.type) if dataclasses.is_dataclass(option.type) else option.fields
         if inner:
             rows.extend(option_rows(inner, f"{prefix}{name}."))

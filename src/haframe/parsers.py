@@ -8,8 +8,8 @@ mapped to a plain stand-in class, so no code from the file (or from nltk) runs w
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .hierarchy import Hierarchy, HierarchyError, read_text, read_tsv
 from .pickles import safe_unpickle

@@ -5,8 +5,9 @@ from __future__ import annotations
 import lzma
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class UnsafePickleError(pickle.UnpicklingError):

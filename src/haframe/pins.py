@@ -20,8 +20,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .downloads import (
     ChecksumMismatch,
@@ -40,7 +40,9 @@ from .fileio import read_yaml, sha256_of, write_text
 DEFAULT_LOCK = "data/downloads.lock.yaml"  # <data_root>/downloads.lock.yaml with the default data_root
 
 
-def pin_validated(path: str | os.PathLike, validated: str, log: Callable[[str], None] = lambda message: None) -> dict | None:
+def pin_validated(
+    path: str | os.PathLike, validated: str, log: Callable[[str], None] = lambda message: None
+) -> dict | None:
     """Pin the unverified download ``path`` now that its content has been validated
     (``validated`` says how). Returns the new pin, or None when ``path`` has no unverified
     record (its checksum is published, or it is pinned already)."""
@@ -49,8 +51,10 @@ def pin_validated(path: str | os.PathLike, validated: str, log: Callable[[str], 
     if record is None:
         return None
     if path.is_file() and path.stat().st_size != record["size"]:
-        raise DownloadError(f"{path}: {path.stat().st_size} bytes, but {record['size']} were downloaded "
-                            f"({_unverified(path)}); it changed since: not pinned")
+        raise DownloadError(
+            f"{path}: {path.stat().st_size} bytes, but {record['size']} were downloaded "
+            f"({_unverified(path)}); it changed since: not pinned"
+        )
     entry = {key: record[key] for key in ("file", "url", "size", "sha256")} | {"validated": validated, "pinned": _now()}
     pin = LockKey(record["lock_file"], record["dataset"], record["source"])
 
@@ -60,13 +64,19 @@ def pin_validated(path: str | os.PathLike, validated: str, log: Callable[[str], 
             raise ChecksumMismatch(
                 f"{path}: validated, but {pin.lock_file} pinned {pin.dataset} {pin.source} to sha256 "
                 f"{current['sha256']} meanwhile; this file has sha256 {entry['sha256']}. If this one is right: "
-                f"`{repin_command(pin)}`", url=entry["url"], expected=current["sha256"], found=entry["sha256"])
+                f"`{repin_command(pin)}`",
+                url=entry["url"],
+                expected=current["sha256"],
+                found=entry["sha256"],
+            )
         pins.setdefault(pin.dataset, {})[pin.source] = entry
 
     _update_lock(pin.lock_file, add)
     _unverified(path).unlink()
-    log(f"{path.name}: pinned as {pin.dataset} {pin.source} in {pin.lock_file}: sha256 {entry['sha256']}, "
-        f"{entry['size']} bytes ({validated})")
+    log(
+        f"{path.name}: pinned as {pin.dataset} {pin.source} in {pin.lock_file}: sha256 {entry['sha256']}, "
+        f"{entry['size']} bytes ({validated})"
+    )
     return entry
 
 
@@ -92,31 +102,41 @@ def repin(lock_file: str | os.PathLike, dataset: str, source: str) -> str:
     """
     path = Path(lock_file)
     if not path.is_file():
-        raise DownloadError(f"{path}: no such lock file (pass the workflow's with --lock <data_root>/downloads.lock.yaml)")
+        raise DownloadError(
+            f"{path}: no such lock file (pass the workflow's with --lock <data_root>/downloads.lock.yaml)"
+        )
 
     def drop(pins: dict) -> str:
         entry = (pins.get(dataset) or {}).get(source)
         if entry is None:
             known = [f"{d} {s}" for d in sorted(pins) for s in sorted(pins[d])]
-            raise DownloadError(f"{path}: nothing pinned as {dataset} {source}; pinned: {', '.join(known) or 'nothing'}")
+            raise DownloadError(
+                f"{path}: nothing pinned as {dataset} {source}; pinned: {', '.join(known) or 'nothing'}"
+            )
         rejected = entry.get("rejected") or {}
         kept = Path(rejected["file"]) if rejected.get("file") else None
         old = f"sha256 {entry['sha256']} ({entry['size']} bytes)"
         if kept is None or not kept.is_file():
             del pins[dataset][source]
-            return (f"unpinned {dataset} {source} (was {old}); no rejected download is kept, so the next run "
-                    f"downloads it afresh, validates it and pins it")
+            return (
+                f"unpinned {dataset} {source} (was {old}); no rejected download is kept, so the next run "
+                f"downloads it afresh, validates it and pins it"
+            )
         size, found = kept.stat().st_size, sha256_of(kept)
         if (size, found) != (rejected["size"], rejected["sha256"]):
-            raise DownloadError(f"{kept}: sha256 {found} ({size} bytes), not the rejected download's "
-                                f"{rejected['sha256']} ({rejected['size']} bytes): it changed since; nothing done")
+            raise DownloadError(
+                f"{kept}: sha256 {found} ({size} bytes), not the rejected download's "
+                f"{rejected['sha256']} ({rejected['size']} bytes): it changed since; nothing done"
+            )
         dest = kept.with_name(kept.name.removesuffix(".rejected"))
         write_text(_part_meta(dest), json.dumps({"url": rejected["url"], "size": size}))
         os.replace(kept, _part(dest))
         del pins[dataset][source]
-        return (f"unpinned {dataset} {source} (was {old}); {dest.name} with sha256 {found} ({size} bytes) is "
-                f"waiting as {_part(dest)}: the next run validates it and pins it"
-                + (f". {dest} still exists: delete it, or the workflow keeps using it" if dest.exists() else ""))
+        return (
+            f"unpinned {dataset} {source} (was {old}); {dest.name} with sha256 {found} ({size} bytes) is "
+            f"waiting as {_part(dest)}: the next run validates it and pins it"
+            + (f". {dest} still exists: delete it, or the workflow keeps using it" if dest.exists() else "")
+        )
 
     return _update_lock(path, drop)
 
@@ -127,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     listing = commands.add_parser("list", help="every pin: dataset, source, sha256, size, how it was validated")
     again = commands.add_parser("repin", help="drop a pin; the next run validates and pins the file it has")
     again.add_argument("dataset", help="the dataset's name in the study config, or 'weights'")
-    again.add_argument("source", help="the source's key: a kind's source (archive, splits, ...), 'hierarchy', or the weights' name")
+    again.add_argument(
+        "source", help="the source's key: a kind's source (archive, splits, ...), 'hierarchy', or the weights' name"
+    )
     for command in (listing, again):
         command.add_argument("--lock", default=DEFAULT_LOCK, help=f"the lock file (default {DEFAULT_LOCK})")
     args = parser.parse_args(argv)
@@ -138,9 +160,15 @@ def main(argv: list[str] | None = None) -> int:
             for dataset, sources in sorted(read_lock(args.lock).items()):
                 for source, entry in sorted(sources.items()):
                     rejected = entry.get("rejected")
-                    print(f"{dataset} {source}: {entry['file']}, sha256 {entry['sha256']}, {entry['size']} bytes, "
-                          f"pinned {entry['pinned']} ({entry['validated']})"
-                          + (f"; last download rejected: {rejected['file']} (sha256 {rejected['sha256']})" if rejected else ""))
+                    print(
+                        f"{dataset} {source}: {entry['file']}, sha256 {entry['sha256']}, {entry['size']} bytes, "
+                        f"pinned {entry['pinned']} ({entry['validated']})"
+                        + (
+                            f"; last download rejected: {rejected['file']} (sha256 {rejected['sha256']})"
+                            if rejected
+                            else ""
+                        )
+                    )
     except DownloadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

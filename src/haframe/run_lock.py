@@ -26,8 +26,8 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 LOCK_FILE = "writer.lock"
 WAIT_SECONDS = 120.0  # an orphan that follows its dead parent stops within FOLLOW_SECONDS
@@ -50,8 +50,9 @@ def _holder(fd: int) -> str:
 
 
 @contextlib.contextmanager
-def exclusive_run(run_dir: str | Path, name: str, *, wait_seconds: float = WAIT_SECONDS,
-                  log: Callable[[str], None] = print) -> Iterator[None]:
+def exclusive_run(
+    run_dir: str | Path, name: str, *, wait_seconds: float = WAIT_SECONDS, log: Callable[[str], None] = print
+) -> Iterator[None]:
     """Hold the run's writer lock for the block; wait at most ``wait_seconds`` for it."""
     path = Path(run_dir) / "resume" / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,16 +69,23 @@ def exclusive_run(run_dir: str | Path, name: str, *, wait_seconds: float = WAIT_
             holder = _holder(fd)
             if time.monotonic() >= deadline:
                 raise RunBusy(
-                    f"{name}: another job is writing this run ({holder}); waited {wait_seconds:.0f} s for it. An orphan "
+                    f"{name}: another job is writing this run ({holder}); waited {wait_seconds:.0f} s for it. An "
+                    "orphan "
                     f"of a killed Snakemake stops by itself within seconds; otherwise stop that job (kill, or scancel "
-                    f"on SLURM) and run again") from None
+                    f"on SLURM) and run again"
+                ) from None
             if not waiting:
                 log(f"{name}: waiting for the job already writing this run ({holder})")
                 waiting = True
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
+        os.pwrite(
+            fd,
+            json.dumps(
+                {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+            ).encode(),
+            0,
+        )
         if waiting:
             log(f"{name}: the other job is gone; this job writes the run now")
         yield
@@ -92,7 +100,7 @@ def _process(pid: int) -> tuple[int, str, list[str]] | None:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
     return int(fields[1]), fields[19], argv
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .fileio import read_json, write_json
 
@@ -29,8 +29,10 @@ def recorded_failure(run_dir: str | Path, stage: str) -> Iterator[None]:
     try:
         yield
     except Exception as error:
-        write_json(record, {"stage": stage, "error": f"{type(error).__name__}: {error}",
-                            "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+        write_json(
+            record,
+            {"stage": stage, "error": f"{type(error).__name__}: {error}", "time": time.strftime("%Y-%m-%d %H:%M:%S")},
+        )
         raise
     record.unlink(missing_ok=True)
 

@@ -15,9 +15,10 @@ import math
 import subprocess
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from .data.prepared import AUGMENT_ON
 from .models.records import BACKBONES, WEIGHTS
@@ -34,12 +35,21 @@ ADDED_LATER = ("augment_on",)
 class LrScale:
     """Multipliers of lr(e) per parameter group (README, "The method" 5)."""
 
-    backbone: float = declared(Option(float, 0.1, "multiplier of lr(e) for the backbone and the type-II 1x1 projection", low=0))
-    head: float = declared(Option(float, 1.0, "multiplier of lr(e) for the type-I 2048 -> 600 block and the type-II BN + "
-                                              "transformation layer", low=0))
+    backbone: float = declared(
+        Option(float, 0.1, "multiplier of lr(e) for the backbone and the type-II 1x1 projection", low=0)
+    )
+    head: float = declared(
+        Option(
+            float,
+            1.0,
+            "multiplier of lr(e) for the type-I 2048 -> 600 block and the type-II BN + transformation layer",
+            low=0,
+        )
+    )
     classifier: float = declared(Option(float, 1.0, "multiplier of lr(e) for the method's classifier", low=0))
-    type_II_head: float | None = declared(Option(float, None, "replaces `head` for type-II heads when set", low=0,
-                                                 nullable=True))
+    type_II_head: float | None = declared(
+        Option(float, None, "replaces `head` for type-II heads when set", low=0, nullable=True)
+    )
 
     def of_head(self, head: str) -> float:
         return self.type_II_head if head == "II" and self.type_II_head is not None else self.head
@@ -55,44 +65,102 @@ class Training:
     # searched log-uniformly over 1e-3..0.5: around the published SGD lr 0.1 (the backbone's 0.01
     # through lr_scale), from the 1e-3 that BiLT's authors gave HXE and soft labels (with Adam) up
     # to 5x the published one
-    lr: float = declared(Option(float, 0.1, "lr at epoch 0; lr(e) = lr/2 (1 + cos(pi e / E))", low=0, low_open=True,
-                                search=LogUniform(1e-3, 0.5)))
+    lr: float = declared(
+        Option(
+            float,
+            0.1,
+            "lr at epoch 0; lr(e) = lr/2 (1 + cos(pi e / E))",
+            low=0,
+            low_open=True,
+            search=LogUniform(1e-3, 0.5),
+        )
+    )
     lr_scale: LrScale = declared(Option(LrScale, LrScale(), "multipliers of lr(e) per parameter group"))
     momentum: float = declared(Option(float, 0.9, "SGD momentum", low=0, high=1))
     # searched log-uniformly over 1e-5..1e-2: two decades either side of the published 5e-4
-    weight_decay: float = declared(Option(float, 5.0e-4, "SGD weight decay, on all parameters", low=0,
-                                          search=LogUniform(1e-5, 1e-2)))
-    backbone: str = declared(Option(str, "resnet50", "the feature extractor (haframe.models.records.BACKBONES)",
-                                    choices=tuple(BACKBONES)))
-    pretrained: str | None = declared(Option(str, "imagenet1k_v1", "initial backbone weights, downloaded by the workflow "
-                                                                   "(haframe.models.records.WEIGHTS; null: random)",
-                                             choices=tuple(WEIGHTS), nullable=True))
-    feature_dim: int | None = declared(Option(int, None, "type-II feature width d (null: the method's output width, K)",
-                                              low=1, nullable=True))
-    type_I_width: int | None = declared(Option(int, 600, "type-I head width of a backbone whose record has that block "
-                                                         "(ResNet-50: 600; null: K)", low=1, nullable=True))
-    device: str = declared(Option(str, "auto", "where a job trains: auto (cuda when present, else cpu), cpu, cuda, cuda:<i>",
-                                  pattern=r"auto|cpu|cuda(:[0-9]+)?", note="auto, cpu, cuda or cuda:<index>"))
+    weight_decay: float = declared(
+        Option(float, 5.0e-4, "SGD weight decay, on all parameters", low=0, search=LogUniform(1e-5, 1e-2))
+    )
+    backbone: str = declared(
+        Option(str, "resnet50", "the feature extractor (haframe.models.records.BACKBONES)", choices=tuple(BACKBONES))
+    )
+    pretrained: str | None = declared(
+        Option(
+            str,
+            "imagenet1k_v1",
+            "initial backbone weights, downloaded by the workflow (haframe.models.records.WEIGHTS; null: random)",
+            choices=tuple(WEIGHTS),
+            nullable=True,
+        )
+    )
+    feature_dim: int | None = declared(
+        Option(int, None, "type-II feature width d (null: the method's output width, K)", low=1, nullable=True)
+    )
+    type_I_width: int | None = declared(
+        Option(
+            int,
+            600,
+            "type-I head width of a backbone whose record has that block (ResNet-50: 600; null: K)",
+            low=1,
+            nullable=True,
+        )
+    )
+    device: str = declared(
+        Option(
+            str,
+            "auto",
+            "where a job trains: auto (cuda when present, else cpu), cpu, cuda, cuda:<i>",
+            pattern=r"auto|cpu|cuda(:[0-9]+)?",
+            note="auto, cpu, cuda or cuda:<index>",
+        )
+    )
     precision: str = declared(Option(str, "fp32", "fp32, or bf16 autocast", choices=("fp32", "bf16")))
     channels_last: bool = declared(Option(bool, False, "channels-last memory format for the images and the backbone"))
-    compile: str | None = declared(Option(str, None, "a torch.compile backend for the training and evaluation forward "
-                                                     "passes (null: eager); inductor on a GPU is the fast profile's",
-                                          choices=("inductor", "aot_eager", "cudagraphs"), nullable=True))
-    fused_optimizer: bool = declared(Option(bool, False, "SGD's fused kernel (the for-loop kernel's numbers, faster on a GPU: "
-                                                          "bench/README.md)"))
-    augment_on: str = declared(Option(str, "workers", "image datasets: the published transforms in the DataLoader "
-                                                      "workers, or the workers crop and the training device resizes "
-                                                      "and flips (within 1 grey level of the published images; a "
-                                                      "recipe that resizes first: identical)", choices=AUGMENT_ON))
+    compile: str | None = declared(
+        Option(
+            str,
+            None,
+            "a torch.compile backend for the training and evaluation forward "
+            "passes (null: eager); inductor on a GPU is the fast profile's",
+            choices=("inductor", "aot_eager", "cudagraphs"),
+            nullable=True,
+        )
+    )
+    fused_optimizer: bool = declared(
+        Option(bool, False, "SGD's fused kernel (the for-loop kernel's numbers, faster on a GPU: bench/README.md)")
+    )
+    augment_on: str = declared(
+        Option(
+            str,
+            "workers",
+            "image datasets: the published transforms in the DataLoader "
+            "workers, or the workers crop and the training device resizes "
+            "and flips (within 1 grey level of the published images; a "
+            "recipe that resizes first: identical)",
+            choices=AUGMENT_ON,
+        )
+    )
     deterministic: bool = declared(Option(bool, True, "deterministic kernels (same seed, same numbers)"))
-    nc_every: int = declared(Option(int, 5, "a neural-collapse pass after every nc_every-th epoch and the last "
-                                            "(the authors: 5)", low=1))
-    chance_patience: int | None = declared(Option(int, None, "stop (fail) a run whose training error stays at chance, "
-                                                             "100 (1 - 1/K) within 1 point, this many epochs in a row "
-                                                             "(null: never)", low=1, nullable=True))
-    threads: int = declared(Option(int, 1, "torch threads per training or evaluation job (a resource: not "
-                                            "part of the identity)", low=1))
-    workers: int = declared(Option(int, 0, "DataLoader worker processes per job, images layout (a resource too)", low=0))
+    nc_every: int = declared(
+        Option(int, 5, "a neural-collapse pass after every nc_every-th epoch and the last (the authors: 5)", low=1)
+    )
+    chance_patience: int | None = declared(
+        Option(
+            int,
+            None,
+            "stop (fail) a run whose training error stays at chance, "
+            "100 (1 - 1/K) within 1 point, this many epochs in a row "
+            "(null: never)",
+            low=1,
+            nullable=True,
+        )
+    )
+    threads: int = declared(
+        Option(int, 1, "torch threads per training or evaluation job (a resource: not part of the identity)", low=1)
+    )
+    workers: int = declared(
+        Option(int, 0, "DataLoader worker processes per job, images layout (a resource too)", low=0)
+    )
 
     def __post_init__(self):
         options_of(Training)["augment_on"].check(self.augment_on, "training.augment_on")
@@ -100,17 +168,28 @@ class Training:
 
 @dataclass(frozen=True)
 class Evaluation:
-    batch_size: int | None = declared(Option(int, 256, "images per evaluation batch (null: sized by device, "
-                                                        "256 on a CPU, 1024 on a GPU)", low=1, nullable=True))
-    drop_last: bool = declared(Option(bool, False, "true reproduces the authors' loaders (last partial batch unscored)"))
+    batch_size: int | None = declared(
+        Option(
+            int,
+            256,
+            "images per evaluation batch (null: sized by device, 256 on a CPU, 1024 on a GPU)",
+            low=1,
+            nullable=True,
+        )
+    )
+    drop_last: bool = declared(
+        Option(bool, False, "true reproduces the authors' loaders (last partial batch unscored)")
+    )
 
     # no-grad batches, by device type: a GPU scores large batches faster, a CPU gains nothing above 256
     AUTOMATIC_BATCH: ClassVar[dict[str, int]] = {"cpu": 256, "cuda": 1024}
 
     def __post_init__(self):
         if self.batch_size is None and self.drop_last:
-            raise ConfigError("evaluation.batch_size: null (sized by device) cannot go with drop_last: true, "
-                              "whose unscored images depend on the batch size; set a batch size")
+            raise ConfigError(
+                "evaluation.batch_size: null (sized by device) cannot go with drop_last: true, "
+                "whose unscored images depend on the batch size; set a batch size"
+            )
 
     def batch_size_on(self, device_type: str) -> int:
         """The batch size on a device of type ``device_type`` (``torch.device.type``)."""
@@ -150,18 +229,27 @@ class RunSpec:
     def to_dict(self) -> dict:
         """Plain values (YAML, JSON, ``torch.load(weights_only=True)``); ``from_dict`` inverts it."""
         return {
-            "dataset": self.dataset, "dataset_kind": self.dataset_kind, "variant": self.variant,
-            "seed": self.seed, "method": self.method, "head": self.head, "params": dict(self.params),
-            "posthoc": list(self.posthoc), "frame": dataclasses.asdict(self.frame),
-            "training": self._training_record(), "evaluation": dataclasses.asdict(self.evaluation),
+            "dataset": self.dataset,
+            "dataset_kind": self.dataset_kind,
+            "variant": self.variant,
+            "seed": self.seed,
+            "method": self.method,
+            "head": self.head,
+            "params": dict(self.params),
+            "posthoc": list(self.posthoc),
+            "frame": dataclasses.asdict(self.frame),
+            "training": self._training_record(),
+            "evaluation": dataclasses.asdict(self.evaluation),
         }
 
     def _training_record(self) -> dict:
         record, defaults = dataclasses.asdict(self.training), Training()
-        return {key: value for key, value in record.items() if key not in ADDED_LATER or value != getattr(defaults, key)}
+        return {
+            key: value for key, value in record.items() if key not in ADDED_LATER or value != getattr(defaults, key)
+        }
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "RunSpec":
+    def from_dict(cls, values: Mapping[str, Any]) -> RunSpec:
         return typed(cls, values, "run")
 
     def identity_hash(self) -> str:
@@ -228,7 +316,10 @@ def git_commit(directory: str | Path | None = None) -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=directory, capture_output=True, text=True, check=True,
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -43,4 +43,3 @@ def provenance(device: torch.device) -> dict:
         "python": platform.python_version(),
         "pid": os.getpid(),
     }
-

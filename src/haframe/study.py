@@ -17,21 +17,22 @@ import copy
 import math
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
 from .data.kinds import KINDS, DatasetKind
-from .hierarchy import HierarchyError, TreeShape
 from .fileio import sha256_of
+from .hierarchy import HierarchyError, TreeShape
 from .jobs import JobTable, Layout, compile_jobs
 from .methods import METHODS, POSTHOC_RULES, get_method, posthoc_chain
 from .methods.base import AuxiliaryModel
 from .parsers import read_hierarchy
-from .tracking import default_tracking_uri
 from .run_status import failures
 from .runs import ConfigError, Evaluation, FrameSpec, RunSpec, Training, typed
+from .tracking import default_tracking_uri
 
 REPOSITORY = Path(__file__).resolve().parents[2]  # a source checkout: workflow/, config/, bench/
 SCHEMA_FILE = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
@@ -91,7 +92,9 @@ class Study:
     def recorded_failures(self) -> dict[str, dict]:
         """{run directory: failure record} of the runs whose training or evaluation failed before."""
         layout = self.layout
-        return failures(layout.run_dir(d, run.variant, run.seed) for d in self.datasets for run in self.training_runs(d))
+        return failures(
+            layout.run_dir(d, run.variant, run.seed) for d in self.datasets for run in self.training_runs(d)
+        )
 
     def dataset(self, dataset: str) -> Mapping[str, Any]:
         """The dataset's own section of the config (kind, sources, hierarchy, frame, ...)."""
@@ -136,8 +139,11 @@ class Study:
         chosen = self.dataset(dataset).get("variants")
         if chosen is not None:
             return [variant for variant in self.config["variants"] if variant in chosen]
-        return [name for name, spec in self.config["variants"].items()
-                if spec.get("datasets") is None or dataset in spec["datasets"]]
+        return [
+            name
+            for name, spec in self.config["variants"].items()
+            if spec.get("datasets") is None or dataset in spec["datasets"]
+        ]
 
     def seeds(self, dataset: str, variant: str) -> list[int]:
         """Seeds of one variant on one dataset: the override's, the variant's, the dataset's, else global."""
@@ -151,14 +157,18 @@ class Study:
         precedence first: the variant, then the dataset's override of it. Training values merge
         ``training`` < ``datasets.<d>.training`` < these sections' ``training``."""
         override = (self.dataset(dataset).get("overrides") or {}).get(variant) or {}
-        return [(f"variants.{variant}", self.config["variants"][variant]),
-                (f"datasets.{dataset}.overrides.{variant}", override)]
+        return [
+            (f"variants.{variant}", self.config["variants"][variant]),
+            (f"datasets.{dataset}.overrides.{variant}", override),
+        ]
 
     def training_layers(self, dataset: str, variant: str) -> list[tuple[str, Mapping[str, Any]]]:
         """(where, training section) of a run, lowest precedence first."""
-        return [("training", self.config["training"]),
-                (f"datasets.{dataset}.training", self.dataset(dataset).get("training") or {}),
-                *((f"{where}.training", section.get("training") or {}) for where, section in self.layers(dataset, variant))]
+        return [
+            ("training", self.config["training"]),
+            (f"datasets.{dataset}.training", self.dataset(dataset).get("training") or {}),
+            *((f"{where}.training", section.get("training") or {}) for where, section in self.layers(dataset, variant)),
+        ]
 
     def run(self, dataset: str, variant: str, seed: int) -> RunSpec:
         """The complete, checked specification of one run (a variant's or an auxiliary model's)."""
@@ -185,7 +195,9 @@ class Study:
         """The auxiliary models the run's post-hoc chains need, by their name."""
         return {
             rule.auxiliary.name: self.run(run.dataset, auxiliary_variant(rule.auxiliary, run), run.seed)
-            for chain in run.posthoc for rule in posthoc_chain(chain) if rule.auxiliary is not None
+            for chain in run.posthoc
+            for rule in posthoc_chain(chain)
+            if rule.auxiliary is not None
         }
 
     def auxiliary_variants(self) -> list[str]:
@@ -239,7 +251,8 @@ class Study:
                         if slot in found and found[slot].identity_hash() != auxiliary.identity_hash():
                             raise ConfigError(
                                 f"datasets.{dataset}: variants {requested_by[slot]!r} and {run.variant!r} share the "
-                                f"auxiliary model {auxiliary.variant!r} but train with different recipes; give them the same "
+                                f"auxiliary model {auxiliary.variant!r} but train with different recipes; give them "
+                                "the same "
                                 "training values"
                             )
                         found[slot], requested_by[slot] = auxiliary, run.variant
@@ -291,26 +304,36 @@ class Study:
             chosen = section.get("variants")
             if isinstance(chosen, Mapping):
                 raise ConfigError(
-                    f"datasets.{dataset}.variants: a mapping (selection and overrides in one) is the old form; move each "
-                    f"variant's values to datasets.{dataset}.overrides.<variant> and drop this key (every variant runs on "
-                    f"every dataset), or make it a list of the variants to run here")
+                    f"datasets.{dataset}.variants: a mapping (selection and overrides in one) is the old form; move "
+                    "each "
+                    f"variant's values to datasets.{dataset}.overrides.<variant> and drop this key (every variant "
+                    "runs on "
+                    f"every dataset), or make it a list of the variants to run here"
+                )
             for name in chosen or ():
                 if name not in variants:
-                    raise ConfigError(f"datasets.{dataset}.variants: {name!r} is not a variant; defined: {list(variants)}")
+                    raise ConfigError(
+                        f"datasets.{dataset}.variants: {name!r} is not a variant; defined: {list(variants)}"
+                    )
         for name, spec in variants.items():
             for dataset in spec.get("datasets") or ():
                 if dataset not in datasets:
-                    raise ConfigError(f"variants.{name}.datasets: {dataset!r} is not a dataset; defined: {list(datasets)}")
+                    raise ConfigError(
+                        f"variants.{name}.datasets: {dataset!r} is not a dataset; defined: {list(datasets)}"
+                    )
         for dataset, section in datasets.items():
             for name in section.get("overrides") or {}:
                 if name not in self.variants(dataset):
-                    raise ConfigError(f"datasets.{dataset}.overrides.{name}: {name!r} does not run on {dataset!r} "
-                                      f"(it runs: {self.variants(dataset)})")
+                    raise ConfigError(
+                        f"datasets.{dataset}.overrides.{name}: {name!r} does not run on {dataset!r} "
+                        f"(it runs: {self.variants(dataset)})"
+                    )
         for name in variants:
             if not any(name in self.variants(dataset) for dataset in datasets):
                 raise ConfigError(
                     f"variants.{name}: runs on no dataset (its datasets list and the datasets' variants lists leave it "
-                    "out everywhere); list it where it should run, or remove it")
+                    "out everywhere); list it where it should run, or remove it"
+                )
 
     @staticmethod
     def _check_seeds(seeds: Any, where: str) -> None:
@@ -333,7 +356,9 @@ class Study:
             return TreeShape.of(kind.planted_tree(section), f"its planted tree (datasets.{dataset}.{kind.name})")
         if section.get("classes") is None and section.get("height") is None:
             return None
-        origin = " and ".join(f"datasets.{dataset}.{key}" for key in ("classes", "height") if section.get(key) is not None)
+        origin = " and ".join(
+            f"datasets.{dataset}.{key}" for key in ("classes", "height") if section.get(key) is not None
+        )
         return TreeShape(section.get("classes"), section.get("height"), origin)
 
     def check_tree(self, dataset: str, tree: TreeShape | None) -> None:
@@ -345,7 +370,9 @@ class Study:
         for variant in self.variants(dataset):
             run = self.run(dataset, variant, 0)
             for key, problem in get_method(run.method).tree_problems(run, tree).items():
-                raise ConfigError(f"{self.where_set(dataset, variant, key)}: {problem} (dataset {dataset!r}: {tree.describe()})")
+                raise ConfigError(
+                    f"{self.where_set(dataset, variant, key)}: {problem} (dataset {dataset!r}: {tree.describe()})"
+                )
 
     def where_set(self, dataset: str, variant: str, key: str) -> str:
         """The config path that gives a run of ``variant`` on ``dataset`` its value of ``key`` (a
@@ -388,7 +415,8 @@ class Study:
         foreign = sorted(set(section) & (KIND_OPTIONS - set(kind.options)))
         if foreign:
             raise ConfigError(
-                f"datasets.{dataset}.{foreign[0]}: not an option of kind {kind.name!r} (its options: {sorted(kind.options) or 'none'})"
+                f"datasets.{dataset}.{foreign[0]}: not an option of kind {kind.name!r} (its options: "
+                f"{sorted(kind.options) or 'none'})"
             )
         for key, option in kind.options.items():  # each kind-specific value, through the kind's option
             if key in section:
@@ -400,7 +428,8 @@ class Study:
         overrides = set(section.get("sources") or {}) - set(kind.sources)
         if overrides:
             raise ConfigError(
-                f"datasets.{dataset}.sources.{sorted(overrides)[0]}: kind {kind.name!r} has no such source (its sources: {sorted(kind.sources) or 'none'})"
+                f"datasets.{dataset}.sources.{sorted(overrides)[0]}: kind {kind.name!r} has no such source (its "
+                f"sources: {sorted(kind.sources) or 'none'})"
             )
 
     def _check_steps(self, run: RunSpec, where: str) -> None:
@@ -409,8 +438,10 @@ class Study:
         sizes = self.split_sizes(run.dataset)
         if sizes is not None and sizes.get("train", 0) < run.training.batch_size:
             raise ConfigError(
-                f"{where}: training.batch_size = {run.training.batch_size} exceeds the {sizes.get('train', 0)} training "
-                f"images of {run.dataset!r}, so training would run zero steps; lower the batch size (datasets.{run.dataset}."
+                f"{where}: training.batch_size = {run.training.batch_size} exceeds the {sizes.get('train', 0)} "
+                "training "
+                f"images of {run.dataset!r}, so training would run zero steps; lower the batch size "
+                f"(datasets.{run.dataset}."
                 f"training.batch_size) or add training images"
             )
 
@@ -438,13 +469,17 @@ class Study:
         if method.auxiliary_only:
             raise ConfigError(f"{where}.method: {method_name!r} is trained only as a post-hoc rule's auxiliary model")
         if spec.get("head") not in method.heads:
-            raise ConfigError(f"{where}.head: method {method_name!r} supports heads {list(method.heads)}, got {spec.get('head')!r}")
+            raise ConfigError(
+                f"{where}.head: method {method_name!r} supports heads {list(method.heads)}, got {spec.get('head')!r}"
+            )
         method.resolve_params({k: v for k, v in spec.items() if k not in VARIANT_KEYS}, where)
         self._check_training(spec.get("training"), f"{where}.training")
         for chain in spec.get("posthoc") or ():
             unknown = [rule for rule in chain.split("+") if rule not in POSTHOC_RULES]
             if unknown:
-                raise ConfigError(f"{where}.posthoc: unknown rule {unknown[0]!r} in {chain!r}; known: {sorted(POSTHOC_RULES)}")
+                raise ConfigError(
+                    f"{where}.posthoc: unknown rule {unknown[0]!r} in {chain!r}; known: {sorted(POSTHOC_RULES)}"
+                )
 
 
 def _repository_file(path: str | None) -> str | list:
@@ -477,9 +512,17 @@ def auxiliary_variant(auxiliary: AuxiliaryModel, run: RunSpec) -> str:
 def _auxiliary_run(auxiliary: AuxiliaryModel, run: RunSpec) -> RunSpec:
     method = get_method(auxiliary.method)
     return RunSpec(
-        dataset=run.dataset, dataset_kind=run.dataset_kind, variant=auxiliary_variant(auxiliary, run), seed=run.seed,
-        method=method.name, head=run.head, params=method.resolve_params({}, auxiliary.name), posthoc=(),
-        frame=run.frame, training=run.training, evaluation=run.evaluation,
+        dataset=run.dataset,
+        dataset_kind=run.dataset_kind,
+        variant=auxiliary_variant(auxiliary, run),
+        seed=run.seed,
+        method=method.name,
+        head=run.head,
+        params=method.resolve_params({}, auxiliary.name),
+        posthoc=(),
+        frame=run.frame,
+        training=run.training,
+        evaluation=run.evaluation,
     )
 
 
@@ -490,8 +533,10 @@ def schema_errors(config: Mapping[str, Any], schema_file: str | Path) -> list[st
 
     schema = yaml.safe_load(Path(schema_file).read_text())
     errors = _strict_validator(jsonschema)(schema).iter_errors(config)
-    return [f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {_message(error)}"
-            for error in sorted(errors, key=lambda error: list(map(str, error.absolute_path)))]
+    return [
+        f"{'.'.join(map(str, error.absolute_path)) or '(top level)'}: {_message(error)}"
+        for error in sorted(errors, key=lambda error: list(map(str, error.absolute_path)))
+    ]
 
 
 def _strict_validator(jsonschema):
@@ -499,10 +544,12 @@ def _strict_validator(jsonschema):
     admits 2.0, which the code would use as a float: ``range(2.0)``, a run named ``seed2.0``),
     a ``number`` is finite (``.inf`` and ``.nan`` pass every ``minimum`` and ``maximum``)."""
     base = jsonschema.Draft202012Validator
-    checker = base.TYPE_CHECKER.redefine_many({
-        "integer": lambda _, x: isinstance(x, int) and not isinstance(x, bool),
-        "number": lambda _, x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x),
-    })
+    checker = base.TYPE_CHECKER.redefine_many(
+        {
+            "integer": lambda _, x: isinstance(x, int) and not isinstance(x, bool),
+            "number": lambda _, x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x),
+        }
+    )
     return jsonschema.validators.extend(base, type_checker=checker)
 
 
@@ -541,7 +588,9 @@ def _with_defaults(value: Any, schema: Mapping[str, Any]) -> Any:
         if key not in value and "default" in sub:
             value[key] = copy.deepcopy(sub["default"])
     for key, item in value.items():
-        sub = properties.get(key) or (schema.get("additionalProperties") if isinstance(schema.get("additionalProperties"), dict) else None)
+        sub = properties.get(key) or (
+            schema.get("additionalProperties") if isinstance(schema.get("additionalProperties"), dict) else None
+        )
         if sub is not None:
             value[key] = _with_defaults(item, sub)
     return value

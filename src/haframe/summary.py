@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from .cost import DatasetCost, Throughput, dataset_cost, format_gb, format_hours, read_throughput, total_hours
 from .study import Study
@@ -15,19 +15,34 @@ def study_cost(study: Study, dataset: str, throughput: Sequence[Throughput]) -> 
     kind, section = study.kind(dataset), study.dataset(dataset)
     evaluated = set(study.runs(dataset))
     sources = kind.sources_for(section.get("sources"))
-    data_mb = study.prepared_disk_mb(dataset) + sum(3 * source.disk_mb for source in sources.values())  # download + extraction (2x)
-    return dataset_cost(dataset, [(run, run in evaluated) for run in study.training_runs(dataset)], study.split_sizes(dataset),
-                        section.get("classes"), data_mb, throughput)
+    data_mb = study.prepared_disk_mb(dataset) + sum(
+        3 * source.disk_mb for source in sources.values()
+    )  # download + extraction (2x)
+    return dataset_cost(
+        dataset,
+        [(run, run in evaluated) for run in study.training_runs(dataset)],
+        study.split_sizes(dataset),
+        section.get("classes"),
+        data_mb,
+        throughput,
+    )
 
 
-def study_summary(study: Study, unavailable: Mapping[str, str], failed: Mapping[str, dict], throughput_file: str | Path,
-                  warnings: Sequence[str] = ()) -> str:
+def study_summary(
+    study: Study,
+    unavailable: Mapping[str, str],
+    failed: Mapping[str, dict],
+    throughput_file: str | Path,
+    warnings: Sequence[str] = (),
+) -> str:
     """A table of the study's datasets: classes, split sizes, variants x seeds, training jobs,
     images read, GPU-hours and disk; then the datasets left out, the runs that failed before
     and ``warnings``."""
     lines = [f"Study {study.name!r} (results/{study.name}/, MLflow experiment {study.name!r})", ""]
-    header = (f"  {'dataset':<18} {'classes':>7}  {'train / val / test images':>27}  {'variants x seeds':>16}  "
-              f"{'training jobs':>13}  {'images read':>13}  {'GPU-hours':>9}  {'disk GB':>7}")
+    header = (
+        f"  {'dataset':<18} {'classes':>7}  {'train / val / test images':>27}  {'variants x seeds':>16}  "
+        f"{'training jobs':>13}  {'images read':>13}  {'GPU-hours':>9}  {'disk GB':>7}"
+    )
     lines += [header, "  " + "-" * (len(header) - 2)]
     costs, unmeasured, gpus, throughput = [], set(), set(), read_throughput(throughput_file)
     for dataset in study.datasets:
@@ -35,7 +50,9 @@ def study_summary(study: Study, unavailable: Mapping[str, str], failed: Mapping[
             lines.append(f"  {dataset:<18} not run: {unavailable[dataset]}")
             continue
         sizes = study.split_sizes(dataset)
-        split_text = " / ".join(f"{sizes[s]:,}" for s in ("train", "val", "test")) if sizes else "unknown until prepared"
+        split_text = (
+            " / ".join(f"{sizes[s]:,}" for s in ("train", "val", "test")) if sizes else "unknown until prepared"
+        )
         per_seed_count = Counter(len(study.seeds(dataset, v)) for v in study.variants(dataset))
         grid = " + ".join(f"{variants} x {seeds}" for seeds, variants in sorted(per_seed_count.items(), reverse=True))
         cost = study_cost(study, dataset, throughput)
@@ -44,21 +61,35 @@ def study_summary(study: Study, unavailable: Mapping[str, str], failed: Mapping[
         gpus.update([cost.gpu_name] if cost.gpu_name else [])
         classes = study.dataset(dataset).get("classes") or "–"
         images = f"{cost.images_read:,}" if cost.images_read is not None else "?"
-        lines.append(f"  {dataset:<18} {classes!s:>7}  {split_text:>27}  {grid:>16}  {cost.training_runs:>13,}  "
-                     f"{images:>13}  {format_hours(cost.gpu_hours):>9}  {format_gb(cost.disk_gb):>7}")
+        lines.append(
+            f"  {dataset:<18} {classes!s:>7}  {split_text:>27}  {grid:>16}  {cost.training_runs:>13,}  "
+            f"{images:>13}  {format_hours(cost.gpu_hours):>9}  {format_gb(cost.disk_gb):>7}"
+        )
     images_total = sum(cost.images_read or 0 for cost in costs)
-    lines += ["  " + "-" * (len(header) - 2),
-              f"  {'total':<18} {'':>7}  {'':>27}  {'':>16}  {sum(c.training_runs for c in costs):>13,}  {images_total:>13,}  "
-              f"{format_hours(total_hours(costs)):>9}  {format_gb(sum(c.disk_gb for c in costs)):>7}"]
-    lines.append(f"  GPU-hours: training steps and forward passes at the model's measured rate on one "
-                 f"{', '.join(sorted(gpus)) or 'GPU'} (bench/throughput.csv; a slower loader adds to it)"
-                 + ("; torch.compile's rate not measured: costed at the eager rate" if any(c.eager_for_compiled for c in costs) else "")
-                 + (f"; no rate measured for {', '.join(sorted(unmeasured))}" if unmeasured else ""))
+    lines += [
+        "  " + "-" * (len(header) - 2),
+        f"  {'total':<18} {'':>7}  {'':>27}  {'':>16}  {sum(c.training_runs for c in costs):>13,}  "
+        f"{images_total:>13,}  "
+        f"{format_hours(total_hours(costs)):>9}  {format_gb(sum(c.disk_gb for c in costs)):>7}",
+    ]
+    lines.append(
+        f"  GPU-hours: training steps and forward passes at the model's measured rate on one "
+        f"{', '.join(sorted(gpus)) or 'GPU'} (bench/throughput.csv; a slower loader adds to it)"
+        + (
+            "; torch.compile's rate not measured: costed at the eager rate"
+            if any(c.eager_for_compiled for c in costs)
+            else ""
+        )
+        + (f"; no rate measured for {', '.join(sorted(unmeasured))}" if unmeasured else "")
+    )
     if unavailable:
         lines += ["", f"Left out: {', '.join(unavailable)} (set the inputs named above to include them)."]
     if failed:
-        lines += ["", f"{len(failed)} run(s) failed before and are left out (reported as failed; to retry one, "
-                      f"delete its failed.json):"]
+        lines += [
+            "",
+            f"{len(failed)} run(s) failed before and are left out (reported as failed; to retry one, "
+            f"delete its failed.json):",
+        ]
         lines += [f"  {run_dir}: {record['stage']}: {record['error']}" for run_dir, record in sorted(failed.items())]
     lines += [f"\nWarning: {warning}" for warning in warnings]
     return "\n".join(lines) + "\n"

@@ -26,8 +26,8 @@ import csv
 import fcntl
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from .fileio import read_json, read_yaml
 from .runs import RunSpec, git_commit
@@ -38,9 +38,17 @@ SUPERSEDED_TAG = "haframe.superseded"
 KIND_TAG = "haframe.kind"  # "run" or "report"
 VIEW_KEY = "haframe"  # the shared view: #/experiments/<id>?viewStateShareKey=haframe
 VIEW_COLUMNS = (
-    "params.`dataset`", "params.`variant`", "params.`seed`", "params.`method`", "params.`head`",
-    "metrics.`test_top1_error`", "metrics.`test_mistake_severity`", "metrics.`test_ahd_at_1`",
-    "metrics.`test_ahd_at_5`", "metrics.`test_hops`", "attributes.`Duration`",
+    "params.`dataset`",
+    "params.`variant`",
+    "params.`seed`",
+    "params.`method`",
+    "params.`head`",
+    "metrics.`test_top1_error`",
+    "metrics.`test_mistake_severity`",
+    "metrics.`test_ahd_at_1`",
+    "metrics.`test_ahd_at_5`",
+    "metrics.`test_hops`",
+    "attributes.`Duration`",
 )
 
 
@@ -51,7 +59,7 @@ def default_tracking_uri(results_dir: str | Path) -> str:
 
 
 def _sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
 @contextlib.contextmanager
@@ -95,10 +103,15 @@ def _experiment_id(client, name: str, local: bool) -> str:
         return client.get_experiment_by_name(name).experiment_id
     view = {"selectedColumns": list(VIEW_COLUMNS), "orderByKey": "metrics.`test_top1_error`", "orderByAsc": True}
     client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(view))
-    client.set_experiment_tag(experiment_id, "mlflow.note.content", (
-        f"Study {name}: one run per dataset/variant/seed (params, per-epoch metrics, test metrics as test_*, "
-        f"the run's files as artifacts) and one per report build. The runs table with the key test metrics as "
-        f"columns: #/experiments/{experiment_id}?viewStateShareKey={VIEW_KEY}"))
+    client.set_experiment_tag(
+        experiment_id,
+        "mlflow.note.content",
+        (
+            f"Study {name}: one run per dataset/variant/seed (params, per-epoch metrics, test metrics as test_*, "
+            f"the run's files as artifacts) and one per report build. The runs table with the key test metrics as "
+            f"columns: #/experiments/{experiment_id}?viewStateShareKey={VIEW_KEY}"
+        ),
+    )
     return experiment_id
 
 
@@ -117,8 +130,16 @@ def _log_files(client, run, files: list[Path], db: Path | None, artifact_path: s
         repository.log_artifact(str(path), artifact_path=artifact_path)
 
 
-def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metrics: str | Path | None, tracking_uri: str,
-               experiment: str, lock_dir: str | Path = "results") -> dict:
+def import_run(
+    *,
+    config: str | Path,
+    history: str | Path,
+    nc: str | Path,
+    metrics: str | Path | None,
+    tracking_uri: str,
+    experiment: str,
+    lock_dir: str | Path = "results",
+) -> dict:
     """Create (or replace) the MLflow run of one finished run from its ``config.yaml``,
     ``history.csv``, ``nc.csv`` and ``metrics.json`` (None for an auxiliary model)."""
     from mlflow.entities import Metric, Param
@@ -142,24 +163,42 @@ def import_run(*, config: str | Path, history: str | Path, nc: str | Path, metri
             else:
                 client.set_tag(old.info.run_id, SUPERSEDED_TAG, "true")
         tags = {
-            IDENTITY_TAG: identity, HASH_TAG: identity_hash, KIND_TAG: "run", "dataset": run.dataset,
-            "variant": run.variant, "seed": str(run.seed), "git_commit": prov["git_commit"],
-            "host": prov["host"], "device": prov["device"], "torch": prov["torch"],
+            IDENTITY_TAG: identity,
+            HASH_TAG: identity_hash,
+            KIND_TAG: "run",
+            "dataset": run.dataset,
+            "variant": run.variant,
+            "seed": str(run.seed),
+            "git_commit": prov["git_commit"],
+            "host": prov["host"],
+            "device": prov["device"],
+            "torch": prov["torch"],
             "mlflow.runName": f"{run.dataset}/{run.variant}/seed{run.seed}",
         }
         created = client.create_run(experiment_id, start_time=started, tags=tags)
         run_id = created.info.run_id
-        params = [Param(k, json.dumps(v) if not isinstance(v, str) else v) for k, v in flatten("", run.to_dict(), {}).items()]
+        params = [
+            Param(k, json.dumps(v) if not isinstance(v, str) else v) for k, v in flatten("", run.to_dict(), {}).items()
+        ]
         evaluated = _ms(Path(metrics).stat().st_mtime) if metrics else finished  # written as evaluation ended
-        points = (_epoch_metrics(Path(history), epochs) + _epoch_metrics(Path(nc), epochs, prefix="nc_")
-                  + _test_metrics(test, evaluated))
+        points = (
+            _epoch_metrics(Path(history), epochs)
+            + _epoch_metrics(Path(nc), epochs, prefix="nc_")
+            + _test_metrics(test, evaluated)
+        )
         for start in range(0, len(params), 100):  # MLflow's per-batch limits
-            client.log_batch(run_id, params=params[start:start + 100])
+            client.log_batch(run_id, params=params[start : start + 100])
         for start in range(0, len(points), 1000):
-            client.log_batch(run_id, metrics=[Metric(*m) for m in points[start:start + 1000]])
+            client.log_batch(run_id, metrics=[Metric(*m) for m in points[start : start + 1000]])
         _log_files(client, created, [Path(p) for p in (config, history, nc, metrics) if p], db)
         client.set_terminated(run_id, "FINISHED", end_time=max(finished, evaluated))
-    return {"run_id": run_id, "experiment": experiment, "identity": identity, "config_hash": identity_hash, "tracking_uri": tracking_uri}
+    return {
+        "run_id": run_id,
+        "experiment": experiment,
+        "identity": identity,
+        "config_hash": identity_hash,
+        "tracking_uri": tracking_uri,
+    }
 
 
 def _ms(seconds: float) -> int:
@@ -201,7 +240,9 @@ def _test_metrics(test: dict, timestamp: int) -> list[tuple]:
     ]
 
 
-def import_report(files: list[str | Path], tracking_uri: str, experiment: str, lock_dir: str | Path = "results") -> dict:
+def import_report(
+    files: list[str | Path], tracking_uri: str, experiment: str, lock_dir: str | Path = "results"
+) -> dict:
     """One MLflow run per report build in the study's experiment, holding its tables and
     figures as artifacts."""
     from mlflow.tracking import MlflowClient
@@ -210,8 +251,14 @@ def import_report(files: list[str | Path], tracking_uri: str, experiment: str, l
     with writer_lock(tracking_uri, lock_dir):
         client = MlflowClient(tracking_uri)
         experiment_id = _experiment_id(client, experiment, db is not None)
-        run = client.create_run(experiment_id, tags={"git_commit": git_commit(), KIND_TAG: "report",
-                                                     "mlflow.runName": f"report {time.strftime('%Y-%m-%d %H:%M')}"})
+        run = client.create_run(
+            experiment_id,
+            tags={
+                "git_commit": git_commit(),
+                KIND_TAG: "report",
+                "mlflow.runName": f"report {time.strftime('%Y-%m-%d %H:%M')}",
+            },
+        )
         by_folder: dict[str, list[Path]] = {}
         for path in map(Path, files):
             by_folder.setdefault(path.parent.name, []).append(path)

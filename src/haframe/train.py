@@ -20,19 +20,20 @@ import random
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from .assets import RunAssets
+from .collapse import COLUMNS as NC_COLUMNS
 from .data.loaders import make_loader
 from .data.prepared import read_meta
-from .collapse import COLUMNS as NC_COLUMNS
-from .inference import autocast, build_model, collapse_pass, place_model, predict
 from .fileio import atomic_path, write_text, write_yaml
 from .identity import training_record
+from .inference import autocast, build_model, collapse_pass, place_model, predict
 from .methods import get_method
 from .models.model import Model
 from .models.weights import load_weights
@@ -40,8 +41,15 @@ from .runs import LrScale, RunSpec
 from .runtime import provenance, seed_everything, select_device, set_threads
 
 HISTORY_FIELDS = (
-    "epoch", "lr", "train_loss", "train_top1_error", "val_loss", "val_top1_error",
-    "epoch_seconds", "images_per_second", "time",  # time: when the epoch ended (Unix seconds)
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_top1_error",
+    "val_loss",
+    "val_top1_error",
+    "epoch_seconds",
+    "images_per_second",
+    "time",  # time: when the epoch ended (Unix seconds)
 )
 NC_FIELDS = ("epoch", "train_top1_error", *NC_COLUMNS, "seconds")
 FAULT_ENV = "HAFRAME_FAULT"  # test hook: "kill_while_saving:<epoch>" SIGKILLs mid-write
@@ -70,7 +78,9 @@ def parameter_groups(model: Model, scale: LrScale, head: str) -> list[dict]:
     ]
 
 
-def prepare_model(run: RunSpec, assets: RunAssets, device: torch.device, weights_file: str | Path | None = None) -> Model:
+def prepare_model(
+    run: RunSpec, assets: RunAssets, device: torch.device, weights_file: str | Path | None = None
+) -> Model:
     """The run's model on ``device``, initial weights loaded (``inference.place_model``)."""
     model = build_model(run, assets)
     if run.training.pretrained:
@@ -81,8 +91,11 @@ def prepare_model(run: RunSpec, assets: RunAssets, device: torch.device, weights
 def make_optimizer(model: Model, run: RunSpec) -> torch.optim.SGD:
     training = run.training
     return torch.optim.SGD(
-        parameter_groups(model, training.lr_scale, run.head), lr=training.lr, momentum=training.momentum,
-        weight_decay=training.weight_decay, fused=training.fused_optimizer or None,
+        parameter_groups(model, training.lr_scale, run.head),
+        lr=training.lr,
+        momentum=training.momentum,
+        weight_decay=training.weight_decay,
+        fused=training.fused_optimizer or None,
     )
 
 
@@ -109,15 +122,33 @@ def train_run(
     device = select_device(training.device)
     if read_meta(data)["num_classes"] != assets.num_classes:
         raise ValueError(f"{data}: class count differs from the hierarchy's")
-    train_loader = make_loader(data, "train", train=True, batch_size=training.batch_size, device=device, drop_last=True,
-                               workers=training.workers, augment_on=training.augment_on)
+    train_loader = make_loader(
+        data,
+        "train",
+        train=True,
+        batch_size=training.batch_size,
+        device=device,
+        drop_last=True,
+        workers=training.workers,
+        augment_on=training.augment_on,
+    )
     evaluation_batch = run.evaluation.batch_size_on(device.type)
     val_loader = make_loader(
-        data, "val", train=False, batch_size=evaluation_batch, device=device,
-        drop_last=run.evaluation.drop_last, workers=training.workers,
+        data,
+        "val",
+        train=False,
+        batch_size=evaluation_batch,
+        device=device,
+        drop_last=run.evaluation.drop_last,
+        workers=training.workers,
     )
     collapse_loader = make_loader(  # the training images without augmentation
-        data, "train", train=False, batch_size=evaluation_batch, device=device, workers=training.workers,
+        data,
+        "train",
+        train=False,
+        batch_size=evaluation_batch,
+        device=device,
+        workers=training.workers,
     )
     model = prepare_model(run, assets, device, weights_file)
     optimizer = make_optimizer(model, run)
@@ -140,8 +171,10 @@ def train_run(
             _set_rng_state(state["rng"])
             log(f"resumed after epoch {start} (best val top-1 error {best:.2f}%)")
 
-    log(f"training {run.name} on {device}: "
-        f"{train_loader.num_samples} train / {val_loader.num_samples} val images, {training.epochs} epochs")
+    log(
+        f"training {run.name} on {device}: "
+        f"{train_loader.num_samples} train / {val_loader.num_samples} val images, {training.epochs} epochs"
+    )
     for epoch in range(start, training.epochs):
         lr = cosine_lr(training.lr, epoch, training.epochs)
         for group in optimizer.param_groups:
@@ -149,8 +182,11 @@ def train_run(
         row = _train_epoch(model, train_loader, optimizer, run, device, epoch)
         val_scores, val_targets = predict(model, val_loader, device, training.precision, training.channels_last)
         row.update(
-            epoch=epoch + 1, lr=lr,
-            val_loss=float(torch.nn.functional.cross_entropy(torch.from_numpy(val_scores), torch.from_numpy(val_targets))),
+            epoch=epoch + 1,
+            lr=lr,
+            val_loss=float(
+                torch.nn.functional.cross_entropy(torch.from_numpy(val_scores), torch.from_numpy(val_targets))
+            ),
             val_top1_error=float(100.0 * (val_scores.argmax(1) != val_targets).mean()),
             time=time.time(),
         )
@@ -160,23 +196,50 @@ def train_run(
             collapse_rows.append(_collapse_row(model, collapse_loader, assets, run, device, epoch + 1, log))
         if row["val_top1_error"] < best:
             best = row["val_top1_error"]
-            _save(best_file, {"config": spec, "identity": identity, "epoch": epoch + 1, "val_top1_error": best, "model": model.state_dict()}, epoch)
+            _save(
+                best_file,
+                {
+                    "config": spec,
+                    "identity": identity,
+                    "epoch": epoch + 1,
+                    "val_top1_error": best,
+                    "model": model.state_dict(),
+                },
+                epoch,
+            )
         state = {
-            "identity": identity, "epoch": epoch, "best": best, "history": rows, "nc": collapse_rows, "complete": False,
-            "started_at": started_at, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
+            "identity": identity,
+            "epoch": epoch,
+            "best": best,
+            "history": rows,
+            "nc": collapse_rows,
+            "complete": False,
+            "started_at": started_at,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": _rng_state(),
         }
         _save(state_file, state, epoch)
-        log(f"{run.name} epoch {epoch + 1:3d}/{training.epochs}  lr {lr:.4f}  loss {row['train_loss']:.4f}  "
+        log(
+            f"{run.name} epoch {epoch + 1:3d}/{training.epochs}  lr {lr:.4f}  loss {row['train_loss']:.4f}  "
             f"train err {row['train_top1_error']:5.2f}%  val err {row['val_top1_error']:5.2f}%  "
-            f"{row['images_per_second']:.0f} img/s")
+            f"{row['images_per_second']:.0f} img/s"
+        )
 
     with atomic_path(checkpoint) as tmp:
         shutil.copyfile(best_file, tmp)
     write_text(history, _csv(rows, HISTORY_FIELDS))
     write_text(nc, _csv(collapse_rows, NC_FIELDS))
     times = {"started_at": started_at, "finished_at": time.time()}  # Unix seconds; a resumed run keeps its first start
-    write_yaml(config, {"run": spec, "identity": identity, "training_record": training_record(run),
-                        "provenance": {**provenance(device), **times}})
+    write_yaml(
+        config,
+        {
+            "run": spec,
+            "identity": identity,
+            "training_record": training_record(run),
+            "provenance": {**provenance(device), **times},
+        },
+    )
     _save(state_file, {**state, "complete": True}, None)
     return {"best_val_top1_error": best, "epochs": len(rows)}
 
@@ -187,15 +250,23 @@ def _check_progress(rows: list[dict], run: RunSpec, chance: float) -> None:
     row = rows[-1]
     if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
         finite = [r["train_loss"] for r in rows if math.isfinite(r["train_loss"])]
-        last = f"{finite[-1]:.4g} (epoch {[r['epoch'] for r in rows if math.isfinite(r['train_loss'])][-1]})" if finite else "none"
+        last = (
+            f"{finite[-1]:.4g} (epoch {[r['epoch'] for r in rows if math.isfinite(r['train_loss'])][-1]})"
+            if finite
+            else "none"
+        )
         raise TrainingDiverged(
-            f"{run.name}: the loss diverged in epoch {row['epoch']} (training loss {row['train_loss']}, validation loss "
-            f"{row['val_loss']}; last finite training loss: {last}; lr {row['lr']:.4g}); lower training.lr or check the data")
+            f"{run.name}: the loss diverged in epoch {row['epoch']} (training loss {row['train_loss']}, validation "
+            "loss "
+            f"{row['val_loss']}; last finite training loss: {last}; lr {row['lr']:.4g}); lower training.lr or check "
+            "the data"
+        )
     patience = run.training.chance_patience
     if patience and len(rows) >= patience and all(r["train_top1_error"] >= chance - 1.0 for r in rows[-patience:]):
         raise TrainingDiverged(
             f"{run.name}: the training error stayed at chance ({chance:.1f}%) for {patience} epochs, up to epoch "
-            f"{row['epoch']} (training.chance_patience); lower training.lr or check the data")
+            f"{row['epoch']} (training.chance_patience); lower training.lr or check the data"
+        )
 
 
 def _train_epoch(model: Model, loader, optimizer, run: RunSpec, device: torch.device, epoch: int) -> dict:
@@ -236,9 +307,11 @@ def _collapse_row(model: Model, loader, assets: RunAssets, run: RunSpec, device:
     start = time.perf_counter()
     row = collapse_pass(model, loader, assets, device, run.training.precision, run.training.channels_last)
     row = {"epoch": epoch, **row, "seconds": time.perf_counter() - start}
-    log(f"{run.name} epoch {epoch}: neural collapse NC1 {row['nc1']:.3g}, mean |cos - S| to the ETF (centred) "
+    log(
+        f"{run.name} epoch {epoch}: neural collapse NC1 {row['nc1']:.3g}, mean |cos - S| to the ETF (centred) "
         f"{row['centred_etf_dev_mean']:.3f}, training error without augmentation {row['train_top1_error']:.2f}% "
-        f"({row['seconds']:.1f} s)")
+        f"({row['seconds']:.1f} s)"
+    )
     return row
 
 

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, SNAKEMAKE, mlflow_runs, mlflow_server, tiny_config, training_pids
 
 START = REPO / ".ci" / "slurm" / "start.sh"
@@ -93,8 +92,9 @@ def cluster_config() -> dict:
 def start_bounded(command: list, seconds: int, **kwargs) -> subprocess.Popen:
     """Start under `timeout -k` (snakemake waiting on a broken status query ignores SIGTERM), in
     a process group of its own, so that finish() can kill all of it."""
-    return subprocess.Popen(["timeout", "-k", "10", str(seconds), *map(str, command)], text=True,
-                            start_new_session=True, **kwargs)
+    return subprocess.Popen(
+        ["timeout", "-k", "10", str(seconds), *map(str, command)], text=True, start_new_session=True, **kwargs
+    )
 
 
 def finish(process: subprocess.Popen, timeout: float | None = None) -> tuple[str, str]:
@@ -125,13 +125,23 @@ def snakemake_cli(workdir: Path, config: dict, *args, seconds: int, env=None) ->
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "config.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [SNAKEMAKE, "--snakefile", REPO / "workflow" / "Snakefile", "--directory", workdir,
-               "--configfile", config_file, *args]
+    command = [
+        SNAKEMAKE,
+        "--snakefile",
+        REPO / "workflow" / "Snakefile",
+        "--directory",
+        workdir,
+        "--configfile",
+        config_file,
+        *args,
+    ]
     result = bounded(command, seconds, cwd=REPO, env={**(env or os.environ), "PYTHONUNBUFFERED": "1"})
     (workdir / "snakemake.out").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}; 124/137: timed out):\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}; 124/137: timed out):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 
@@ -149,7 +159,9 @@ def cluster():
         started = bounded(["bash", START, STATE], 420)
         sys.stderr.write(started.stderr[-3000:])
         if started.returncode != 0:
-            pytest.fail(f"could not start the test cluster ({started.returncode}):\n{started.stdout}\n{started.stderr[-6000:]}")
+            pytest.fail(
+                f"could not start the test cluster ({started.returncode}):\n{started.stdout}\n{started.stderr[-6000:]}"
+            )
         info = json.loads((STATE / "cluster.json").read_text())
         yield info
     finally:
@@ -181,8 +193,19 @@ def cluster_study(cluster, slurm_env, tmp_path_factory):
     sacct = bounded(["sacct", "-X", "-a", "-n", "-P", "-S", since, "-o", SACCT_FIELDS], 30, env=slurm_env)
     assert sacct.returncode == 0, sacct.stderr
     rows = [dict(zip(SACCT_FIELDS.split(","), line.split("|"))) for line in sacct.stdout.splitlines() if line]
-    table = bounded(["sacct", "-X", "-a", "-S", since, "-o",
-                     "JobID,Comment%48,State,Partition,Account,AllocCPUS,AllocTRES%48,Timelimit,Elapsed"], 30, env=slurm_env)
+    table = bounded(
+        [
+            "sacct",
+            "-X",
+            "-a",
+            "-S",
+            since,
+            "-o",
+            "JobID,Comment%48,State,Partition,Account,AllocCPUS,AllocTRES%48,Timelimit,Elapsed",
+        ],
+        30,
+        env=slurm_env,
+    )
     print(f"\nsacct of the cluster run ({workdir}):\n{table.stdout}", file=sys.stderr)
     return workdir, dag, rows, local_rules
 
@@ -214,7 +237,9 @@ def test_sacct_has_one_training_job_per_dag_job_with_one_gpu_and_the_rules_threa
         assert job["Partition"] == cluster["partition"] and job["Account"] == cluster["account"], job
         assert job["Timelimit"] == "1-00:00:00", job  # 24 * 60 * attempt minutes, attempt 1
     wildcards = sorted(j["Comment"] for j in train)
-    assert wildcards == sorted(f"rule_train_wildcards_synthetic_{v}_{s}" for v in config["variants"] for s in config["seeds"])
+    assert wildcards == sorted(
+        f"rule_train_wildcards_synthetic_{v}_{s}" for v in config["variants"] for s in config["seeds"]
+    )
 
 
 def test_evaluation_jobs_get_their_gpu_through_the_gres_alternative(cluster_study):
@@ -249,8 +274,9 @@ def test_every_test_metric_equals_the_local_run(cluster_study, local_study):
     for path in cluster_metrics:
         local = local_study / path.relative_to(workdir)
         assert json.loads(path.read_text()) == json.loads(local.read_text()), path.relative_to(workdir)
-    assert sorted(p.relative_to(local_study) for p in local_study.glob("results/tiny/*/runs/*/seed*/metrics.json")) == \
-        [p.relative_to(workdir) for p in cluster_metrics]
+    assert sorted(p.relative_to(local_study) for p in local_study.glob("results/tiny/*/runs/*/seed*/metrics.json")) == [
+        p.relative_to(workdir) for p in cluster_metrics
+    ]
 
 
 def test_mlflow_holds_the_same_runs_as_the_local_run(cluster_study, local_study):
@@ -264,7 +290,11 @@ def test_mlflow_holds_the_same_runs_as_the_local_run(cluster_study, local_study)
 
     workdir, *_ = cluster_study
     on_cluster, local = runs(workdir), runs(local_study)
-    assert sorted(on_cluster) == sorted(local) == sorted(f"synthetic/{v}/seed{s}" for v in ("ce_II", "haframe") for s in (0, 1))
+    assert (
+        sorted(on_cluster)
+        == sorted(local)
+        == sorted(f"synthetic/{v}/seed{s}" for v in ("ce_II", "haframe") for s in (0, 1))
+    )
     assert on_cluster == local
 
 
@@ -294,8 +324,9 @@ def tracking_server(tmp_path_factory):
         yield uri
 
 
-def test_a_failed_training_job_is_retried_with_twice_the_time_and_resumes(cluster, slurm_env, tmp_path_factory,
-                                                                          tracking_server):
+def test_a_failed_training_job_is_retried_with_twice_the_time_and_resumes(
+    cluster, slurm_env, tmp_path_factory, tracking_server
+):
     """...and its run is imported into the user's http tracking server (mlflow.tracking_uri)."""
     workdir = tmp_path_factory.mktemp("slurm_retry")
     site = tmp_path_factory.mktemp("site_profile_retry")
@@ -304,9 +335,19 @@ def test_a_failed_training_job_is_retried_with_twice_the_time_and_resumes(cluste
     config["mlflow"]["tracking_uri"] = tracking_server
     workdir.joinpath("config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     since = time.strftime("%Y-%m-%dT%H:%M:%S")
-    command = [SNAKEMAKE, "--snakefile", REPO / "workflow" / "Snakefile",
-               "--directory", workdir, "--configfile", workdir / "config.yaml",
-               "--profile", REPO / "profiles" / "slurm", "--profile", site]
+    command = [
+        SNAKEMAKE,
+        "--snakefile",
+        REPO / "workflow" / "Snakefile",
+        "--directory",
+        workdir,
+        "--configfile",
+        workdir / "config.yaml",
+        "--profile",
+        REPO / "profiles" / "slurm",
+        "--profile",
+        site,
+    ]
     run = start_bounded(command, 240, cwd=REPO, env=slurm_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         state = workdir / "results/tiny/synthetic/runs/haframe/seed0/resume/state.pt"
@@ -332,11 +373,16 @@ def test_a_failed_training_job_is_retried_with_twice_the_time_and_resumes(cluste
     sacct = bounded(["sacct", "-X", "-a", "-n", "-P", "-S", since, "-o", SACCT_FIELDS], 30, env=slurm_env)
     rows = [dict(zip(SACCT_FIELDS.split(","), line.split("|"))) for line in sacct.stdout.splitlines() if line]
     train = jobs_of(rows, "train")
-    print("\nsacct of the killed and retried training:\n" + "\n".join(
-        f"{r['JobID']} {r['Comment']} {r['State']} {r['AllocTRES']} Timelimit={r['Timelimit']}" for r in train), file=sys.stderr)
+    print(
+        "\nsacct of the killed and retried training:\n"
+        + "\n".join(
+            f"{r['JobID']} {r['Comment']} {r['State']} {r['AllocTRES']} Timelimit={r['Timelimit']}" for r in train
+        ),
+        file=sys.stderr,
+    )
     assert [(r["JobID"] == job, r["State"].split()[0], r["Timelimit"]) for r in train] == [
-        (True, "FAILED", "1-00:00:00"),       # attempt 1: 24 h
-        (False, "COMPLETED", "2-00:00:00"),   # attempt 2: 24 h x 2
+        (True, "FAILED", "1-00:00:00"),  # attempt 1: 24 h
+        (False, "COMPLETED", "2-00:00:00"),  # attempt 2: 24 h x 2
     ]
     log = (workdir / "results/tiny/synthetic/logs/train/haframe/seed0.log").read_text()
     assert "resumed after epoch" in log, log

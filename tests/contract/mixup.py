@@ -37,7 +37,9 @@ class Mixup(Method):
         lam = float(classifier.rng.beta(ALPHA, ALPHA))
         perm = torch.from_numpy(classifier.rng.permutation(len(labels))).to(labels.device)
         outputs, features = forward(lam * images + (1.0 - lam) * images[perm])
-        loss = lam * classifier.loss(outputs, features, labels) + (1.0 - lam) * classifier.loss(outputs, features, labels[perm])
+        loss = lam * classifier.loss(outputs, features, labels) + (1.0 - lam) * classifier.loss(
+            outputs, features, labels[perm]
+        )
         return loss, outputs
 
 

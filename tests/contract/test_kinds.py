@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from haframe.archives import safe_extract
 from haframe.data.kinds import KINDS, KindFixture, PrepareJob
 from haframe.data.loaders import make_loader
 from haframe.data.prepared import SPLITS, read_classes, read_meta
 from haframe.hierarchy import read_tsv
-from haframe.archives import safe_extract
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
@@ -23,18 +23,25 @@ def test_kind_prepares_its_fixture(name, tmp_path):
     fx = kind.fixture(tmp_path / "fixture")
     assert isinstance(fx, KindFixture)
     assert set(fx.sources) == set(kind.sources), "the fixture writes every source of the kind"
-    assert set(fx.options) <= set(kind.options) and {name for name, option in kind.options.items() if option.required} <= set(fx.options)
+    assert set(fx.options) <= set(kind.options) and {
+        name for name, option in kind.options.items() if option.required
+    } <= set(fx.options)
     assert fx.hierarchy is not None or kind.plants_hierarchy
     assert set(fx.counts) == set(SPLITS)
     if kind.unavailable is not None:
         assert kind.unavailable(fx.options, name) is None
 
     # as the workflow's extract_source and prepare_inputs give them
-    inputs = {key: safe_extract(path, tmp_path / "extracted" / f"{kind.sources[key].filename}.d") for key, path in fx.sources.items()}
+    inputs = {
+        key: safe_extract(path, tmp_path / "extracted" / f"{kind.sources[key].filename}.d")
+        for key, path in fx.sources.items()
+    }
     if kind.user_inputs is not None:
         inputs.update({key: Path(value) for key, value in kind.user_inputs(fx.options, name).items()})
     meta_file = tmp_path / "data" / "meta.json"
-    meta = kind.prepare(PrepareJob(dataset=name, options=fx.options, inputs=inputs, hierarchy=fx.hierarchy, meta_file=meta_file))
+    meta = kind.prepare(
+        PrepareJob(dataset=name, options=fx.options, inputs=inputs, hierarchy=fx.hierarchy, meta_file=meta_file)
+    )
 
     assert meta == read_meta(meta_file)
     hierarchy = fx.hierarchy

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import stage_assets
+
 from haframe.inference import build_model, predict
 from haframe.methods import METHODS
 from haframe.train import _train_epoch, make_optimizer, prepare_model

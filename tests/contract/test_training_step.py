@@ -5,8 +5,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import stage_assets
+
 from haframe import methods
 from haframe.methods.base import Method
 from haframe.train import _train_epoch, make_optimizer, prepare_model
@@ -36,7 +36,7 @@ def test_mixup_step_differs_from_the_plain_step_and_is_seeded(assets, mixup_run)
     torch.manual_seed(0)
     model = prepare_model(mixup_run, assets, CPU)
     model.train()
-    (images, labels), = random_batches(1)
+    ((images, labels),) = random_batches(1)
     plain, _ = Method.training_loss(mixup.METHOD, model, images, labels, forward_of(model))  # the default step
     losses = []
     for _ in range(2):

@@ -17,16 +17,29 @@ def run_spec(method: str, head: str, seed: int = 0) -> RunSpec:
     """A run of ``method`` with its default parameters: the tiny CNN on the CPU, no pretraining."""
     variant = f"{method}_{head}"
     return RunSpec(
-        dataset="contract", dataset_kind="synthetic", variant=variant, seed=seed, method=method, head=head,
-        params=get_method(method).resolve_params({}, f"variants.{variant}"), posthoc=(), frame=FrameSpec(gamma=1.0),
-        training=Training(backbone="tiny_cnn", pretrained=None, batch_size=8, device="cpu"), evaluation=Evaluation(),
+        dataset="contract",
+        dataset_kind="synthetic",
+        variant=variant,
+        seed=seed,
+        method=method,
+        head=head,
+        params=get_method(method).resolve_params({}, f"variants.{variant}"),
+        posthoc=(),
+        frame=FrameSpec(gamma=1.0),
+        training=Training(backbone="tiny_cnn", pretrained=None, batch_size=8, device="cpu"),
+        evaluation=Evaluation(),
     )
 
 
 def random_batches(count: int, size: int = 8, seed: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
     generator = torch.Generator().manual_seed(seed)
-    return [(torch.randn(size, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator),
-             torch.randint(0, TREE.num_classes, (size,), generator=generator)) for _ in range(count)]
+    return [
+        (
+            torch.randn(size, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator),
+            torch.randint(0, TREE.num_classes, (size,), generator=generator),
+        )
+        for _ in range(count)
+    ]
 
 
 class Batches:

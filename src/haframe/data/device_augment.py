@@ -21,8 +21,14 @@ def collate_crops(samples: list[tuple[torch.Tensor, bool, int]]) -> tuple[torch.
     top-left of one zero canvas as large as the largest, and their heights, widths, flips, labels."""
     heights = torch.tensor([crop.shape[-2] for crop, _, _ in samples])
     widths = torch.tensor([crop.shape[-1] for crop, _, _ in samples])
-    canvas = torch.zeros(len(samples), samples[0][0].shape[0], int(heights.max()), int(widths.max()), dtype=torch.uint8,
-                         device=samples[0][0].device)  # the crops' device: a DataLoader's CPU, or a GPU that decoded them
+    canvas = torch.zeros(
+        len(samples),
+        samples[0][0].shape[0],
+        int(heights.max()),
+        int(widths.max()),
+        dtype=torch.uint8,
+        device=samples[0][0].device,
+    )  # the crops' device: a DataLoader's CPU, or a GPU that decoded them
     for slot, (crop, _, _) in zip(canvas, samples):
         slot[:, : crop.shape[-2], : crop.shape[-1]] = crop
     flips = torch.tensor([flip for _, flip, _ in samples])
@@ -30,7 +36,9 @@ def collate_crops(samples: list[tuple[torch.Tensor, bool, int]]) -> tuple[torch.
     return canvas, heights, widths, flips, labels
 
 
-def resize_and_flip(canvas: torch.Tensor, heights: torch.Tensor, widths: torch.Tensor, flips: torch.Tensor, size: int) -> torch.Tensor:
+def resize_and_flip(
+    canvas: torch.Tensor, heights: torch.Tensor, widths: torch.Tensor, flips: torch.Tensor, size: int
+) -> torch.Tensor:
     """float32 B x C x size x size: each crop of ``canvas`` (its top-left heights x widths)
     resized to size x size, then mirrored left-right where ``flips``."""
     device = canvas.device

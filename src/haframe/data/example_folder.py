@@ -17,8 +17,16 @@ from PIL import Image
 from ..fileio import atomic_path, write_text
 from .kinds.synthetic import SyntheticSpec, generate
 
-EXAMPLE = SyntheticSpec(branching=(2, 3), train_per_class=40, val_per_class=10, test_per_class=20, image_size=32,
-                        alignment=0.7, noise=1.0, seed=0)
+EXAMPLE = SyntheticSpec(
+    branching=(2, 3),
+    train_per_class=40,
+    val_per_class=10,
+    test_per_class=20,
+    image_size=32,
+    alignment=0.7,
+    noise=1.0,
+    seed=0,
+)
 
 
 def write_example(root: str | Path, spec: SyntheticSpec = EXAMPLE) -> dict[str, int]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import io as _io
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 import simplejpeg
@@ -90,4 +90,3 @@ def convert_images(
         for future in concurrent.futures.as_completed(pending):
             future.result()
     return done
-

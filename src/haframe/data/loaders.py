@@ -21,16 +21,16 @@ The ``images`` layout: image files plus one index per split::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from .files import decode_rgb, read_index
 from .device_augment import collate_crops, resize_and_flip
+from .files import decode_rgb, read_index
 from .prepared import AUGMENT_ON, read_meta, read_split
 from .recipes import RECIPES
 from .transforms import ARRAY_TRANSFORMS, ImageTransform
@@ -39,8 +39,17 @@ from .transforms import ARRAY_TRANSFORMS, ImageTransform
 class SplitLoader:
     """What both loaders share: batch counting, and normalisation on the training device."""
 
-    def __init__(self, *, num_items: int, batch_size: int, mean: list[float], std: list[float],
-                 device: torch.device, train: bool, drop_last: bool):
+    def __init__(
+        self,
+        *,
+        num_items: int,
+        batch_size: int,
+        mean: list[float],
+        std: list[float],
+        device: torch.device,
+        train: bool,
+        drop_last: bool,
+    ):
         self.num_items, self.batch_size, self.train, self.drop_last = num_items, batch_size, train, drop_last
         self.device = device
         self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1) * 255
@@ -77,8 +86,15 @@ class ArrayLoader(SplitLoader):
     ):
         if transform not in ARRAY_TRANSFORMS:
             raise ValueError(f"arrays transform must be one of {ARRAY_TRANSFORMS}, got {transform!r}")
-        super().__init__(num_items=len(labels), batch_size=batch_size, mean=mean, std=std,
-                         device=device, train=train, drop_last=drop_last)
+        super().__init__(
+            num_items=len(labels),
+            batch_size=batch_size,
+            mean=mean,
+            std=std,
+            device=device,
+            train=train,
+            drop_last=drop_last,
+        )
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
         self.labels = torch.from_numpy(labels).to(device)
         self.augment = train and bool(RECIPES[transform].train)  # cifar's; none: ()
@@ -117,8 +133,16 @@ class ImageFolderSplit(Dataset):
     ``device_augment`` to finish. Images come from the split's pixel store when ``pixels``
     (``pixels.py``) names one, else decoded from the files."""
 
-    def __init__(self, directory: str | Path, split: str, recipe: str, train: bool, size: int = 224,
-                 augment_on: str = "workers", pixels: str | None = None):
+    def __init__(
+        self,
+        directory: str | Path,
+        split: str,
+        recipe: str,
+        train: bool,
+        size: int = 224,
+        augment_on: str = "workers",
+        pixels: str | None = None,
+    ):
         if augment_on not in AUGMENT_ON:
             raise ValueError(f"training.augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
         self.directory = Path(directory)
@@ -158,20 +182,47 @@ class ImageLoader(SplitLoader):
     """Batches of normalised images on ``device`` from the images layout (same interface as
     ArrayLoader: ``epoch(seed, epoch)``, ``len()``, ``num_samples``)."""
 
-    def __init__(self, directory, split, *, recipe, batch_size, mean, std, device, train, drop_last=False, workers=0,
-                 size=224, augment_on="workers", pixels=None):
+    def __init__(
+        self,
+        directory,
+        split,
+        *,
+        recipe,
+        batch_size,
+        mean,
+        std,
+        device,
+        train,
+        drop_last=False,
+        workers=0,
+        size=224,
+        augment_on="workers",
+        pixels=None,
+    ):
         self.dataset = ImageFolderSplit(directory, split, recipe, train, size, augment_on, pixels)
-        super().__init__(num_items=len(self.dataset), batch_size=batch_size, mean=mean, std=std,
-                         device=device, train=train, drop_last=drop_last)
+        super().__init__(
+            num_items=len(self.dataset),
+            batch_size=batch_size,
+            mean=mean,
+            std=std,
+            device=device,
+            train=train,
+            drop_last=drop_last,
+        )
         self.workers, self.size = workers, size
 
     def epoch(self, seed: int = 0, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         self.dataset.epoch_seed = seed * 1_000_003 + epoch
         generator = torch.Generator().manual_seed(self.dataset.epoch_seed)
         loader = DataLoader(
-            self.dataset, batch_size=self.batch_size, shuffle=self.train, generator=generator,
-            num_workers=self.workers, drop_last=self.drop_last,
-            pin_memory=self.device.type == "cuda", persistent_workers=False,
+            self.dataset,
+            batch_size=self.batch_size,
+            shuffle=self.train,
+            generator=generator,
+            num_workers=self.workers,
+            drop_last=self.drop_last,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
             collate_fn=collate_crops if self.dataset.crop_only else None,
         )
         for batch in loader:
@@ -185,14 +236,31 @@ class ImageLoader(SplitLoader):
 
 
 def make_loader(
-    meta_file: str | Path, split: str, *, train: bool, batch_size: int, device: torch.device,
-    drop_last: bool = False, workers: int = 0, augment_on: str = "workers",
+    meta_file: str | Path,
+    split: str,
+    *,
+    train: bool,
+    batch_size: int,
+    device: torch.device,
+    drop_last: bool = False,
+    workers: int = 0,
+    augment_on: str = "workers",
 ) -> ArrayLoader | ImageLoader:
     """An ArrayLoader or ImageLoader for one split of the prepared dataset of ``meta_file``;
     ``augment_on`` applies to the images layout (the arrays layout augments on the device)."""
     meta = read_meta(meta_file)
-    common = dict(batch_size=batch_size, mean=meta["mean"], std=meta["std"], device=device, train=train, drop_last=drop_last)
+    common = dict(
+        batch_size=batch_size, mean=meta["mean"], std=meta["std"], device=device, train=train, drop_last=drop_last
+    )
     if meta["layout"] == "arrays":
         return ArrayLoader(*read_split(meta_file, split), transform=meta["transform"], **common)
-    return ImageLoader(Path(meta_file).parent, split, recipe=meta["transform"], workers=workers, size=meta.get("image_size", 224),
-                       augment_on=augment_on, pixels=(meta.get("pixels") or {}).get(split), **common)
+    return ImageLoader(
+        Path(meta_file).parent,
+        split,
+        recipe=meta["transform"],
+        workers=workers,
+        size=meta.get("image_size", 224),
+        augment_on=augment_on,
+        pixels=(meta.get("pixels") or {}).get(split),
+        **common,
+    )

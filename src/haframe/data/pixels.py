@@ -3,8 +3,9 @@ images decoded once, as the training transform's first step reads them, in one m
 uint8 array per split, ``pixels/<split>.npy`` (N x size x size x 3, index order), named in
 ``meta.json`` under ``pixels``. Training then decodes nothing and reads the same images bit for
 bit: a recipe that resizes first (fgvc, ``Recipe.resize_first``) has its deterministic
-Resize(size, size) applied here with the loader's own function; the other recipes crop from the image as it is, so their images must be size x size already
-(iNat-2019 and tieredImageNet-H are prepared so; a folder dataset with ``resize``).
+Resize(size, size) applied here with the loader's own function; the other recipes crop from the
+image as it is, so their images must be size x size already (iNat-2019 and tieredImageNet-H are
+prepared so; a folder dataset with ``resize``).
 
 It costs size x size x 3 bytes per image (147 KiB at 224 px, some 7x a JPEG at quality 95).
 """
@@ -12,8 +13,9 @@ It costs size x size x 3 bytes per image (147 KiB at 224 px, some 7x a JPEG at q
 from __future__ import annotations
 
 import concurrent.futures
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -30,9 +32,25 @@ def store_pixels(meta_file: str | Path, *, threads: int = 1, log: Callable[[str]
     meta_file = Path(meta_file)
     meta = read_meta(meta_file)
     if meta["layout"] != "images":
-        raise DataError(f"{meta_file}: store: pixels is for datasets of image files; this one is of layout {meta['layout']!r}")
+        raise DataError(
+            f"{meta_file}: store: pixels is for datasets of image files; this one is of layout {meta['layout']!r}"
+        )
     directory, size = meta_file.parent, int(meta["image_size"])
     resize = _published_resize(meta["transform"], size) if RECIPES[meta["transform"]].resize_first else None
+
+    def fill(array: np.ndarray, rows: list, index: int) -> None:
+        """Decode image ``index`` of a split into its row of the store (in a worker thread)."""
+        path = directory / rows[index][0]
+        image = decode_rgb(path)
+        if resize is not None:
+            image = resize(image)
+        if image.shape[:2] != (size, size):
+            raise DataError(
+                f"{path}: {image.shape[1]}x{image.shape[0]} pixels; a pixel store holds images of "
+                f"{size}x{size} (a folder dataset: set its resize to {size})"
+            )
+        array[index] = image
+
     stores = {}
     for split in meta["counts"]:
         rows = read_index(directory, split)
@@ -40,19 +58,8 @@ def store_pixels(meta_file: str | Path, *, threads: int = 1, log: Callable[[str]
         log(f"pixel store {split}: decoding {len(rows)} images to {directory / stores[split]}")
         with atomic_path(directory / stores[split]) as tmp:
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
-
-            def fill(index: int) -> None:
-                path = directory / rows[index][0]
-                image = decode_rgb(path)
-                if resize is not None:
-                    image = resize(image)
-                if image.shape[:2] != (size, size):
-                    raise DataError(f"{path}: {image.shape[1]}x{image.shape[0]} pixels; a pixel store holds images of "
-                                    f"{size}x{size} (a folder dataset: set its resize to {size})")
-                array[index] = image
-
             with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
-                list(pool.map(fill, range(len(rows))))
+                list(pool.map(functools.partial(fill, array, rows), range(len(rows))))
             array.flush()
             del array
     meta["pixels"] = stores

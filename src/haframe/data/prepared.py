@@ -43,10 +43,14 @@ def write_prepared(
     for split, (images, labels) in splits.items():
         save_npz(directory / f"{split}.npz", images=images, labels=labels.astype(np.int64))
     return write_meta(
-        directory, classes, layout="arrays",
+        directory,
+        classes,
+        layout="arrays",
         counts={split: int(len(labels)) for split, (_, labels) in splits.items()},
-        mean=list(normalisation[0]), std=list(normalisation[1]),
-        image_size=int(splits["train"][0].shape[1]), transform=transform,
+        mean=list(normalisation[0]),
+        std=list(normalisation[1]),
+        image_size=int(splits["train"][0].shape[1]),
+        transform=transform,
     )
 
 

@@ -35,13 +35,32 @@ _RESIZED_CROP = ("RandomResizedCrop(size, scale=(0.08, 1), ratio=(3/4, 4/3))", _
 RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
     for recipe in (
-        Recipe("cifar", "arrays", ("reflect-pad 4", "RandomCrop(size)", _FLIP), (), (32,),
-               ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761))),
+        Recipe(
+            "cifar",
+            "arrays",
+            ("reflect-pad 4", "RandomCrop(size)", _FLIP),
+            (),
+            (32,),
+            ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+        ),
         Recipe("none", "arrays", (), (), (), None),
-        Recipe("fgvc", "images", ("Resize(size, size)", "RandomCrop(size, padding=4)", _FLIP), ("Resize(size, size)",),
-               (224,), ((0.4880712, 0.5191783, 0.54383063), (0.21482512, 0.20683703, 0.23937796)), resize_first=True),
-        Recipe("inat", "images", _RESIZED_CROP, ("Resize(size, size)",), (224,),
-               ((0.454, 0.474, 0.367), (0.237, 0.230, 0.249))),
+        Recipe(
+            "fgvc",
+            "images",
+            ("Resize(size, size)", "RandomCrop(size, padding=4)", _FLIP),
+            ("Resize(size, size)",),
+            (224,),
+            ((0.4880712, 0.5191783, 0.54383063), (0.21482512, 0.20683703, 0.23937796)),
+            resize_first=True,
+        ),
+        Recipe(
+            "inat",
+            "images",
+            _RESIZED_CROP,
+            ("Resize(size, size)",),
+            (224,),
+            ((0.454, 0.474, 0.367), (0.237, 0.230, 0.249)),
+        ),
         Recipe("imagenet", "images", _RESIZED_CROP, ("Resize(size, size)",), (224,), (IMAGENET_MEAN, IMAGENET_STD)),
     )
 }

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .files import write_index
 from .prepared import SPLITS, DataError, check_counts, write_meta
@@ -32,7 +32,12 @@ def read_split_lists(root: str | Path) -> dict[str, dict[str, list[str]]]:
 
 def content_digest(lists: dict[str, dict[str, list[str]]]) -> str:
     """sha256 of the sorted lines ``split<TAB>class<TAB>basename\\n`` over all splits."""
-    lines = sorted(f"{split}\t{cls}\t{name}\n" for split, classes in lists.items() for cls, names in classes.items() for name in names)
+    lines = sorted(
+        f"{split}\t{cls}\t{name}\n"
+        for split, classes in lists.items()
+        for cls, names in classes.items()
+        for name in names
+    )
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
@@ -76,7 +81,10 @@ def plan_rows(
     repeated = sorted(c for c, n in Counter(classes).items() if n > 1)
     if repeated:
         raise DataError(f"{dataset}: the hierarchy names classes more than once: {shown(repeated)}")
-    found = {split: (sum(len(v) for v in lists[split].values()), sum(1 for v in lists[split].values() if v)) for split in SPLITS}
+    found = {
+        split: (sum(len(v) for v in lists[split].values()), sum(1 for v in lists[split].values() if v))
+        for split in SPLITS
+    }
     check_counts(dataset, found, expected)
     listed = {cls for split in SPLITS for cls, names in lists[split].items() if names}
     missing = [c for c in classes if c not in listed]
@@ -98,7 +106,9 @@ def plan_rows(
     if repeated:
         raise DataError(f"{dataset}: {len(repeated)} files are listed more than once: {shown(repeated)}")
     label = {cls: i for i, cls in enumerate(classes)}
-    return {split: [(cls, label[cls], name) for cls in classes for name in lists[split].get(cls, [])] for split in SPLITS}
+    return {
+        split: [(cls, label[cls], name) for cls in classes for name in lists[split].get(cls, [])] for split in SPLITS
+    }
 
 
 def destination(out_dir: Path, split: str, cls: str, name: str) -> Path:
@@ -123,8 +133,13 @@ def finish(
         write_index(out_dir, split, [(relative(split, cls, name), label) for cls, label, name in rows[split]])
     mean, std = NORMALISATION[recipe]
     return write_meta(
-        out_dir, list(classes), layout="images",
+        out_dir,
+        list(classes),
+        layout="images",
         counts={split: len(rows[split]) for split in SPLITS},
-        mean=list(mean), std=list(std), transform=recipe, image_size=size,
+        mean=list(mean),
+        std=list(std),
+        transform=recipe,
+        image_size=size,
         splits_digest=content_digest(lists),
     )

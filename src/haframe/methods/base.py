@@ -10,8 +10,9 @@ rule** re-ranks a trained model's predictions at evaluation (CRM); rules stack i
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import numpy as np
 
@@ -82,8 +83,9 @@ def torch_module_class(cls: type) -> type:
     if issubclass(cls, nn.Module):
         return cls
     if cls not in _TORCH_MODULE_CLASSES:
-        _TORCH_MODULE_CLASSES[cls] = type(cls.__name__, (cls, nn.Module), {"__module__": cls.__module__,
-                                                                          "__qualname__": cls.__qualname__})
+        _TORCH_MODULE_CLASSES[cls] = type(
+            cls.__name__, (cls, nn.Module), {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        )
     return _TORCH_MODULE_CLASSES[cls]
 
 
@@ -106,15 +108,17 @@ class Method(abc.ABC):
             if key in self.renamed:
                 raise ConfigError(f"{where}.{key}: {self.name} calls this parameter {self.renamed[key]!r} now")
             if key not in self.params:
-                raise ConfigError(f"{where}.{key}: not a parameter of method {self.name!r} (it has {sorted(self.params) or 'none'})")
+                raise ConfigError(
+                    f"{where}.{key}: not a parameter of method {self.name!r} (it has {sorted(self.params) or 'none'})"
+                )
             self.params[key].check(value, f"{where}.{key}")
         return {key: values.get(key, param.default) for key, param in self.params.items()}
 
-    def output_width(self, assets: "RunAssets") -> int:
+    def output_width(self, assets: RunAssets) -> int:
         """The width the head must produce for this method's classifier by default (K)."""
         return assets.num_classes
 
-    def tree_problems(self, run: "RunSpec", tree: "TreeShape") -> dict[str, str]:
+    def tree_problems(self, run: RunSpec, tree: TreeShape) -> dict[str, str]:
         """{key: what is wrong} for the run's values that a dataset with this tree cannot take
         (key: a parameter's name, or ``training.<field>``); only what ``tree`` tells is checked.
         The study checks it before any job runs where the tree is known then, and
@@ -122,11 +126,12 @@ class Method(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def classifier(self, dim: int, assets: "RunAssets", run: "RunSpec") -> MethodClassifier:
+    def classifier(self, dim: int, assets: RunAssets, run: RunSpec) -> MethodClassifier:
         """The classifier on ``dim``-wide features, with the run's tensors precomputed."""
 
-    def training_loss(self, model: "Model", images: torch.Tensor, labels: torch.Tensor,
-                      forward: Forward) -> tuple[torch.Tensor, Any]:
+    def training_loss(
+        self, model: Model, images: torch.Tensor, labels: torch.Tensor, forward: Forward
+    ) -> tuple[torch.Tensor, Any]:
         """(loss, outputs) of one training batch: the scalar the step minimises, and the outputs
         whose ``class_scores`` count the batch's training errors against ``labels``.
 
@@ -162,6 +167,11 @@ class PostHocRule(abc.ABC):
     params: ClassVar[Mapping[str, Option]] = {}  # its options (haframe.options); CRM and HiE take none
 
     @abc.abstractmethod
-    def apply(self, probabilities: np.ndarray, scores: np.ndarray, assets: "RunAssets",
-              auxiliary_probabilities: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def apply(
+        self,
+        probabilities: np.ndarray,
+        scores: np.ndarray,
+        assets: RunAssets,
+        auxiliary_probabilities: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities, scores) after the rule, both N x K."""

@@ -49,13 +49,16 @@ def level_costs(levels: np.ndarray) -> list[np.ndarray]:
     return costs
 
 
-def smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, soft_costs: torch.Tensor,
-                           smoothing: float, sharpness: float) -> torch.Tensor:
+def smoothed_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, soft_costs: torch.Tensor, smoothing: float, sharpness: float
+) -> torch.Tensor:
     """(1 - smoothing) CE + smoothing * the CE to softmax(-sharpness * soft_costs[y]) (the
     authors' ``LabelSmoothingCrossEntropy``)."""
     log_q = F.log_softmax(logits, dim=1)
     soft = F.softmax(-sharpness * soft_costs[targets], dim=1)
-    return (smoothing * -(soft * log_q).sum(dim=1) + (1.0 - smoothing) * -log_q.gather(1, targets[:, None])[:, 0]).mean()
+    return (
+        smoothing * -(soft * log_q).sum(dim=1) + (1.0 - smoothing) * -log_q.gather(1, targets[:, None])[:, 0]
+    ).mean()
 
 
 def bilt_loss(
@@ -92,13 +95,24 @@ def corrected_logits(z: torch.Tensor, A: torch.Tensor, C: torch.Tensor, beta: fl
 
 
 class BiLTClassifier(MethodClassifier):
-    def __init__(self, dim: int, level_sizes: list[int], level_table: torch.Tensor, costs: list[np.ndarray],
-                 activation: type[nn.Module], params: dict):
+    def __init__(
+        self,
+        dim: int,
+        level_sizes: list[int],
+        level_table: torch.Tensor,
+        costs: list[np.ndarray],
+        activation: type[nn.Module],
+        params: dict,
+    ):
         super().__init__()
         self.finest = nn.Linear(dim, level_sizes[0])
         self.coarser = nn.ModuleList(
             nn.Sequential(
-                nn.BatchNorm1d(finer), nn.Linear(finer, coarser), nn.BatchNorm1d(coarser), activation(), nn.Linear(coarser, coarser),
+                nn.BatchNorm1d(finer),
+                nn.Linear(finer, coarser),
+                nn.BatchNorm1d(coarser),
+                activation(),
+                nn.Linear(coarser, coarser),
             )
             for finer, coarser in zip(level_sizes, level_sizes[1:])
         )
@@ -116,7 +130,10 @@ class BiLTClassifier(MethodClassifier):
         for g in self.coarser:
             base.append(g(base[-1]))
         base = [at_least_fp32(z) for z in base]
-        corrected = [corrected_logits(z, A, C.to(z.dtype), self.params["beta"]) for z, A, C in zip(base, self.learned, self.costs())]
+        corrected = [
+            corrected_logits(z, A, C.to(z.dtype), self.params["beta"])
+            for z, A, C in zip(base, self.learned, self.costs())
+        ]
         return base, corrected
 
     def loss(self, outputs, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -138,23 +155,53 @@ class BiLT(Method):
     # Defaults: the authors' code; search spaces span them and their README's published runs
     # (FGVC-Aircraft: level_decay 1, beta 0.5, smoothing 0.5, sharpness 1; iNat19: sharpness 1.5).
     params = {
-        "level_decay": Option(float, 0.1, "how fast the level weights exp(-level_decay * h) fall from the leaves up",
-                              low=0, note="the level weights exp(-level_decay * h); the authors' alpha",
-                              search=Uniform(0.0, 2.0)),
-        "beta": Option(float, 1.0, "weight of the learned cost correction", low=0,
-                       note="weight of the learned cost correction", search=Uniform(0.0, 2.0)),
-        "smoothing": Option(float, 0.1, "share of the soft targets in the corrected logits' loss", low=0, high=1,
-                            note="the soft-target share; the authors' epsilon", search=Uniform(0.0, 1.0)),
-        "sharpness": Option(float, 1.0, "sharpness of the soft targets softmax(-sharpness * M)", low=0,
-                            note="soft targets softmax(-sharpness * M); the authors' gamma", search=Uniform(0.5, 2.0)),
+        "level_decay": Option(
+            float,
+            0.1,
+            "how fast the level weights exp(-level_decay * h) fall from the leaves up",
+            low=0,
+            note="the level weights exp(-level_decay * h); the authors' alpha",
+            search=Uniform(0.0, 2.0),
+        ),
+        "beta": Option(
+            float,
+            1.0,
+            "weight of the learned cost correction",
+            low=0,
+            note="weight of the learned cost correction",
+            search=Uniform(0.0, 2.0),
+        ),
+        "smoothing": Option(
+            float,
+            0.1,
+            "share of the soft targets in the corrected logits' loss",
+            low=0,
+            high=1,
+            note="the soft-target share; the authors' epsilon",
+            search=Uniform(0.0, 1.0),
+        ),
+        "sharpness": Option(
+            float,
+            1.0,
+            "sharpness of the soft targets softmax(-sharpness * M)",
+            low=0,
+            note="soft targets softmax(-sharpness * M); the authors' gamma",
+            search=Uniform(0.5, 2.0),
+        ),
     }
 
     def classifier(self, dim, assets, run) -> BiLTClassifier:
         slope = backbone(run.training.backbone).leaky_relu_slope  # the backbone's activation (WRN: LeakyReLU(0.1))
         activation = nn.ELU if slope is None else lambda: nn.LeakyReLU(slope)
         levels = assets.levels
-        return BiLTClassifier(dim, assets.level_sizes, torch.from_numpy(levels[:, : assets.height]), level_costs(levels),
-                              activation, dict(run.params))
+        return BiLTClassifier(
+            dim,
+            assets.level_sizes,
+            torch.from_numpy(levels[:, : assets.height]),
+            level_costs(levels),
+            activation,
+            dict(run.params),
+        )
 
 
 METHOD = BiLT()

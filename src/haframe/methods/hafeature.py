@@ -75,7 +75,11 @@ def hafeature_loss(
 
 
 def dissimilar_pair_margin(
-    p: torch.Tensor, labels: torch.Tensor, rng: random.Random, rows: int = PAIR_ROWS, margin: float = MARGIN,
+    p: torch.Tensor,
+    labels: torch.Tensor,
+    rng: random.Random,
+    rows: int = PAIR_ROWS,
+    margin: float = MARGIN,
 ) -> torch.Tensor:
     """The authors' dissimilar-pair hinge at one level (see ``hafeature_loss``), vectorised."""
     B = p.shape[0]
@@ -103,7 +107,14 @@ def dissimilar_pair_margin(
 class HAFeatureLevels(MethodClassifier):
     """One classifier per level with L2-normalised weights: logits = h w_hat^T + b."""
 
-    def __init__(self, dim: int, level_sizes: list[int], level_table: torch.Tensor, parents: list[torch.Tensor], margin_levels: list[int]):
+    def __init__(
+        self,
+        dim: int,
+        level_sizes: list[int],
+        level_table: torch.Tensor,
+        parents: list[torch.Tensor],
+        margin_levels: list[int],
+    ):
         super().__init__()
         self.weights = nn.ParameterList(nn.Parameter(torch.empty(n, dim)) for n in level_sizes)
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(n)) for n in level_sizes)
@@ -127,8 +138,13 @@ class HAFeatureLevels(MethodClassifier):
     def loss(self, outputs: list[torch.Tensor], features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         parents = [None] + [getattr(self, f"parents_{level}") for level in range(1, len(self.weights))]
         return hafeature_loss(
-            outputs, targets, level_targets=self.level_table[targets], level_parents=parents,
-            level_weights=self.normalised_weights(), margin_levels=self.margin_levels, shuffle_rng=self.shuffle_rng,
+            outputs,
+            targets,
+            level_targets=self.level_table[targets],
+            level_parents=parents,
+            level_weights=self.normalised_weights(),
+            margin_levels=self.margin_levels,
+            shuffle_rng=self.shuffle_rng,
         )
 
     def class_scores(self, outputs: list[torch.Tensor]) -> torch.Tensor:
@@ -142,9 +158,14 @@ class HAFeature(Method):
     name = "hafeature"
     params = {
         # structural (the authors set it per dataset: config/config.yaml), not searched
-        "margin_levels": Option(list, None, "the levels (1 = the leaves' parents) whose dissimilar-pair margin term "
-                                            "joins the loss", items=Option(int, low=1), nullable=True,
-                                note="null: every level between the leaves and the root"),
+        "margin_levels": Option(
+            list,
+            None,
+            "the levels (1 = the leaves' parents) whose dissimilar-pair margin term joins the loss",
+            items=Option(int, low=1),
+            nullable=True,
+            note="null: every level between the leaves and the root",
+        ),
     }
 
     def tree_problems(self, run, tree) -> dict[str, str]:
@@ -152,10 +173,14 @@ class HAFeature(Method):
         if not levels or height is None or max(levels) < height:
             return {}
         if height < 2:
-            return {"margin_levels": f"{levels}: a tree of height {height} has no level between the leaves (0) and "
-                                     "the root; leave it null"}
-        return {"margin_levels": f"{levels} must lie in 1..{height - 1}, the levels between the leaves (0) and the "
-                                 f"root ({height})"}
+            return {
+                "margin_levels": f"{levels}: a tree of height {height} has no level between the leaves (0) and "
+                "the root; leave it null"
+            }
+        return {
+            "margin_levels": f"{levels} must lie in 1..{height - 1}, the levels between the leaves (0) and the "
+            f"root ({height})"
+        }
 
     def classifier(self, dim, assets, run) -> HAFeatureLevels:
         height = assets.height
@@ -166,7 +191,9 @@ class HAFeature(Method):
                 f"{run.name}: margin_levels {margin_levels} must lie in 1..{height - 1}, the levels "
                 f"between the leaves (0) and the root ({height}) of this hierarchy"
             )
-        return HAFeatureLevels(dim, assets.level_sizes, torch.from_numpy(assets.levels[:, :height]), parents, margin_levels)
+        return HAFeatureLevels(
+            dim, assets.level_sizes, torch.from_numpy(assets.levels[:, :height]), parents, margin_levels
+        )
 
 
 METHOD = HAFeature()

@@ -23,8 +23,13 @@ def cosine_to_frame(features: torch.Tensor, frame: torch.Tensor) -> torch.Tensor
 
 
 def haframe_loss(
-    logits: torch.Tensor, targets: torch.Tensor, *, features: torch.Tensor, frame: torch.Tensor,
-    similarity: torch.Tensor, alpha: float,
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    features: torch.Tensor,
+    frame: torch.Tensor,
+    similarity: torch.Tensor,
+    alpha: float,
 ) -> torch.Tensor:
     """(1 - alpha) CE(h W^T, y) + alpha * mean_b sum_c (cos(h_b, w_c) - S[y_b, c])^2."""
     cosine = cosine_to_frame(at_least_fp32(features), at_least_fp32(frame))
@@ -49,7 +54,9 @@ class FrozenFrame(MethodClassifier):
         return features @ self.weight.T.to(features.dtype)
 
     def loss(self, outputs: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return haframe_loss(outputs, targets, features=features, frame=self.weight, similarity=self.similarity, alpha=self.alpha)
+        return haframe_loss(
+            outputs, targets, features=features, frame=self.weight, similarity=self.similarity, alpha=self.alpha
+        )
 
     def linear_weight(self) -> torch.Tensor:
         return self.weight
@@ -60,9 +67,11 @@ def frame_width_problems(method: str, run, tree) -> dict[str, str]:
     d, K = run.training.feature_dim, tree.classes
     if d is None or K is None or d >= K:
         return {}
-    return {"training.feature_dim": f"d = {d} is smaller than the K = {K} classes; method {method!r} uses a frame of "
-                                    f"K vectors with prescribed cosines, which needs d >= K: set it to {K} or more, "
-                                    "or null (d = K)"}
+    return {
+        "training.feature_dim": f"d = {d} is smaller than the K = {K} classes; method {method!r} uses a frame of "
+        f"K vectors with prescribed cosines, which needs d >= K: set it to {K} or more, "
+        "or null (d = K)"
+    }
 
 
 class HAFrame(Method):
@@ -70,8 +79,15 @@ class HAFrame(Method):
     heads = ("II",)
     params = {
         # the paper's values: 0.4 (CIFAR-100, iNat19), 0.5 (FGVC-Aircraft, tieredImageNet-H): config/config.yaml
-        "alpha": Option(float, 0.4, "weight of the cosine pull onto the frame; 1 - alpha weighs the cross-entropy",
-                        low=0, high=1, note="0: fixed frame, plain CE", search=Uniform(0.0, 1.0)),
+        "alpha": Option(
+            float,
+            0.4,
+            "weight of the cosine pull onto the frame; 1 - alpha weighs the cross-entropy",
+            low=0,
+            high=1,
+            note="0: fixed frame, plain CE",
+            search=Uniform(0.0, 1.0),
+        ),
     }
 
     def tree_problems(self, run, tree) -> dict[str, str]:

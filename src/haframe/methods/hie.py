@@ -56,7 +56,9 @@ class CoarseCrossEntropy(Method):
         return ParentClassifier(dim, torch.from_numpy(parent_of_leaf))
 
 
-def hie_combine(fine_log_probabilities: np.ndarray, coarse_log_probabilities: np.ndarray, parent_of_leaf: np.ndarray) -> np.ndarray:
+def hie_combine(
+    fine_log_probabilities: np.ndarray, coarse_log_probabilities: np.ndarray, parent_of_leaf: np.ndarray
+) -> np.ndarray:
     """log p(k) = log p_fine(k) + log p_coarse(parent(k)), renormalised over k (N x K)."""
     joint = fine_log_probabilities + coarse_log_probabilities[:, parent_of_leaf]
     return joint - np.logaddexp.reduce(joint, axis=1, keepdims=True)

@@ -76,8 +76,15 @@ def orthonormal_classifier(D: int, seed: int) -> np.ndarray:
     return U @ Vt
 
 
-def hiercos_loss(x: torch.Tensor, targets: torch.Tensor, *, kl_targets: torch.Tensor, level_labels: torch.Tensor,
-                 blocks: list[tuple[int, int]], alpha: float) -> torch.Tensor:
+def hiercos_loss(
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    kl_targets: torch.Tensor,
+    level_labels: torch.Tensor,
+    blocks: list[tuple[int, int]],
+    alpha: float,
+) -> torch.Tensor:
     """L_KL + alpha * L_aux for rotated outputs x (N x D) of leaves ``targets`` (module docstring)."""
     magnitude = x.abs()
     t = kl_targets[targets]
@@ -112,8 +119,14 @@ class HierCOSClassifier(MethodClassifier):
 
     def loss(self, outputs: torch.Tensor, features: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         x = outputs.to(torch.promote_types(outputs.dtype, torch.float32))
-        return hiercos_loss(x, targets, kl_targets=self.kl_targets.to(x.dtype), level_labels=self.level_labels,
-                            blocks=self.blocks, alpha=self.alpha)
+        return hiercos_loss(
+            x,
+            targets,
+            kl_targets=self.kl_targets.to(x.dtype),
+            level_labels=self.level_labels,
+            blocks=self.blocks,
+            alpha=self.alpha,
+        )
 
     def class_scores(self, outputs: torch.Tensor) -> torch.Tensor:
         x = outputs.to(torch.promote_types(outputs.dtype, torch.float32))
@@ -127,8 +140,14 @@ class HierCOS(Method):
     params = {
         # searched log-uniformly: the authors' scripts span four decades (experiments/*/hier-cos.sh:
         # CIFAR-100 0.05, FGVC-Aircraft 0.1, iNat19 1e-3, tieredImageNet-H 1e-5)
-        "alpha": Option(float, 0.1, "weight of the per-level L1 term beside the KL term", low=0,
-                        note="weight of the per-level L1 term", search=LogUniform(1e-5, 1.0)),
+        "alpha": Option(
+            float,
+            0.1,
+            "weight of the per-level L1 term beside the KL term",
+            low=0,
+            note="weight of the per-level L1 term",
+            search=LogUniform(1e-5, 1.0),
+        ),
     }
 
     def output_width(self, assets) -> int:
@@ -141,15 +160,18 @@ class HierCOS(Method):
         D = len(breadth_first_nodes(tree.hierarchy)[0])
         if d == D:
             return {}
-        return {"training.feature_dim": f"d = {d}, but Hier-COS needs d = D = {D}, the tree's non-root nodes; "
-                                        "leave it null"}
+        return {
+            "training.feature_dim": f"d = {d}, but Hier-COS needs d = D = {D}, the tree's non-root nodes; leave it null"
+        }
 
     def classifier(self, dim, assets, run) -> HierCOSClassifier:
         structure = subspace_structure(assets.hierarchy)
         D = structure["paths"].shape[1]
         if dim != D:
-            raise ValueError(f"{run.name}: Hier-COS needs a head of width D = {D} (the non-root nodes), got {dim}; "
-                             "leave training.feature_dim null")
+            raise ValueError(
+                f"{run.name}: Hier-COS needs a head of width D = {D} (the non-root nodes), got {dim}; "
+                "leave training.feature_dim null"
+            )
         rotation = torch.from_numpy(orthonormal_classifier(D, run.seed)).float()
         return HierCOSClassifier(rotation, structure, run.params["alpha"])
 

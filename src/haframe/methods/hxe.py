@@ -58,7 +58,9 @@ def hxe_tensors(hierarchy: Hierarchy, decay: float, normalize: bool = True) -> t
     return matrix, membership
 
 
-def hxe_loss(outputs: torch.Tensor, targets: torch.Tensor, *, hxe_matrix: torch.Tensor, hxe_membership: torch.Tensor) -> torch.Tensor:
+def hxe_loss(
+    outputs: torch.Tensor, targets: torch.Tensor, *, hxe_matrix: torch.Tensor, hxe_membership: torch.Tensor
+) -> torch.Tensor:
     """mean_b -sum over edges parent -> C of y_b's path of w_C log(P_C / P_parent), node
     probabilities P = softmax(z) @ membership^T, computed as -mean_b (hxe_matrix[y_b] * log P_b).sum().
 
@@ -90,9 +92,14 @@ class HierarchicalCrossEntropy(Method):
     params = {
         # searched over the values Bertinetto et al. ran (fiveai/making-better-mistakes,
         # experiments/hxe_inaturalist19_alpha{0.1..0.7,0.9}.sh; tieredImageNet-H 0.1..0.6), their alpha
-        "decay": Option(float, 0.1, "how much less a deeper edge of the path counts: weights exp(-decay * depth)",
-                        low=0, note="the edge weights' exp(-decay * depth)",
-                        search=Choice((0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.9))),
+        "decay": Option(
+            float,
+            0.1,
+            "how much less a deeper edge of the path counts: weights exp(-decay * depth)",
+            low=0,
+            note="the edge weights' exp(-decay * depth)",
+            search=Choice((0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.9)),
+        ),
     }
     renamed = {"alpha": "decay"}
 

@@ -55,8 +55,14 @@ class SoftLabels(Method):
     params = {
         # searched over the values Bertinetto et al. ran (fiveai/making-better-mistakes,
         # experiments/softlabels_{inaturalist19,tieredimagenet}_beta{04,05,10,15,20,30}.sh)
-        "beta": Option(float, 10.0, "sharpness of the soft targets softmax(-beta D / max D) (large: plain one-hot)",
-                       low=0, low_open=True, search=Choice((4.0, 5.0, 10.0, 15.0, 20.0, 30.0))),
+        "beta": Option(
+            float,
+            10.0,
+            "sharpness of the soft targets softmax(-beta D / max D) (large: plain one-hot)",
+            low=0,
+            low_open=True,
+            search=Choice((4.0, 5.0, 10.0, 15.0, 20.0, 30.0)),
+        ),
     }
 
     def classifier(self, dim, assets, run) -> SoftLabelClassifier:

@@ -104,8 +104,7 @@ class WideBasicBlock(nn.Module):
         self.act2 = nn.LeakyReLU(WRN_LEAKY_SLOPE, inplace=True)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=False)
         self.shortcut = (
-            None if self.equal_in_out
-            else nn.Conv2d(in_channels, out_channels, 1, stride=stride, padding=0, bias=False)
+            None if self.equal_in_out else nn.Conv2d(in_channels, out_channels, 1, stride=stride, padding=0, bias=False)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,8 +10,9 @@ is a dotted path, imported when a model is built (``Backbone.build``).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 
 def resolve(path: str) -> Callable:
@@ -35,11 +36,16 @@ class WeightsSpec:
 # by the download lock file at first download.
 WEIGHTS: dict[str, WeightsSpec] = {
     "imagenet1k_v1": WeightsSpec(
-        "https://download.pytorch.org/models/resnet50-0676ba61.pth", "resnet50-0676ba61.pth", "0676ba61", "torchvision",
+        "https://download.pytorch.org/models/resnet50-0676ba61.pth",
+        "resnet50-0676ba61.pth",
+        "0676ba61",
+        "torchvision",
     ),
     "pass_moco_v2_800ep": WeightsSpec(
         "https://www.robots.ox.ac.uk/~vgg/research/pass/pretrained_models/moco_v2_800ep.pth.tar",
-        "moco_v2_800ep.pth.tar", None, "pass_moco",
+        "moco_v2_800ep.pth.tar",
+        None,
+        "pass_moco",
     ),
 }
 
@@ -74,21 +80,42 @@ BACKBONES: dict[str, Backbone] = {
     record.name: record
     for record in (
         Backbone(  # the offline miniature's backbone: 16/32/64 channels, one conv per stage
-            "tiny_cnn", "haframe.models.backbones:SmallCNN", feature_width=64, parameters=23_696, input_size=None,
-            recipe=None, kwargs={"widths": (16, 32, 64), "convs": 1},
+            "tiny_cnn",
+            "haframe.models.backbones:SmallCNN",
+            feature_width=64,
+            parameters=23_696,
+            input_size=None,
+            recipe=None,
+            kwargs={"widths": (16, 32, 64), "convs": 1},
         ),
         Backbone(
-            "small_cnn", "haframe.models.backbones:SmallCNN", feature_width=128, parameters=287_456, input_size=None,
+            "small_cnn",
+            "haframe.models.backbones:SmallCNN",
+            feature_width=128,
+            parameters=287_456,
+            input_size=None,
             recipe=None,
         ),
         Backbone(  # CIFAR-100, from scratch, as the authors' HAFrameWideResNet
-            "wrn28_8", "haframe.models.backbones:WideResNet28_8", feature_width=512, parameters=23_348_944, input_size=32,
-            recipe="cifar", type_II_bn_momentum=0.001, type_II_projection_init="haframe.models.backbones:wrn_conv_init_",
+            "wrn28_8",
+            "haframe.models.backbones:WideResNet28_8",
+            feature_width=512,
+            parameters=23_348_944,
+            input_size=32,
+            recipe="cifar",
+            type_II_bn_momentum=0.001,
+            type_II_projection_init="haframe.models.backbones:wrn_conv_init_",
             leaky_relu_slope=0.1,
         ),
         Backbone(  # FGVC-Aircraft, iNat19, tieredImageNet-H (each with its own recipe), pretrained
-            "resnet50", "haframe.models.backbones:ResNet50", feature_width=2048, parameters=23_508_032, input_size=224,
-            recipe="imagenet", weights=("imagenet1k_v1", "pass_moco_v2_800ep"), type_I_hidden=True,
+            "resnet50",
+            "haframe.models.backbones:ResNet50",
+            feature_width=2048,
+            parameters=23_508_032,
+            input_size=224,
+            recipe="imagenet",
+            weights=("imagenet1k_v1", "pass_moco_v2_800ep"),
+            type_I_hidden=True,
         ),
     )
 }

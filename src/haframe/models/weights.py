@@ -48,7 +48,7 @@ def _body_state_dict(obj: object, path: Path, source: str) -> dict[str, torch.Te
         raise ValueError(f"{path}: expected a MoCo checkpoint with a 'state_dict' entry")
     # keep the query encoder's body; drop its MLP head (fc.*), the key encoder and the queue
     return {
-        k[len(_PASS_PREFIX):]: v
+        k[len(_PASS_PREFIX) :]: v
         for k, v in obj["state_dict"].items()
         if k.startswith(_PASS_PREFIX) and not k.startswith(_PASS_PREFIX + "fc.")
     }

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -22,7 +22,11 @@ def _csv_columns(path: str | Path) -> dict[str, np.ndarray]:
     """Every column of a per-epoch CSV as floats (an empty cell: NaN)."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return {key: np.array([float(row[key]) if row[key] != "" else np.nan for row in rows]) for key in rows[0]} if rows else {}
+    return (
+        {key: np.array([float(row[key]) if row[key] != "" else np.nan for row in rows]) for key in rows[0]}
+        if rows
+        else {}
+    )
 
 
 def report_dataset(
@@ -50,17 +54,35 @@ def report_dataset(
     rows = tables.table_rows(results, variants)
     n_test = sorted({r["n_test"] for r in results})
     dropped = any(r["drop_last"] for r in results)
-    notes = [*tables.NOTES, f"test images scored per run: {', '.join(map(str, n_test))}"
-             + (" (the authors' drop_last reproduced: the last partial batch is not scored)" if dropped else " (every test image)")]
+    notes = [
+        *tables.NOTES,
+        f"test images scored per run: {', '.join(map(str, n_test))}"
+        + (
+            " (the authors' drop_last reproduced: the last partial batch is not scored)"
+            if dropped
+            else " (every test image)"
+        ),
+    ]
     notes += [f"training data path: {path}" for path in sorted({r["data_path"] for r in results if "data_path" in r})]
-    notes += [f"not in the table, failed in {record['stage']}: {name} ({record['error']})" for name, record in (failed_runs or {}).items()]
+    notes += [
+        f"not in the table, failed in {record['stage']}: {name} ({record['error']})"
+        for name, record in (failed_runs or {}).items()
+    ]
     tables.write_tables(rows, table, f"{dataset}: test metrics", [*notes, *tables.ranking_notes(rows)])
     hierarchy_rows = tables.table_rows(results, variants, [*tables.HIERARCHY_METRICS, *tables.level_metrics(results)])
-    tables.write_tables(hierarchy_rows, hierarchy_table, f"{dataset}: HOPS, full-path and per-level accuracy, calibration",
-                        [*tables.HIERARCHY_NOTES, *notes[:1], *tables.ranking_notes(hierarchy_rows)])
+    tables.write_tables(
+        hierarchy_rows,
+        hierarchy_table,
+        f"{dataset}: HOPS, full-path and per-level accuracy, calibration",
+        [*tables.HIERARCHY_NOTES, *notes[:1], *tables.ranking_notes(hierarchy_rows)],
+    )
     colours = figures.series_colours([*series, *(row["name"] for row in rows)])
-    figures.error_vs_severity(rows, f"{dataset}: top-1 error vs mistake severity (95% CI)", *figure_files["error_vs_severity"],
-                              colours=colours)
+    figures.error_vs_severity(
+        rows,
+        f"{dataset}: top-1 error vs mistake severity (95% CI)",
+        *figure_files["error_vs_severity"],
+        colours=colours,
+    )
     D = np.load(distances_file)
     curves: dict[str, list[np.ndarray]] = {}
     shares: dict[str, list[np.ndarray]] = {}
@@ -73,16 +95,30 @@ def report_dataset(
             if key.startswith("ranked"):  # the run's own ranking, then each post-hoc chain's
                 name = result["variant"] + key.removeprefix("ranked").replace("_", "+", 1)
                 curves.setdefault(name, []).append(ahd_curve(predictions[key], predictions["targets"], D))
-                shares.setdefault(name, []).append(mistake_distance_shares(predictions[key][:, 0], predictions["targets"], D))
+                shares.setdefault(name, []).append(
+                    mistake_distance_shares(predictions[key][:, 0], predictions["targets"], D)
+                )
         histories.setdefault(result["variant"], []).append(_csv_columns(history_file))
         collapse.setdefault(result["variant"], []).append(_csv_columns(collapse_file))
     figures.ahd_curves(curves, f"{dataset}: AHD@k (mean, range over seeds)", *figure_files["ahd_at_k"], colours=colours)
-    figures.training_curves(histories, f"{dataset}: training curves (mean, range over seeds)", *figure_files["training_curves"],
-                            colours=colours)
-    figures.collapse_curves(collapse, f"{dataset}: neural collapse on the training images (mean, range over seeds)",
-                            *figure_files["neural_collapse"], colours=colours)
-    figures.mistake_distances(shares, f"{dataset}: where mistakes land (mean, range over seeds)", *figure_files["mistake_distances"],
-                              colours=colours)
+    figures.training_curves(
+        histories,
+        f"{dataset}: training curves (mean, range over seeds)",
+        *figure_files["training_curves"],
+        colours=colours,
+    )
+    figures.collapse_curves(
+        collapse,
+        f"{dataset}: neural collapse on the training images (mean, range over seeds)",
+        *figure_files["neural_collapse"],
+        colours=colours,
+    )
+    figures.mistake_distances(
+        shares,
+        f"{dataset}: where mistakes land (mean, range over seeds)",
+        *figure_files["mistake_distances"],
+        colours=colours,
+    )
     return rows
 
 
@@ -100,10 +136,17 @@ def report_study(
     """Ablation and summary tables (md, tex, csv, html) across datasets and the scorecard (md,
     csv, html) against the reference results, with each source's notes; the summary lists
     what was ``not_run`` (``{"datasets": {name: reason}, "runs": {name: failure record}}``)."""
-    rows_by_dataset = {d: tables.table_rows(results, variants_by_dataset[d]) for d, results in results_by_dataset.items()}
+    rows_by_dataset = {
+        d: tables.table_rows(results, variants_by_dataset[d]) for d, results in results_by_dataset.items()
+    }
     ablation_rows = tables.ablation_rows(results_by_dataset)
-    tables.write_tables(ablation_rows, ablation, "Ablation: learnable vs fixed frame, with and without the cosine loss",
-                        [tables.NOTES[0]], label="dataset / variant")
+    tables.write_tables(
+        ablation_rows,
+        ablation,
+        "Ablation: learnable vs fixed frame, with and without the cosine loss",
+        [tables.NOTES[0]],
+        label="dataset / variant",
+    )
     md, tex, csv_text = tables.summary_tables(rows_by_dataset)
     md += "\n".join(["", *tables.not_run_lines(not_run or {})])
     for suffix, text in (("md", md), ("tex", tex), ("csv", csv_text)):
@@ -121,8 +164,12 @@ def report_study(
     return {"ablation_rows": len(ablation_rows), "scorecard": len(cards)}
 
 
-def snapshot_report(expected: dict[str, dict[str, list[int]]], results_dir: str | Path, out_dir: str | Path,
-                    unavailable: Mapping[str, str] | None = None) -> dict:
+def snapshot_report(
+    expected: dict[str, dict[str, list[int]]],
+    results_dir: str | Path,
+    out_dir: str | Path,
+    unavailable: Mapping[str, str] | None = None,
+) -> dict:
     """Tables from whatever runs have finished, marking every missing (dataset, variant, seed)
     and saying which of those failed (their failed.json) and which datasets were left out.
 
@@ -143,13 +190,19 @@ def snapshot_report(expected: dict[str, dict[str, list[int]]], results_dir: str 
         found += len(results)
         if results:
             rows = tables.table_rows(results, list(variants))
-            tables.write_tables(rows, tables.table_files(out_dir / dataset), f"{dataset}: test metrics (snapshot)", tables.NOTES)
-            lines.append(tables.markdown(rows, f"{dataset} ({len(results)} of {sum(map(len, variants.values()))} runs)"))
+            tables.write_tables(
+                rows, tables.table_files(out_dir / dataset), f"{dataset}: test metrics (snapshot)", tables.NOTES
+            )
+            lines.append(
+                tables.markdown(rows, f"{dataset} ({len(results)} of {sum(map(len, variants.values()))} runs)")
+            )
         else:
             lines.append(f"### {dataset}\n\nno finished runs yet\n")
     lines += ["## Missing runs", ""]
-    lines += [f"- {d} / {v} / seed {s}" + (f": failed in {record['stage']}: {record['error']}" if record else "")
-              for d, v, s, record in missing] or ["- none: the study is complete"]
+    lines += [
+        f"- {d} / {v} / seed {s}" + (f": failed in {record['stage']}: {record['error']}" if record else "")
+        for d, v, s, record in missing
+    ] or ["- none: the study is complete"]
     lines += ["", *(f"- {dataset}: not run: {reason}" for dataset, reason in (unavailable or {}).items())]
     text = "\n".join(lines) + "\n"
     write_text(out_dir / "snapshot.md", text)

@@ -34,7 +34,9 @@ def _table(lines: list[str]) -> list[str]:
     for line in lines[2:]:  # lines[1] is the |---| separator
         cells = _cells(line)
         group = all(not c for c in cells[1:]) and cells[0].startswith("*")
-        out.append(("<tr class=\"group\">" if group else "<tr>") + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
+        out.append(
+            ('<tr class="group">' if group else "<tr>") + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>"
+        )
     return out + ["</table>"]
 
 
@@ -57,7 +59,9 @@ def markdown_to_html(markdown: str, title: str) -> str:
             while index < len(lines) and lines[index].lstrip().startswith("- "):
                 item = lines[index]
                 nested = item.startswith("  ")
-                body.append(("<li style=\"margin-left:1.5em\">" if nested else "<li>") + _inline(item.lstrip()[2:]) + "</li>")
+                body.append(
+                    ('<li style="margin-left:1.5em">' if nested else "<li>") + _inline(item.lstrip()[2:]) + "</li>"
+                )
                 index += 1
             body.append("</ul>")
             continue
@@ -68,5 +72,7 @@ def markdown_to_html(markdown: str, title: str) -> str:
         elif line.strip():
             body.append(f"<p>{_inline(line)}</p>")
         index += 1
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

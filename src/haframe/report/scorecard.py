@@ -6,8 +6,8 @@ from __future__ import annotations
 import csv
 import io as _io
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import yaml
 
@@ -57,7 +57,13 @@ def scorecard(rows_by_dataset: dict[str, Sequence[dict]], reference: Sequence[di
         row = lookup.get((ref["dataset"], ref["variant"]))
         stat = (row or {}).get(ref["metric"]) or {"mean": None, "ci": None, "n": 0}
         value = float(ref["value"]) if ref.get("value", "").strip() else None
-        card = {**{k: ref.get(k) or "" for k in REFERENCE_FIELDS}, "ours": stat["mean"], "our_ci": stat["ci"], "n": stat.get("n", 0), "diff_in_ci": None}
+        card = {
+            **{k: ref.get(k) or "" for k in REFERENCE_FIELDS},
+            "ours": stat["mean"],
+            "our_ci": stat["ci"],
+            "n": stat.get("n", 0),
+            "diff_in_ci": None,
+        }
         if stat["mean"] is None:
             card["verdict"] = "not run"
         elif value is None:
@@ -66,7 +72,9 @@ def scorecard(rows_by_dataset: dict[str, Sequence[dict]], reference: Sequence[di
             card["verdict"] = "no CI"
         else:
             diff = stat["mean"] - value
-            card["diff_in_ci"] = diff / stat["ci"] if stat["ci"] > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+            card["diff_in_ci"] = (
+                diff / stat["ci"] if stat["ci"] > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+            )
             card["verdict"] = "within" if abs(diff) <= stat["ci"] else "outside"
         cards.append(card)
     return cards
@@ -87,21 +95,37 @@ def _note_lines(note: dict) -> list[str]:
 
 def scorecard_markdown(cards: Sequence[dict], reference_file: str, notes: Mapping[str, dict] | None = None) -> str:
     """One section per source (in file order): its notes, then its cells."""
-    lines = [f"### Scorecard against {reference_file}", "",
-             f"- {len(cards)} cells: {_counts(cards)}",
-             "- within: |ours - reference| <= our 95% CI half-width (n >= 2 seeds); "
-             "difference / our CI: (ours - reference) in units of that half-width"]
+    lines = [
+        f"### Scorecard against {reference_file}",
+        "",
+        f"- {len(cards)} cells: {_counts(cards)}",
+        "- within: |ours - reference| <= our 95% CI half-width (n >= 2 seeds); "
+        "difference / our CI: (ours - reference) in units of that half-width",
+    ]
     for source in dict.fromkeys(c["source"] for c in cards):
         own = [c for c in cards if c["source"] == source]
-        lines += ["", f"#### {source or 'no source given'}", "", *_note_lines((notes or {}).get(source, {})),
-                  f"- {len(own)} cells: {_counts(own)}", "",
-                  "| dataset | variant | metric | table | ours | n | reference | difference / our CI | verdict |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"#### {source or 'no source given'}",
+            "",
+            *_note_lines((notes or {}).get(source, {})),
+            f"- {len(own)} cells: {_counts(own)}",
+            "",
+            "| dataset | variant | metric | table | ours | n | reference | difference / our CI | verdict |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for c in own:
-            ours = "–" if c["ours"] is None else (f"{c['ours']:.2f}" + ("" if c["our_ci"] is None else f" ± {c['our_ci']:.2f}"))
+            ours = (
+                "–"
+                if c["ours"] is None
+                else (f"{c['ours']:.2f}" + ("" if c["our_ci"] is None else f" ± {c['our_ci']:.2f}"))
+            )
             ref = (c["value"] or "–") + (f" ± {c['ci']}" if c.get("ci") else "")
             diff = "–" if c["diff_in_ci"] is None else f"{c['diff_in_ci']:+.2f}"
-            lines.append(f"| {c['dataset']} | {c['variant']} | {c['metric']} | {c['table'] or '–'} | {ours} | {c['n']} | {ref} | {diff} | {c['verdict']} |")
+            lines.append(
+                f"| {c['dataset']} | {c['variant']} | {c['metric']} | {c['table'] or '–'} | {ours} | {c['n']} | {ref} "
+                f"| {diff} | {c['verdict']} |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import csv
 import io as _io
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from ..fileio import write_text
 from ..metrics import mean_ci
@@ -83,11 +83,15 @@ def table_rows(results: Sequence[dict], variants: Sequence[str], metrics: Sequen
         chains = [key for key, value in runs[0].items() if isinstance(value, dict)]
         for chain in chains:
             if all(chain in r for r in runs):
-                rows.append(_row(f"{variant}+{chain}", head, [r[chain] for r in runs], metrics, [r["seed"] for r in runs]))
+                rows.append(
+                    _row(f"{variant}+{chain}", head, [r[chain] for r in runs], metrics, [r["seed"] for r in runs])
+                )
     return sorted(rows, key=lambda row: row["head"])  # stable: keeps variant order per head
 
 
-def _row(name: str, head: str, runs: Sequence[dict], metrics: Sequence[str], seeds: Sequence[int] | None = None) -> dict:
+def _row(
+    name: str, head: str, runs: Sequence[dict], metrics: Sequence[str], seeds: Sequence[int] | None = None
+) -> dict:
     present = [m for m in metrics if all(m in r for r in runs)]
     return {
         "name": name,
@@ -157,7 +161,13 @@ def markdown(rows: Sequence[dict], title: str, notes: Sequence[str] = (), label:
 
 
 def _tex_escape(text: str) -> str:
-    return text.replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#")
+    return (
+        text.replace("\\", r"\textbackslash{}")
+        .replace("_", r"\_")
+        .replace("%", r"\%")
+        .replace("&", r"\&")
+        .replace("#", r"\#")
+    )
 
 
 def latex(rows: Sequence[dict], title: str, label: str = "variant") -> str:
@@ -203,8 +213,12 @@ def csv_text(rows: Sequence[dict]) -> str:
     writer.writeheader()
     for row in rows:
         record = {
-            "dataset": row.get("dataset", ""), "variant": row["name"], "head": row["head"], "n": len(row["seeds"]),
-            "seeds": " ".join(map(str, row["seeds"])), "n_test": row["n_test"],
+            "dataset": row.get("dataset", ""),
+            "variant": row["name"],
+            "head": row["head"],
+            "n": len(row["seeds"]),
+            "seeds": " ".join(map(str, row["seeds"])),
+            "n_test": row["n_test"],
             "best": " ".join(c for c in columns if _is_best(row, c, best)),
         }
         for c in columns:
@@ -215,8 +229,9 @@ def csv_text(rows: Sequence[dict]) -> str:
     return buffer.getvalue()
 
 
-def write_tables(rows: Sequence[dict], files: Mapping[str, str | Path], title: str, notes: Sequence[str] = (),
-                 label: str = "variant") -> None:
+def write_tables(
+    rows: Sequence[dict], files: Mapping[str, str | Path], title: str, notes: Sequence[str] = (), label: str = "variant"
+) -> None:
     """The table as ``files["md"]``, ``files["tex"]``, ``files["csv"]`` and, when asked for,
     ``files["html"]`` (what the Snakemake HTML report shows)."""
     text = markdown(rows, title, notes, label)
@@ -235,7 +250,9 @@ def table_files(stem: str | Path) -> dict[str, Path]:
 def not_run_lines(not_run: Mapping[str, Mapping]) -> list[str]:
     """Markdown lines naming the datasets left out and the runs that failed, with why."""
     lines = [f"- {dataset}: not run: {reason}" for dataset, reason in not_run.get("datasets", {}).items()]
-    lines += [f"- {name}: failed in {record['stage']}: {record['error']}" for name, record in not_run.get("runs", {}).items()]
+    lines += [
+        f"- {name}: failed in {record['stage']}: {record['error']}" for name, record in not_run.get("runs", {}).items()
+    ]
     return ["### Not run", "", *lines, ""] if lines else []
 
 
@@ -268,12 +285,20 @@ def summary_tables(rows_by_dataset: dict[str, Sequence[dict]]) -> tuple[str, str
         text = text.replace(" ± ", pm)
         return bold(text) if best[(d, m)] is not None and math.isclose(row[m]["mean"], best[(d, m)]) else text
 
-    md = ["### Summary: top-1 error (%) / mistake severity", "",
-          "| variant | " + " | ".join(f"{d} top-1 | {d} severity" for d in datasets) + " |",
-          "|" + "---|" * (1 + 2 * len(datasets))]
-    tex = ["% summary across datasets", r"\begin{tabular}{l " + "c c " * len(datasets) + "}", r"\toprule",
-           "variant & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex_escape(d)}}}" for d in datasets) + r" \\",
-           " & " + " & ".join("top-1 & severity" for _ in datasets) + r" \\", r"\midrule"]
+    md = [
+        "### Summary: top-1 error (%) / mistake severity",
+        "",
+        "| variant | " + " | ".join(f"{d} top-1 | {d} severity" for d in datasets) + " |",
+        "|" + "---|" * (1 + 2 * len(datasets)),
+    ]
+    tex = [
+        "% summary across datasets",
+        r"\begin{tabular}{l " + "c c " * len(datasets) + "}",
+        r"\toprule",
+        "variant & " + " & ".join(rf"\multicolumn{{2}}{{c}}{{{_tex_escape(d)}}}" for d in datasets) + r" \\",
+        " & " + " & ".join("top-1 & severity" for _ in datasets) + r" \\",
+        r"\midrule",
+    ]
     buffer = _io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["variant"] + [f"{d}_{m}_{p}" for d in datasets for m in metrics for p in ("mean", "ci95")])
@@ -285,7 +310,10 @@ def summary_tables(rows_by_dataset: dict[str, Sequence[dict]]) -> tuple[str, str
                 text = cell(d, name, m, r" \pm ", lambda t: rf"\mathbf{{{t}}}")
                 tex_cells.append(f"${text}$" if text else "--")
                 stat = (lookup.get((d, name)) or {}).get(m) or {"mean": None, "ci": None}
-                csv_cells += ["" if stat["mean"] is None else repr(stat["mean"]), "" if stat["ci"] is None else repr(stat["ci"])]
+                csv_cells += [
+                    "" if stat["mean"] is None else repr(stat["mean"]),
+                    "" if stat["ci"] is None else repr(stat["ci"]),
+                ]
         md.append(f"| {name} | " + " | ".join(md_cells) + " |")
         tex.append(f"{_tex_escape(name)} & " + " & ".join(tex_cells) + r" \\")
         writer.writerow([name] + csv_cells)

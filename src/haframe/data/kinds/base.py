@@ -20,9 +20,10 @@ kind is tested by writing its fixture. For the kind's own tests, keyword-only ar
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ...hierarchy import Hierarchy
 from ...options import Option
@@ -128,28 +129,49 @@ class DatasetKind:
 
 def source_overrides() -> Option:
     """The ``sources`` option of a kind that downloads (its keys: the kind's sources)."""
-    return Option(dict, {}, "replace a download's location (local path, file:// or http(s) URL); checksums stay",
-                  values=Option(str, "", "the source's location"))
+    return Option(
+        dict,
+        {},
+        "replace a download's location (local path, file:// or http(s) URL); checksums stay",
+        values=Option(str, "", "the source's location"),
+    )
 
 
 def expected_counts(published: Mapping[str, tuple[int, int]]) -> Option:
     """The ``counts`` option of a kind with published counts ({split: (images, classes)})."""
-    return Option(dict, {split: list(value) for split, value in published.items()},
-                  "expected [images, classes] per split (default: the published numbers)",
-                  fields={split: Option(list, list(value), f"[images, classes] of the {split} split", items=Option(int, low=0),
-                                        min_items=2, max_items=2)
-                          for split, value in published.items()})
+    return Option(
+        dict,
+        {split: list(value) for split, value in published.items()},
+        "expected [images, classes] per split (default: the published numbers)",
+        fields={
+            split: Option(
+                list,
+                list(value),
+                f"[images, classes] of the {split} split",
+                items=Option(int, low=0),
+                min_items=2,
+                max_items=2,
+            )
+            for split, value in published.items()
+        },
+    )
 
 
 def splits_digest(published: str) -> Option:
     """The ``splits_digest`` option of a kind whose split lists are checked by their content digest."""
-    return Option(str, published, "content digest of the split lists (default: the published one; null: unchecked)",
-                  nullable=True)
+    return Option(
+        str, published, "content digest of the split lists (default: the published one; null: unchecked)", nullable=True
+    )
 
 
 # ``store``: the option of every images-layout kind (scripts/prepare.py writes the pixel store)
-STORE = Option(str, "jpeg", "image datasets: jpeg files, or also a pixel store, the images decoded once (no decoding "
-                            "while training, the same images; 147 KiB per image at 224 px)", choices=("jpeg", "pixels"))
+STORE = Option(
+    str,
+    "jpeg",
+    "image datasets: jpeg files, or also a pixel store, the images decoded once (no decoding "
+    "while training, the same images; 147 KiB per image at 224 px)",
+    choices=("jpeg", "pixels"),
+)
 
 
 def published_sizes(published: Mapping[str, tuple[int, int]]) -> Callable[[Mapping[str, Any]], dict[str, int]]:

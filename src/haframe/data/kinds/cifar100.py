@@ -12,9 +12,10 @@ test set. Dataset class ``i`` is the hierarchy leaf ``L5-<i>``.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy._core.multiarray as _multiarray
@@ -74,7 +75,12 @@ def read_batch(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     batch = read_pickle(path)
     data = _field(batch, "data", path)
     labels = np.asarray(_field(batch, "fine_labels", path), dtype=np.int64)
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != int(np.prod(IMAGE_SHAPE)):
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != int(np.prod(IMAGE_SHAPE))
+    ):
         found = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DataError(f"{path}: 'data' must be a uint8 N x 3072 array, found {found}")
     if labels.shape != (len(data),):
@@ -98,8 +104,13 @@ def split_train_val(labels: np.ndarray, val_per_class: int) -> np.ndarray:
 
 
 def prepare(
-    extracted: Path, out_dir: Path, classes: Sequence[str], *, expected=EXPECTED,
-    val_per_class: int = VAL_PER_CLASS, log: Callable[[str], None] = lambda m: None,
+    extracted: Path,
+    out_dir: Path,
+    classes: Sequence[str],
+    *,
+    expected=EXPECTED,
+    val_per_class: int = VAL_PER_CLASS,
+    log: Callable[[str], None] = lambda m: None,
 ) -> dict:
     """Read, split and check everything, then write the arrays layout; returns meta."""
     folder, out_dir = Path(extracted) / FOLDER, Path(out_dir)
@@ -244,8 +255,14 @@ class CifarFixture(KindFixture):
     test: tuple[np.ndarray, np.ndarray]
 
 
-def fixture(root: Path, *, classes: int = 2, train_per_class: int = VAL_PER_CLASS + 2, test_per_class: int = 3,
-            val_per_class: int = VAL_PER_CLASS) -> CifarFixture:
+def fixture(
+    root: Path,
+    *,
+    classes: int = 2,
+    train_per_class: int = VAL_PER_CLASS + 2,
+    test_per_class: int = 3,
+    val_per_class: int = VAL_PER_CLASS,
+) -> CifarFixture:
     """cifar-100-python.tar.gz with ``classes`` classes, their images interleaved, the test
     image 5 a ``pattern_image``; ``counts`` as ``prepare`` splits it with ``val_per_class``."""
     rng = np.random.default_rng(0)
@@ -255,23 +272,29 @@ def fixture(root: Path, *, classes: int = 2, train_per_class: int = VAL_PER_CLAS
     test_images = rng.integers(0, 256, (len(test_labels), 32, 32, 3), dtype=np.uint8)
     test_images[5] = pattern_image()
     files = {
-        f"{FOLDER}/meta": py2_pickle({
-            b"fine_label_names": [b"class_%d" % i for i in range(classes)],
-            b"coarse_label_names": [b"super_%d" % i for i in range(max(classes // 5, 1))],
-        }),
+        f"{FOLDER}/meta": py2_pickle(
+            {
+                b"fine_label_names": [b"class_%d" % i for i in range(classes)],
+                b"coarse_label_names": [b"super_%d" % i for i in range(max(classes // 5, 1))],
+            }
+        ),
         f"{FOLDER}/train": py2_pickle(cifar_batch(train_images, train_labels, b"train")),
         f"{FOLDER}/test": py2_pickle(cifar_batch(test_images, test_labels, b"test")),
     }
     Path(root).mkdir(parents=True, exist_ok=True)
     counts = {
-        "train": (classes * (train_per_class - val_per_class), classes), "val": (classes * val_per_class, classes),
+        "train": (classes * (train_per_class - val_per_class), classes),
+        "val": (classes * val_per_class, classes),
         "test": (classes * test_per_class, classes),
     }
     return CifarFixture(
         sources={"archive": tar_gz(Path(root) / "cifar-100-python.tar.gz", files)},
         options={"counts": counts},
         hierarchy=Hierarchy.from_paths([["root", f"L4-{i // 5}", class_name(i)] for i in range(classes)]),
-        counts=counts, files=files, train=(train_images, train_labels), test=(test_images, test_labels),
+        counts=counts,
+        files=files,
+        train=(train_images, train_labels),
+        test=(test_images, test_labels),
     )
 
 
@@ -281,11 +304,13 @@ KIND = DatasetKind(
     fixture=fixture,
     sources={
         "archive": Source(
-            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "cifar-100-python.tar.gz",
+            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+            "cifar-100-python.tar.gz",
             md5="eb9058c3a382ffc7106e4002c42a8d85",
         ),
     },
     split_sizes=published_sizes(EXPECTED),
     options={"sources": source_overrides(), "counts": expected_counts(EXPECTED)},
-    mem_mb=4_000, runtime_min=30,
+    mem_mb=4_000,
+    runtime_min=30,
 )

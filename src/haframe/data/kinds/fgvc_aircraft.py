@@ -9,9 +9,9 @@ written '-slash-'; splits are the official train / val / test lists.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from PIL import Image
 
@@ -47,7 +47,9 @@ def read_variants(data: Path, split: str) -> list[tuple[str, str]]:
     """[(image id, class name)] of ``images_variant_<split>.txt`` in file order."""
     path = data / f"images_variant_{split}.txt"
     if not path.is_file():
-        raise DataError(f"{path}: FGVC-Aircraft annotation file not found (expected the extracted fgvc-aircraft-2013b.tar.gz)")
+        raise DataError(
+            f"{path}: FGVC-Aircraft annotation file not found (expected the extracted fgvc-aircraft-2013b.tar.gz)"
+        )
     rows, seen = [], set()
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
@@ -63,8 +65,13 @@ def read_variants(data: Path, split: str) -> list[tuple[str, str]]:
 
 
 def prepare(
-    extracted: Path, out_dir: Path, classes: Sequence[str], *, expected=EXPECTED,
-    threads: int = 1, log=lambda m: None,
+    extracted: Path,
+    out_dir: Path,
+    classes: Sequence[str],
+    *,
+    expected=EXPECTED,
+    threads: int = 1,
+    log=lambda m: None,
 ) -> dict:
     """Check annotations, classes, counts and image files; then crop, index and write meta."""
     data, out_dir = Path(extracted) / FOLDER, Path(out_dir)
@@ -77,14 +84,18 @@ def prepare(
     if missing or unknown or len(index) != len(classes):
         raise DataError(
             f"fgvc_aircraft: the hierarchy's classes differ from the annotation files' variants: "
-            f"hierarchy classes not in the dataset: {missing[:10]}; dataset classes not in the hierarchy: {unknown[:10]}"
-            + ("; the hierarchy lists a class twice" if len(index) != len(classes) else "")
+            f"hierarchy classes not in the dataset: {missing[:10]}; dataset classes not in the hierarchy: "
+            f"{unknown[:10]}" + ("; the hierarchy lists a class twice" if len(index) != len(classes) else "")
         )
     found = {split: (len(rows), len({name for _, name in rows})) for split, rows in annotations.items()}
     check_counts("fgvc_aircraft", found, expected)
-    absent = [image for rows in annotations.values() for image, _ in rows if not (data / "images" / f"{image}.jpg").is_file()]
+    absent = [
+        image for rows in annotations.values() for image, _ in rows if not (data / "images" / f"{image}.jpg").is_file()
+    ]
     if absent:
-        raise DataError(f"{data / 'images'}: {len(absent)} annotated images are missing, e.g. {[a + '.jpg' for a in absent[:5]]}")
+        raise DataError(
+            f"{data / 'images'}: {len(absent)} annotated images are missing, e.g. {[a + '.jpg' for a in absent[:5]]}"
+        )
 
     for split, rows in annotations.items():
         tasks, index_rows = [], []
@@ -97,18 +108,36 @@ def prepare(
         log(f"fgvc_aircraft {split}: {len(index_rows)} images in {found[split][1]} classes")
     mean, std = NORMALISATION["fgvc"]
     return write_meta(
-        out_dir, list(classes), layout="images", counts={split: len(rows) for split, rows in annotations.items()},
-        mean=list(mean), std=list(std), transform="fgvc", image_size=INPUT_SIZE,
+        out_dir,
+        list(classes),
+        layout="images",
+        counts={split: len(rows) for split, rows in annotations.items()},
+        mean=list(mean),
+        std=list(std),
+        transform="fgvc",
+        image_size=INPUT_SIZE,
     )
 
 
 def prepare_job(job: PrepareJob) -> dict:
-    return prepare(job.inputs["archive"], job.out_dir, job.classes, expected=job.expected_counts(EXPECTED), threads=job.threads, log=job.log)
+    return prepare(
+        job.inputs["archive"],
+        job.out_dir,
+        job.classes,
+        expected=job.expected_counts(EXPECTED),
+        threads=job.threads,
+        log=job.log,
+    )
 
 
 # --------------------------------------------------------------------------- fixture
 
-FIXTURE_COLOURS = {"F/A-18": (200, 40, 40), "Cessna 172": (40, 200, 40), "707-320": (230, 230, 60), "Boeing 717": (120, 60, 160)}
+FIXTURE_COLOURS = {
+    "F/A-18": (200, 40, 40),
+    "Cessna 172": (40, 200, 40),
+    "707-320": (230, 230, 60),
+    "Boeing 717": (120, 60, 160),
+}
 FIXTURE_FAMILIES = {"F/A-18": "fighter", "Cessna 172": "light", "707-320": "airliner", "Boeing 717": "airliner"}
 FIXTURE_BANNER = (10, 10, 250)
 FIXTURE_SIZE = (60, 52)  # body 32 rows: no 8x8 JPEG block (4:4:4) holds both body and banner
@@ -125,7 +154,9 @@ def aircraft_jpeg(colour: tuple[int, int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def fixture_files(per_split: dict[str, int] = FIXTURE_PER_SPLIT) -> tuple[dict[str, bytes], dict[str, list[tuple[str, str]]]]:
+def fixture_files(
+    per_split: dict[str, int] = FIXTURE_PER_SPLIT,
+) -> tuple[dict[str, bytes], dict[str, list[tuple[str, str]]]]:
     """The archive's members ({name: bytes}) and {split: [(image id, variant)]}: ``per_split``
     images of every variant of ``FIXTURE_COLOURS`` per split."""
     data = FOLDER.as_posix()
@@ -151,13 +182,16 @@ def fixture(root: Path, *, per_split: dict[str, int] = FIXTURE_PER_SPLIT) -> Fgv
     """fgvc-aircraft-2013b.tar.gz of ``fixture_files(per_split)``; classes sorted."""
     files, annotations = fixture_files(per_split)
     Path(root).mkdir(parents=True, exist_ok=True)
-    paths = sorted((["root", family, class_name(variant)] for variant, family in FIXTURE_FAMILIES.items()), key=lambda p: p[-1])
+    paths = sorted(
+        (["root", family, class_name(variant)] for variant, family in FIXTURE_FAMILIES.items()), key=lambda p: p[-1]
+    )
     counts = {split: (n * len(paths), len(paths)) for split, n in per_split.items()}
     return FgvcFixture(
         sources={"archive": tar_gz(Path(root) / "fgvc-aircraft-2013b.tar.gz", files)},
         options={"counts": counts},
         hierarchy=Hierarchy.from_paths(paths),
-        counts=counts, annotations=annotations,
+        counts=counts,
+        annotations=annotations,
     )
 
 
@@ -173,5 +207,8 @@ KIND = DatasetKind(
     },
     split_sizes=published_sizes(EXPECTED),
     options={"sources": source_overrides(), "counts": expected_counts(EXPECTED), "store": STORE},
-    threads=8, mem_mb=4_000, runtime_min=60, disk_mb=5_000,
+    threads=8,
+    mem_mb=4_000,
+    runtime_min=60,
+    disk_mb=5_000,
 )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from PIL import Image
@@ -85,7 +85,9 @@ class ListedFixture(KindFixture):
         return content_digest(self.lists())
 
 
-def listed_names(classes: list[str], listed: Mapping[str, list[tuple[str, str, int]]]) -> dict[str, dict[str, list[str]]]:
+def listed_names(
+    classes: list[str], listed: Mapping[str, list[tuple[str, str, int]]]
+) -> dict[str, dict[str, list[str]]]:
     """{split: {class: [listed file names]}}, what the split lists hold."""
     return {s: {c: [n for cc, n, _ in listed[s] if cc == c] for c in classes} for s in SPLITS}
 

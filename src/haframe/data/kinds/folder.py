@@ -3,8 +3,8 @@ classes are the leaves of a hierarchy file in the project's format."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -27,14 +27,18 @@ def scan(root: Path, classes: Sequence[str]) -> dict[str, list[tuple[Path, int]]
     for split in SPLITS:
         folder = root / split
         if not folder.is_dir():
-            raise DataError(f"{root}: missing the '{split}' folder (expected {root}/{{train,val,test}}/<class>/<image>)")
+            raise DataError(
+                f"{root}: missing the '{split}' folder (expected {root}/{{train,val,test}}/<class>/<image>)"
+            )
         unknown = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in index)
         if unknown:
             raise DataError(f"{folder}: class folders not in the hierarchy: {unknown[:10]}")
         found[split] = [
             (image, index[name])
-            for name in classes if (folder / name).is_dir()
-            for image in sorted((folder / name).iterdir()) if image.suffix.lower() in IMAGE_SUFFIXES
+            for name in classes
+            if (folder / name).is_dir()
+            for image in sorted((folder / name).iterdir())
+            if image.suffix.lower() in IMAGE_SUFFIXES
         ]
     empty = [name for name, i in index.items() if not any(label == i for _, label in found["train"])]
     if empty:
@@ -43,8 +47,15 @@ def scan(root: Path, classes: Sequence[str]) -> dict[str, list[tuple[Path, int]]
 
 
 def prepare(
-    root: str | Path, out_dir: str | Path, classes: Sequence[str], *, transform: str = "imagenet",
-    size: int | None = None, input_size: int = 224, threads: int = 1, log: Callable[[str], None] = lambda m: None,
+    root: str | Path,
+    out_dir: str | Path,
+    classes: Sequence[str],
+    *,
+    transform: str = "imagenet",
+    size: int | None = None,
+    input_size: int = 224,
+    threads: int = 1,
+    log: Callable[[str], None] = lambda m: None,
 ) -> dict:
     """Re-encode the folder into the images layout, stretched to ``size`` once when set;
     ``input_size`` is the network's input size that the ``transform`` recipe produces."""
@@ -62,15 +73,23 @@ def prepare(
         log(f"{split}: {len(rows)} images")
     mean, std = NORMALISATION[transform]
     return write_meta(
-        out_dir, list(classes), layout="images", counts={s: len(items) for s, items in found.items()},
-        mean=list(mean), std=list(std), transform=transform, image_size=input_size,
+        out_dir,
+        list(classes),
+        layout="images",
+        counts={s: len(items) for s, items in found.items()},
+        mean=list(mean),
+        std=list(std),
+        transform=transform,
+        image_size=input_size,
     )
 
 
 def user_inputs(options, name: str) -> dict[str, str]:
     folder = Path(options["folder"]).expanduser()
     if not folder.is_dir():
-        raise DataError(f"datasets.{name}.folder = {folder} is not a folder (expected <folder>/{{train,val,test}}/<class>/<image>)")
+        raise DataError(
+            f"datasets.{name}.folder = {folder} is not a folder (expected <folder>/{{train,val,test}}/<class>/<image>)"
+        )
     return {"folder": str(folder)}
 
 
@@ -81,9 +100,15 @@ def split_sizes(section) -> dict[str, int] | None:
     if not root.is_dir():
         return None
     return {
-        split: sum(1 for folder in (root / split).iterdir() if folder.is_dir()
-                   for image in folder.iterdir() if image.suffix.lower() in IMAGE_SUFFIXES)
-        if (root / split).is_dir() else 0
+        split: sum(
+            1
+            for folder in (root / split).iterdir()
+            if folder.is_dir()
+            for image in folder.iterdir()
+            if image.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if (root / split).is_dir()
+        else 0
         for split in SPLITS
     }
 
@@ -91,14 +116,24 @@ def split_sizes(section) -> dict[str, int] | None:
 def prepare_job(job: PrepareJob) -> dict:
     options = job.options
     return prepare(
-        job.inputs["folder"], job.out_dir, job.classes, transform=options.get("transform", "imagenet"),
-        size=options.get("resize"), input_size=options.get("input_size", 224), threads=job.threads, log=job.log,
+        job.inputs["folder"],
+        job.out_dir,
+        job.classes,
+        transform=options.get("transform", "imagenet"),
+        size=options.get("resize"),
+        input_size=options.get("input_size", 224),
+        threads=job.threads,
+        log=job.log,
     )
 
 
 # class -> (parent, colour): the fixture's hierarchy, in class order
-FIXTURE_CLASSES = {"cat": ("animal", (200, 40, 40)), "dog": ("animal", (220, 90, 60)),
-                   "car": ("vehicle", (40, 40, 200)), "bus": ("vehicle", (60, 90, 220))}
+FIXTURE_CLASSES = {
+    "cat": ("animal", (200, 40, 40)),
+    "dog": ("animal", (220, 90, 60)),
+    "car": ("vehicle", (40, 40, 200)),
+    "bus": ("vehicle", (60, 90, 220)),
+}
 
 
 def fixture(root: Path, *, per_split: tuple[int, int, int] = (6, 2, 3)) -> KindFixture:
@@ -113,7 +148,8 @@ def fixture(root: Path, *, per_split: tuple[int, int, int] = (6, 2, 3)) -> KindF
                 pixels = np.clip(np.array(colour) + rng.normal(0, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(root / split / name / f"{name}_{i}.png")
     return KindFixture(
-        sources={}, options={"folder": str(root), "input_size": 32},
+        sources={},
+        options={"folder": str(root), "input_size": 32},
         hierarchy=Hierarchy.from_paths([["root", parent, name] for name, (parent, _) in FIXTURE_CLASSES.items()]),
         counts={split: (n * len(FIXTURE_CLASSES), len(FIXTURE_CLASSES)) for split, n in zip(SPLITS, per_split)},
     )
@@ -127,14 +163,32 @@ KIND = DatasetKind(
     split_sizes=split_sizes,
     options={
         "folder": Option(str, None, "the images: <folder>/{train,val,test}/<class>/<image>", required=True),
-        "transform": Option(str, "imagenet", "the published transform recipe the images train with "
-                                             "(haframe.data.recipes.RECIPES)", choices=IMAGE_RECIPES),
-        "resize": Option(int, None, "stretch the images to this size once, while preparing (null: keep their own)",
-                         low=8, nullable=True),
-        "input_size": Option(int, 224, "the square network input, in pixels (224: ImageNet-sized photos; your "
-                                       "images' size for small ones, e.g. 32)", low=8),
+        "transform": Option(
+            str,
+            "imagenet",
+            "the published transform recipe the images train with (haframe.data.recipes.RECIPES)",
+            choices=IMAGE_RECIPES,
+        ),
+        "resize": Option(
+            int,
+            None,
+            "stretch the images to this size once, while preparing (null: keep their own)",
+            low=8,
+            nullable=True,
+        ),
+        "input_size": Option(
+            int,
+            224,
+            "the square network input, in pixels (224: ImageNet-sized photos; your "
+            "images' size for small ones, e.g. 32)",
+            low=8,
+        ),
         "store": STORE,
     },
-    bounded_crops=lambda section: section.get("resize") is not None or RECIPES[section.get("transform", "imagenet")].resize_first,
-    threads=8, mem_mb=4_000, runtime_min=6 * 60,
+    bounded_crops=lambda section: (
+        section.get("resize") is not None or RECIPES[section.get("transform", "imagenet")].resize_first
+    ),
+    threads=8,
+    mem_mb=4_000,
+    runtime_min=6 * 60,
 )

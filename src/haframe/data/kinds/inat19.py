@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 import shutil
 import tarfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ...hierarchy import Hierarchy
 from ..files import convert_images
@@ -38,6 +38,7 @@ DATASET = "inat19"
 TOP = "train_val2019"
 _CLASS = re.compile(r"nat(\d{4})")
 MBM = "https://raw.githubusercontent.com/fiveai/making-better-mistakes/f0bb7d0a7c4a9c7c9517045a4be4446e9baf824f"
+
 
 def find_top(images_root: Path) -> Path:
     """The one ``train_val2019`` folder under ``images_root`` (at most three levels down), or
@@ -97,7 +98,9 @@ def prepare(
             f"{DATASET}: {len(absent)} classes have no category folder {top}/<supercategory>/<id>/: {shown(absent)}"
         )
     sources = {split: [(folders[int(cls[3:])] / name, cls, name) for cls, _, name in rows[split]] for split in SPLITS}
-    missing = [f"{source} ({split}/{cls})" for split in SPLITS for source, cls, name in sources[split] if not source.is_file()]
+    missing = [
+        f"{source} ({split}/{cls})" for split in SPLITS for source, cls, name in sources[split] if not source.is_file()
+    ]
     if missing:
         raise DataError(f"{DATASET}: {len(missing)} listed images are missing: {shown(missing)}")
 
@@ -106,7 +109,8 @@ def prepare(
     log(f"{DATASET}: converting {total} images to {size}x{size} under {out_dir / 'images'}")
     tasks = (
         (source.read_bytes, destination(out_dir, split, cls, name))
-        for split in SPLITS for source, cls, name in sources[split]
+        for split in SPLITS
+        for source, cls, name in sources[split]
     )
     done = convert_images(tasks, threads=threads, log=log, size=size)
     log(f"{DATASET}: {done} images prepared")
@@ -116,8 +120,14 @@ def prepare(
 def prepare_job(job: PrepareJob) -> dict:
     digest = job.options.get("splits_digest", SPLITS_DIGEST)
     return prepare(
-        job.inputs["images"], job.inputs["splits"], job.out_dir, job.classes,
-        expected=job.expected_counts(EXPECTED), splits_digest=digest, threads=job.threads, log=job.log,
+        job.inputs["images"],
+        job.inputs["splits"],
+        job.out_dir,
+        job.classes,
+        expected=job.expected_counts(EXPECTED),
+        splits_digest=digest,
+        threads=job.threads,
+        log=job.log,
     )
 
 
@@ -165,9 +175,14 @@ def fixture(root: Path, *, drop: str | None = None) -> ListedFixture:
     shutil.rmtree(root / "lists")
     counts = listed_counts(classes, listed)
     return ListedFixture(
-        sources=sources, options={"counts": counts, "splits_digest": content_digest(lists)},
+        sources=sources,
+        options={"counts": counts, "splits_digest": content_digest(lists)},
         hierarchy=Hierarchy.from_paths([["root", FIXTURE_FOLDERS[c].split("/")[0], c] for c in classes]),
-        counts=counts, root=root, classes=classes, listed=listed, unlisted=unlisted,
+        counts=counts,
+        root=root,
+        classes=classes,
+        listed=listed,
+        unlisted=unlisted,
     )
 
 
@@ -177,14 +192,23 @@ KIND = DatasetKind(
     fixture=fixture,
     sources={
         "images": Source(
-            "https://ml-inat-competition-datasets.s3.amazonaws.com/2019/train_val2019.tar.gz", "train_val2019.tar.gz",
-            md5="c60a6e2962c9b8ccbd458d12c8582644", disk_mb=90_000,
+            "https://ml-inat-competition-datasets.s3.amazonaws.com/2019/train_val2019.tar.gz",
+            "train_val2019.tar.gz",
+            md5="c60a6e2962c9b8ccbd458d12c8582644",
+            disk_mb=90_000,
         ),
         # archive checksum unpublished (lock file); the lists are verified by content digest
         "splits": Source(f"{MBM}/dataset_splits/splits_inat19.zip", "splits_inat19.zip"),
     },
     split_sizes=published_sizes(EXPECTED),
-    options={"sources": source_overrides(), "counts": expected_counts(EXPECTED), "store": STORE,
-             "splits_digest": splits_digest(SPLITS_DIGEST)},
-    threads=16, mem_mb=8_000, runtime_min=12 * 60, disk_mb=30_000,
+    options={
+        "sources": source_overrides(),
+        "counts": expected_counts(EXPECTED),
+        "store": STORE,
+        "splits_digest": splits_digest(SPLITS_DIGEST),
+    },
+    threads=16,
+    mem_mb=8_000,
+    runtime_min=12 * 60,
+    disk_mb=30_000,
 )

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...hierarchy import Hierarchy
 from ...fileio import write_text
+from ...hierarchy import Hierarchy
 from ...options import Option, declared
 from ..prepared import write_prepared
 from .base import DatasetKind, KindFixture, PrepareJob
@@ -40,28 +40,40 @@ FREQUENCIES = 4  # smooth patterns: Fourier modes 0..3 per axis, amplitude ~ 1 /
 class SyntheticSpec:
     """A dataset's ``synthetic`` section; each field declares its option (``haframe.options``)."""
 
-    branching: tuple[int, ...] = declared(Option(tuple, (3, 3, 3), "the planted tree's branching per level, from the "
-                                                                   "root (when no hierarchy file is given)",
-                                                 items=Option(int, low=2), min_items=1))
+    branching: tuple[int, ...] = declared(
+        Option(
+            tuple,
+            (3, 3, 3),
+            "the planted tree's branching per level, from the root (when no hierarchy file is given)",
+            items=Option(int, low=2),
+            min_items=1,
+        )
+    )
     train_per_class: int = declared(Option(int, 100, "training images per class", low=1))
     val_per_class: int = declared(Option(int, 20, "validation images per class", low=1))
     test_per_class: int = declared(Option(int, 40, "test images per class", low=1))
     image_size: int = declared(Option(int, 16, "the images' side, in pixels", low=8))
-    alignment: float = declared(Option(float, 1.0, "share of a class's appearance that follows the tree "
-                                                   "(1: only the tree)", low=0, high=1))
-    traits_per_class: int = declared(Option(int, 2, "visual traits a class shares with random others, regardless "
-                                                    "of the tree", low=1))
-    trait_pool: float = declared(Option(float, 0.5, "distinct traits, as a fraction of the number of classes",
-                                        low=0, low_open=True))
+    alignment: float = declared(
+        Option(float, 1.0, "share of a class's appearance that follows the tree (1: only the tree)", low=0, high=1)
+    )
+    traits_per_class: int = declared(
+        Option(int, 2, "visual traits a class shares with random others, regardless of the tree", low=1)
+    )
+    trait_pool: float = declared(
+        Option(float, 0.5, "distinct traits, as a fraction of the number of classes", low=0, low_open=True)
+    )
     noise: float = declared(Option(float, 1.0, "per-pixel noise, relative to the prototypes' spread", low=0))
-    nuisance: float = declared(Option(float, 0.9, "per-image smooth pattern, relative to the prototypes' spread", low=0))
-    level_decay: float = declared(Option(float, 0.7, "weight of a node's pattern relative to its parent's",
-                                         low=0, low_open=True))
+    nuisance: float = declared(
+        Option(float, 0.9, "per-image smooth pattern, relative to the prototypes' spread", low=0)
+    )
+    level_decay: float = declared(
+        Option(float, 0.7, "weight of a node's pattern relative to its parent's", low=0, low_open=True)
+    )
     max_shift: int = declared(Option(int, 2, "largest circular shift of an image, in pixels", low=0))
     seed: int = declared(Option(int, 0, "the generator's seed: the same spec gives the same bytes", low=0))
 
     @classmethod
-    def from_options(cls, options: dict) -> "SyntheticSpec":
+    def from_options(cls, options: dict) -> SyntheticSpec:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -84,8 +96,15 @@ def planted_hierarchy(branching: tuple[int, ...]) -> Hierarchy:
 def smooth_patterns(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """n random smooth, periodic RGB patterns (sums of low Fourier modes), unit RMS, n x 3 x size x size."""
     f = np.arange(FREQUENCIES)
-    phase = 2 * np.pi * (f[:, None, None, None] * np.arange(size)[None, None, :, None]
-                         + f[None, :, None, None] * np.arange(size)[None, None, None, :]) / size
+    phase = (
+        2
+        * np.pi
+        * (
+            f[:, None, None, None] * np.arange(size)[None, None, :, None]
+            + f[None, :, None, None] * np.arange(size)[None, None, None, :]
+        )
+        / size
+    )
     basis = np.concatenate([np.cos(phase), np.sin(phase)]).reshape(2 * FREQUENCIES**2, size * size)
     decay = 1.0 / (1.0 + np.hypot(f[:, None], f[None, :])).ravel()
     coefficients = rng.standard_normal((n, 3, 2 * FREQUENCIES**2)) * np.concatenate([decay, decay])
@@ -134,14 +153,20 @@ def _to_uint8(images: np.ndarray, spread: float) -> np.ndarray:
     return np.ascontiguousarray(np.rint(scaled).astype(np.uint8).transpose(0, 2, 3, 1))
 
 
-def generate(spec: SyntheticSpec, hierarchy: Hierarchy | None = None) -> tuple[Hierarchy, dict[str, tuple[np.ndarray, np.ndarray]]]:
+def generate(
+    spec: SyntheticSpec, hierarchy: Hierarchy | None = None
+) -> tuple[Hierarchy, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """The hierarchy (planted unless given) and {split: (uint8 N x H x W x 3 images, int64 labels)}."""
     hierarchy = hierarchy or planted_hierarchy(spec.branching)
     rng = np.random.default_rng(spec.seed)
     prototypes = class_prototypes(hierarchy, spec, rng)
     spread = 3.0 * (1.0 + spec.noise + spec.nuisance)  # prototypes have unit RMS
     splits = {}
-    for split, per_class in (("train", spec.train_per_class), ("val", spec.val_per_class), ("test", spec.test_per_class)):
+    for split, per_class in (
+        ("train", spec.train_per_class),
+        ("val", spec.val_per_class),
+        ("test", spec.test_per_class),
+    ):
         images, labels = _sample(prototypes, per_class, spec, rng)
         splits[split] = (_to_uint8(images, spread), labels)
     return hierarchy, splits
@@ -164,7 +189,11 @@ def split_sizes(section) -> dict[str, int] | None:
     classes = section.get("classes") if "hierarchy" in section else math.prod(spec.branching)
     if not classes:
         return None
-    return {"train": spec.train_per_class * classes, "val": spec.val_per_class * classes, "test": spec.test_per_class * classes}
+    return {
+        "train": spec.train_per_class * classes,
+        "val": spec.val_per_class * classes,
+        "test": spec.test_per_class * classes,
+    }
 
 
 def planted_tree(section) -> Hierarchy:
@@ -178,7 +207,9 @@ def fixture(root: Path, *, hierarchy: Hierarchy | None = None) -> KindFixture:
     spec = {"branching": [2, 2], "train_per_class": 3, "val_per_class": 2, "test_per_class": 2, "image_size": 8}
     K = (hierarchy or planted_hierarchy(tuple(spec["branching"]))).num_classes
     return KindFixture(
-        sources={}, options={"synthetic": spec}, hierarchy=hierarchy,
+        sources={},
+        options={"synthetic": spec},
+        hierarchy=hierarchy,
         counts={split: (spec[f"{split}_per_class"] * K, K) for split in ("train", "val", "test")},
     )
 
@@ -188,9 +219,13 @@ KIND = DatasetKind(
     prepare=prepare_job,
     fixture=fixture,
     split_sizes=split_sizes,
-    options={"synthetic": Option(SyntheticSpec, SyntheticSpec(), "the generated data: its planted tree, sizes and "
-                                                                "appearance")},
+    options={
+        "synthetic": Option(
+            SyntheticSpec, SyntheticSpec(), "the generated data: its planted tree, sizes and appearance"
+        )
+    },
     plants_hierarchy=True,
     planted_tree=planted_tree,
-    mem_mb=2_000, runtime_min=10,
+    mem_mb=2_000,
+    runtime_min=10,
 )

@@ -24,8 +24,8 @@ import re
 import shutil
 import tarfile
 import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator, Sequence
 
 from ...archives import UnsafeArchiveError
 from ...hierarchy import Hierarchy
@@ -112,8 +112,10 @@ def _problem(role: str, path: Path | None, name: str) -> str | None:
                 return None
             hint = ""
             if _any_entry(path, lambda e: _CLASS_TAR.fullmatch(e.name) is not None and e.is_file()):
-                hint = (" (it holds per-class tars n########.tar: extract each into a folder of its name,"
-                        f" or give {archive} itself)")
+                hint = (
+                    " (it holds per-class tars n########.tar: extract each into a folder of its name,"
+                    f" or give {archive} itself)"
+                )
             return f"{key} = {path} holds no n######## class folders{hint}"
         if _any_entry(path, _is_val_file):
             return None
@@ -158,11 +160,15 @@ def _checked(archive: str, member: tarfile.TarInfo) -> bool:
         return False
     if not member.isreg():
         kind = "symlink" if member.issym() else "hardlink" if member.islnk() else "device or special file"
-        raise UnsafeArchiveError(f"{archive}: member {member.name!r} is a {kind}; only regular files are read; refusing it")
+        raise UnsafeArchiveError(
+            f"{archive}: member {member.name!r} is a {kind}; only regular files are read; refusing it"
+        )
     return True
 
 
-def _tar_tasks(archive: str, tar: tarfile.TarFile, wanted: dict[str, Path], found: set[str], nested: bool) -> Iterator[Task]:
+def _tar_tasks(
+    archive: str, tar: tarfile.TarFile, wanted: dict[str, Path], found: set[str], nested: bool
+) -> Iterator[Task]:
     """Stream ``tar``; yield (read, destination) for each listed regular file, found once.
 
     With ``nested``, members named ``n########.tar`` are opened from the stream as class tars.
@@ -280,8 +286,10 @@ def unavailable(options, name: str) -> str | None:
     imagenet = options.get("imagenet") or {}
     if imagenet.get("train") or imagenet.get("val"):
         return None
-    return (f"the ImageNet ILSVRC-2012 files are not set (datasets.{name}.imagenet.train and .val; "
-            f"ImageNet needs a login at https://image-net.org/download-images)")
+    return (
+        f"the ImageNet ILSVRC-2012 files are not set (datasets.{name}.imagenet.train and .val; "
+        f"ImageNet needs a login at https://image-net.org/download-images)"
+    )
 
 
 def user_inputs(options, name: str) -> dict[str, str]:
@@ -293,9 +301,15 @@ def user_inputs(options, name: str) -> dict[str, str]:
 
 def prepare_job(job: PrepareJob) -> dict:
     return prepare(
-        job.inputs["train"], job.inputs["val"], job.inputs["splits"], job.out_dir, job.classes,
-        expected=job.expected_counts(EXPECTED), splits_digest=job.options.get("splits_digest", SPLITS_DIGEST),
-        threads=job.threads, log=job.log,
+        job.inputs["train"],
+        job.inputs["val"],
+        job.inputs["splits"],
+        job.out_dir,
+        job.classes,
+        expected=job.expected_counts(EXPECTED),
+        splits_digest=job.options.get("splits_digest", SPLITS_DIGEST),
+        threads=job.threads,
+        log=job.log,
     )
 
 
@@ -368,8 +382,12 @@ def fixture(root: Path, *, drop: str | None = None, hostile: str | None = None) 
     elif hostile is not None:
         raise ValueError(f"hostile must be one of {HOSTILE}, got {hostile!r}")
     outer[:0] = [(f"{w}.tar", tar_bytes(m)) for w, m in sorted(inner.items())]  # hostile ones last
-    files = {"train_tar": root / "ILSVRC2012_img_train.tar", "val_tar": root / "ILSVRC2012_img_val.tar",
-             "train_dir": root / "train", "val_dir": root / "val"}
+    files = {
+        "train_tar": root / "ILSVRC2012_img_train.tar",
+        "val_tar": root / "ILSVRC2012_img_val.tar",
+        "train_dir": root / "train",
+        "val_dir": root / "val",
+    }
     files["train_tar"].write_bytes(tar_bytes(outer))
     files["val_tar"].write_bytes(tar_bytes(val_entries))
     for wnid, members in train_members.items():  # train: <wnid>/<file>
@@ -392,9 +410,15 @@ def fixture(root: Path, *, drop: str | None = None, hostile: str | None = None) 
     counts = listed_counts(classes, listed)
     imagenet = {"train": str(files["train_tar"]), "val": str(files["val_tar"])}
     return ListedFixture(
-        sources={"splits": splits}, options={"counts": counts, "splits_digest": content_digest(lists), "imagenet": imagenet},
+        sources={"splits": splits},
+        options={"counts": counts, "splits_digest": content_digest(lists), "imagenet": imagenet},
         hierarchy=Hierarchy.from_paths([["root", f"group{i % 2}", wnid] for i, wnid in enumerate(classes)]),
-        counts=counts, root=root, classes=classes, listed=listed, unlisted=unlisted, files=files,
+        counts=counts,
+        root=root,
+        classes=classes,
+        listed=listed,
+        unlisted=unlisted,
+        files=files,
     )
 
 
@@ -404,7 +428,8 @@ KIND = DatasetKind(
     fixture=fixture,
     sources={
         "splits": Source(
-            f"{MBM}/dataset_splits/splits_tiered.zip", "splits_tiered.zip",
+            f"{MBM}/dataset_splits/splits_tiered.zip",
+            "splits_tiered.zip",
             sha256="826a0ae5796983cf75f41277a48e5e07b34b2b7fca8347d0def117ff83a5a5de",
         ),
     },
@@ -412,12 +437,22 @@ KIND = DatasetKind(
     unavailable=unavailable,
     split_sizes=published_sizes(EXPECTED),
     options={
-        "sources": source_overrides(), "counts": expected_counts(EXPECTED), "store": STORE,
+        "sources": source_overrides(),
+        "counts": expected_counts(EXPECTED),
+        "store": STORE,
         "splits_digest": splits_digest(SPLITS_DIGEST),
-        "imagenet": Option(dict, {"train": None, "val": None}, "your ILSVRC-2012 images (ImageNet needs a login): "
-                                                              "checked when the workflow is built",
-                           fields={"train": Option(str, None, "ILSVRC2012_img_train.tar or its extracted folder", nullable=True),
-                                   "val": Option(str, None, "ILSVRC2012_img_val.tar or its extracted folder", nullable=True)}),
+        "imagenet": Option(
+            dict,
+            {"train": None, "val": None},
+            "your ILSVRC-2012 images (ImageNet needs a login): checked when the workflow is built",
+            fields={
+                "train": Option(str, None, "ILSVRC2012_img_train.tar or its extracted folder", nullable=True),
+                "val": Option(str, None, "ILSVRC2012_img_val.tar or its extracted folder", nullable=True),
+            },
+        ),
     },
-    threads=16, mem_mb=8_000, runtime_min=24 * 60, disk_mb=60_000,
+    threads=16,
+    mem_mb=8_000,
+    runtime_min=24 * 60,
+    disk_mb=60_000,
 )
