@@ -1,4 +1,4 @@
-"""Seeded inputs of the successors' golden-value tests (tests/test_successors.py).
+"""Seeded inputs of the successors' golden-value tests (tests/methods/test_successors.py).
 
 The golden values there were computed once by running the authors' own functions on exactly
 these inputs (outside this repository; the authors' code is never committed): this module is

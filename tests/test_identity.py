@@ -1,6 +1,6 @@
 """The params that identify a job's result for Snakemake (haframe.identity): what they hold, that
 they do not depend on the config's key order, and that an upgrade keeps the params a finished
-job was recorded with while they describe the same result. tests/test_upgrade.py runs the same
+job was recorded with while they describe the same result. tests/workflow/test_upgrade.py runs the same
 through the Snakemake CLI."""
 
 import json

@@ -7,7 +7,7 @@ Pillow's): output pixel i of a crop of length n reads the crop at centre c = (i 
 with the triangle weights max(0, 1 - |j + 0.5 - c| / s), s = max(1, n / size), normalised. It
 runs as two batched matrix products in float32, where the published uint8 kernel rounds to
 integers after each pass: the images differ by rounding (at most 1 grey level on a crop that is
-enlarged, tests/test_data_paths.py). A crop of exactly size x size (fgvc's padded crop) is
+enlarged, tests/data/test_data_paths.py). A crop of exactly size x size (fgvc's padded crop) is
 copied exactly.
 """
 

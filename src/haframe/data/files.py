@@ -33,7 +33,7 @@ def decode_rgb(path: str | Path) -> np.ndarray:
     """The image file's pixels, H x W x 3 uint8 (what every reader of the images layout decodes).
 
     Colour and grey JPEGs are decoded by simplejpeg: libjpeg-turbo as Pillow calls it (the same
-    pixels, tests/test_data_paths.py) with less overhead per image; anything else by Pillow.
+    pixels, tests/data/test_data_paths.py) with less overhead per image; anything else by Pillow.
     (torchvision.io's decoders are deprecated in 0.29.)"""
     data = Path(path).read_bytes()
     if data[:2] == b"\xff\xd8":

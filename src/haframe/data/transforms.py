@@ -58,7 +58,7 @@ class ImageTransform:
 
     def resize(self, image):
         """Resize(size, size); an image of that size already is returned as it is (the resize
-        would be the identity: tests/test_transforms.py)."""
+        would be the identity: tests/data/test_transforms.py)."""
         from torchvision.transforms.v2 import (
             functional as F,  # torch only when transforming
         )
