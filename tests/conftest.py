@@ -33,17 +33,18 @@ def tiny_config(**overrides) -> dict:
 
 
 def run_snakemake(
-    workdir: Path, config: dict, *args: str, check: bool = True, umask: int = 0o022
+    workdir: Path, config: dict, *args: str, check: bool = True, umask: int = 0o022, code: Path = REPO
 ) -> subprocess.CompletedProcess:
-    """Run the real CLI on the repository's workflow in ``workdir`` with ``config``, under a
-    shared-filesystem umask (022: files group- and world-readable)."""
+    """Run the real CLI on a checkout's workflow (``code``: this repository, or another checkout
+    with its own library) in ``workdir`` with ``config``, under a shared-filesystem umask (022:
+    files group- and world-readable)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_file = workdir / "config.yaml"
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     command = [
         str(SNAKEMAKE),
         "--snakefile",
-        str(REPO / "workflow" / "Snakefile"),
+        str(code / "workflow" / "Snakefile"),
         "--directory",
         str(workdir),
         "--configfile",
@@ -53,12 +54,14 @@ def run_snakemake(
         *args,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if code != REPO:  # its library, not the virtualenv's editable install of this one
+        env["PYTHONPATH"] = str(code / "src")
     result = subprocess.run(
         command,
         capture_output=True,
         text=True,
         env=env,
-        cwd=REPO,  # picks up profiles/default
+        cwd=code,  # picks up its profiles/default
         preexec_fn=lambda: os.umask(umask),
     )
     if check and result.returncode != 0:

@@ -6,7 +6,6 @@ the jobs it changes (a new post-hoc chain: its evaluation and the auxiliary mode
 retraining; a new learning rate: every training). haframe.identity, profiles/default."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE, tiny_study_config
+from conftest import REPO, run_snakemake, tiny_study_config
 
 pytestmark = pytest.mark.dag
 
@@ -26,33 +25,6 @@ REPORT_RULES = {"report_dataset", "report_study", "import_report", "all"}
 def study_config() -> dict:
     """The shared tiny study (tests/conftest.py) with one seed."""
     return {**tiny_study_config(), "seeds": [0]}
-
-
-def snakemake(code: Path, workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
-    """The snakemake CLI as a user of the checkout ``code`` runs it there (its Snakefile, its
-    profiles/default, its library: the virtualenv's editable install may be another checkout)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_file = workdir / "config.yaml"
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [
-        str(SNAKEMAKE),
-        "--snakefile",
-        str(code / "workflow" / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(config_file),
-        "--cores",
-        "2",
-        *args,
-    ]
-    env = {**os.environ, "PYTHONPATH": str(code / "src"), "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=code, timeout=600)
-    if result.returncode != 0:
-        raise AssertionError(
-            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
-        )
-    return result
 
 
 def scheduled(result: subprocess.CompletedProcess) -> dict[str, list[str]]:
@@ -67,7 +39,7 @@ def scheduled(result: subprocess.CompletedProcess) -> dict[str, list[str]]:
 
 
 def dry_run(workdir: Path, config: dict, *args: str, code: Path = REPO) -> dict[str, list[str]]:
-    return scheduled(snakemake(code, workdir, config, "--dry-run", *args))
+    return scheduled(run_snakemake(workdir, config, "--dry-run", *args, code=code))
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +54,7 @@ def upgraded(tmp_path_factory) -> Path:
         ["git", "-C", str(base), "-c", "advice.detachedHead=false", "checkout", "--quiet", BASE_COMMIT], check=True
     )
     workdir = root / "study"
-    snakemake(base, workdir, study_config())
+    run_snakemake(workdir, study_config(), code=base)
     return workdir
 
 
@@ -133,7 +105,7 @@ def test_a_new_post_hoc_chain_evaluates_without_retraining(upgraded, tmp_path):
     shutil.copytree(upgraded, workdir, symlinks=True)
     targets = [f"results/tiny/synthetic/runs/{run}/metrics.json" for run in ("ce_II/seed0", "haframe/seed0")]
     checkpoints = {run: (workdir / f"results/tiny/synthetic/runs/{run}/checkpoint.pt").read_bytes() for run in RUNS}
-    snakemake(REPO, workdir, config, *targets)
+    run_snakemake(workdir, config, *targets)
     for target, chains in zip(targets, (["crm", "hie"], ["crm"])):
         metrics = json.loads((workdir / target).read_text())
         assert sorted(key for key, value in metrics.items() if isinstance(value, dict)) == chains
