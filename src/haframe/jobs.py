@@ -84,32 +84,37 @@ class Layout:
     def lock_file(self) -> str:
         return f"{self.data_root}/downloads.lock.yaml"
 
-    def dataset_tables(self, dataset: str) -> list[str]:
-        return [
-            f"{self.report_dir}/tables/{name}.{suffix}"
-            for name in (dataset, f"{dataset}_hierarchy")
-            for suffix in ("md", "tex", "csv", "html")
-        ]
-
-    def study_tables(self) -> list[str]:
-        tables = [
-            f"{self.report_dir}/tables/{name}.{suffix}"
-            for name in ("ablation", "summary")
-            for suffix in ("md", "tex", "csv", "html")
-        ]
-        return tables + [f"{self.report_dir}/tables/scorecard.{suffix}" for suffix in ("md", "csv", "html")]
-
-    def report_tables(self, datasets: Iterable[str]) -> list[str]:
-        """Every table of the report: per dataset, and for the study."""
-        return [path for d in datasets for path in self.dataset_tables(d)] + self.study_tables()
-
-    def report_figures(self, datasets: Iterable[str]) -> list[str]:
-        return [
-            f"{self.report_dir}/figures/{d}_{figure}.{suffix}"
-            for d in datasets
+    def dataset_report(self, dataset: str = "{dataset}") -> dict[str, str]:
+        """A dataset's tables and figures by the names its report rule and script use: the main
+        and hierarchy tables (``md``, ``hierarchy_md``, ...), each figure as png and svg."""
+        tables = {
+            f"{prefix}{suffix}": f"{self.report_dir}/tables/{name}.{suffix}"
+            for prefix, name in (("", dataset), ("hierarchy_", f"{dataset}_hierarchy"))
+            for suffix in ("html", "md", "tex", "csv")
+        }
+        figures = {
+            f"{figure}{key}": f"{self.report_dir}/figures/{dataset}_{figure}.{suffix}"
+            for key, suffix in (("", "png"), ("_svg", "svg"))
             for figure in REPORT_FIGURES
-            for suffix in ("png", "svg")
-        ]
+        }
+        return {**tables, **figures}
+
+    def study_report(self) -> dict[str, str]:
+        """The study's tables by the names its report rule and script use (``ablation_md``, ...)."""
+        suffixes = {
+            "ablation": ("html", "md", "tex", "csv"),
+            "summary": ("html", "md", "tex", "csv"),
+            "scorecard": ("html", "md", "csv"),
+        }
+        return {
+            f"{name}_{suffix}": f"{self.report_dir}/tables/{name}.{suffix}"
+            for name, kinds in suffixes.items()
+            for suffix in kinds
+        }
+
+    def report_files(self, datasets: Iterable[str]) -> list[str]:
+        """Every table and figure of the report: per dataset, and for the study."""
+        return [path for d in datasets for path in self.dataset_report(d).values()] + list(self.study_report().values())
 
 
 @dataclass(frozen=True)
@@ -226,7 +231,7 @@ def compile_jobs(study: Study, layout: Layout, failed: Mapping[str, dict], setti
             for run in study.training_runs(dataset)
             if not _has_failed(study, layout, run, failed)
         ]
-    targets += layout.report_tables(available) + layout.report_figures(available) + [f"{layout.report_dir}/mlflow.json"]
+    targets += layout.report_files(available) + [f"{layout.report_dir}/mlflow.json"]
     return JobTable(_unique(jobs), targets, unavailable, {d: _instructions(study, d) for d in unavailable})
 
 
@@ -540,7 +545,7 @@ def _report_jobs(
                 "report_dataset",
                 {"dataset": dataset},
                 inputs={**files, "distances": layout.hierarchy_file("distances", dataset)},
-                outputs=(*layout.dataset_tables(dataset), *layout.report_figures([dataset])),
+                outputs=tuple(layout.dataset_report(dataset).values()),
                 params={
                     "variants": study.variants(dataset),
                     "figures": REPORT_FIGURES,
@@ -560,7 +565,7 @@ def _report_jobs(
                 "reference": settings["reference_results"],
                 "notes": settings["reference_notes"],
             },
-            outputs=tuple(layout.study_tables()),
+            outputs=tuple(layout.study_report().values()),
             params={
                 "variants": {d: study.variants(d) for d in reported},
                 "not_run": {"datasets": dict(unavailable), "runs": failures},
@@ -571,7 +576,7 @@ def _report_jobs(
         Job(
             "import_report",
             {},
-            inputs={"files": layout.report_tables(reported) + layout.report_figures(reported)},
+            inputs={"files": layout.report_files(reported)},
             outputs=(f"{report}/mlflow.json",),
             params={"tracking_uri": settings["tracking_uri"], "experiment": study.name},
         )

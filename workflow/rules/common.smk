@@ -88,6 +88,16 @@ def datasets_planting_hierarchy(plants=True):
     return "|".join(names) or "^$"
 
 
+def gallery_file(entry, dataset=None):
+    """The file a gallery entry names (workflow/report/gallery.yaml) by its declared key."""
+    if "hierarchy" in entry:
+        return LAYOUT.hierarchy_file(entry["hierarchy"], dataset)
+    if "frames" in entry:
+        return LAYOUT.frame_file(entry["frames"], dataset)
+    outputs = LAYOUT.dataset_report(dataset) if dataset else LAYOUT.study_report()
+    return outputs[entry["report"]]
+
+
 def report_gallery():
     """The report's files that exist when the workflow is built, flagged for `--report` (as
     inputs of the default target): one not built yet is left out, so `snakemake --report` works
@@ -95,23 +105,23 @@ def report_gallery():
     captions = Path(workflow.basedir) / "report"
     gallery = yaml.safe_load((captions / "gallery.yaml").read_text())
     entries = [
-        ({**entry, "file": entry["file"].format(dataset=dataset)}, dataset)
+        (gallery_file(entry, dataset), entry, dataset)
         for dataset in STUDY.datasets
         if dataset not in TABLE.left_out
         for entry in gallery["dataset"]
     ]
-    entries += [({**entry, "subcategory": None}, "study") for entry in gallery["study"]]
+    entries += [(gallery_file(entry), entry, "study") for entry in gallery["study"]]
     flag = report  # (a line may not start with `report`: Snakemake reads it as its directive)
     return [
         flag(
-            f"{RESULTS}/{entry['file']}",
+            path,
             caption=str(captions / entry["caption"]),
             category=category,
-            subcategory=entry["subcategory"],
+            subcategory=entry.get("subcategory"),
             labels=entry["labels"],
         )
-        for entry, category in entries
-        if Path(f"{RESULTS}/{entry['file']}").exists()
+        for path, entry, category in entries
+        if Path(path).exists()
     ]
 
 

@@ -2,24 +2,7 @@ rule report_dataset:
     input:
         unpack(job_inputs("report_dataset")),
     output:
-        html=f"{REPORT_DIR}/tables/{{dataset}}.html",
-        md=f"{REPORT_DIR}/tables/{{dataset}}.md",
-        tex=f"{REPORT_DIR}/tables/{{dataset}}.tex",
-        csv=f"{REPORT_DIR}/tables/{{dataset}}.csv",
-        hierarchy_html=f"{REPORT_DIR}/tables/{{dataset}}_hierarchy.html",
-        hierarchy_md=f"{REPORT_DIR}/tables/{{dataset}}_hierarchy.md",
-        hierarchy_tex=f"{REPORT_DIR}/tables/{{dataset}}_hierarchy.tex",
-        hierarchy_csv=f"{REPORT_DIR}/tables/{{dataset}}_hierarchy.csv",
-        error_vs_severity=f"{REPORT_DIR}/figures/{{dataset}}_error_vs_severity.png",
-        ahd_at_k=f"{REPORT_DIR}/figures/{{dataset}}_ahd_at_k.png",
-        training_curves=f"{REPORT_DIR}/figures/{{dataset}}_training_curves.png",
-        neural_collapse=f"{REPORT_DIR}/figures/{{dataset}}_neural_collapse.png",
-        mistake_distances=f"{REPORT_DIR}/figures/{{dataset}}_mistake_distances.png",
-        error_vs_severity_svg=f"{REPORT_DIR}/figures/{{dataset}}_error_vs_severity.svg",
-        ahd_at_k_svg=f"{REPORT_DIR}/figures/{{dataset}}_ahd_at_k.svg",
-        training_curves_svg=f"{REPORT_DIR}/figures/{{dataset}}_training_curves.svg",
-        neural_collapse_svg=f"{REPORT_DIR}/figures/{{dataset}}_neural_collapse.svg",
-        mistake_distances_svg=f"{REPORT_DIR}/figures/{{dataset}}_mistake_distances.svg",
+        **LAYOUT.dataset_report(),
     log:
         f"{REPORT_DIR}/logs/{{dataset}}.log",
     conda:
@@ -40,17 +23,7 @@ rule report_study:
     input:
         unpack(job_inputs("report_study")),
     output:
-        ablation_html=f"{REPORT_DIR}/tables/ablation.html",
-        ablation_md=f"{REPORT_DIR}/tables/ablation.md",
-        summary_html=f"{REPORT_DIR}/tables/summary.html",
-        summary_md=f"{REPORT_DIR}/tables/summary.md",
-        scorecard_html=f"{REPORT_DIR}/tables/scorecard.html",
-        scorecard_md=f"{REPORT_DIR}/tables/scorecard.md",
-        ablation_tex=f"{REPORT_DIR}/tables/ablation.tex",
-        ablation_csv=f"{REPORT_DIR}/tables/ablation.csv",
-        summary_tex=f"{REPORT_DIR}/tables/summary.tex",
-        summary_csv=f"{REPORT_DIR}/tables/summary.csv",
-        scorecard_csv=f"{REPORT_DIR}/tables/scorecard.csv",
+        **LAYOUT.study_report(),
     log:
         f"{REPORT_DIR}/logs/study.log",
     conda:
