@@ -69,11 +69,22 @@ def job_inputs(rule):
     return lambda wildcards: dict(job(rule)(wildcards).inputs)
 
 
+_KEPT_PARAMS = (
+    {}
+)  # job key -> its params (Snakemake asks for each param of a job in turn)
+
+
 def job_param(rule, key):
-    """The job's param, as recorded for its finished job while that means the same (haframe.jobs.kept_params)."""
-    return lambda wildcards: kept_params(STUDY, job(rule)(wildcards), recorded_params)[
-        key
-    ]
+    """The job's param, as recorded for its finished job while that means the same
+    (haframe.jobs.kept_params: Snakemake's record is read once per job)."""
+
+    def param(wildcards):
+        found = job(rule)(wildcards)
+        if found.key not in _KEPT_PARAMS:
+            _KEPT_PARAMS[found.key] = kept_params(STUDY, found, recorded_params)
+        return _KEPT_PARAMS[found.key][key]
+
+    return param
 
 
 def job_resource(rule, key):
