@@ -104,6 +104,19 @@ def table_rows(
     return sorted(rows, key=lambda row: row["head"])  # stable: keeps variant order per head
 
 
+def study_significance_notes(rows: Sequence[dict], scope: str) -> list[str]:
+    """The marker's note of a table across datasets (``scope``: where the Holm family is)."""
+    tested = list(dict.fromkeys(m for row in rows for m in row.get("significance", {})))
+    if not tested:
+        return []
+    baselines = ", ".join(f"`{name}`" for name in dict.fromkeys(row["baseline"] for row in rows if row["baseline"]))
+    return [
+        f"{MARKER}: differs from the CE baseline of its head ({baselines or 'none'}) at Holm-adjusted p < "
+        f"{significance.ALPHA} on {', '.join(header(m) for m in tested)}, {scope}; Welch's t over seeds, "
+        f"a paired t for post-hoc rows of the baseline's own models; no test with fewer than {MIN_N} seeds"
+    ]
+
+
 def significance_notes(results: Sequence[dict], variants: Sequence[str], rows: Sequence[dict]) -> list[str]:
     """The table's notes on its marker and baselines (none when its rows hold no comparison)."""
     tested = list(dict.fromkeys(m for row in rows for m in row.get("significance", {})))
@@ -321,13 +334,13 @@ def not_run_lines(not_run: Mapping[str, Mapping]) -> list[str]:
 # --------------------------------------------------------------------------- study tables
 
 
-def ablation_rows(results_by_dataset: dict[str, Sequence[dict]]) -> list[dict]:
-    """ce_I, ce_II, haframe_fixed, haframe per dataset (those present), without post-hoc rows."""
+def ablation_rows(results_by_dataset: dict[str, Sequence[dict]], primary: Sequence[str] | None = None) -> list[dict]:
+    """ce_I, ce_II, haframe_fixed, haframe per dataset (those present), without post-hoc rows;
+    with ``primary`` metrics, each tested against its head's CE baseline (Holm per dataset)."""
     rows = []
     for dataset, results in results_by_dataset.items():
-        for row in table_rows(results, ABLATION):
-            if "+" not in row["name"]:  # the variants themselves, no post-hoc chain
-                rows.append({**row, "dataset": dataset})
+        for row in table_rows(results, ABLATION, primary=primary, posthoc=False):
+            rows.append({**row, "dataset": dataset})
     return sorted(rows, key=lambda row: (list(results_by_dataset).index(row["dataset"]), ABLATION.index(row["name"])))
 
 
