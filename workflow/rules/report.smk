@@ -76,5 +76,6 @@ rule snapshot:
         results=RESULTS,
         out_dir=f"{REPORT_DIR}/snapshot",
         unavailable=dict(TABLE.left_out),
+        primary_metrics=list(STUDY.config["report"]["primary_metrics"]),
     script:
         "../../scripts/snapshot.py"

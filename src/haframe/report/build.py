@@ -193,11 +193,13 @@ def snapshot_report(
     results_dir: str | Path,
     out_dir: str | Path,
     unavailable: Mapping[str, str] | None = None,
+    primary_metrics: Sequence[str] = significance.DEFAULT_PRIMARY,
 ) -> dict:
     """Tables from whatever runs have finished, marking every missing (dataset, variant, seed)
     and saying which of those failed (their failed.json) and which datasets were left out.
 
-    ``expected`` maps dataset -> variant -> seeds of the configured study.
+    ``expected`` maps dataset -> variant -> seeds of the configured study; the rows are tested
+    against their head's CE baseline on the ``primary_metrics``.
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     missing, found = [], 0
@@ -213,7 +215,7 @@ def snapshot_report(
                     missing.append((dataset, variant, seed, failures([run_dir]).get(str(run_dir))))
         found += len(results)
         if results:
-            rows = tables.table_rows(results, list(variants), primary=significance.DEFAULT_PRIMARY)
+            rows = tables.table_rows(results, list(variants), primary=primary_metrics)
             tables.write_tables(
                 rows,
                 tables.table_files(out_dir / dataset),
