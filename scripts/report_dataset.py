@@ -23,5 +23,6 @@ with log_to(snakemake.log[0]) as log:
         figure_files={name: [o[name], o[f"{name}_svg"]] for name in snakemake.params.figures},
         failed_runs=dict(snakemake.params.failed_runs),
         series=list(snakemake.params.series),
+        primary_metrics=list(snakemake.params.primary_metrics),
     )
     log(f"{len(rows)} table rows from {len(i.metrics)} runs")

@@ -20,5 +20,6 @@ with log_to(snakemake.log[0]) as log:
         summary={s: o[f"summary_{s}"] for s in ("md", "tex", "csv", "html")},
         scorecard_files={s: o[f"scorecard_{s}"] for s in ("md", "csv", "html")},
         not_run=dict(snakemake.params.not_run),
+        primary_metrics=list(snakemake.params.primary_metrics),
     )
     log(f"ablation rows {summary['ablation_rows']}, scorecard cells {summary['scorecard']}")

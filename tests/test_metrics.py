@@ -233,6 +233,12 @@ def test_mean_ci_single_and_missing():
     assert r["mean"] is None and r["ci"] is None and r["n"] == 0
 
 
+def test_mean_ci_small_sample_rule_no_ci_below_three():
+    r = mean_ci([10.0, 12.0, None])  # n = 2: the mean, no CI (the t(0.975, 1) half-width would be 12.71)
+    assert r == {"mean": 11.0, "ci": None, "n": 2}
+    assert mean_ci([10.0, 12.0, 14.0])["ci"] is not None
+
+
 def test_scored_predictions_with_crm():
     N, K = 50, 8
     tree = random_tree(K, 3)

@@ -550,6 +550,7 @@ def _report_jobs(
                     "variants": study.variants(dataset),
                     "figures": REPORT_FIGURES,
                     "series": study_series(study),
+                    "primary_metrics": list(study.config["report"]["primary_metrics"]),
                     "failed_runs": {
                         name: record for name, record in failures.items() if name.startswith(f"{dataset}/")
                     },
@@ -569,6 +570,7 @@ def _report_jobs(
             params={
                 "variants": {d: study.variants(d) for d in reported},
                 "not_run": {"datasets": dict(unavailable), "runs": failures},
+                "primary_metrics": list(study.config["report"]["primary_metrics"]),
             },
         )
     )

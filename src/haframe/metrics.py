@@ -160,10 +160,19 @@ def expected_calibration_error(
     return float(100.0 * gap.sum() / len(targets))
 
 
+MIN_N = 3  # the project's small-sample rule: below it, no CI and no test (tables show "n = 2")
+
+
+def too_few(n: int) -> bool:
+    """Too few seeds (or repetitions) for a CI or a test: ``n < MIN_N``."""
+    return n < MIN_N
+
+
 def mean_ci(values: Sequence[float | None], confidence: float = 0.95) -> dict:
     """Mean and t-based confidence half-width (std with ddof=1) over seeds.
 
-    Missing values (None) are dropped; half-width is None for fewer than two values.
+    Missing values (None) are dropped; half-width is None for fewer than ``MIN_N`` (3) values
+    (the small-sample rule: the tables show the mean with "n = 2" instead).
     """
     from scipy import stats
 
@@ -171,8 +180,8 @@ def mean_ci(values: Sequence[float | None], confidence: float = 0.95) -> dict:
     n = int(kept.size)
     if n == 0:
         return {"mean": None, "ci": None, "n": 0}
-    if n == 1:
-        return {"mean": float(kept[0]), "ci": None, "n": 1}
+    if too_few(n):
+        return {"mean": float(kept.mean()), "ci": None, "n": n}
     t = stats.t.ppf(0.5 + confidence / 2.0, df=n - 1)
     half = float(t * kept.std(ddof=1) / math.sqrt(n))
     return {"mean": float(kept.mean()), "ci": half, "n": n}

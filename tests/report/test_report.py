@@ -58,7 +58,7 @@ def test_rows_are_grouped_by_head_with_crm_beside_and_known_ci():
     assert ce_II["ci"] == pytest.approx(stats.t.ppf(0.975, 2) * 2.0 / math.sqrt(3))  # sample std 2
     haframe = rows[4]
     assert haframe["mistake_severity"] == {"mean": 1.0, "ci": None, "n": 1}  # a None is dropped
-    assert haframe["top1_error"]["ci"] == 0.0
+    assert haframe["top1_error"] == {"mean": 40.0, "ci": None, "n": 2}  # n < 3: no CI (the small-sample rule)
 
 
 def test_markdown_marks_the_best_of_each_column():
@@ -66,7 +66,8 @@ def test_markdown_marks_the_best_of_each_column():
     text = tables.markdown(rows, "t")
     assert "| *type I* |" in text and "| *type II* |" in text
     assert f"| ce_I | 3 | **{22.0:.2f} ± " in text  # lowest top-1 error
-    assert re.search(r"\| haframe \| 2 \| 40\.00 ± 0\.00 \| \*\*1\.00\*\* \|", text)  # lowest severity, n=1
+    # lowest severity, n = 1; n < 3: the mean and its n, no CI
+    assert re.search(r"\| haframe \| 2 \| 40\.00 \(n = 2\) \| \*\*1\.00 \(n = 1\)\*\* \|", text)
     csv_rows = tables.csv_text(rows).splitlines()
     assert csv_rows[0].endswith(",best") and csv_rows[1].startswith("ce_I,I,3,0 1 2,100,")
     assert csv_rows[1].split(",")[-1].split() == ["top1_error", "ahd@1"]  # ahd@1 = top1 / 100 here

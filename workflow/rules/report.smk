@@ -15,6 +15,7 @@ rule report_dataset:
         figures=job_param("report_dataset", "figures"),
         failed_runs=job_param("report_dataset", "failed_runs"),
         series=job_param("report_dataset", "series"),
+        primary_metrics=job_param("report_dataset", "primary_metrics"),
     script:
         "../../scripts/report_dataset.py"
 
@@ -34,6 +35,7 @@ rule report_study:
     params:
         variants=job_param("report_study", "variants"),
         not_run=job_param("report_study", "not_run"),
+        primary_metrics=job_param("report_study", "primary_metrics"),
     script:
         "../../scripts/report_study.py"
 
@@ -74,5 +76,6 @@ rule snapshot:
         results=RESULTS,
         out_dir=f"{REPORT_DIR}/snapshot",
         unavailable=dict(TABLE.left_out),
+        primary_metrics=list(STUDY.config["report"]["primary_metrics"]),
     script:
         "../../scripts/snapshot.py"

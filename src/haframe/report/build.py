@@ -14,7 +14,7 @@ from .. import figures
 from ..fileio import load_npz, read_json, write_text
 from ..metrics import ahd_curve, mistake_distance_shares
 from ..run_status import failures
-from . import scorecard, tables
+from . import scorecard, significance, tables
 from .html import markdown_to_html
 
 
@@ -43,15 +43,17 @@ def report_dataset(
     figure_files: Mapping[str, Sequence[str | Path]],
     failed_runs: Mapping[str, Mapping] | None = None,
     series: Sequence[str] = (),
+    primary_metrics: Sequence[str] = significance.DEFAULT_PRIMARY,
 ) -> list[dict]:
     """The dataset's main table and its table of the successors' metrics (``table``,
     ``hierarchy_table``: md, tex, csv, html) and its figures (``figure_files``: error_vs_severity,
     ahd_at_k, training_curves, neural_collapse, mistake_distances, each to every path given)
     from its runs' files (the four lists in the same run order); ``failed_runs`` (name:
     failure record) are named in the notes; ``series``, the study's variants and post-hoc
-    chains in order, fixes each one's colour across datasets and figures."""
+    chains in order, fixes each one's colour across datasets and figures; each row is tested
+    against its head's CE baseline on the ``primary_metrics`` a table shows (significance.py)."""
     results = [read_json(path) for path in metrics_files]
-    rows = tables.table_rows(results, variants)
+    rows = tables.table_rows(results, variants, primary=primary_metrics)
     n_test = sorted({r["n_test"] for r in results})
     dropped = any(r["drop_last"] for r in results)
     notes = [
@@ -68,13 +70,25 @@ def report_dataset(
         f"not in the table, failed in {record['stage']}: {name} ({record['error']})"
         for name, record in (failed_runs or {}).items()
     ]
-    tables.write_tables(rows, table, f"{dataset}: test metrics", [*notes, *tables.ranking_notes(rows)])
-    hierarchy_rows = tables.table_rows(results, variants, [*tables.HIERARCHY_METRICS, *tables.level_metrics(results)])
+    tables.write_tables(
+        rows,
+        table,
+        f"{dataset}: test metrics",
+        [*notes, *tables.significance_notes(results, variants, rows), *tables.ranking_notes(rows)],
+    )
+    hierarchy_rows = tables.table_rows(
+        results, variants, [*tables.HIERARCHY_METRICS, *tables.level_metrics(results)], primary=primary_metrics
+    )
     tables.write_tables(
         hierarchy_rows,
         hierarchy_table,
         f"{dataset}: HOPS, full-path and per-level accuracy, calibration",
-        [*tables.HIERARCHY_NOTES, *notes[:1], *tables.ranking_notes(hierarchy_rows)],
+        [
+            *tables.HIERARCHY_NOTES,
+            *notes[:1],
+            *tables.significance_notes(results, variants, hierarchy_rows),
+            *tables.ranking_notes(hierarchy_rows),
+        ],
     )
     colours = figures.series_colours([*series, *(row["name"] for row in rows)])
     figures.error_vs_severity(
@@ -132,22 +146,32 @@ def report_study(
     reference_file: str | Path | None,
     notes_file: str | Path | None = None,
     not_run: Mapping[str, Mapping] | None = None,
+    primary_metrics: Sequence[str] = significance.DEFAULT_PRIMARY,
 ) -> dict:
     """Ablation and summary tables (md, tex, csv, html) across datasets and the scorecard (md,
     csv, html) against the reference results, with each source's notes; the summary lists
-    what was ``not_run`` (``{"datasets": {name: reason}, "runs": {name: failure record}}``)."""
+    what was ``not_run`` (``{"datasets": {name: reason}, "runs": {name: failure record}}``);
+    the rows are tested against their head's CE baseline on the ``primary_metrics``, per
+    dataset (the summary marks those of its two metrics)."""
     rows_by_dataset = {
-        d: tables.table_rows(results, variants_by_dataset[d]) for d, results in results_by_dataset.items()
+        d: tables.table_rows(results, variants_by_dataset[d], primary=primary_metrics)
+        for d, results in results_by_dataset.items()
     }
-    ablation_rows = tables.ablation_rows(results_by_dataset)
+    ablation_rows = tables.ablation_rows(results_by_dataset, primary_metrics)
     tables.write_tables(
         ablation_rows,
         ablation,
         "Ablation: learnable vs fixed frame, with and without the cosine loss",
-        [tables.NOTES[0]],
+        [
+            tables.NOTES[0],
+            *tables.study_significance_notes(ablation_rows, "per dataset, among the ablation's variants"),
+        ],
         label="dataset / variant",
     )
     md, tex, csv_text = tables.summary_tables(rows_by_dataset)
+    all_rows = [row for rows in rows_by_dataset.values() for row in rows]
+    notes = tables.study_significance_notes(all_rows, "per dataset, as in its table")
+    md += "".join(["\n", *(f"- {note}\n" for note in notes)]) if notes else ""
     md += "\n".join(["", *tables.not_run_lines(not_run or {})])
     for suffix, text in (("md", md), ("tex", tex), ("csv", csv_text)):
         write_text(summary[suffix], text)
@@ -169,11 +193,13 @@ def snapshot_report(
     results_dir: str | Path,
     out_dir: str | Path,
     unavailable: Mapping[str, str] | None = None,
+    primary_metrics: Sequence[str] = significance.DEFAULT_PRIMARY,
 ) -> dict:
     """Tables from whatever runs have finished, marking every missing (dataset, variant, seed)
     and saying which of those failed (their failed.json) and which datasets were left out.
 
-    ``expected`` maps dataset -> variant -> seeds of the configured study.
+    ``expected`` maps dataset -> variant -> seeds of the configured study; the rows are tested
+    against their head's CE baseline on the ``primary_metrics``.
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     missing, found = [], 0
@@ -189,9 +215,12 @@ def snapshot_report(
                     missing.append((dataset, variant, seed, failures([run_dir]).get(str(run_dir))))
         found += len(results)
         if results:
-            rows = tables.table_rows(results, list(variants))
+            rows = tables.table_rows(results, list(variants), primary=primary_metrics)
             tables.write_tables(
-                rows, tables.table_files(out_dir / dataset), f"{dataset}: test metrics (snapshot)", tables.NOTES
+                rows,
+                tables.table_files(out_dir / dataset),
+                f"{dataset}: test metrics (snapshot)",
+                [*tables.NOTES, *tables.significance_notes(results, list(variants), rows)],
             )
             lines.append(
                 tables.markdown(rows, f"{dataset} ({len(results)} of {sum(map(len, variants.values()))} runs)")

@@ -49,7 +49,7 @@ def read_notes(path: str | Path) -> dict[str, dict]:
 
 def scorecard(rows_by_dataset: dict[str, Sequence[dict]], reference: Sequence[dict]) -> list[dict]:
     """Ours beside each reference cell: difference in units of our 95% CI half-width and a
-    verdict: within (|ours - ref| <= our CI, n >= 2), outside, no CI (n = 1), no reference
+    verdict: within (|ours - ref| <= our CI, n >= 3), outside, no CI (n < 3), no reference
     (empty value), not run (no result of ours)."""
     lookup = {(d, row["name"]): row for d, rows in rows_by_dataset.items() for row in rows}
     cards = []
@@ -99,7 +99,7 @@ def scorecard_markdown(cards: Sequence[dict], reference_file: str, notes: Mappin
         f"### Scorecard against {reference_file}",
         "",
         f"- {len(cards)} cells: {_counts(cards)}",
-        "- within: |ours - reference| <= our 95% CI half-width (n >= 2 seeds); "
+        "- within: |ours - reference| <= our 95% CI half-width (n >= 3 seeds; no CI below); "
         "difference / our CI: (ours - reference) in units of that half-width",
     ]
     for source in dict.fromkeys(c["source"] for c in cards):

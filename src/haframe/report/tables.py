@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..fileio import write_text
-from ..metrics import mean_ci
+from ..metrics import MIN_N, mean_ci, too_few
+from . import significance
 from .html import markdown_to_html
 
 METRICS = ("top1_error", "mistake_severity", "ahd@1", "ahd@5", "ahd@20")  # the main table's
@@ -32,9 +33,11 @@ HEADERS = {
 HIGHER_IS_BETTER = ("hops", "accuracy")  # metric names that contain one of these
 ABLATION = ("ce_I", "ce_II", "haframe_fixed", "haframe")
 HEAD_TITLES = {"I": "type I", "II": "type II"}
+MARKER = "†"  # after a cell whose row differs from its head's CE baseline (Holm-adjusted p < ALPHA)
 NOTES = (
     "mean ± 95% confidence half-width over seeds: t-quantile, sample std (ddof=1); the authors' "
-    "code used the population std (ddof=0), about 11% narrower at n=5",
+    f"code used the population std (ddof=0), about 11% narrower at n=5; with fewer than {MIN_N} "
+    'seeds the mean alone, with its n ("n = 2"): no CI and no test',
     "`<variant>+<rule>`: the same models, re-ranked by post-hoc rules applied in order (crm: conditional "
     "risk minimisation, argmin of p @ D; hie: HiE's coarse-model amendment)",
     "bold: the best mean of the column (the lowest error, severity, AHD, ECE; the highest HOPS, accuracy)",
@@ -69,24 +72,77 @@ def level_metrics(results: Sequence[dict]) -> list[str]:
 # --------------------------------------------------------------------------- rows
 
 
-def table_rows(results: Sequence[dict], variants: Sequence[str], metrics: Sequence[str] = METRICS) -> list[dict]:
+def table_rows(
+    results: Sequence[dict],
+    variants: Sequence[str],
+    metrics: Sequence[str] = METRICS,
+    primary: Sequence[str] | None = None,
+    posthoc: bool = True,
+) -> list[dict]:
     """Rows grouped by head type (I, then II), in ``variants`` order within a group, each
-    followed by a ``<variant>+<chain>`` row per post-hoc chain that every seed of it ran
-    (e.g. ``ce_II+crm``), with the ``metrics`` columns. ``results`` are metrics.json dicts."""
+    followed (``posthoc``) by a ``<variant>+<chain>`` row per post-hoc chain that every seed of
+    it ran (e.g. ``ce_II+crm``), with the ``metrics`` columns. ``results`` are metrics.json
+    dicts. With ``primary`` metrics, each row holds its comparison with its head's CE baseline
+    on those of them the table shows (``significance.compare``): ``baseline``, ``test`` and
+    ``significance`` {metric: the test's record, or None}; the baselines and the rows of a head
+    without a CE variant hold empty ones."""
     rows = []
-    for variant in variants:
-        runs = sorted((r for r in results if r["variant"] == variant), key=lambda r: r["seed"])
-        if not runs:
-            continue
-        head = runs[0].get("head", "II")
-        rows.append(_row(variant, head, runs, metrics))
-        chains = [key for key, value in runs[0].items() if isinstance(value, dict)]
-        for chain in chains:
-            if all(chain in r for r in runs):
-                rows.append(
-                    _row(f"{variant}+{chain}", head, [r[chain] for r in runs], metrics, [r["seed"] for r in runs])
-                )
+    for entry in significance.series(results, variants, posthoc):
+        runs = list(entry["runs"].values())
+        seeds = list(entry["runs"]) if entry["chain"] else None
+        rows.append(_row(entry["name"], entry["head"], runs, metrics, seeds))
+    if primary is not None:
+        tested = [m for m in primary if m in columns_of(rows)]
+        comparison = significance.compare(results, variants, tested, posthoc)
+        for row in rows:
+            record = comparison.get(row["name"], {"baseline": "", "test": "", "metrics": {}})
+            row.update(
+                baseline=record["baseline"],
+                test=record["test"],
+                significance={m: record["metrics"].get(m) for m in tested},
+            )
     return sorted(rows, key=lambda row: row["head"])  # stable: keeps variant order per head
+
+
+def study_significance_notes(rows: Sequence[dict], scope: str) -> list[str]:
+    """The marker's note of a table across datasets (``scope``: where the Holm family is)."""
+    tested = list(dict.fromkeys(m for row in rows for m in row.get("significance", {})))
+    if not tested:
+        return []
+    baselines = ", ".join(f"`{name}`" for name in dict.fromkeys(row["baseline"] for row in rows if row["baseline"]))
+    return [
+        f"{MARKER}: differs from the CE baseline of its head ({baselines or 'none'}) at Holm-adjusted p < "
+        f"{significance.ALPHA} on {', '.join(header(m) for m in tested)}, {scope}; Welch's t over seeds, "
+        f"a paired t for post-hoc rows of the baseline's own models; no test with fewer than {MIN_N} seeds"
+    ]
+
+
+def significance_notes(results: Sequence[dict], variants: Sequence[str], rows: Sequence[dict]) -> list[str]:
+    """The table's notes on its marker and baselines (none when its rows hold no comparison)."""
+    tested = list(dict.fromkeys(m for row in rows for m in row.get("significance", {})))
+    if not tested:
+        return []
+    heads = significance.baselines(significance.series(results, variants))
+    names = "; ".join(
+        f"{HEAD_TITLES.get(head, head)}: `{entry['baseline']}`"
+        if entry["baseline"]
+        else f"{HEAD_TITLES.get(head, head)}: no CE variant, no test"
+        for head, entry in sorted(heads.items())
+    )
+    notes = [
+        f"{MARKER}: differs from the CE baseline of its head ({names}) at Holm-adjusted p < "
+        f"{significance.ALPHA} (per metric, across the table's comparisons); on the primary metrics "
+        f"({', '.join(header(m) for m in tested)}); Welch's t over seeds, a paired t over seeds for "
+        f"the post-hoc rows of the baseline's own models; no test with fewer than {MIN_N} seeds; "
+        "the CSV holds each difference (row - baseline), its 95% CI and the adjusted p"
+    ]
+    notes += [
+        f"{HEAD_TITLES.get(head, head)}: {', '.join(f'`{v}`' for v in entry['passed_over'])} also CE, "
+        f"not the baseline (the first CE variant in config order is: `{entry['baseline']}`)"
+        for head, entry in sorted(heads.items())
+        if entry["passed_over"]
+    ]
+    return notes
 
 
 def _row(
@@ -129,12 +185,21 @@ def _is_best(row: dict, column: str, best: dict[str, float]) -> bool:
     return bool(stat) and stat["mean"] is not None and column in best and math.isclose(stat["mean"], best[column])
 
 
-def _cell(stat: dict | None, pm: str = " ± ", digits: int = 2) -> str | None:
+def _cell(stat: dict | None, pm: str = " ± ", digits: int = 2, space: str = " ") -> str | None:
+    """mean ± CI; below the small-sample rule's n, the mean with its n ("12.34 (n = 2)")."""
     if not stat or stat["mean"] is None:
         return None
+    if "n" in stat and too_few(stat["n"]):
+        return f"{stat['mean']:.{digits}f}{space}(n = {stat['n']})"
     if stat["ci"] is None:
         return f"{stat['mean']:.{digits}f}"
     return f"{stat['mean']:.{digits}f}{pm}{stat['ci']:.{digits}f}"
+
+
+def _significant(row: dict, column: str) -> bool:
+    """The row differs from its baseline on ``column`` (a primary metric) at Holm-adjusted p < ALPHA."""
+    record = (row.get("significance") or {}).get(column)
+    return record is not None and record["p_holm"] < significance.ALPHA
 
 
 # --------------------------------------------------------------------------- formats
@@ -153,7 +218,8 @@ def markdown(rows: Sequence[dict], title: str, notes: Sequence[str] = (), label:
         cells = []
         for c in columns:
             text = _cell(row.get(c)) or "–"
-            cells.append(f"**{text}**" if _is_best(row, c, best) else text)
+            text = f"**{text}**" if _is_best(row, c, best) else text
+            cells.append(text + MARKER if _significant(row, c) else text)
         name = f"{row['dataset']} / {row['name']}" if "dataset" in row else row["name"]
         lines.append(f"| {name} | {len(row['seeds'])} | " + " | ".join(cells) + " |")
     lines += ["", *[f"- {note}" for note in notes]]
@@ -191,11 +257,12 @@ def latex(rows: Sequence[dict], title: str, label: str = "variant") -> str:
             lines.append(rf"\multicolumn{{{width}}}{{l}}{{\emph{{{HEAD_TITLES[head]}}}}} \\")
         cells = []
         for c in columns:
-            text = _cell(row.get(c), pm=r" \pm ")
+            text = _cell(row.get(c), pm=r" \pm ", space=r"\ ")
             if text is None:
                 cells.append("--")
             else:
-                cells.append(rf"$\mathbf{{{text}}}$" if _is_best(row, c, best) else f"${text}$")
+                text = rf"\mathbf{{{text}}}" if _is_best(row, c, best) else text
+                cells.append(f"${text}" + (r"^{\dagger}" if _significant(row, c) else "") + "$")
         name = f"{row['dataset']} / {row['name']}" if "dataset" in row else row["name"]
         lines.append(f"{_tex_escape(name)} & {len(row['seeds'])} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -208,6 +275,9 @@ def csv_text(rows: Sequence[dict]) -> str:
     prefix = ["dataset"] if any("dataset" in row for row in rows) else []
     fields = prefix + ["variant", "head", "n", "seeds", "n_test"]
     fields += [f"{c}_{part}" for c in columns for part in ("mean", "ci95")] + ["best"]
+    tested = list(dict.fromkeys(m for row in rows for m in row.get("significance", {})))
+    if any("significance" in row for row in rows):  # appended: the columns above keep their places
+        fields += ["baseline", "test"] + [f"{m}_{part}" for m in tested for part in ("diff", "diff_ci", "p_holm")]
     buffer = _io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
@@ -225,6 +295,11 @@ def csv_text(rows: Sequence[dict]) -> str:
             stat = row.get(c) or {"mean": None, "ci": None}
             record[f"{c}_mean"] = "" if stat["mean"] is None else repr(stat["mean"])
             record[f"{c}_ci95"] = "" if stat["ci"] is None else repr(stat["ci"])
+        record.update(baseline=row.get("baseline", ""), test=row.get("test", ""))
+        for m in tested:
+            test = (row.get("significance") or {}).get(m) or {}
+            for part, key in (("diff", "difference"), ("diff_ci", "ci"), ("p_holm", "p_holm")):
+                record[f"{m}_{part}"] = repr(test[key]) if key in test else ""
         writer.writerow(record)
     return buffer.getvalue()
 
@@ -259,13 +334,13 @@ def not_run_lines(not_run: Mapping[str, Mapping]) -> list[str]:
 # --------------------------------------------------------------------------- study tables
 
 
-def ablation_rows(results_by_dataset: dict[str, Sequence[dict]]) -> list[dict]:
-    """ce_I, ce_II, haframe_fixed, haframe per dataset (those present), without post-hoc rows."""
+def ablation_rows(results_by_dataset: dict[str, Sequence[dict]], primary: Sequence[str] | None = None) -> list[dict]:
+    """ce_I, ce_II, haframe_fixed, haframe per dataset (those present), without post-hoc rows;
+    with ``primary`` metrics, each tested against its head's CE baseline (Holm per dataset)."""
     rows = []
     for dataset, results in results_by_dataset.items():
-        for row in table_rows(results, ABLATION):
-            if "+" not in row["name"]:  # the variants themselves, no post-hoc chain
-                rows.append({**row, "dataset": dataset})
+        for row in table_rows(results, ABLATION, primary=primary, posthoc=False):
+            rows.append({**row, "dataset": dataset})
     return sorted(rows, key=lambda row: (list(results_by_dataset).index(row["dataset"]), ABLATION.index(row["name"])))
 
 
@@ -277,12 +352,11 @@ def summary_tables(rows_by_dataset: dict[str, Sequence[dict]]) -> tuple[str, str
     metrics = ("top1_error", "mistake_severity")
     best = {(d, m): best_means(rows_by_dataset[d], [m]).get(m) for d in datasets for m in metrics}
 
-    def cell(d, name, m, pm, bold):
+    def cell(d, name, m, pm, bold, space=" "):
         row = lookup.get((d, name))
-        text = _cell(row.get(m)) if row else None
+        text = _cell(row.get(m), pm=pm, space=space) if row else None
         if text is None:
             return None
-        text = text.replace(" ± ", pm)
         return bold(text) if best[(d, m)] is not None and math.isclose(row[m]["mean"], best[(d, m)]) else text
 
     md = [
@@ -306,9 +380,11 @@ def summary_tables(rows_by_dataset: dict[str, Sequence[dict]]) -> tuple[str, str
         md_cells, tex_cells, csv_cells = [], [], []
         for d in datasets:
             for m in metrics:
-                md_cells.append(cell(d, name, m, " ± ", lambda t: f"**{t}**") or "–")
-                text = cell(d, name, m, r" \pm ", lambda t: rf"\mathbf{{{t}}}")
-                tex_cells.append(f"${text}$" if text else "--")
+                marked = _significant(lookup.get((d, name)) or {}, m)
+                text = cell(d, name, m, " ± ", lambda t: f"**{t}**")
+                md_cells.append(text + (MARKER if marked else "") if text else "–")
+                text = cell(d, name, m, r" \pm ", lambda t: rf"\mathbf{{{t}}}", r"\ ")
+                tex_cells.append(f"${text}" + (r"^{\dagger}" if marked else "") + "$" if text else "--")
                 stat = (lookup.get((d, name)) or {}).get(m) or {"mean": None, "ci": None}
                 csv_cells += [
                     "" if stat["mean"] is None else repr(stat["mean"]),
