@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 from scipy import stats
+from test_report import result as report_result
 
 from haframe.report import significance, tables
 from haframe.report.html import markdown_to_html
@@ -16,28 +17,8 @@ from haframe.study import Study, load_config
 
 
 def result(variant, seed, method, head, top1, severity, crm=None):
-    r = {
-        "dataset": "d",
-        "variant": variant,
-        "seed": seed,
-        "method": method,
-        "head": head,
-        "n_test": 100,
-        "drop_last": False,
-        "top1_error": top1,
-        "mistake_severity": severity,
-        "ahd@1": top1 / 100,
-        "ahd@5": 2.0,
-    }
-    if crm is not None:
-        r["crm"] = {
-            "top1_error": crm,
-            "mistake_severity": severity - 0.1,
-            "ahd@1": crm / 100,
-            "ahd@5": 1.5,
-            "n_test": 100,
-        }
-    return r
+    """test_report's run result, with the method the baseline is chosen by."""
+    return {**report_result(variant, seed, head, top1, severity, crm), "method": method}
 
 
 # type II: two CE variants (ce_II first), haframe clearly better on top-1 error, ce_II+crm a
