@@ -30,6 +30,7 @@ Torch-free; the method registry, which ``training_record`` reads, brings torch w
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def training_record(run: RunSpec) -> dict:
 def evaluation_record(run: RunSpec) -> dict:
     """What the evaluate job scores besides the checkpoint: the post-hoc chains (in config order:
     the order of their predictions) and the evaluation settings."""
-    return canonical({"chains": list(run.posthoc), "evaluation": run.to_dict()["evaluation"]})
+    return canonical({"chains": list(run.posthoc), "evaluation": dataclasses.asdict(run.evaluation)})
 
 
 def data_options(section: Mapping[str, Any], options: Sequence[str]) -> dict:

@@ -273,18 +273,19 @@ def kept_params(study: Study, job: Job, recorded: Recorded) -> Mapping[str, Any]
     upgrade reruns nothing that would come out the same (haframe.identity). ``recorded``: the
     reprs Snakemake recorded for the job that wrote a file, None when none; it is asked only
     when the workflow runs (Snakemake's records are read as the DAG is built)."""
+    if job.rule not in ("train", "evaluate", "prepare_synthetic", "prepare_dataset"):
+        return job.params
+    record = recorded(job.outputs[0])
+    if record is None:  # not run yet: the table's params as they are
+        return job.params
     if job.rule == "train":
         run = study.run(job.wildcards["dataset"], job.wildcards["variant"], int(job.wildcards["seed"]))
-        return {**job.params, "identity": training_params(run, recorded(job.outputs[0]))}
+        return {**job.params, "identity": training_params(run, record)}
     if job.rule == "evaluate":
         run = study.run(job.wildcards["dataset"], job.wildcards["variant"], int(job.wildcards["seed"]))
-        metrics = job.outputs[0]
-        return {**job.params, "evaluation": evaluation_params(run, recorded(metrics), metrics)}
-    if job.rule in ("prepare_synthetic", "prepare_dataset"):
-        dataset = job.wildcards["dataset"]
-        options = data_params(study.dataset(dataset), study.kind(dataset).options, recorded(job.outputs[0]))
-        return {**job.params, "options": options}
-    return job.params
+        return {**job.params, "evaluation": evaluation_params(run, record, job.outputs[0])}
+    dataset = job.wildcards["dataset"]
+    return {**job.params, "options": data_params(study.dataset(dataset), study.kind(dataset).options, record)}
 
 
 # ---------------------------------------------------------------------- data
