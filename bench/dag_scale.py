@@ -1,11 +1,11 @@
 """How the dry run scales with the study's size, and the project's share of it.
 
-For studies of about 1k, 5k and 15k jobs (the demo's synthetic dataset under several names, four
-variants, as many seeds as it takes), one ``snakemake -n`` each under cProfile in its own process:
-the wall time, and the time spent in the project's own code (``haframe`` and the workflow's rule
-files: the study's compilation, the rules' lookups into its table) against the rest (Python's
-start, the imports, Snakemake's DAG, files and scheduling). Each runs in a temporary directory;
-prints a Markdown table.
+For tuned studies of about 1k, 5k and 15k jobs (the demo's synthetic dataset under five names,
+four variants, 3 repetitions of as many trials as it takes), one ``snakemake -n`` each under
+cProfile in its own process: the wall time, and the time spent in the project's own code
+(``haframe`` and the workflow's rule files: the study's compilation, the rules' lookups into its
+table, the dry-run summary) against the rest (Python's start, the imports, Snakemake's DAG,
+files and scheduling). Each runs in a temporary directory; prints a Markdown table.
 
     .venv/bin/python bench/dag_scale.py [--jobs 1000 5000 15000]
 """
@@ -26,38 +26,46 @@ REPO = Path(__file__).resolve().parents[1]
 VARIANTS = {
     "ce_II": {"method": "ce", "head": "II", "posthoc": ["crm"]},
     "haframe": {"method": "haframe", "head": "II", "alpha": 0.4},
-    "haframe_fixed": {"method": "haframe", "head": "II", "alpha": 0.0},
+    "haframe_fixed": {"method": "haframe", "head": "II", "alpha": 0.0, "fixed": ["alpha"]},
     "etf_fixed": {"method": "etf", "head": "II"},
 }
 DATASETS = 5
+REPEATS = 3
 JOBS_PER_RUN = 3  # train, evaluate, import_run
 
 
 def study(jobs: int) -> dict:
-    """The demo study spread over DATASETS copies of its dataset, seeds enough for ``jobs``."""
+    """The demo study under the tuned protocol (3 repetitions) spread over DATASETS copies of
+    its dataset, with trials enough for ``jobs``."""
     config = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
-    seeds = max(1, round(jobs / (JOBS_PER_RUN * len(VARIANTS) * DATASETS)))
-    config.update(study="scale", seeds=list(range(seeds)), variants=VARIANTS)
+    trials = max(1, round(jobs / (JOBS_PER_RUN * len(VARIANTS) * DATASETS * REPEATS)))
+    config.update(study="scale", variants=VARIANTS, protocol={"name": "tuned", "trials": trials, "repeats": REPEATS})
     dataset = config["datasets"]["synthetic"]
     config["datasets"] = {f"synthetic_{i}": dataset for i in range(DATASETS)}
     return config
 
 
 def project_seconds(stats: pstats.Stats) -> float:
-    """Time inside the project's code, what it calls included (its imports, YAML, numpy): the
-    cumulative time of each project function over the calls made to it from outside the project
-    (so that nested project calls count once)."""
+    """Time inside the project's code, what it calls included (its imports, YAML, numpy) but
+    not Snakemake's own work that the Snakefile calls (rule definitions, includes): the
+    cumulative time of the calls into project functions from outside the project, less that of
+    the calls from project functions into Snakemake (project code that Snakemake runs inside
+    such a call, an included rule file, counts again as a call into the project)."""
 
     def own(function: tuple) -> bool:
         return any(part in function[0] for part in ("/src/haframe/", "/workflow/"))
 
-    return sum(
-        timing[3]
-        for function, (_, _, _, _, callers) in stats.stats.items()
-        if own(function)
+    def snakemake(function: tuple) -> bool:
+        return "/site-packages/snakemake/" in function[0]
+
+    edges = [
+        (caller, function, timing[3])
+        for function, (*_, callers) in stats.stats.items()
         for caller, timing in callers.items()
-        if not own(caller)
-    )
+    ]
+    into = sum(seconds for caller, function, seconds in edges if own(function) and not own(caller))
+    out = sum(seconds for caller, function, seconds in edges if snakemake(function) and own(caller))
+    return into - out
 
 
 def dry_run(config: dict, workdir: Path) -> tuple[int, float, float]:

@@ -24,5 +24,10 @@ with log_to(snakemake.log[0]) as log:
         failed_runs=dict(snakemake.params.failed_runs),
         series=list(snakemake.params.series),
         primary_metrics=list(snakemake.params.primary_metrics),
+        tuning=snakemake.params.tuning,
+        tuning_files={name: {s: o[f"{name}_{s}"] for s in ("md", "csv", "html")} for name in ("trials", "selection")}
+        if snakemake.params.tuning
+        else None,
+        dominance_files={s: o[f"dominance_{s}"] for s in ("md", "csv", "html")},
     )
     log(f"{len(rows)} table rows from {len(i.metrics)} runs")

@@ -3,14 +3,17 @@
 from haframe.fileio import read_json
 from haframe.logs import log_to
 from haframe.report.build import report_study
+from haframe.report.selection import selected_results
 
 with log_to(snakemake.log[0]) as log:
     o = snakemake.output
-    variants = dict(snakemake.params.variants)
+    variants, tuning = dict(snakemake.params.variants), snakemake.params.tuning
     results = {dataset: [] for dataset in variants}
     for path in snakemake.input.metrics:
         result = read_json(path)
         results[result["dataset"]].append(result)
+    if tuning:  # each repetition's selected trial, as in the datasets' tables
+        results = {d: selected_results(found, tuning["selection"], tuning["tolerance"]) for d, found in results.items()}
     summary = report_study(
         results,
         variants,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from .data.prepared import read_classes
 from .fileio import atomic_path, load_npz, save_npz, write_json, write_text
 from .hierarchy import Hierarchy, HierarchyError, check_class_order, read_tsv
 from .parsers import read_hierarchy
+
+if TYPE_CHECKING:
+    from .runs import Control
 
 HIERARCHY_FILES = {
     "tsv": "hierarchy.tsv",
@@ -79,12 +83,43 @@ class RunAssets:
         """Classes per level, leaf level first, root excluded."""
         return [int(self.levels[:, level].max()) + 1 for level in range(self.height)]
 
+    def shuffled(self, permutation: np.ndarray) -> RunAssets:
+        """The same tree with class i at the leaf slot of class ``permutation[i]``: the shape, the
+        classes and their order stay, what is derived from where a class sits moves with it
+        (distances D' = P D P^T, level labels, the HAFrame solution: S' = P S P^T and its
+        factor's columns). The ETF is not derived from the tree and stays."""
+        p = np.asarray(permutation)
+        paths = tuple(self.hierarchy.paths[j][:-1] + (name,) for name, j in zip(self.hierarchy.classes, p, strict=True))
+        hierarchy = Hierarchy(classes=self.hierarchy.classes, paths=paths)
+        solved = self.frames["haframe"]
+        frames = {**self.frames, "haframe": SolvedFrame(S=solved.S[np.ix_(p, p)], factor=solved.factor[:, p])}
+        return RunAssets(hierarchy, hierarchy.distance_matrix(), hierarchy.level_labels(), frames)
+
+    def for_model(self, control: Control | None) -> RunAssets:
+        """The assets a run's model is built and trained from: the true ones, or under a
+        ``shuffled_hierarchy`` control the shuffled ones (its permutation from its seed)."""
+        if control is None:
+            return self
+        return self.shuffled(leaf_permutation(control.seed, self.num_classes))
+
     def draw_frame(self, name: str, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """The frame W (K x dim) of solution ``name`` drawn for ``seed``, checked, and its S."""
         solved = self.frames[name]
         W = frames.draw_frame(solved.factor, dim, seed)
         frames.check_frame(W, solved.S)
         return W, solved.S
+
+
+def leaf_permutation(seed: int, num_classes: int) -> np.ndarray:
+    """The shuffled-hierarchy control's permutation of the leaf slots, from its recorded seed."""
+    return np.random.default_rng(seed).permutation(num_classes)
+
+
+def distance_correlation(true: np.ndarray, shuffled: np.ndarray) -> float:
+    """Pearson correlation of two distance matrices over the class pairs (i < j): how much of
+    the true tree's structure a shuffled one keeps (about 0 for a random placement)."""
+    upper = np.triu_indices(true.shape[0], k=1)
+    return float(np.corrcoef(true[upper], shuffled[upper])[0, 1])
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

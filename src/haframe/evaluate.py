@@ -1,4 +1,5 @@
-"""Score a trained run on the full test set: metrics.json and ranked predictions.
+"""Score a trained run on the full test set: metrics.json and ranked predictions (a tuned
+protocol's trial also on the validation split, under ``val``: what its selection reads).
 
 The run's method gives the leaf scores that rank the classes (its ``ranked_by``); each
 post-hoc chain of the run (e.g. "crm", "hie+crm") re-ranks them from the leaf distribution
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .assets import RunAssets
+from .assets import RunAssets, distance_correlation
 from .data.loaders import make_loader
 from .data.prepared import data_path, read_meta
 from .fileio import save_npz, write_json
@@ -55,15 +56,39 @@ def evaluate_run(
         run = dataclasses.replace(run, evaluation=evaluation)
     set_threads(threads, run.training.workers)
     device = select_device(run.training.device)
-    scores, targets = _scores(run, state["model"], assets, data, split, device)
-    auxiliary_probabilities = {}
-    for name, path in (auxiliary or {}).items():
-        other = torch.load(path, map_location="cpu", weights_only=True)
-        other_scores, _ = _scores(RunSpec.from_dict(other["config"]), other["model"], assets, data, split, device)
-        auxiliary_probabilities[name] = leaf_probabilities(other_scores)
-    scored = scored_predictions(
-        scores, targets, assets, run.posthoc, auxiliary_probabilities, get_method(run.method).ranked_by
-    )
+    auxiliary_models = {
+        name: torch.load(path, map_location="cpu", weights_only=True) for name, path in (auxiliary or {}).items()
+    }
+
+    model_assets = assets.for_model(run.control)  # a control's model and rules know its shuffled tree
+
+    def model_scores(model_run: RunSpec, weights: dict, split_name: str) -> tuple[np.ndarray, np.ndarray]:
+        return _scores(model_run, weights, assets.for_model(model_run.control), data, split_name, device)
+
+    def scored_on(split_name: str) -> dict:
+        scores, targets = model_scores(run, state["model"], split_name)
+        auxiliary_probabilities = {
+            name: leaf_probabilities(model_scores(RunSpec.from_dict(other["config"]), other["model"], split_name)[0])
+            for name, other in auxiliary_models.items()
+        }
+        return scored_predictions(
+            scores,
+            targets,
+            assets,
+            run.posthoc,
+            auxiliary_probabilities,
+            get_method(run.method).ranked_by,
+            rule_assets=model_assets,
+        )
+
+    scored = scored_on(split)
+    trial = {"trial": run.trial.to_dict(), "val": _validation(scored_on("val")["metrics"])} if run.trial else {}
+    control = (
+        {"control": {**dataclasses.asdict(run.control), "distance_correlation": distance_correlation(
+            assets.distances, model_assets.distances)}}
+        if run.control
+        else {}
+    )  # fmt: skip
     result = {
         "dataset": run.dataset,
         "variant": run.variant,
@@ -75,10 +100,18 @@ def evaluate_run(
         "drop_last": run.evaluation.drop_last,
         "data_path": data_path(read_meta(data), run.training.augment_on),
         **scored.pop("metrics"),
+        **trial,
+        **control,
     }
     save_npz(predictions_file, **scored)
     write_json(metrics_file, result)
     return result
+
+
+def _validation(metrics: dict) -> dict:
+    """Validation metrics as the test's, their image count named ``n_val``."""
+    renamed = {"n_val" if key == "n_test" else key: value for key, value in metrics.items()}
+    return {key: _validation(value) if isinstance(value, dict) else value for key, value in renamed.items()}
 
 
 def _scores(
@@ -112,10 +145,12 @@ def scored_predictions(
     chains: Sequence[str],
     auxiliary: Mapping[str, np.ndarray] | None = None,
     ranked_by: str = "",
+    rule_assets: RunAssets | None = None,
 ) -> dict:
     """Top-k rankings of the base prediction and of every post-hoc chain, and their metrics;
     ``auxiliary`` holds the auxiliary models' probabilities over the same samples, by name;
-    ``ranked_by`` says what the base scores are (recorded with the metrics)."""
+    ``ranked_by`` says what the base scores are (recorded with the metrics). The metrics read
+    ``assets``; the post-hoc rules ``rule_assets`` (a control's shuffled tree; default: the same)."""
     k = min(TOP_K, assets.num_classes)
     probabilities = leaf_probabilities(scores)
     out = {"targets": targets, "ranked": rank_by_score(scores, k)}
@@ -124,7 +159,9 @@ def scored_predictions(
         chain_probabilities, chain_scores, described = probabilities, scores, []
         for rule in posthoc_chain(chain):
             extra = (auxiliary or {})[rule.auxiliary.name] if rule.auxiliary else None
-            chain_probabilities, chain_scores = rule.apply(chain_probabilities, chain_scores, assets, extra)
+            chain_probabilities, chain_scores = rule.apply(
+                chain_probabilities, chain_scores, rule_assets or assets, extra
+            )
             described.append(rule.ranked_by)
         out[f"ranked_{chain}"] = rank_by_score(chain_scores, k)
         summary[chain] = {

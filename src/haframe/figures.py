@@ -104,6 +104,51 @@ def error_vs_severity(
     return drawn
 
 
+def trade_off_fronts(
+    panels: Sequence,
+    title: str,
+    *paths: str | Path,
+    colours: Mapping[str, tuple] | None = None,
+    marked: Sequence[str] = (),
+) -> None:
+    """One subplot per ``haframe.report.fronts.FrontPanel``: each series' points as small
+    translucent dots, its Pareto front as a step line, its selected values as a large marker
+    with CI bars; the series in ``marked`` (the CE baselines) drawn heavier."""
+    from .report.fronts import pareto_front
+
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5 * max(len(panels), 1), 4.2), squeeze=False)
+    handles: dict[str, object] = {}
+    for ax, panel in zip(axes[0], panels):
+        for name, (x, y) in panel.points.items():
+            colour, heavy = _colour(colours, name), name in marked
+            ax.scatter(x, y, s=10, alpha=0.35, color=colour, linewidths=0)
+            front = pareto_front(x, y, panel.maximise_y)
+            if len(front) > 1:
+                ax.step(x[front], y[front], where="post", color=colour, linewidth=2.4 if heavy else 1.2)
+            if name in panel.selected:
+                mx, cx, my, cy = panel.selected[name]
+                marker = ax.errorbar(
+                    mx,
+                    my,
+                    xerr=cx or 0.0,
+                    yerr=cy or 0.0,
+                    fmt="D" if heavy else "o",
+                    markersize=7,
+                    markeredgecolor="black",
+                    capsize=3,
+                    color=colour,
+                )
+                handles.setdefault(f"{name} (baseline)" if heavy else name, marker)
+        ax.set_xlabel(panel.x_label)
+        ax.set_ylabel(panel.y_label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5), fontsize=8,
+                   bbox_to_anchor=(0.5, -0.08))  # fmt: skip
+    _save(fig, *paths)
+
+
 def mean_band(ax, x, curves: Sequence[np.ndarray], label: str, colour=None) -> None:
     """Mean line over seeds with a min-max band."""
     stacked = np.vstack(curves)

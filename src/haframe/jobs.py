@@ -8,6 +8,7 @@ Torch-free.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import types
 import urllib.parse
@@ -32,7 +33,14 @@ from .runs import RunSpec
 if TYPE_CHECKING:
     from .study import Study
 
-REPORT_FIGURES = ("error_vs_severity", "ahd_at_k", "training_curves", "neural_collapse", "mistake_distances")
+REPORT_FIGURES = (
+    "error_vs_severity",
+    "fronts",
+    "ahd_at_k",
+    "training_curves",
+    "neural_collapse",
+    "mistake_distances",
+)
 # the params Snakemake recorded for the job that wrote a file (their reprs), None when none:
 # haframe.identity keeps a finished job's while they mean the same (an upgrade reruns nothing)
 Recorded = Callable[[str], Sequence[str] | None]
@@ -54,6 +62,7 @@ class Layout:
 
     results: str  # results/<study>
     data_root: str
+    tuned: bool = False  # the tuned protocol: each dataset's report adds its trial and selection tables
 
     def dataset_dir(self, dataset: str = "{dataset}") -> str:
         return f"{self.results}/{dataset}"
@@ -91,6 +100,12 @@ class Layout:
             f"{prefix}{suffix}": f"{self.report_dir}/tables/{name}.{suffix}"
             for prefix, name in (("", dataset), ("hierarchy_", f"{dataset}_hierarchy"))
             for suffix in ("html", "md", "tex", "csv")
+        }
+        named = [("dominance", "fronts")] + ([("trials", "trials"), ("selection", "selection")] if self.tuned else [])
+        tables |= {
+            f"{key}_{suffix}": f"{self.report_dir}/tables/{dataset}_{name}.{suffix}"
+            for key, name in named
+            for suffix in ("html", "md", "csv")
         }
         figures = {
             f"{figure}{key}": f"{self.report_dir}/figures/{dataset}_{figure}.{suffix}"
@@ -170,12 +185,17 @@ class JobTable:
         self.left_out = types.MappingProxyType(dict(left_out))  # dataset -> why its data and run jobs are missing
         self._instructions = dict(instructions or {})  # dataset -> what the user must provide, in the kind's words
         self._index = {job.key: job for job in self.jobs}
+        self._seen: dict[tuple, Job] = {}  # (rule, wildcards' items in the caller's order) -> job
         if len(self._index) != len(self.jobs):
             raise ValueError("two jobs of the table have the same rule and wildcards")
 
     def job(self, rule: str, wildcards: Mapping[str, Any]) -> Job:
+        seen = (rule, tuple(wildcards.items()))  # as the caller gives them: Snakemake asks a job many times
+        if seen in self._seen:
+            return self._seen[seen]
         key = job_key(rule, wildcards)
         if key in self._index:
+            self._seen[seen] = self._index[key]
             return self._index[key]
         dataset = dict(key[1]).get("dataset")
         if dataset in self.left_out:
@@ -531,6 +551,10 @@ def _report_jobs(
 ) -> list[Job]:
     report, jobs = layout.report_dir, []
     failures = failed_runs(study, layout, failed)
+    # the tuned protocol's settings (the report selects each repetition's trial), None: published
+    tuning = (
+        {**dataclasses.asdict(study.protocol), "recipe": list(study.protocol.recipe)} if study.protocol.tuned else None
+    )
     for dataset, runs in reported.items():
         files = {
             name: [layout.run_file(key, run) for run in runs]
@@ -552,6 +576,7 @@ def _report_jobs(
                     "figures": REPORT_FIGURES,
                     "series": study_series(study),
                     "primary_metrics": list(study.config["report"]["primary_metrics"]),
+                    "tuning": tuning,
                     "failed_runs": {
                         name: record for name, record in failures.items() if name.startswith(f"{dataset}/")
                     },
@@ -572,6 +597,7 @@ def _report_jobs(
                 "variants": {d: study.variants(d) for d in reported},
                 "not_run": {"datasets": dict(unavailable), "runs": failures},
                 "primary_metrics": list(study.config["report"]["primary_metrics"]),
+                "tuning": tuning,
             },
         )
     )

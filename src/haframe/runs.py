@@ -202,6 +202,35 @@ class FrameSpec:
     solver: str = "grid"
 
 
+CONTROLS = ("shuffled_hierarchy",)
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control run (haframe.assets.RunAssets.shuffled): ``shuffled_hierarchy`` trains the
+    variant on its tree with the classes placed at the leaf slots of a permutation drawn from
+    ``seed``, and is scored on the true tree."""
+
+    name: str = declared(Option(str, "shuffled_hierarchy", "the control", choices=CONTROLS))
+    seed: int = declared(Option(int, 0, "seeds the permutation of the leaf slots", low=0))
+
+
+@dataclass(frozen=True)
+class Trial:
+    """Where a tuned-protocol run sits in its search (haframe.protocol): the trial, the
+    repetition, and the values drawn for it (method parameters by name, ``training.<knob>``)."""
+
+    index: int
+    repetition: int
+    drawn: Mapping[str, Any] = field(hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "drawn", types.MappingProxyType(dict(self.drawn)))
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "repetition": self.repetition, "drawn": dict(self.drawn)}
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything that determines one run's numbers, plus the resources it runs with."""
@@ -217,6 +246,8 @@ class RunSpec:
     frame: FrameSpec
     training: Training
     evaluation: Evaluation
+    trial: Trial | None = None  # the tuned protocol's trial; None under the published protocol
+    control: Control | None = None  # a control run's (its variant's ``control``); None: the true hierarchy
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", types.MappingProxyType(dict(self.params)))
@@ -240,6 +271,9 @@ class RunSpec:
             "frame": dataclasses.asdict(self.frame),
             "training": self._training_record(),
             "evaluation": dataclasses.asdict(self.evaluation),
+            # only a trial has one: a published run's record is what it was before trials existed
+            **({"trial": self.trial.to_dict()} if self.trial else {}),
+            **({"control": dataclasses.asdict(self.control)} if self.control else {}),
         }
 
     def _training_record(self) -> dict:

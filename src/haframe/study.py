@@ -14,6 +14,7 @@ and raises ``ConfigError`` naming the field, before any job runs. ``python -m ha
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import urllib.parse
 import urllib.request
@@ -29,15 +30,18 @@ from .hierarchy import HierarchyError, TreeShape
 from .jobs import JobTable, Layout, compile_jobs
 from .methods import METHODS, POSTHOC_RULES, get_method, posthoc_chain
 from .methods.base import AuxiliaryModel
+from .options import options_of
 from .parsers import read_hierarchy
+from .protocol import Protocol, derived_seed, draws, read_protocol, trial_of
 from .run_status import failures
-from .runs import ConfigError, Evaluation, FrameSpec, RunSpec, Training, typed
+from .runs import ConfigError, Control, Evaluation, FrameSpec, RunSpec, Training, Trial, typed
 from .tracking import default_tracking_uri
 
 REPOSITORY = Path(__file__).resolve().parents[2]  # a source checkout: workflow/, config/, bench/
 SCHEMA_FILE = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
 
-VARIANT_KEYS = {"method", "head", "posthoc", "training", "seeds", "datasets"}  # the rest are the method's parameters
+# the rest are the method's parameters
+VARIANT_KEYS = {"method", "head", "posthoc", "training", "seeds", "datasets", "fixed", "control"}
 KIND_OPTIONS = {option for kind in KINDS.values() for option in kind.options}  # keys only some kinds read
 
 
@@ -59,6 +63,7 @@ class Study:
         self.config = config
         self._runs: dict[tuple[str, str, int], RunSpec] = {}
         self._cache: dict[tuple[str, str], dict] = {}
+        self.protocol: Protocol = read_protocol(config.get("protocol"))
         self._validate()
 
     @property
@@ -74,7 +79,7 @@ class Study:
     @property
     def layout(self) -> Layout:
         """Where the study's files go: results/<study>/, downloads under ``data_root``."""
-        return Layout(results=f"results/{self.name}", data_root=self.config["data_root"])
+        return Layout(results=f"results/{self.name}", data_root=self.config["data_root"], tuned=self.protocol.tuned)
 
     def compile(self, failed: Mapping[str, dict] | None = None) -> JobTable:
         """Every job of the study with its resolved parameters and files. ``failed``: {run
@@ -146,11 +151,14 @@ class Study:
         ]
 
     def seeds(self, dataset: str, variant: str) -> list[int]:
-        """Seeds of one variant on one dataset: the override's, the variant's, the dataset's, else global."""
+        """Seeds of one variant on one dataset: under the tuned protocol its trials' (every
+        variant's the same); else the override's, the variant's, the dataset's, else global."""
+        if self.protocol.tuned:
+            return self.protocol.seeds()
         for _, section in reversed(self.layers(dataset, variant)):
             if section.get("seeds"):
                 return list(section["seeds"])
-        return list(self.dataset(dataset).get("seeds") or self.config["seeds"])
+        return list(self.dataset(dataset).get("seeds") or self.config.get("seeds") or [])
 
     def layers(self, dataset: str, variant: str) -> list[tuple[str, Mapping[str, Any]]]:
         """(where, section) that give a run of ``variant`` on ``dataset`` its values, lowest
@@ -205,34 +213,62 @@ class Study:
 
     # ------------------------------------------------------------------ resolution
 
-    def _variant_spec(self, dataset: str, variant: str) -> dict:
-        """The variant's values with the dataset's override applied."""
-        spec: dict = {}
-        for _, section in self.layers(dataset, variant):
-            spec = merge(spec, section)
-        return spec
+    def _variant_spec(self, dataset: str, variant: str) -> Mapping[str, Any]:
+        """The variant's values with the dataset's override applied (cached: read only)."""
+        key = ("variant spec", dataset, variant)
+        if key not in self._cache:
+            spec: dict = {}
+            for _, section in self.layers(dataset, variant):
+                spec = merge(spec, section)
+            self._cache[key] = spec
+        return self._cache[key]
 
     def _resolve(self, dataset: str, variant: str, seed: int) -> RunSpec:
-        where = f"datasets.{dataset}.overrides.{variant}"
-        spec = self._variant_spec(dataset, variant)
-        method = get_method(spec["method"])
-        section = self.dataset(dataset)
-        training: dict = {}
-        for _, layer in self.training_layers(dataset, variant):
-            training = merge(training, layer)
-        return RunSpec(
-            dataset=dataset,
-            dataset_kind=section["kind"],
-            variant=variant,
-            seed=seed,
-            method=method.name,
-            head=spec["head"],
-            params=method.resolve_params({k: v for k, v in spec.items() if k not in VARIANT_KEYS}, where),
-            posthoc=tuple(spec.get("posthoc") or ()),
-            frame=typed(FrameSpec, section["frame"], f"datasets.{dataset}.frame"),
-            training=typed(Training, training, f"{where} (merged) training"),
-            evaluation=typed(Evaluation, self.config["evaluation"], "evaluation"),
-        )
+        """The run at ``seed``: the variant's values on the dataset (resolved once), under the
+        tuned protocol with its trial's draws, and a control's permutation seed."""
+        base, spec = self._variant_run(dataset, variant), self._variant_spec(dataset, variant)
+        changes: dict[str, Any] = {"seed": seed}
+        if self.protocol.tuned:
+            repetition, index = trial_of(seed)
+            method = get_method(base.method)
+            drawn = draws(self.protocol, dataset, variant, index, method.params, set(spec.get("fixed") or ()))
+            recipe = {k.removeprefix("training."): v for k, v in drawn.items() if k.startswith("training.")}
+            params = {**base.params, **{k: v for k, v in drawn.items() if not k.startswith("training.")}}
+            changes.update(
+                params=method.resolve_params(params, f"datasets.{dataset}.overrides.{variant}"),
+                training=dataclasses.replace(base.training, **recipe),  # drawn inside the knobs' declared spaces
+                trial=Trial(index, repetition, drawn),
+            )
+        if spec.get("control"):  # one permutation per seed (tuned: per repetition), shared by every control
+            unit = ("repetition", changes["trial"].repetition) if self.protocol.tuned else ("seed", seed)
+            changes["control"] = Control(spec["control"], derived_seed(spec["control"], dataset, *unit))
+        return dataclasses.replace(base, **changes)
+
+    def _variant_run(self, dataset: str, variant: str) -> RunSpec:
+        """The variant's run on the dataset at its configured values (seed 0), checked; cached."""
+        key = ("variant run", dataset, variant)
+        if key not in self._cache:
+            where = f"datasets.{dataset}.overrides.{variant}"
+            spec = self._variant_spec(dataset, variant)
+            method = get_method(spec["method"])
+            section = self.dataset(dataset)
+            training: dict = {}
+            for _, layer in self.training_layers(dataset, variant):
+                training = merge(training, layer)
+            self._cache[key] = RunSpec(
+                dataset=dataset,
+                dataset_kind=section["kind"],
+                variant=variant,
+                seed=0,
+                method=method.name,
+                head=spec["head"],
+                params=method.resolve_params({k: v for k, v in spec.items() if k not in VARIANT_KEYS}, where),
+                posthoc=tuple(spec.get("posthoc") or ()),
+                frame=typed(FrameSpec, section["frame"], f"datasets.{dataset}.frame"),
+                training=typed(Training, training, f"{where} (merged) training"),
+                evaluation=typed(Evaluation, self.config["evaluation"], "evaluation"),
+            )
+        return self._cache[key]
 
     def _auxiliary_runs(self, dataset: str) -> dict[tuple[str, int], RunSpec]:
         """{(auxiliary variant, seed): run}: an auxiliary model takes the recipe of the variant it
@@ -287,8 +323,9 @@ class Study:
                     raise ConfigError(f"{run_where}: at least one seed is required")
                 # the variant's own keys were checked above: what fails here comes from the override
                 self._check_variant(f"datasets.{dataset}.overrides.{variant}", self._variant_spec(dataset, variant))
-                self._check_data_path(self.run(dataset, variant, 0), run_where)
-                self._check_steps(self.run(dataset, variant, 0), run_where)
+                first = self.run(dataset, variant, self.seeds(dataset, variant)[0])
+                self._check_data_path(first, run_where)
+                self._check_steps(first, run_where)
             self.check_tree(dataset, self._config_tree(dataset))
             clash = set(self.config["variants"]) & {variant for variant, _ in self._auxiliary_runs(dataset)}
             if clash:
@@ -368,7 +405,7 @@ class Study:
         if tree is None:
             return
         for variant in self.variants(dataset):
-            run = self.run(dataset, variant, 0)
+            run = self.run(dataset, variant, self.seeds(dataset, variant)[0])
             for key, problem in get_method(run.method).tree_problems(run, tree).items():
                 raise ConfigError(
                     f"{self.where_set(dataset, variant, key)}: {problem} (dataset {dataset!r}: {tree.describe()})"
@@ -473,12 +510,26 @@ class Study:
                 f"{where}.head: method {method_name!r} supports heads {list(method.heads)}, got {spec.get('head')!r}"
             )
         method.resolve_params({k: v for k, v in spec.items() if k not in VARIANT_KEYS}, where)
+        self._check_fixed(spec.get("fixed") or (), method, where)
+        if spec.get("control") is not None:
+            options_of(Control)["name"].check(spec["control"], f"{where}.control")
         self._check_training(spec.get("training"), f"{where}.training")
         for chain in spec.get("posthoc") or ():
             unknown = [rule for rule in chain.split("+") if rule not in POSTHOC_RULES]
             if unknown:
                 raise ConfigError(
                     f"{where}.posthoc: unknown rule {unknown[0]!r} in {chain!r}; known: {sorted(POSTHOC_RULES)}"
+                )
+
+    def _check_fixed(self, fixed, method, where: str) -> None:
+        """What a variant holds ``fixed`` under the tuned protocol must be something it would draw."""
+        drawable = [name for name, option in method.params.items() if option.search is not None]
+        drawable += [f"training.{knob}" for knob in self.protocol.recipe]
+        for i, name in enumerate(fixed):
+            if name not in drawable:
+                raise ConfigError(
+                    f"{where}.fixed[{i}]: {name!r} is not drawn by the tuned protocol for method {method.name!r} "
+                    f"(drawn: {drawable})"
                 )
 
 
@@ -505,8 +556,9 @@ def _local_file(source: str, where: str) -> Path | None:
 
 
 def auxiliary_variant(auxiliary: AuxiliaryModel, run: RunSpec) -> str:
-    """The auxiliary model's run name: one per head (it takes the amended variant's head)."""
-    return f"{auxiliary.name}_{run.head}"
+    """The auxiliary model's run name: one per head (it takes the amended variant's head), and
+    one per control (a control's auxiliary model learns from its shuffled tree)."""
+    return f"{auxiliary.name}_{run.head}" + (f"_{run.control.name}" if run.control else "")
 
 
 def _auxiliary_run(auxiliary: AuxiliaryModel, run: RunSpec) -> RunSpec:
@@ -523,6 +575,7 @@ def _auxiliary_run(auxiliary: AuxiliaryModel, run: RunSpec) -> RunSpec:
         frame=run.frame,
         training=run.training,
         evaluation=run.evaluation,
+        control=run.control,
     )
 
 

@@ -82,6 +82,7 @@ def study_summary(
         )
         + (f"; no rate measured for {', '.join(sorted(unmeasured))}" if unmeasured else "")
     )
+    lines += _protocol_lines(study, costs)
     if unavailable:
         lines += ["", f"Left out: {', '.join(unavailable)} (set the inputs named above to include them)."]
     if failed:
@@ -93,6 +94,26 @@ def study_summary(
         lines += [f"  {run_dir}: {record['stage']}: {record['error']}" for run_dir, record in sorted(failed.items())]
     lines += [f"\nWarning: {warning}" for warning in warnings]
     return "\n".join(lines) + "\n"
+
+
+def _protocol_lines(study: Study, costs: Sequence[DatasetCost]) -> list[str]:
+    """Under the tuned protocol: its settings, the trials it runs and the share of the study
+    spent on tuning (the trials no repetition can select: all but one per repetition)."""
+    protocol = study.protocol
+    if not protocol.tuned:
+        return []
+    variants = sum(len(study.variants(d)) for d in study.datasets if any(c.dataset == d for c in costs))
+    runs = variants * protocol.trials * protocol.repeats
+    hours = total_hours(costs)
+    share = 1 - 1 / protocol.trials
+    return [
+        "",
+        f"Protocol {protocol.describe()}.",
+        f"  {variants} (dataset, variant) pairs x {protocol.trials} trials x {protocol.repeats} repetitions = "
+        f"{runs:,} trial runs; {variants * protocol.repeats:,} of them are reported (one selected per repetition); "
+        f"tuning's share of the study: {share:.0%} of the trial runs"
+        + (f" ({format_hours(hours * share)} of {format_hours(hours)} GPU-hours)" if hours else ""),
+    ]
 
 
 def _merged(configs: Sequence[Mapping]) -> dict:

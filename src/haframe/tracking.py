@@ -225,14 +225,16 @@ def _epoch_metrics(path: Path, times: dict[int, int], prefix: str = "") -> list[
 
 
 def _test_metrics(test: dict, timestamp: int) -> list[tuple]:
-    """Test metrics at step 0, a post-hoc chain's prefixed by its name (``test_crm_top1_error``);
-    MLflow's key alphabet spells '@' as '_at_' and '+' as '_'."""
+    """Test metrics at step 0, a post-hoc chain's prefixed by its name (``test_crm_top1_error``),
+    a trial's validation metrics as ``val_...`` (its trial record is among the params); MLflow's
+    key alphabet spells '@' as '_at_' and '+' as '_'."""
     flat = {}
-    for key, value in test.items():
-        if isinstance(value, dict):
-            flat.update({f"test_{key}_{name}": item for name, item in value.items()})
-        elif key != "seed":
-            flat[f"test_{key}"] = value
+    for split, metrics in (("test", test), ("val", test.get("val") or {})):
+        for key, value in metrics.items():
+            if isinstance(value, dict) and key not in ("val", "trial"):  # a chain's, or the control's
+                flat.update({f"{split}_{key}_{name}": item for name, item in value.items()})
+            elif key != "seed":
+                flat[f"{split}_{key}"] = value
     return [
         (key.replace("@", "_at_").replace("+", "_"), float(value), timestamp, 0)
         for key, value in flat.items()

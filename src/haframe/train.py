@@ -114,8 +114,10 @@ def train_run(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train ``run`` on the prepared dataset whose ``meta.json`` is ``data``; write the
-    ``checkpoint``, ``history``, ``nc`` and ``config`` files; resume from ``resume_dir``."""
+    ``checkpoint``, ``history``, ``nc`` and ``config`` files; resume from ``resume_dir``. A
+    control run trains on its shuffled hierarchy (``RunAssets.for_model``)."""
     resume_dir = Path(resume_dir)
+    assets = assets.for_model(run.control)
     training, seed = run.training, run.seed
     set_threads(threads, training.workers)
     seed_everything(seed, training.deterministic)

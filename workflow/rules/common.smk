@@ -100,13 +100,15 @@ def datasets_planting_hierarchy(plants=True):
 
 
 def gallery_file(entry, dataset=None):
-    """The file a gallery entry names (workflow/report/gallery.yaml) by its declared key."""
+    """The file a gallery entry names (workflow/report/gallery.yaml) by its declared key; None
+    for a file the study does not write (the tuned protocol's tables in a published study).
+    """
     if "hierarchy" in entry:
         return LAYOUT.hierarchy_file(entry["hierarchy"], dataset)
     if "frames" in entry:
         return LAYOUT.frame_file(entry["frames"], dataset)
     outputs = LAYOUT.dataset_report(dataset) if dataset else LAYOUT.study_report()
-    return outputs[entry["report"]]
+    return outputs.get(entry["report"])
 
 
 def report_gallery():
@@ -132,7 +134,7 @@ def report_gallery():
             labels=entry["labels"],
         )
         for path, entry, category in entries
-        if Path(path).exists()
+        if path is not None and Path(path).exists()
     ]
 
 

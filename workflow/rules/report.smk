@@ -16,6 +16,7 @@ rule report_dataset:
         failed_runs=job_param("report_dataset", "failed_runs"),
         series=job_param("report_dataset", "series"),
         primary_metrics=job_param("report_dataset", "primary_metrics"),
+        tuning=job_param("report_dataset", "tuning"),
     script:
         "../../scripts/report_dataset.py"
 
@@ -36,6 +37,7 @@ rule report_study:
         variants=job_param("report_study", "variants"),
         not_run=job_param("report_study", "not_run"),
         primary_metrics=job_param("report_study", "primary_metrics"),
+        tuning=job_param("report_study", "tuning"),
     script:
         "../../scripts/report_study.py"
 

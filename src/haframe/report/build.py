@@ -14,7 +14,7 @@ from .. import figures
 from ..fileio import load_npz, read_json, write_text
 from ..metrics import ahd_curve, mistake_distance_shares
 from ..run_status import failures
-from . import scorecard, significance, tables
+from . import fronts, scorecard, selection, significance, tables
 from .html import markdown_to_html
 
 
@@ -44,6 +44,9 @@ def report_dataset(
     failed_runs: Mapping[str, Mapping] | None = None,
     series: Sequence[str] = (),
     primary_metrics: Sequence[str] = significance.DEFAULT_PRIMARY,
+    tuning: Mapping | None = None,
+    tuning_files: Mapping[str, Mapping[str, str | Path]] | None = None,
+    dominance_files: Mapping[str, str | Path] | None = None,
 ) -> list[dict]:
     """The dataset's main table and its table of the successors' metrics (``table``,
     ``hierarchy_table``: md, tex, csv, html) and its figures (``figure_files``: error_vs_severity,
@@ -51,8 +54,22 @@ def report_dataset(
     from its runs' files (the four lists in the same run order); ``failed_runs`` (name:
     failure record) are named in the notes; ``series``, the study's variants and post-hoc
     chains in order, fixes each one's colour across datasets and figures; each row is tested
-    against its head's CE baseline on the ``primary_metrics`` a table shows (significance.py)."""
+    against its head's CE baseline on the ``primary_metrics`` a table shows (significance.py).
+
+    Under the tuned protocol (``tuning``: its settings) the runs are trials: the trial and
+    selection tables go to ``tuning_files`` (``trials``, ``selection``: md, csv, html), and the
+    tables and figures show each repetition's selected trial. The fronts figure and its
+    dominance table (``dominance_files``: md, csv) show every trial (published: every variant)."""
     results = [read_json(path) for path in metrics_files]
+    runs = list(zip(results, predictions_files, history_files, collapse_files, strict=True))
+    trials = results
+    if tuning:
+        selection.write_tuning_tables(
+            dataset, results, failed_runs or {}, tuning, tuning_files["trials"], tuning_files["selection"]
+        )
+        chosen = {id(r) for r in selection.selected_results(results, tuning["selection"], tuning.get("tolerance"))}
+        runs = [run for run in runs if id(run[0]) in chosen]
+        results = [run[0] for run in runs]
     rows = tables.table_rows(results, variants, primary=primary_metrics)
     n_test = sorted({r["n_test"] for r in results})
     dropped = any(r["drop_last"] for r in results)
@@ -66,6 +83,13 @@ def report_dataset(
         ),
     ]
     notes += [f"training data path: {path}" for path in sorted({r["data_path"] for r in results if "data_path" in r})]
+    notes += control_notes(results)
+    if tuning:
+        notes.append(
+            f"tuned protocol: each row is the selected trial of each of {tuning['repeats']} repetitions "
+            f"({tuning['trials']} trials each, rule `{tuning['selection']}` on validation metrics; "
+            f"{dataset}_trials and {dataset}_selection list them); CIs and tests are over repetitions"
+        )
     notes += [
         f"not in the table, failed in {record['stage']}: {name} ({record['error']})"
         for name, record in (failed_runs or {}).items()
@@ -97,12 +121,15 @@ def report_dataset(
         *figure_files["error_vs_severity"],
         colours=colours,
     )
+    if dominance_files is not None:
+        points_from = trials if tuning else results
+        every_row = [*rows, *hierarchy_rows]
+        _fronts(dataset, points_from, variants, every_row, tuning, figure_files["fronts"], dominance_files, colours)
     D = np.load(distances_file)
     curves: dict[str, list[np.ndarray]] = {}
     shares: dict[str, list[np.ndarray]] = {}
     histories: dict[str, list[dict[str, np.ndarray]]] = {}
     collapse: dict[str, list[dict[str, np.ndarray]]] = {}
-    runs = zip(results, predictions_files, history_files, collapse_files, strict=True)
     for result, predictions_file, history_file, collapse_file in runs:
         predictions = load_npz(predictions_file)
         for key in sorted(predictions):
@@ -134,6 +161,88 @@ def report_dataset(
         colours=colours,
     )
     return rows
+
+
+def control_notes(results: Sequence[dict]) -> list[str]:
+    """Per control variant, what it is and how much of the true tree its shuffled trees kept."""
+    kept: dict[str, list[float]] = {}
+    for result in results:
+        if "control" in result:
+            kept.setdefault(result["variant"], []).append(result["control"]["distance_correlation"])
+    return [
+        f"`{variant}`: shuffled-hierarchy control: trained on the same tree with the classes at permuted leaf "
+        f"slots (one permutation per seed or repetition), scored on the true tree; correlation of true and "
+        f"shuffled class distances over class pairs: {np.mean(r):.3f} (from {min(r):.3f} to {max(r):.3f})"
+        for variant, r in kept.items()
+    ]
+
+
+FRONT_PANELS = (("top1_error", "mistake_severity"), ("top1_error", "ahd@5"), ("top1_error", "hops"))
+
+
+def _fronts(
+    dataset: str,
+    results: Sequence[dict],
+    variants: Sequence[str],
+    rows: Sequence[dict],
+    tuning: Mapping | None,
+    figure_paths: Sequence[str | Path],
+    dominance_files: Mapping[str, str | Path],
+    colours: Mapping[str, tuple],
+) -> None:
+    """The trade-off fronts figure and its dominance table. Tuned: every trial's validation
+    metrics are the points (a post-hoc chain's from the same trials); published: each series'
+    mean test metrics, one point each. The markers: the rows' test means and CIs."""
+    stats = {}
+    for row in rows:
+        stats.setdefault(row["name"], {}).update({m: row[m] for m in row["columns"]})
+    entries = significance.series(results, variants)
+    split = "validation" if tuning else "test (mean over seeds)"
+    per_series: dict[str, list[Mapping]] = {}  # the metrics of each point of each series
+    for entry in entries:
+        if tuning:  # every trial, a post-hoc chain's from the same trials
+            found = [r["val"] for r in results if r["variant"] == entry["variant"]]
+            per_series[entry["name"]] = [v[entry["chain"]] for v in found] if entry["chain"] else found
+        else:
+            per_series[entry["name"]] = [{m: stat["mean"] for m, stat in stats[entry["name"]].items()}]
+    panels, markdown, csv_parts = [], [f"# {dataset}: trade-off fronts ({split} metrics)", ""], []
+    for x, y in FRONT_PANELS:
+        points = {}
+        for name, values in per_series.items():
+            if all(x in v and y in v for v in values):
+                points[name] = (
+                    np.array([v[x] for v in values], dtype=float),
+                    np.array([v[y] for v in values], dtype=float),
+                )
+        if not points:
+            continue
+        selected = {
+            name: (stats[name][x]["mean"], stats[name][x]["ci"], stats[name][y]["mean"], stats[name][y]["ci"])
+            for name in points
+            if name in stats and x in stats[name] and y in stats[name]
+        }
+        maximise = y in ("hops", "hops@20", "hops@5")
+        x_label, y_label = f"{split} {tables.header(x)}", f"{split} {tables.header(y)}"
+        panels.append(fronts.FrontPanel(x_label, y_label, points, selected, maximise))
+        compared = fronts.compare_fronts(points, maximise_y=maximise)
+        markdown.append(fronts.dominance_markdown(compared, x_label, y_label))
+        csv_parts.append((y, fronts.dominance_csv(compared)))
+    marked = [
+        name
+        for entry in significance.baselines(entries).values()
+        if entry["baseline"]
+        for name in (entry["baseline"], f"{entry['baseline']}+crm")
+    ]
+    title = f"{dataset}: trade-off fronts ({split} points; markers: the table's test means, 95% CI)"
+    figures.trade_off_fronts(panels, title, *figure_paths, colours=colours, marked=marked)
+    text = "\n".join(markdown) + "\n"
+    write_text(dominance_files["md"], text)
+    write_text(dominance_files["html"], markdown_to_html(text, f"{dataset}: fronts"))
+    header = "y," + csv_parts[0][1].splitlines()[0] + "\n" if csv_parts else ""
+    write_text(
+        dominance_files["csv"],
+        header + "".join(f"{y},{line}\n" for y, part in csv_parts for line in part.splitlines()[1:]),
+    )
 
 
 def report_study(

@@ -27,6 +27,7 @@ from ..metrics import too_few
 ALPHA = 0.05  # the adjusted p below which a table marks the cell
 BASELINE_METHOD = "ce"
 DEFAULT_PRIMARY = ("top1_error", "mistake_severity", "ahd@1")
+NOT_CHAINS = ("val", "trial", "control")  # metrics.json sections of a trial or a control run, not post-hoc chains
 TESTS = {"welch": "Welch's t over seeds", "paired": "paired t over seeds"}
 
 
@@ -96,7 +97,8 @@ def series(results: Sequence[dict], variants: Sequence[str], posthoc: bool = Tru
             continue
         base = {"variant": variant, "head": runs[0].get("head", "II"), "method": runs[0].get("method")}
         out.append({**base, "name": variant, "chain": None, "runs": {r["seed"]: r for r in runs}})
-        chains = [key for key, value in runs[0].items() if isinstance(value, dict)] if posthoc else []
+        chains = [key for key, value in runs[0].items() if isinstance(value, dict) and key not in NOT_CHAINS]
+        chains = chains if posthoc else []
         for chain in chains:
             if all(chain in r for r in runs):
                 out.append(
