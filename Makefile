@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo byo-example readme test format test-cluster lint report clean-demo
+.PHONY: demo tuned-demo byo-example readme test format test-cluster lint report clean-demo
 
 $(BIN)/snakemake: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,14 @@ demo: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 	$(BIN)/snakemake --configfile config/demo.yaml --report results/demo/report.html
 	@cat results/demo/report/tables/*.md
+
+# The fair protocol on the miniature (config/tuned_demo.yaml): ce_II, haframe, soft_labels, hxe
+# and a shuffled-hierarchy control of haframe, 6 trials x 3 repetitions each, selected on
+# validation AHD@1; under 20 minutes on 2 cores
+tuned-demo: $(BIN)/snakemake
+	$(BIN)/snakemake --cores $(CORES) --configfile config/tuned_demo.yaml
+	$(BIN)/snakemake --configfile config/tuned_demo.yaml --report results/tuned_demo/report.html
+	@cat results/tuned_demo/report/tables/synthetic.md results/tuned_demo/report/tables/synthetic_selection.md
 
 # Your own data, tried on example data: writes data/byo_example/ (an image folder and its
 # hierarchy) and runs config/byo_example.yaml on it (results/byo_example/)
