@@ -32,9 +32,13 @@ byo-example: $(BIN)/snakemake
 	$(BIN)/python -m haframe.data.example_folder data/byo_example
 	$(BIN)/snakemake --cores $(CORES) --configfile config/byo_example.yaml
 
-# README's demo table, regenerated from the last `make demo` (never edited by hand)
-readme: results/demo/report/tables/synthetic.md
-	$(BIN)/python -m haframe.report.readme README.md results/demo/report/tables/synthetic.md
+# README's result tables and the tuned demo's fronts figure (docs/), regenerated from the last
+# `make demo` and `make tuned-demo` (never edited by hand; what is missing is left as it is)
+TUNED_FRONTS := results/tuned_demo/report/figures/synthetic_fronts.png
+readme:
+	$(BIN)/python -m haframe.report.readme README.md results/demo/report/tables/synthetic.md \
+	    results/tuned_demo/report/tables/synthetic.md
+	if test -f $(TUNED_FRONTS); then cp $(TUNED_FRONTS) docs/tuned_demo_fronts.png; fi
 
 # formatting and lint first (seconds), then the tests on every core (pytest-xdist, pyproject's
 # addopts), the 10 slowest listed

@@ -29,6 +29,8 @@ def with_controls(**extra) -> dict:
     config = tiny_config(**extra)
     config["variants"]["haframe_shuffled"] = {"method": "haframe", "head": "II", "control": "shuffled_hierarchy"}
     config["variants"]["ce_shuffled"] = {"method": "ce", "head": "II", "control": "shuffled_hierarchy"}
+    config["variants"]["etf"] = {"method": "etf", "head": "II"}
+    config["variants"]["etf_shuffled"] = {"method": "etf", "head": "II", "control": "shuffled_hierarchy"}
     return config
 
 
@@ -69,14 +71,14 @@ def test_one_recorded_permutation_per_seed_shared_by_every_control():
 
 
 def test_a_control_of_a_method_without_the_tree_trains_byte_identically(tmp_path, assets):
-    """ce (and etf) read nothing of the hierarchy: their control must be the same model."""
+    """ce and etf read nothing of the hierarchy: their control must be the same model."""
     config = with_controls(seeds=[0])
     section = config["datasets"]["synthetic"]
     _, splits = generate(SyntheticSpec.from_options(section["synthetic"]), assets.hierarchy)
     write_prepared(tmp_path / "data", list(assets.hierarchy.classes), splits, transform="none")
     study = Study(config)
     weights, metrics = {}, {}
-    for variant in ("ce_II", "ce_shuffled", "haframe", "haframe_shuffled"):
+    for variant in ("ce_II", "ce_shuffled", "etf", "etf_shuffled", "haframe", "haframe_shuffled"):
         out = tmp_path / variant
         run = dataclasses.replace(study.run("synthetic", variant, 0), posthoc=())
         files = {name: out / f"{name}.out" for name in ("checkpoint", "history", "nc", "config")}
@@ -89,9 +91,10 @@ def test_a_control_of_a_method_without_the_tree_trains_byte_identically(tmp_path
             metrics_file=out / "metrics.json",
             predictions_file=out / "predictions.npz",
         )
-    same = [torch.equal(weights["ce_II"][k], weights["ce_shuffled"][k]) for k in weights["ce_II"]]
-    assert all(same) and len(same) > 4
-    assert metrics["ce_II"]["top1_error"] == metrics["ce_shuffled"]["top1_error"]
+    for plain, control in (("ce_II", "ce_shuffled"), ("etf", "etf_shuffled")):
+        same = [torch.equal(weights[plain][k], weights[control][k]) for k in weights[plain]]
+        assert all(same) and len(same) > 4
+        assert metrics[plain]["top1_error"] == metrics[control]["top1_error"]
     assert metrics["ce_shuffled"]["mistake_severity"] == metrics["ce_II"]["mistake_severity"]  # the true tree
     assert any(not torch.equal(weights["haframe"][k], weights["haframe_shuffled"][k]) for k in weights["haframe"])
     assert metrics["haframe_shuffled"]["control"]["distance_correlation"] < 0.5

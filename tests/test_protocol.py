@@ -3,7 +3,11 @@ variant, draws that depend only on their own key, trial seeds apart from the pub
 and refusals that name the field."""
 
 import copy
+import json
 import re
+import subprocess
+import sys
+from collections import Counter
 
 import pytest
 import yaml
@@ -103,3 +107,43 @@ def test_fixing_what_the_protocol_does_not_draw_is_refused():
     config["variants"]["ce_II"]["fixed"] = ["alpha"]
     with pytest.raises(ConfigError, match=r"variants\.ce_II\.fixed\[0\]: 'alpha' is not drawn"):
         Study(config)
+
+
+def printed_trials(config_file) -> dict[tuple, dict]:
+    """{(variant, seed): drawn values} of the train jobs `python -m haframe.study jobs` prints."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "haframe.study", "jobs", "--configfile", str(config_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    jobs = [json.loads(line) for line in printed.splitlines()]
+    return {(j["variant"], j["seed"]): j["params"]["run"]["trial"]["drawn"] for j in jobs if j["rule"] == "train"}
+
+
+def test_the_printed_job_table_gives_every_method_its_trials_and_a_new_method_moves_none(tmp_path):
+    trials = printed_trials(REPO / "config" / "tuned_demo.yaml")
+    per_variant = Counter(variant for variant, _ in trials)
+    assert set(per_variant) == set(TUNED_DEMO["variants"]) and set(per_variant.values()) == {6 * 3}
+    config = copy.deepcopy(TUNED_DEMO)
+    config["variants"]["flamingo_II"] = {"method": "flamingo", "head": "II"}
+    (tmp_path / "more.yaml").write_text(yaml.safe_dump(config))
+    grown = printed_trials(tmp_path / "more.yaml")
+    assert {key: grown[key] for key in trials} == trials and len(grown) == len(trials) + 18
+
+
+def test_the_paper_study_under_the_tuned_protocol_prints_its_cost():
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "haframe.summary",
+            str(REPO / "config/config.yaml"),
+            str(REPO / "config/paper_tuned.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Study 'paper_tuned'" in printed and "Protocol tuned: 20 trials x 3 repetitions" in printed
+    assert "tuning's share of the study: 95% of the trial runs" in printed and "GPU-hours)" in printed

@@ -144,8 +144,9 @@ def trade_off_fronts(
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     if handles:
-        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5), fontsize=8,
-                   bbox_to_anchor=(0.5, -0.08))  # fmt: skip
+        fig.tight_layout()
+        fig.legend(list(handles.values()), list(handles), loc="upper center", ncol=min(len(handles), 6), fontsize=8,
+                   bbox_to_anchor=(0.5, 0.0))  # fmt: skip
     _save(fig, *paths)
 
 

@@ -198,4 +198,4 @@ def test_readme_demo_table_is_the_generated_block_of_a_demo_table():
     assert all(f"| {len(demo['seeds'])} |" in line for line in rows[3:])
     # regenerating from these rows gives the same block, and only the block changes
     table = "### synthetic: test metrics\n\n" + "\n".join(rows) + "\n\n- notes\n"
-    assert readme.replace_demo_block(text, table) == text
+    assert readme.replace_block(text, table) == text
