@@ -29,5 +29,6 @@ with log_to(snakemake.log[0]) as log:
         if snakemake.params.tuning
         else None,
         dominance_files={s: o[f"dominance_{s}"] for s in ("md", "csv", "html")},
+        bootstrap=snakemake.params.bootstrap,
     )
     log(f"{len(rows)} table rows from {len(i.metrics)} runs")

@@ -577,6 +577,7 @@ def _report_jobs(
                     "series": study_series(study),
                     "primary_metrics": list(study.config["report"]["primary_metrics"]),
                     "tuning": tuning,
+                    "bootstrap": study.config["report"]["bootstrap"],
                     "failed_runs": {
                         name: record for name, record in failures.items() if name.startswith(f"{dataset}/")
                     },

@@ -17,6 +17,7 @@ rule report_dataset:
         series=job_param("report_dataset", "series"),
         primary_metrics=job_param("report_dataset", "primary_metrics"),
         tuning=job_param("report_dataset", "tuning"),
+        bootstrap=job_param("report_dataset", "bootstrap"),
     script:
         "../../scripts/report_dataset.py"
 

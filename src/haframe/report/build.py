@@ -14,6 +14,7 @@ from .. import figures
 from ..fileio import load_npz, read_json, write_text
 from ..metrics import ahd_curve, mistake_distance_shares
 from ..run_status import failures
+from . import bootstrap as bootstrap_intervals
 from . import fronts, scorecard, selection, significance, tables
 from .html import markdown_to_html
 
@@ -47,6 +48,7 @@ def report_dataset(
     tuning: Mapping | None = None,
     tuning_files: Mapping[str, Mapping[str, str | Path]] | None = None,
     dominance_files: Mapping[str, str | Path] | None = None,
+    bootstrap: int = 0,
 ) -> list[dict]:
     """The dataset's main table and its table of the successors' metrics (``table``,
     ``hierarchy_table``: md, tex, csv, html) and its figures (``figure_files``: error_vs_severity,
@@ -59,7 +61,8 @@ def report_dataset(
     Under the tuned protocol (``tuning``: its settings) the runs are trials: the trial and
     selection tables go to ``tuning_files`` (``trials``, ``selection``: md, csv, html), and the
     tables and figures show each repetition's selected trial. The fronts figure and its
-    dominance table (``dominance_files``: md, csv) show every trial (published: every variant)."""
+    dominance table (``dominance_files``: md, csv) show every trial (published: every variant).
+    ``bootstrap`` > 0: that many crossed-bootstrap replicates of mistake severity (bootstrap.py)."""
     results = [read_json(path) for path in metrics_files]
     runs = list(zip(results, predictions_files, history_files, collapse_files, strict=True))
     trials = results
@@ -71,6 +74,8 @@ def report_dataset(
         runs = [run for run in runs if id(run[0]) in chosen]
         results = [run[0] for run in runs]
     rows = tables.table_rows(results, variants, primary=primary_metrics)
+    if bootstrap:
+        _bootstrap_severity(rows, results, variants, [run[1] for run in runs], np.load(distances_file), bootstrap)
     n_test = sorted({r["n_test"] for r in results})
     dropped = any(r["drop_last"] for r in results)
     notes = [
@@ -98,7 +103,12 @@ def report_dataset(
         rows,
         table,
         f"{dataset}: test metrics",
-        [*notes, *tables.significance_notes(results, variants, rows), *tables.ranking_notes(rows)],
+        [
+            *notes,
+            *tables.significance_notes(results, variants, rows),
+            *tables.bootstrap_notes(rows),
+            *tables.ranking_notes(rows),
+        ],
     )
     hierarchy_rows = tables.table_rows(
         results, variants, [*tables.HIERARCHY_METRICS, *tables.level_metrics(results)], primary=primary_metrics
@@ -175,6 +185,35 @@ def control_notes(results: Sequence[dict]) -> list[str]:
         f"shuffled class distances over class pairs: {np.mean(r):.3f} (from {min(r):.3f} to {max(r):.3f})"
         for variant, r in kept.items()
     ]
+
+
+def _bootstrap_severity(
+    rows: Sequence[dict],
+    results: Sequence[dict],
+    variants: Sequence[str],
+    predictions_files: Sequence[str | Path],
+    D: np.ndarray,
+    replicates: int,
+) -> None:
+    """Each row's crossed-bootstrap interval of mistake severity (and of its difference to its
+    head's CE baseline) as its ``bootstrap`` record, from the runs' top-1 predictions."""
+    distances: dict[str, list[np.ndarray]] = {}
+    for result, path in zip(results, predictions_files, strict=True):
+        predictions = load_npz(path)
+        for key in sorted(predictions):
+            if key.startswith("ranked"):
+                name = result["variant"] + key.removeprefix("ranked").replace("_", "+", 1)
+                distances.setdefault(name, []).append(D[predictions[key][:, 0], predictions["targets"]])
+    heads = significance.baselines(significance.series(results, variants))
+    for head, entry in heads.items():
+        names = [row["name"] for row in rows if row["head"] == head and row["name"] in distances]
+        models = {name: name.split("+")[0] for name in names}
+        found = bootstrap_intervals.crossed_bootstrap(
+            {n: distances[n] for n in names}, models, replicates, entry["baseline"]
+        )
+        for row in rows:
+            if row["name"] in found:
+                row["bootstrap"] = {"replicates": replicates, **found[row["name"]]}
 
 
 FRONT_PANELS = (("top1_error", "mistake_severity"), ("top1_error", "ahd@5"), ("top1_error", "hops"))

@@ -160,6 +160,27 @@ def _row(
     }
 
 
+def bootstrap_notes(rows: Sequence[dict]) -> list[str]:
+    """The crossed bootstrap's intervals of mistake severity, one line per row that has one."""
+    booted = [row for row in rows if "bootstrap" in row]
+    if not booted:
+        return []
+    lines = [
+        f"mistake severity, crossed bootstrap ({booted[0]['bootstrap']['replicates']} replicates; test images "
+        "resampled once per replicate for every row, each variant's runs independently; 2.5-97.5 percentiles; "
+        "the CSV's mistake_severity_boot_* columns):"
+    ]
+    for row in booted:
+        interval = row["bootstrap"]
+        against = (
+            f", difference to the baseline [{interval['diff_low']:.3f}, {interval['diff_high']:.3f}]"
+            if "diff_low" in interval
+            else ""
+        )
+        lines.append(f"`{row['name']}`: [{interval['low']:.3f}, {interval['high']:.3f}]{against}")
+    return ["; ".join(lines[:1]) + " " + "; ".join(lines[1:])]
+
+
 def ranking_notes(rows: Sequence[dict]) -> list[str]:
     """Per row, what ranks the classes (the scores its top-k and HOPS read)."""
     return [f"`{row['name']}` ranks by {row['ranked_by']}" for row in rows if row.get("ranked_by")]
@@ -278,6 +299,9 @@ def csv_text(rows: Sequence[dict]) -> str:
     tested = list(dict.fromkeys(m for row in rows for m in row.get("significance", {})))
     if any("significance" in row for row in rows):  # appended: the columns above keep their places
         fields += ["baseline", "test"] + [f"{m}_{part}" for m in tested for part in ("diff", "diff_ci", "p_holm")]
+    booted = any("bootstrap" in row for row in rows)
+    if booted:  # report.bootstrap: the crossed bootstrap's percentile intervals of mistake severity
+        fields += [f"mistake_severity_boot_{part}" for part in ("low", "high", "diff_low", "diff_high")]
     buffer = _io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
@@ -300,6 +324,10 @@ def csv_text(rows: Sequence[dict]) -> str:
             test = (row.get("significance") or {}).get(m) or {}
             for part, key in (("diff", "difference"), ("diff_ci", "ci"), ("p_holm", "p_holm")):
                 record[f"{m}_{part}"] = repr(test[key]) if key in test else ""
+        if booted:
+            interval = row.get("bootstrap") or {}
+            for part in ("low", "high", "diff_low", "diff_high"):
+                record[f"mistake_severity_boot_{part}"] = repr(interval[part]) if part in interval else ""
         writer.writerow(record)
     return buffer.getvalue()
 
