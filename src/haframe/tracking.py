@@ -226,13 +226,14 @@ def _epoch_metrics(path: Path, times: dict[int, int], prefix: str = "") -> list[
 
 def _test_metrics(test: dict, timestamp: int) -> list[tuple]:
     """Test metrics at step 0, a post-hoc chain's prefixed by its name (``test_crm_top1_error``),
-    a trial's validation metrics as ``val_...`` (its trial record is among the params); MLflow's
-    key alphabet spells '@' as '_at_' and '+' as '_'."""
+    a trial's validation metrics at its checkpoint as ``checkpoint_val_...`` (``val_...`` are the
+    per-epoch curves; its trial record is among the params); MLflow's key alphabet spells '@' as
+    '_at_' and '+' as '_'."""
     flat = {}
-    for split, metrics in (("test", test), ("val", test.get("val") or {})):
+    for split, metrics in (("test", test), ("checkpoint_val", test.get("val") or {})):
         for key, value in metrics.items():
             if isinstance(value, dict) and key not in ("val", "trial"):  # a chain's, or the control's
-                flat.update({f"{split}_{key}_{name}": item for name, item in value.items()})
+                flat.update({f"{split}_{key}_{name}": item for name, item in value.items() if name != "seed"})
             elif key != "seed":
                 flat[f"{split}_{key}"] = value
     return [
