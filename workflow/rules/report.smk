@@ -80,5 +80,6 @@ rule snapshot:
         out_dir=f"{REPORT_DIR}/snapshot",
         unavailable=dict(TABLE.left_out),
         primary_metrics=list(STUDY.config["report"]["primary_metrics"]),
+        tuned=STUDY.protocol.tuned,
     script:
         "../../scripts/snapshot.py"

@@ -342,16 +342,24 @@ def snapshot_report(
     out_dir: str | Path,
     unavailable: Mapping[str, str] | None = None,
     primary_metrics: Sequence[str] = significance.DEFAULT_PRIMARY,
+    tuned: bool = False,
 ) -> dict:
     """Tables from whatever runs have finished, marking every missing (dataset, variant, seed)
     and saying which of those failed (their failed.json) and which datasets were left out.
 
     ``expected`` maps dataset -> variant -> seeds of the configured study; the rows are tested
-    against their head's CE baseline on the ``primary_metrics``.
+    against their head's CE baseline on the ``primary_metrics``. Under the tuned protocol
+    (``tuned``) a row pools every finished trial: the selection waits for the whole study.
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     missing, found = [], 0
     lines = ["# Snapshot report", "", f"Built {time.strftime('%Y-%m-%d %H:%M:%S')} from the runs finished so far.", ""]
+    if tuned:
+        lines += [
+            "Tuned protocol: each row pools every finished trial of its variant, not the selected ones (the "
+            "selection reads every trial of a repetition: the study's report makes it).",
+            "",
+        ]
     for dataset, variants in expected.items():
         results = []
         for variant, seeds in variants.items():
