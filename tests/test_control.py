@@ -105,3 +105,14 @@ def test_an_unknown_control_is_refused_naming_the_field():
     config["variants"]["ce_shuffled"]["control"] = "shuffled_labels"
     with pytest.raises(ConfigError, match=r"^variants\.ce_shuffled\.control: expected one of shuffled_hierarchy"):
         Study(config)
+
+
+def test_a_controls_auxiliary_model_learns_from_the_same_shuffled_tree():
+    config = with_controls()
+    config["variants"]["ce_II"]["posthoc"] = ["crm", "hie"]
+    config["variants"]["ce_shuffled"]["posthoc"] = ["hie"]
+    study = Study(config)
+    (shuffled,) = study.auxiliary_runs_of(study.run("synthetic", "ce_shuffled", 1)).values()
+    (plain,) = study.auxiliary_runs_of(study.run("synthetic", "ce_II", 1)).values()
+    assert shuffled.control == study.run("synthetic", "ce_shuffled", 1).control and plain.control is None
+    assert shuffled.variant == "hie_coarse_II_shuffled_hierarchy" and plain.variant == "hie_coarse_II"
