@@ -258,3 +258,30 @@ def mistake_distances(
     ax.legend(fontsize=7)
     _save(fig, *paths)
     return len(shares)
+
+
+def difference_grids(
+    cells: Sequence[dict], metrics: Sequence[str], titles: Sequence[str], label: str, *paths: str | Path
+) -> None:
+    """One heat-map per metric over an alignment x noise grid: each cell's ``<metric>_diff``
+    coloured (red: higher), written with its ``<metric>_diff_ci``."""
+    alignments = sorted({c["alignment"] for c in cells}, reverse=True)
+    noises = sorted({c["noise"] for c in cells})
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4.2), squeeze=False)
+    for ax, metric, title in zip(axes[0], metrics, titles, strict=True):
+        grid = np.full((len(alignments), len(noises)), np.nan)
+        for c in cells:
+            grid[alignments.index(c["alignment"]), noises.index(c["noise"])] = c[f"{metric}_diff"]
+        limit = float(np.nanmax(np.abs(grid))) or 1.0
+        image = ax.imshow(grid, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        for c in cells:
+            text = f"{c[f'{metric}_diff']:+.2f}\n± {c[f'{metric}_diff_ci']:.2f}"
+            ax.text(noises.index(c["noise"]), alignments.index(c["alignment"]), text, ha="center", va="center",
+                    fontsize=7)  # fmt: skip
+        ax.set_xticks(range(len(noises)), [str(n) for n in noises])
+        ax.set_yticks(range(len(alignments)), [str(a) for a in alignments])
+        ax.set_xlabel("noise")
+        ax.set_ylabel("alignment")
+        ax.set_title(f"{label}: {title}")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    _save(fig, *paths)
