@@ -199,3 +199,21 @@ def test_readme_demo_table_is_the_generated_block_of_a_demo_table():
     # regenerating from these rows gives the same block, and only the block changes
     table = "### synthetic: test metrics\n\n" + "\n".join(rows) + "\n\n- notes\n"
     assert readme.replace_block(text, table) == text
+
+
+def test_the_scorecard_rule_adds_both_intervals_and_the_references_rounding(tmp_path):
+    severities = [0.5149 - 0.0012, 0.5149, 0.5149 + 0.0012]  # mean 0.5149, t half-width about 0.003
+    results = [{**RESULTS[0], "variant": "ce_I", "seed": s, "mistake_severity": v} for s, v in enumerate(severities)]
+    rows = {"d": tables.table_rows(results, ["ce_I"])}
+    ours = rows["d"][0]["mistake_severity"]
+    reference = tmp_path / "reference.csv"
+    reference.write_text("dataset,variant,metric,value,ci,source\nd,ce_I,mistake_severity,0.51,0.0019,paper\n")
+    notes = {"paper": {"interval": {"n": 5, "ddof": 0, "quantile": "t"}}}
+    (card,) = scorecard.scorecard(rows, scorecard.read_reference(reference), notes)
+    assert abs(ours["mean"] - 0.51) > ours["ci"]  # our CI alone would call it outside
+    assert card["verdict"] == "within" and card["tolerance"] == pytest.approx(math.hypot(ours["ci"], 0.0019) + 0.005)
+    sd_ref = 0.0019 * math.sqrt(5) / stats.t.ppf(0.975, 4) * math.sqrt(5 / 4)  # ddof 0 -> 1
+    sd = float(np.std(severities, ddof=1))
+    expected = stats.ttest_ind_from_stats(0.5149, sd, 3, 0.51, sd_ref, 5, equal_var=False).pvalue
+    assert card["welch_p"] == pytest.approx(expected, rel=1e-6)
+    assert scorecard.rounding("22") == 0.5 and scorecard.rounding("2.125") == pytest.approx(0.0005)

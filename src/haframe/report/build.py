@@ -325,9 +325,10 @@ def report_study(
         write_text(summary[suffix], text)
     if "html" in summary:
         write_text(summary["html"], markdown_to_html(md, "Summary"))
-    cards = scorecard.scorecard(rows_by_dataset, scorecard.read_reference(reference_file)) if reference_file else []
-    source = str(reference_file) if reference_file else "no reference file (config report.reference_results)"
     notes = scorecard.read_notes(notes_file) if notes_file else {}
+    reference = scorecard.read_reference(reference_file) if reference_file else []
+    cards = scorecard.scorecard(rows_by_dataset, reference, notes)
+    source = str(reference_file) if reference_file else "no reference file (config report.reference_results)"
     card_text = scorecard.scorecard_markdown(cards, source, notes)
     write_text(scorecard_files["md"], card_text)
     if "html" in scorecard_files:
