@@ -101,8 +101,8 @@ def hops(
     dense ranks of the classes in predicted order, w = ``hops_weights(e)``:
     HOPS@k = clip(1 - sum_{i<k} w_i |e_i - o_i| / sum_{i<k} w_i |e_i - e_{k-1-i}|, 0, 1), the
     denominator being the ideal order reversed within the top k. A top k whose reversal changes
-    nothing (k = 1) scores 1 when the ranking is ideal there and 0 otherwise, the limit of the
-    clipped ratio (the authors' code gives 0/0), so HOPS@1 is top-1 accuracy. Means over samples.
+    nothing (k = 1) scores 1 when the ranking is ideal there and 0 otherwise, so HOPS@1 is top-1
+    accuracy, as the authors' notebook computes it in its own top-1 branch. Means over samples.
     """
     R = dense_ranks(D)
     expected = np.sort(R, axis=1)
