@@ -196,6 +196,23 @@ def test_the_tree_factorised_risk_is_p_at_d(seed):
     )
 
 
+@pytest.mark.parametrize(("branching", "thin"), [((8, 8), True), ((2, 2, 2, 2, 2), False)])
+def test_crm_takes_the_cheaper_product_for_the_trees_shape_and_both_are_p_at_d(branching, thin):
+    from haframe.data.kinds.synthetic import planted_hierarchy
+    from haframe.methods.crm import internal_nodes
+
+    tree = planted_hierarchy(branching)  # 64 leaves over 8 internal nodes; 32 leaves over 30
+    K, n = internal_nodes(tree.level_labels()).shape
+    assert (2 * n < K) == thin
+    probabilities = np.random.default_rng(0).dirichlet(np.full(K, 0.3), size=40)
+    np.testing.assert_allclose(
+        expected_distance(probabilities, tree.level_labels()),
+        probabilities @ tree.distance_matrix(),
+        rtol=0,
+        atol=1e-13,
+    )
+
+
 @pytest.mark.parametrize("k", [1, 3, 7, 20])
 def test_partial_selection_is_the_stable_sort_with_ties_and_nans(k):
     rng = np.random.default_rng(k)
