@@ -45,7 +45,7 @@ byo-example: $(BIN)/snakemake
 TUNED_FRONTS := results/tuned_demo/report/figures/synthetic_fronts.png
 readme:
 	$(BIN)/python -m haframe.report.readme README.md results/demo/report/tables/synthetic.md \
-	    results/tuned_demo/report/tables/synthetic.md
+	    results/tuned_demo/report/tables/synthetic.md results/miniature_sensitivity/report/sensitivity.md
 	if test -f $(TUNED_FRONTS); then cp $(TUNED_FRONTS) docs/tuned_demo_fronts.png; fi
 
 # formatting and lint first (seconds), then the tests on every core (pytest-xdist, pyproject's
