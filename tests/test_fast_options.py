@@ -120,3 +120,15 @@ def test_the_fast_profile_file_validates_and_sets_every_option():
         True,
     )
     assert run.evaluation.batch_size is None and run.training.epochs == 100  # the rest: the study's
+
+
+def test_the_optimizer_is_recorded_only_away_from_sgd_and_adam_trains_its_own_way(assets):
+    sgd, adam = spec("ce_II"), spec("ce_II", optimizer="adam", lr=0.001)
+    assert "optimizer" not in sgd.to_dict()["training"] and adam.to_dict()["training"]["optimizer"] == "adam"
+    model = prepare_model(adam, assets, torch.device("cpu"))
+    assert isinstance(make_optimizer(model, adam), torch.optim.Adam)
+    assert isinstance(make_optimizer(prepare_model(sgd, assets, torch.device("cpu")), sgd), torch.optim.SGD)
+    trajectory = losses(adam, assets)
+    assert trajectory[-1] < trajectory[0] and trajectory != losses(
+        dataclasses.replace(adam, training=sgd.training), assets
+    )

@@ -57,14 +57,20 @@ def test_a_setting_added_later_is_recorded_only_away_from_its_default():
 
 def test_the_paper_study_resolves_every_run_with_the_authors_hafeature_levels():
     study = Study(STUDY)
-    assert sum(len(study.runs(d)) for d in study.datasets) == 4 * 13 * 5 + 2
-    assert sum(len(study.training_runs(d)) for d in study.datasets) == 4 * 13 * 5 + 2 + 4 * 5  # + HiE's coarse models
+    assert sum(len(study.runs(d)) for d in study.datasets) == 4 * 15 * 5 + 2
+    # + HiE's coarse models, for the type-I and the type-II CE
+    assert sum(len(study.training_runs(d)) for d in study.datasets) == 4 * 15 * 5 + 2 + 2 * 4 * 5
     coarse = study.auxiliary_runs_of(study.run("inat19", "ce_II", 3))["hie_coarse"]
     assert (coarse.variant, coarse.method, coarse.seed, coarse.head) == ("hie_coarse_II", "hie_coarse", 3, "II")
     assert coarse.training == study.run("inat19", "ce_II", 3).training  # the amended variant's recipe
     assert study.run("cifar100", "hafeature_II", 0).params["margin_levels"] == [1, 2, 3, 4]
     assert study.run("tiered_imagenet", "hafeature_I", 3).params["margin_levels"] == [1, 2, 3, 4, 5, 6, 7]
     assert study.run("inat19", "hxe", 0).params == {"decay": 0.1}
+    bilt_like = study.run("inat19", "hxe_I", 0).training  # BiLT's HXE and soft labels: Adam at 1e-3
+    assert (bilt_like.optimizer, bilt_like.lr) == ("adam", 0.001) and study.run(
+        "inat19", "hxe", 0
+    ).training.optimizer == "sgd"
+    assert study.auxiliary_runs_of(study.run("fgvc_aircraft", "ce_I", 1))["hie_coarse"].variant == "hie_coarse_I"
 
 
 def test_the_schema_kind_enum_is_the_registry():

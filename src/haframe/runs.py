@@ -28,7 +28,7 @@ from .options import ConfigError, LogUniform, Option, build, declared, options_o
 RESOURCE_FIELDS = ("threads", "workers")
 # Training settings added after runs were recorded: left out of a run's record while at their
 # default, so that an upgrade keeps the identity (and Snakemake's params) of the runs before them.
-ADDED_LATER = ("augment_on",)
+ADDED_LATER = ("augment_on", "optimizer")
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,16 @@ class Training:
         )
     )
     lr_scale: LrScale = declared(Option(LrScale, LrScale(), "multipliers of lr(e) per parameter group"))
+    # the published recipe is SGD; BiLT's re-runs of HXE and soft labels used Adam at lr 1e-3
+    optimizer: str = declared(
+        Option(
+            str,
+            "sgd",
+            "sgd (momentum, the published recipe) or adam (default betas; momentum unused); both with weight_decay "
+            "as an L2 term and the lr_scale groups",
+            choices=("sgd", "adam"),
+        )
+    )
     momentum: float = declared(Option(float, 0.9, "SGD momentum", low=0, high=1))
     # searched log-uniformly over 1e-5..1e-2: two decades either side of the published 5e-4
     weight_decay: float = declared(

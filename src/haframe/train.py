@@ -88,15 +88,14 @@ def prepare_model(
     return place_model(model, run, device)
 
 
-def make_optimizer(model: Model, run: RunSpec) -> torch.optim.SGD:
+def make_optimizer(model: Model, run: RunSpec) -> torch.optim.Optimizer:
     training = run.training
-    return torch.optim.SGD(
-        parameter_groups(model, training.lr_scale, run.head),
-        lr=training.lr,
-        momentum=training.momentum,
-        weight_decay=training.weight_decay,
-        fused=training.fused_optimizer or None,
-    )
+    groups = parameter_groups(model, training.lr_scale, run.head)
+    fused = training.fused_optimizer or None
+    if training.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=training.lr, weight_decay=training.weight_decay, fused=fused)
+    return torch.optim.SGD(groups, lr=training.lr, momentum=training.momentum, weight_decay=training.weight_decay,
+                           fused=fused)  # fmt: skip
 
 
 def train_run(

@@ -88,7 +88,6 @@ class HXEClassifier(LinearClassifier):
 
 class HierarchicalCrossEntropy(Method):
     name = "hxe"
-    heads = ("II",)
     params = {
         # searched over the values Bertinetto et al. ran (fiveai/making-better-mistakes,
         # experiments/hxe_inaturalist19_alpha{0.1..0.7,0.9}.sh; tieredImageNet-H 0.1..0.6), their alpha

@@ -51,7 +51,6 @@ class SoftLabelClassifier(LinearClassifier):
 
 class SoftLabels(Method):
     name = "soft_labels"
-    heads = ("II",)
     params = {
         # searched over the values Bertinetto et al. ran (fiveai/making-better-mistakes,
         # experiments/softlabels_{inaturalist19,tieredimagenet}_beta{04,05,10,15,20,30}.sh)
