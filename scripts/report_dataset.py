@@ -30,5 +30,6 @@ with log_to(snakemake.log[0]) as log:
         else None,
         dominance_files={s: o[f"dominance_{s}"] for s in ("md", "csv", "html")},
         bootstrap=snakemake.params.bootstrap,
+        method_notes=dict(snakemake.params.method_notes),
     )
     log(f"{len(rows)} table rows from {len(i.metrics)} runs")

@@ -578,6 +578,7 @@ def _report_jobs(
                     "primary_metrics": list(study.config["report"]["primary_metrics"]),
                     "tuning": tuning,
                     "bootstrap": study.config["report"]["bootstrap"],
+                    "method_notes": _method_notes(study, dataset),
                     "failed_runs": {
                         name: record for name, record in failures.items() if name.startswith(f"{dataset}/")
                     },
@@ -612,6 +613,19 @@ def _report_jobs(
         )
     )
     return jobs
+
+
+def _method_notes(study: Study, dataset: str) -> dict[str, str]:
+    """{variant: its method's note on the variant's values} where the method has one."""
+    from .methods import get_method
+
+    notes = {}
+    for variant in study.variants(dataset):
+        run = study.run(dataset, variant, study.seeds(dataset, variant)[0])
+        note = get_method(run.method).report_note(run.params)
+        if note:
+            notes[variant] = note
+    return notes
 
 
 # ---------------------------------------------------------------------- helpers

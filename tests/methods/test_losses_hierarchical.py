@@ -505,3 +505,53 @@ def test_hxe_is_finite_when_off_path_probabilities_underflow():
     out = hxe_loss(z, y, hxe_matrix=matrix, hxe_membership=membership)
     (g,) = torch.autograd.grad(out, z)
     assert torch.isfinite(out) and torch.isfinite(g).all()
+
+
+# The authors' FGVC-Aircraft HAFeature terms (ltong1130ztr/HAFrame util/arch/custom_resnet.py,
+# ResNet50_hafeat_l3's loops over fgvc_map_family_to_variant / fgvc_map_manu_to_family, whose
+# manufacturer lists repeat a family once per variant; util/loss_function/jsd.py's
+# JSDSimilarLoss), run once on the inputs of fgvc_lists_problem(): CE + both JSDs - both cosines
+FGVC_TREES = [[0, 0, 0], [1, 1, 0], [2, 1, 0], [3, 2, 1], [4, 2, 1], [5, 2, 1], [6, 3, 1], [7, 4, 2], [8, 4, 2]]
+FGVC_AUTHORS_LOSS = 3.0689663887023926  # their manufacturer sums reach 2.01 here
+
+
+def fgvc_lists_problem():
+    g = torch.Generator().manual_seed(0)
+    logits = [torch.randn(6, n, generator=g) for n in (9, 5, 3)]  # variant, family, manufacturer logits
+    weights = [torch.randn(n, 5, generator=g) for n in (9, 5, 3)]
+    return logits, weights, torch.tensor([0, 2, 5, 6, 8, 3])
+
+
+@pytest.mark.parametrize("form", ["authors", "unique"])
+def test_hafeature_family_lists_reproduce_the_authors_fgvc_loss_or_count_each_family_once(form):
+    tree = np.array(FGVC_TREES)
+    logits, weights, y = fgvc_lists_problem()
+    family_of, manufacturer_of_family = tree[:, 1], np.array([tree[tree[:, 1] == f][0, 2] for f in range(5)])
+    variants_per_family = torch.from_numpy(np.bincount(family_of).astype(np.float64))
+    loss = hafeature_loss(
+        logits,
+        y,
+        level_targets=torch.from_numpy(tree)[y],
+        level_parents=[None, torch.from_numpy(family_of), torch.from_numpy(manufacturer_of_family)],
+        level_weights=[F.normalize(w, dim=1) for w in weights],
+        margin_levels=[],
+        shuffle_rng=random.Random(0),
+        level_counts=[None, None, variants_per_family] if form == "authors" else None,
+    )
+    if form == "authors":
+        assert loss.item() == pytest.approx(FGVC_AUTHORS_LOSS, abs=1e-6)
+    else:
+        assert abs(loss.item() - FGVC_AUTHORS_LOSS) > 1e-2  # the duplicates change the objective
+
+
+def test_the_authors_form_counts_each_family_once_per_variant_from_the_tree():
+    from types import SimpleNamespace
+
+    from haframe.assets import RunAssets
+    from haframe.methods.hafeature import METHOD
+
+    tree = Hierarchy.from_paths([["r", f"m{m}", f"f{f}", f"v{v}"] for v, f, m in FGVC_TREES])
+    assets = RunAssets(hierarchy=tree, distances=tree.distance_matrix(), levels=tree.level_labels(), frames={})
+    run = SimpleNamespace(params={"margin_levels": None, "family_lists": "authors"}, name="fgvc")  # what it reads
+    counts = METHOD.classifier(4, assets, run).counts
+    assert counts[1] is None and counts[2].tolist() == [1.0, 2.0, 3.0, 1.0, 2.0]

@@ -18,6 +18,7 @@ rule report_dataset:
         primary_metrics=job_param("report_dataset", "primary_metrics"),
         tuning=job_param("report_dataset", "tuning"),
         bootstrap=job_param("report_dataset", "bootstrap"),
+        method_notes=job_param("report_dataset", "method_notes"),
     script:
         "../../scripts/report_dataset.py"
 

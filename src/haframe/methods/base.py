@@ -114,6 +114,11 @@ class Method(abc.ABC):
             self.params[key].check(value, f"{where}.{key}")
         return {key: values.get(key, param.default) for key, param in self.params.items()}
 
+    def report_note(self, params: Mapping[str, Any]) -> str | None:
+        """A line for the tables' notes when the run's values make it differ from the method's
+        usual form (e.g. a reproduced flaw of the authors' code); None: nothing to say."""
+        return None
+
     def output_width(self, assets: RunAssets) -> int:
         """The width the head must produce for this method's classifier by default (K)."""
         return assets.num_classes

@@ -2,11 +2,21 @@
 authors ran it: one classifier per level with L2-normalised weights, trained with CE on the
 leaves plus JSD, weight-cosine and dissimilar-pair margin terms; prediction by the finest level
 (README, "The method" 4). Level lists are FINEST FIRST (output 0 = leaf level).
+
+``family_lists``: the authors' FGVC-Aircraft code lists each manufacturer's families once per
+variant (``fgvc_map_manu_to_family`` has no ``np.unique``; 100 entries for 70 families), so a
+family's probability and weight enter its manufacturer's sum once per variant below it:
+``authors`` reproduces that (every node from the leaves' parents up counted once per leaf below
+it when summed into its parent), ``unique`` (default: their CIFAR-100 and iNat19 code) counts
+each child once. The paper config runs FGVC with ``authors``; the README's deviations table and
+the report's run parameters name the form.
 """
 
 from __future__ import annotations
 
 import random
+
+import numpy as np
 
 from .. import lazy
 from ..hierarchy import level_parents
@@ -32,6 +42,7 @@ def hafeature_loss(
     level_weights: list[torch.Tensor],
     margin_levels: list[int],
     shuffle_rng: random.Random,
+    level_counts: list[torch.Tensor | None] | None = None,
 ) -> torch.Tensor:
     """HAFeature's loss; all terms weight 1:
 
@@ -54,7 +65,9 @@ def hafeature_loss(
     over the 256 rows. Vectorised: no host sync, no loop over samples.
 
     Weights are L2-normalised again here (the authors normalise twice; idempotent).
-    ``level_parents[i]`` (i >= 1) maps level i-1 classes to level i classes; entry 0 is unused.
+    ``level_parents[i]`` (i >= 1) maps level i-1 classes to level i classes; entry 0 is unused;
+    ``level_counts[i]`` (None: once each) how many times each level i-1 class enters its parent's
+    sums (``family_lists: authors``).
     """
     check_levels(outputs, level_targets)
     logits = [at_least_fp32(z) for z in outputs]
@@ -62,10 +75,14 @@ def hafeature_loss(
     loss = F.cross_entropy(logits[0], targets)
     for i in range(1, len(logits)):
         parent = level_parents[i].to(device=probs[i].device, dtype=torch.long)
-        fine_in_parents = torch.zeros_like(probs[i]).index_add(1, parent, probs[i - 1])
+        count = (level_counts or [None] * len(logits))[i]
+        count = None if count is None else count.to(device=probs[i].device, dtype=probs[i].dtype)
+        fine_probs = probs[i - 1] if count is None else probs[i - 1] * count
+        fine_in_parents = torch.zeros_like(probs[i]).index_add(1, parent, fine_probs)
         loss = loss + jsd(fine_in_parents, probs[i])
         coarse = F.normalize(at_least_fp32(level_weights[i]), dim=1)
         fine = F.normalize(at_least_fp32(level_weights[i - 1]), dim=1)
+        fine = fine if count is None else fine * count[:, None].to(fine.device)
         children = torch.zeros_like(coarse).index_add(0, parent.to(coarse.device), fine)
         cosine = F.cosine_similarity(coarse, F.normalize(children, dim=1), dim=1, eps=1e-8)
         loss = loss - cosine.mean()
@@ -114,6 +131,7 @@ class HAFeatureLevels(MethodClassifier):
         level_table: torch.Tensor,
         parents: list[torch.Tensor],
         margin_levels: list[int],
+        counts: list[torch.Tensor | None] | None = None,
     ):
         super().__init__()
         self.weights = nn.ParameterList(nn.Parameter(torch.empty(n, dim)) for n in level_sizes)
@@ -124,6 +142,7 @@ class HAFeatureLevels(MethodClassifier):
         for level, parent in enumerate(parents, start=1):
             self.register_buffer(f"parents_{level}", parent, persistent=False)
         self.margin_levels = list(margin_levels)
+        self.counts = [None, *(counts or [None] * len(parents))]  # per level: entries in its parent's sums
         self.shuffle_rng = random.Random(0)
 
     def start_epoch(self, seed: int, epoch: int) -> None:
@@ -145,6 +164,7 @@ class HAFeatureLevels(MethodClassifier):
             level_weights=self.normalised_weights(),
             margin_levels=self.margin_levels,
             shuffle_rng=self.shuffle_rng,
+            level_counts=self.counts,
         )
 
     def class_scores(self, outputs: list[torch.Tensor]) -> torch.Tensor:
@@ -156,7 +176,15 @@ class HAFeatureLevels(MethodClassifier):
 
 class HAFeature(Method):
     name = "hafeature"
+    added_later = ("family_lists",)
     params = {
+        "family_lists": Option(
+            str,
+            "unique",
+            "how often a child enters its parent's sums: unique (once), or authors (once per leaf below it, from "
+            "the leaves' parents up: the authors' FGVC-Aircraft lists)",
+            choices=("unique", "authors"),
+        ),
         # structural (the authors set it per dataset: config/config.yaml), not searched
         "margin_levels": Option(
             list,
@@ -167,6 +195,14 @@ class HAFeature(Method):
             note="null: every level between the leaves and the root",
         ),
     }
+
+    def report_note(self, params) -> str | None:
+        if params["family_lists"] != "authors":
+            return None
+        return (
+            "family lists as the authors' FGVC code: a family enters its manufacturer's sums once per variant "
+            "(family_lists: authors; README, deviations)"
+        )
 
     def tree_problems(self, run, tree) -> dict[str, str]:
         levels, height = run.params["margin_levels"], tree.height
@@ -191,8 +227,14 @@ class HAFeature(Method):
                 f"{run.name}: margin_levels {margin_levels} must lie in 1..{height - 1}, the levels "
                 f"between the leaves (0) and the root ({height}) of this hierarchy"
             )
+        counts = None
+        if run.params["family_lists"] == "authors":  # leaves below each node; the leaves themselves once
+            counts = [
+                None if level == 1 else torch.from_numpy(np.bincount(assets.levels[:, level - 1]).astype(np.float64))
+                for level in range(1, height)
+            ]
         return HAFeatureLevels(
-            dim, assets.level_sizes, torch.from_numpy(assets.levels[:, :height]), parents, margin_levels
+            dim, assets.level_sizes, torch.from_numpy(assets.levels[:, :height]), parents, margin_levels, counts
         )
 
 

@@ -49,6 +49,7 @@ def report_dataset(
     tuning_files: Mapping[str, Mapping[str, str | Path]] | None = None,
     dominance_files: Mapping[str, str | Path] | None = None,
     bootstrap: int = 0,
+    method_notes: Mapping[str, str] | None = None,
 ) -> list[dict]:
     """The dataset's main table and its table of the successors' metrics (``table``,
     ``hierarchy_table``: md, tex, csv, html) and its figures (``figure_files``: error_vs_severity,
@@ -62,7 +63,8 @@ def report_dataset(
     selection tables go to ``tuning_files`` (``trials``, ``selection``: md, csv, html), and the
     tables and figures show each repetition's selected trial. The fronts figure and its
     dominance table (``dominance_files``: md, csv) show every trial (published: every variant).
-    ``bootstrap`` > 0: that many crossed-bootstrap replicates of mistake severity (bootstrap.py)."""
+    ``bootstrap`` > 0: that many crossed-bootstrap replicates of mistake severity (bootstrap.py);
+    ``method_notes``: per variant, its method's line on the values it ran with."""
     results = [read_json(path) for path in metrics_files]
     runs = list(zip(results, predictions_files, history_files, collapse_files, strict=True))
     trials = results
@@ -88,6 +90,7 @@ def report_dataset(
         ),
     ]
     notes += [f"training data path: {path}" for path in sorted({r["data_path"] for r in results if "data_path" in r})]
+    notes += [f"`{variant}`: {note}" for variant, note in (method_notes or {}).items()]
     notes += control_notes(results)
     if tuning:
         notes.append(
