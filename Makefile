@@ -27,7 +27,7 @@ tuned-demo: $(BIN)/snakemake
 	@cat results/tuned_demo/report/tables/synthetic.md results/tuned_demo/report/tables/synthetic_selection.md
 
 # HAFrame against type-II CE (5 seeds each) on every cell of the miniature's pre-registered
-# calibration grid (config/miniature_sensitivity.yaml: 15 cells, 150 runs, about 25 minutes on
+# calibration grid (config/miniature_sensitivity.yaml: 15 cells, 150 runs, about 30 minutes on
 # 2 cores); not part of `make demo`
 miniature-sensitivity: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES) --configfile config/miniature_sensitivity.yaml
@@ -43,10 +43,12 @@ byo-example: $(BIN)/snakemake
 # README's result tables and the tuned demo's fronts figure (docs/), regenerated from the last
 # `make demo` and `make tuned-demo` (never edited by hand; what is missing is left as it is)
 TUNED_FRONTS := results/tuned_demo/report/figures/synthetic_fronts.png
+SENSITIVITY := results/miniature_sensitivity/report/sensitivity.png
 readme:
 	$(BIN)/python -m haframe.report.readme README.md results/demo/report/tables/synthetic.md \
 	    results/tuned_demo/report/tables/synthetic.md results/miniature_sensitivity/report/sensitivity.md
 	if test -f $(TUNED_FRONTS); then cp $(TUNED_FRONTS) docs/tuned_demo_fronts.png; fi
+	if test -f $(SENSITIVITY); then cp $(SENSITIVITY) docs/miniature_sensitivity.png; fi
 
 # formatting and lint first (seconds), then the tests on every core (pytest-xdist, pyproject's
 # addopts), the 10 slowest listed

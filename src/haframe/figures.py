@@ -283,8 +283,9 @@ def difference_grids(
         image = ax.imshow(grid, cmap="RdBu_r", vmin=-limit, vmax=limit)
         for c in cells:
             text = f"{c[f'{metric}_diff']:+.2f}\n± {c[f'{metric}_diff_ci']:.2f}"
+            colour = "white" if abs(c[f"{metric}_diff"]) > 0.6 * limit else "black"  # legible on dark cells
             ax.text(noises.index(c["noise"]), alignments.index(c["alignment"]), text, ha="center", va="center",
-                    fontsize=7)  # fmt: skip
+                    fontsize=7, color=colour)  # fmt: skip
         ax.set_xticks(range(len(noises)), [str(n) for n in noises])
         ax.set_yticks(range(len(alignments)), [str(a) for a in alignments])
         ax.set_xlabel("noise")
