@@ -387,8 +387,9 @@ def test_scorecard_through_the_dag_reads_the_reference_and_gives_no_ci_with_two_
     (copied / "notes.yaml").write_text("synthetic:\n  runs: placed around our own result\n")
     config = {**config, "report": {"reference_results": "reference.csv", "reference_notes": "notes.yaml"}}
     run_snakemake(copied, config, "results/tiny/report/tables/scorecard.csv", "--allowed-rules", "report_study")
-    rows = (copied / "results/tiny/report/tables/scorecard.csv").read_text().splitlines()[1:]
-    assert [(r.split(",")[6], r.split(",")[-1]) for r in rows] == [("near", "no CI"), ("far", "no CI")]
+    with open(copied / "results/tiny/report/tables/scorecard.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["table"], r["verdict"]) for r in rows] == [("near", "no CI"), ("far", "no CI")]
     assert "placed around our own result" in (copied / "results/tiny/report/tables/scorecard.md").read_text()
 
 
