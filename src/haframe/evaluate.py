@@ -63,7 +63,8 @@ def evaluate_run(
     model_assets = assets.for_model(run.control)  # a control's model and rules know its shuffled tree
 
     def model_scores(model_run: RunSpec, weights: dict, split_name: str) -> tuple[np.ndarray, np.ndarray]:
-        return _scores(model_run, weights, assets.for_model(model_run.control), data, split_name, device)
+        own = model_assets if model_run.control == run.control else assets.for_model(model_run.control)
+        return _scores(model_run, weights, own, data, split_name, device)
 
     def scored_on(split_name: str) -> dict:
         scores, targets = model_scores(run, state["model"], split_name)

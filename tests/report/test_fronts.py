@@ -59,7 +59,11 @@ def test_the_tables_name_every_pair_and_its_verdict():
     rows = compare_fronts({"ce": (np.array([1.0]), np.array([2.0])), "hf": (np.array([1.0]), np.array([1.5]))})
     text = dominance_markdown(rows, "top-1 error (%)", "mistake severity")
     assert "| ce | hf | `hf` dominates `ce` |  | [1, inf) |" in text
-    assert dominance_csv(rows).splitlines() == ["a,b,verdict,a_better,b_better", 'ce,hf,b dominates a,,"[1, inf)"']
+    assert dominance_csv({"mistake_severity": rows, "hops": rows}).splitlines() == [
+        "y,a,b,verdict,a_better,b_better",
+        'mistake_severity,ce,hf,b dominates a,,"[1, inf)"',
+        'hops,ce,hf,b dominates a,,"[1, inf)"',
+    ]
 
 
 @pytest.mark.parametrize("single", [False, True])

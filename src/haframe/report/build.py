@@ -75,9 +75,27 @@ def report_dataset(
         chosen = {id(r) for r in selection.selected_results(results, tuning["selection"], tuning.get("tolerance"))}
         runs = [run for run in runs if id(run[0]) in chosen]
         results = [run[0] for run in runs]
+    D = np.load(distances_file)
+    curves: dict[str, list[np.ndarray]] = {}
+    shares: dict[str, list[np.ndarray]] = {}
+    top1: dict[str, list[np.ndarray]] = {}  # d(top-1 prediction, label) per run, for the bootstrap
+    histories: dict[str, list[dict[str, np.ndarray]]] = {}
+    collapse: dict[str, list[dict[str, np.ndarray]]] = {}
+    for result, predictions_file, history_file, collapse_file in runs:
+        predictions = load_npz(predictions_file)
+        for key in sorted(predictions):
+            if key.startswith("ranked"):  # the run's own ranking, then each post-hoc chain's
+                name = result["variant"] + key.removeprefix("ranked").replace("_", "+", 1)
+                curves.setdefault(name, []).append(ahd_curve(predictions[key], predictions["targets"], D))
+                top1.setdefault(name, []).append(D[predictions[key][:, 0], predictions["targets"]])
+                shares.setdefault(name, []).append(
+                    mistake_distance_shares(predictions[key][:, 0], predictions["targets"], D)
+                )
+        histories.setdefault(result["variant"], []).append(_csv_columns(history_file))
+        collapse.setdefault(result["variant"], []).append(_csv_columns(collapse_file))
     rows = tables.table_rows(results, variants, primary=primary_metrics)
     if bootstrap:
-        _bootstrap_severity(rows, results, variants, [run[1] for run in runs], np.load(distances_file), bootstrap)
+        _bootstrap_severity(rows, results, variants, top1, bootstrap)
     n_test = sorted({r["n_test"] for r in results})
     dropped = any(r["drop_last"] for r in results)
     notes = [
@@ -138,22 +156,6 @@ def report_dataset(
         points_from = trials if tuning else results
         every_row = [*rows, *hierarchy_rows]
         _fronts(dataset, points_from, variants, every_row, tuning, figure_files["fronts"], dominance_files, colours)
-    D = np.load(distances_file)
-    curves: dict[str, list[np.ndarray]] = {}
-    shares: dict[str, list[np.ndarray]] = {}
-    histories: dict[str, list[dict[str, np.ndarray]]] = {}
-    collapse: dict[str, list[dict[str, np.ndarray]]] = {}
-    for result, predictions_file, history_file, collapse_file in runs:
-        predictions = load_npz(predictions_file)
-        for key in sorted(predictions):
-            if key.startswith("ranked"):  # the run's own ranking, then each post-hoc chain's
-                name = result["variant"] + key.removeprefix("ranked").replace("_", "+", 1)
-                curves.setdefault(name, []).append(ahd_curve(predictions[key], predictions["targets"], D))
-                shares.setdefault(name, []).append(
-                    mistake_distance_shares(predictions[key][:, 0], predictions["targets"], D)
-                )
-        histories.setdefault(result["variant"], []).append(_csv_columns(history_file))
-        collapse.setdefault(result["variant"], []).append(_csv_columns(collapse_file))
     figures.ahd_curves(curves, f"{dataset}: AHD@k (mean, range over seeds)", *figure_files["ahd_at_k"], colours=colours)
     figures.training_curves(
         histories,
@@ -194,19 +196,12 @@ def _bootstrap_severity(
     rows: Sequence[dict],
     results: Sequence[dict],
     variants: Sequence[str],
-    predictions_files: Sequence[str | Path],
-    D: np.ndarray,
+    distances: Mapping[str, Sequence[np.ndarray]],
     replicates: int,
 ) -> None:
     """Each row's crossed-bootstrap interval of mistake severity (and of its difference to its
-    head's CE baseline) as its ``bootstrap`` record, from the runs' top-1 predictions."""
-    distances: dict[str, list[np.ndarray]] = {}
-    for result, path in zip(results, predictions_files, strict=True):
-        predictions = load_npz(path)
-        for key in sorted(predictions):
-            if key.startswith("ranked"):
-                name = result["variant"] + key.removeprefix("ranked").replace("_", "+", 1)
-                distances.setdefault(name, []).append(D[predictions[key][:, 0], predictions["targets"]])
+    head's CE baseline) as its ``bootstrap`` record, from ``distances``: per row, each run's
+    d(top-1 prediction, label)."""
     heads = significance.baselines(significance.series(results, variants))
     for head, entry in heads.items():
         names = [row["name"] for row in rows if row["head"] == head and row["name"] in distances]
@@ -247,7 +242,7 @@ def _fronts(
             per_series[entry["name"]] = [v[entry["chain"]] for v in found] if entry["chain"] else found
         else:
             per_series[entry["name"]] = [{m: stat["mean"] for m, stat in stats[entry["name"]].items()}]
-    panels, markdown, csv_parts = [], [f"# {dataset}: trade-off fronts ({split} metrics)", ""], []
+    panels, markdown, compared_by_y = [], [f"# {dataset}: trade-off fronts ({split} metrics)", ""], {}
     for x, y in FRONT_PANELS:
         points = {}
         for name, values in per_series.items():
@@ -268,7 +263,7 @@ def _fronts(
         panels.append(fronts.FrontPanel(x_label, y_label, points, selected, maximise))
         compared = fronts.compare_fronts(points, maximise_y=maximise)
         markdown.append(fronts.dominance_markdown(compared, x_label, y_label))
-        csv_parts.append((y, fronts.dominance_csv(compared)))
+        compared_by_y[y] = compared
     marked = [
         name
         for entry in significance.baselines(entries).values()
@@ -280,11 +275,7 @@ def _fronts(
     text = "\n".join(markdown) + "\n"
     write_text(dominance_files["md"], text)
     write_text(dominance_files["html"], markdown_to_html(text, f"{dataset}: fronts"))
-    header = "y," + csv_parts[0][1].splitlines()[0] + "\n" if csv_parts else ""
-    write_text(
-        dominance_files["csv"],
-        header + "".join(f"{y},{line}\n" for y, part in csv_parts for line in part.splitlines()[1:]),
-    )
+    write_text(dominance_files["csv"], fronts.dominance_csv(compared_by_y))
 
 
 def report_study(

@@ -10,6 +10,8 @@ at the fronts' x values, so comparing on the union of those values is exact.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -138,14 +140,13 @@ def dominance_markdown(rows: Sequence[dict], x_label: str, y_label: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dominance_csv(rows: Sequence[dict]) -> str:
-    """``compare_fronts``' rows as CSV: a, b, verdict, a_better, b_better."""
-    import csv
-    import io
-
+def dominance_csv(panels: Mapping[str, Sequence[dict]]) -> str:
+    """``compare_fronts``' rows of each panel (by its y metric) as CSV: y, a, b, verdict,
+    a_better, b_better."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["a", "b", "verdict", "a_better", "b_better"])
-    for row in rows:
-        writer.writerow([row["a"], row["b"], row["verdict"], _ranges(row["a_better"]), _ranges(row["b_better"])])
+    writer.writerow(["y", "a", "b", "verdict", "a_better", "b_better"])
+    for y, rows in panels.items():
+        for row in rows:
+            writer.writerow([y, row["a"], row["b"], row["verdict"], _ranges(row["a_better"]), _ranges(row["b_better"])])
     return buffer.getvalue()

@@ -165,11 +165,12 @@ def bootstrap_notes(rows: Sequence[dict]) -> list[str]:
     booted = [row for row in rows if "bootstrap" in row]
     if not booted:
         return []
-    lines = [
+    intro = (
         f"mistake severity, crossed bootstrap ({booted[0]['bootstrap']['replicates']} replicates; test images "
         "resampled once per replicate for every row, each variant's runs independently; 2.5-97.5 percentiles; "
         "the CSV's mistake_severity_boot_* columns):"
-    ]
+    )
+    lines = []
     for row in booted:
         interval = row["bootstrap"]
         against = (
@@ -178,7 +179,7 @@ def bootstrap_notes(rows: Sequence[dict]) -> list[str]:
             else ""
         )
         lines.append(f"`{row['name']}`: [{interval['low']:.3f}, {interval['high']:.3f}]{against}")
-    return ["; ".join(lines[:1]) + " " + "; ".join(lines[1:])]
+    return [f"{intro} {'; '.join(lines)}"]
 
 
 def ranking_notes(rows: Sequence[dict]) -> list[str]:
