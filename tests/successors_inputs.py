@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from haframe.hierarchy import Hierarchy
+from haframe.methods.hiercos import subspace_structure
 
 # A small unbalanced tree, classes in depth-first order (leaves at depths 1 to 4).
 SMALL_PATHS = [
@@ -81,6 +82,21 @@ def hiercos_inputs(seed: int, batch: int = 14) -> dict:
 
 
 HIERCOS_ALPHA = 0.1
+
+
+def hiercos_level_inputs(seed: int, batch: int = 40) -> dict:
+    """Rotated outputs x near their leaf's path subspace (1.5 on each path node plus unit noise, so
+    that the per-depth predictions are neither all right nor all wrong) and leaf labels."""
+    g = generator(seed)
+    tree = small_tree()
+    labels = torch.cat(
+        [torch.arange(tree.num_classes), torch.randint(0, tree.num_classes, (batch - tree.num_classes,), generator=g)]
+    )
+    paths = torch.from_numpy(subspace_structure(tree)["paths"])
+    return {
+        "x": 1.5 * paths[labels] + torch.randn(batch, paths.shape[1], generator=g, dtype=torch.float64),
+        "labels": labels,
+    }
 
 
 def scores_and_labels(seed: int, batch: int = 40, classes: int = 9) -> dict:

@@ -100,8 +100,8 @@ def test_evaluation_batches_sized_by_device_score_the_same(assets):
         ConfigError, match=r"evaluation.batch_size: null \(sized by device\) cannot go with drop_last: true"
     ):
         Evaluation(batch_size=None, drop_last=True)
-    a, _ = predict(model, Batches(automatic), torch.device("cpu"), "fp32")
-    b, _ = predict(model, Batches(7), torch.device("cpu"), "fp32")
+    a = predict(model, Batches(automatic), torch.device("cpu"), "fp32").scores
+    b = predict(model, Batches(7), torch.device("cpu"), "fp32").scores
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 

@@ -21,9 +21,16 @@ from .assets import RunAssets, distance_correlation
 from .data.loaders import make_loader
 from .data.prepared import data_path, read_meta
 from .fileio import save_npz, write_json
-from .inference import build_model, place_model, predict
+from .inference import Predictions, build_model, place_model, predict
 from .methods import get_method, posthoc_chain
-from .metrics import expected_calibration_error, hops, level_accuracies, metrics, rank_by_score
+from .metrics import (
+    expected_calibration_error,
+    hiercos_level_accuracies,
+    hops,
+    level_accuracies,
+    metrics,
+    rank_by_score,
+)
 from .runs import Evaluation, RunSpec
 from .runtime import select_device, set_threads
 
@@ -62,24 +69,27 @@ def evaluate_run(
 
     model_assets = assets.for_model(run.control)  # a control's model and rules know its shuffled tree
 
-    def model_scores(model_run: RunSpec, weights: dict, split_name: str) -> tuple[np.ndarray, np.ndarray]:
+    def model_predictions(model_run: RunSpec, weights: dict, split_name: str) -> Predictions:
         own = model_assets if model_run.control == run.control else assets.for_model(model_run.control)
-        return _scores(model_run, weights, own, data, split_name, device)
+        return _predictions(model_run, weights, own, data, split_name, device)
 
     def scored_on(split_name: str) -> dict:
-        scores, targets = model_scores(run, state["model"], split_name)
+        predictions = model_predictions(run, state["model"], split_name)
         auxiliary_probabilities = {
-            name: leaf_probabilities(model_scores(RunSpec.from_dict(other["config"]), other["model"], split_name)[0])
+            name: leaf_probabilities(
+                model_predictions(RunSpec.from_dict(other["config"]), other["model"], split_name).scores
+            )
             for name, other in auxiliary_models.items()
         }
         return scored_predictions(
-            scores,
-            targets,
+            predictions.scores,
+            predictions.targets,
             assets,
             run.posthoc,
             auxiliary_probabilities,
             get_method(run.method).ranked_by,
             rule_assets=model_assets,
+            level_hits=predictions.level_hits,
         )
 
     scored = scored_on(split)
@@ -115,10 +125,8 @@ def _validation(metrics: dict) -> dict:
     return {key: _validation(value) if isinstance(value, dict) else value for key, value in renamed.items()}
 
 
-def _scores(
-    run: RunSpec, weights: dict, assets: RunAssets, data, split: str, device: torch.device
-) -> tuple[np.ndarray, np.ndarray]:
-    """A trained model's class scores and the targets over a split."""
+def _predictions(run: RunSpec, weights: dict, assets: RunAssets, data, split: str, device: torch.device) -> Predictions:
+    """A trained model's predictions over a split."""
     model = build_model(run, assets)
     model.load_state_dict(weights)
     place_model(model, run, device)
@@ -147,15 +155,21 @@ def scored_predictions(
     auxiliary: Mapping[str, np.ndarray] | None = None,
     ranked_by: str = "",
     rule_assets: RunAssets | None = None,
+    level_hits: np.ndarray | None = None,
 ) -> dict:
     """Top-k rankings of the base prediction and of every post-hoc chain, and their metrics;
     ``auxiliary`` holds the auxiliary models' probabilities over the same samples, by name;
     ``ranked_by`` says what the base scores are (recorded with the metrics). The metrics read
-    ``assets``; the post-hoc rules ``rule_assets`` (a control's shuffled tree; default: the same)."""
+    ``assets``; the post-hoc rules ``rule_assets`` (a control's shuffled tree; default: the same).
+    ``level_hits``, the method's own per-depth hits (Hier-COS), add its authors' level and
+    full-path accuracies to the base prediction's metrics (a post-hoc rule re-ranks the leaves
+    only)."""
     k = min(TOP_K, assets.num_classes)
     probabilities = leaf_probabilities(scores)
     out = {"targets": targets, "ranked": rank_by_score(scores, k)}
     summary = {**_metrics(scores, probabilities, targets, assets), "ranked_by": ranked_by}
+    if level_hits is not None:
+        summary.update(hiercos_level_accuracies(level_hits))
     for chain in chains:
         chain_probabilities, chain_scores, described = probabilities, scores, []
         for rule in posthoc_chain(chain):

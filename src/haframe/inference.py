@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -60,14 +61,18 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
+class Predictions(NamedTuple):
+    scores: np.ndarray  # N x C float32: the method's prediction rule
+    targets: np.ndarray  # N: in the classifier's classes (the leaves but for an auxiliary model)
+    level_hits: np.ndarray | None  # N x depth int8: the method's own per-depth rule, where it has one
+
+
 @torch.no_grad()
-def predict(
-    model: Model, loader, device: torch.device, precision: str, channels_last: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Class scores (the method's prediction rule, float32) and targets (in the classifier's
-    classes: the leaves but for an auxiliary model) over a whole split, in order."""
+def predict(model: Model, loader, device: torch.device, precision: str, channels_last: bool = False) -> Predictions:
+    """Class scores, targets and the method's own per-depth hits (``MethodClassifier.level_hits``)
+    over a whole split, in order."""
     model.eval()
-    scores, targets = [], []
+    scores, targets, hits = [], [], []
     for images, labels in loader.epoch():
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
@@ -75,7 +80,9 @@ def predict(
             outputs, _ = model(images)
         scores.append(model.classifier.class_scores(outputs).float().cpu())
         targets.append(model.classifier.labels(labels).cpu())
-    return torch.cat(scores).numpy(), torch.cat(targets).numpy()
+        hits.append(model.classifier.level_hits(outputs, labels))
+    level_hits = None if hits[0] is None else torch.cat(hits).cpu().numpy()
+    return Predictions(torch.cat(scores).numpy(), torch.cat(targets).numpy(), level_hits)
 
 
 @torch.no_grad()

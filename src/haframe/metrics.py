@@ -1,5 +1,6 @@
-"""Evaluation metrics (README, "The method" 6, and the successors' HOPS, per-level and full-path
-accuracy, calibration), vectorised: no loop over samples."""
+"""Evaluation metrics (README, "The method" 6, the successors' HOPS, per-level and full-path
+accuracy by the project's definition and by Hier-COS's, calibration), vectorised: no loop over
+samples."""
 
 from __future__ import annotations
 
@@ -143,6 +144,22 @@ def level_accuracies(
         right.append(node_probabilities.argmax(axis=1) == column[targets])  # ties: the lower node label
     result = {f"level{level}_accuracy": float(100.0 * r.mean()) for level, r in enumerate(right)}
     result["full_path_accuracy"] = float(100.0 * np.logical_and.reduce(right).mean())
+    return result
+
+
+def hiercos_level_accuracies(level_hits: np.ndarray) -> dict[str, float]:
+    """Hier-COS's own accuracy (%) at every depth, over the samples whose leaf reaches it, and its
+    full-path accuracy, from ``level_hits`` (N x depth: 1 right, 0 wrong, -1 below a shallow leaf;
+    ``MethodClassifier.level_hits``). Over all samples at once: the authors' code averages per-batch
+    fractions, which differs only through a smaller last batch (and counts a batch with no
+    sample at a depth as 100 %)."""
+    reached = level_hits >= 0
+    result = {
+        f"hiercos_depth{depth}_accuracy": float(100.0 * level_hits[reached[:, depth - 1], depth - 1].mean())
+        for depth in range(1, level_hits.shape[1] + 1)
+        if reached[:, depth - 1].any()
+    }
+    result["hiercos_full_path_accuracy"] = float(100.0 * (level_hits != 0).all(axis=1).mean())
     return result
 
 

@@ -181,7 +181,7 @@ def train_run(
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_scale"]
         row = _train_epoch(model, train_loader, optimizer, run, device, epoch)
-        val_scores, val_targets = predict(model, val_loader, device, training.precision, training.channels_last)
+        val_scores, val_targets, _ = predict(model, val_loader, device, training.precision, training.channels_last)
         row.update(
             epoch=epoch + 1,
             lr=lr,

@@ -44,10 +44,12 @@ def test_method_trains_predicts_and_reloads(assets, method, head, tmp_path):
     assert changed or not trainable, "one step changed no parameter"
 
     test = Batches(random_batches(2, seed=2))
-    scores, targets = predict(model, test, CPU, run.training.precision)
+    scores, targets, level_hits = predict(model, test, CPU, run.training.precision)
     classes = int(model.classifier.labels(torch.arange(assets.num_classes)).max()) + 1
     assert scores.shape == (16, classes) and scores.dtype == np.float32 and np.isfinite(scores).all()
     assert targets.shape == (16,) and ((0 <= targets) & (targets < classes)).all()
+    if level_hits is not None:  # the method's own per-depth rule: one column per depth of the tree
+        assert level_hits.shape == (16, TREE.height) and set(np.unique(level_hits)) <= {-1, 0, 1}
     assert METHODS[method].auxiliary_only or classes == assets.num_classes  # a variant ranks the leaves
 
     torch.save({"model": model.state_dict()}, tmp_path / "checkpoint.pt")

@@ -17,8 +17,12 @@ import pytest
 import successors_inputs as inputs
 import torch
 import torch.nn.functional as F
+from conftest import stage_assets, tiny_config
 from reference_files import reference_file
 
+from haframe.data.kinds.synthetic import SyntheticSpec, generate, planted_hierarchy
+from haframe.data.prepared import write_prepared
+from haframe.evaluate import evaluate_run
 from haframe.hierarchy import Hierarchy
 from haframe.methods.bilt import BiLTClassifier, bilt_loss, corrected_logits, level_costs
 from haframe.methods.hie import RULE as HIE
@@ -31,8 +35,10 @@ from haframe.methods.hiercos import (
     orthonormal_classifier,
     subspace_structure,
 )
-from haframe.metrics import expected_calibration_error, hops, level_accuracies
+from haframe.metrics import expected_calibration_error, hiercos_level_accuracies, hops, level_accuracies
 from haframe.parsers import read_hierarchy
+from haframe.study import Study
+from haframe.train import train_run
 
 SMALL = inputs.small_tree()
 
@@ -54,6 +60,15 @@ HIERCOS_GOLDEN = {
     "scores_sum": 288.017333984375,
     "x_grad_sum": 0.34493181109428406,
     "x_grad_abs_sum": 3.5188302993774414,
+}
+# HierCOS_Loss(..., log_level_wise_performance=True) on hiercos_level_inputs(0) (one batch, so its
+# per-batch fractions are the sample fractions): its ``la`` per depth, 1 first, and ``fpa``, float32
+HIERCOS_LEVELS_GOLDEN = {
+    "hiercos_depth1_accuracy": 82.4999988079071,
+    "hiercos_depth2_accuracy": 71.42857313156128,
+    "hiercos_depth3_accuracy": 80.7692289352417,
+    "hiercos_depth4_accuracy": 81.81818127632141,
+    "hiercos_full_path_accuracy": 55.0000011920929,
 }
 HIERCOS_NODE_ORDER = ["A", "B", "c", "D", "A1", "a2", "b0", "B1", "D1", "a0", "a1", "b1", "b2", "D2", "d0", "d1"]
 # Same commit, "Code for Analysis" notebook (its HOPS cells) on scores_and_labels(0); its
@@ -112,6 +127,13 @@ def test_hiercos_equals_the_authors_loss_and_scores():
     assert model.class_scores(x).sum().item() == pytest.approx(HIERCOS_GOLDEN["scores_sum"], rel=1e-6)
     assert float(x.grad.sum()) == pytest.approx(HIERCOS_GOLDEN["x_grad_sum"], rel=1e-5)
     assert float(x.grad.abs().sum()) == pytest.approx(HIERCOS_GOLDEN["x_grad_abs_sum"], rel=1e-6)
+
+
+def test_hiercos_level_and_full_path_accuracy_equal_the_authors():
+    data = inputs.hiercos_level_inputs(0)
+    model = HierCOSClassifier(torch.eye(16, dtype=torch.float64), subspace_structure(SMALL), 0.1).double()
+    hits = model.level_hits(data["x"], data["labels"]).numpy()
+    assert hiercos_level_accuracies(hits) == pytest.approx(HIERCOS_LEVELS_GOLDEN, rel=1e-6)
 
 
 def test_hops_equals_the_authors_notebook():
@@ -401,9 +423,67 @@ def test_level_accuracies_on_a_hand_made_case():
     assert result == pytest.approx({"level0_accuracy": 50.0, "level1_accuracy": 50.0, "full_path_accuracy": 25.0})
 
 
+def test_hiercos_levels_score_the_subspace_of_a_node_its_ancestors_and_descendants():
+    """On SMALL (A, B, c, D at depth 1): a sample of leaf a0 whose x lies on b1's path is wrong at
+    every depth; x on a0's leaf direction alone is right at every depth (A's subspace holds a0); a
+    sample of c is scored at depth 1 only, and x on D2 alone predicts D there."""
+    names, _ = breadth_first_nodes(SMALL)
+    model = HierCOSClassifier(torch.eye(16, dtype=torch.float64), subspace_structure(SMALL), 0.1).double()
+    x = torch.zeros(4, 16, dtype=torch.float64)
+    x[0, [names.index(v) for v in ("B", "B1", "b1")]] = 1.0
+    x[1, names.index("a0")] = 1.0
+    x[2, names.index("c")] = 1.0
+    x[3, names.index("D2")] = 1.0
+    leaf = [path[-1] for path in SMALL.paths]
+    labels = torch.tensor([leaf.index("a0"), leaf.index("a0"), leaf.index("c"), leaf.index("c")])
+    hits = model.level_hits(x, labels).tolist()
+    assert hits == [[0, 0, 0, -1], [1, 1, 1, -1], [1, -1, -1, -1], [0, -1, -1, -1]]
+    assert hiercos_level_accuracies(np.array(hits, dtype=np.int8)) == pytest.approx(
+        {
+            "hiercos_depth1_accuracy": 50.0,
+            "hiercos_depth2_accuracy": 50.0,
+            "hiercos_depth3_accuracy": 50.0,
+            "hiercos_full_path_accuracy": 50.0,
+        }
+    )
+
+
 def test_expected_calibration_error_on_a_hand_made_case():
     """Bins of width 1/15: two samples at confidence 0.95 (one right) and two at 0.55 (both
     right): (|1 - 1.9| + |2 - 1.1|) / 4 = 45%."""
     probabilities = np.array([[0.95, 0.05], [0.95, 0.05], [0.45, 0.55], [0.45, 0.55]])
     targets = np.array([0, 1, 1, 1])
     assert expected_calibration_error(probabilities, probabilities.argmax(1), targets) == pytest.approx(45.0)
+
+
+def test_a_hiercos_run_reports_its_authors_level_accuracies_beside_the_projects(tmp_path):
+    """Evaluation scores a Hier-COS run by both definitions (and a CE run by the project's only)."""
+    (tmp_path / "assets").mkdir()
+    assets = stage_assets(tmp_path / "assets", planted_hierarchy((3, 3)), gamma=2.0)
+    config = tiny_config(seeds=[0])
+    config["variants"]["hiercos"] = {"method": "hiercos", "head": "II"}
+    _, splits = generate(SyntheticSpec.from_options(config["datasets"]["synthetic"]["synthetic"]), assets.hierarchy)
+    write_prepared(tmp_path / "data", list(assets.hierarchy.classes), splits, transform="none")
+    study = Study(config)
+    scored = {}
+    for variant in ("ce_II", "hiercos"):
+        out = tmp_path / variant
+        run = study.run("synthetic", variant, 0)
+        files = {name: out / f"{name}.out" for name in ("checkpoint", "history", "nc", "config")}
+        train_run(run, assets, data=tmp_path / "data/meta.json", resume_dir=out / "resume", log=lambda m: None, **files)
+        scored[variant] = evaluate_run(
+            checkpoint=files["checkpoint"],
+            assets=assets,
+            data=tmp_path / "data/meta.json",
+            metrics_file=out / "metrics.json",
+            predictions_file=out / "predictions.npz",
+        )
+    theirs = {"hiercos_depth1_accuracy", "hiercos_depth2_accuracy", "hiercos_full_path_accuracy"}
+    assert theirs <= set(scored["hiercos"]) and not theirs & set(scored["ce_II"])
+    assert not theirs & set(scored["ce_II"]["crm"])
+    hiercos = scored["hiercos"]
+    assert all(0.0 <= hiercos[key] <= 100.0 for key in theirs)
+    assert hiercos["hiercos_full_path_accuracy"] <= min(
+        hiercos["hiercos_depth1_accuracy"], hiercos["hiercos_depth2_accuracy"]
+    )
+    assert {"level1_accuracy", "full_path_accuracy"} <= set(hiercos)  # the project's, for every method

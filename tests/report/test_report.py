@@ -217,3 +217,26 @@ def test_the_scorecard_rule_adds_both_intervals_and_the_references_rounding(tmp_
     expected = stats.ttest_ind_from_stats(0.5149, sd, 3, 0.51, sd_ref, 5, equal_var=False).pvalue
     assert card["welch_p"] == pytest.approx(expected, rel=1e-6)
     assert scorecard.rounding("22") == 0.5 and scorecard.rounding("2.125") == pytest.approx(0.0005)
+
+
+def test_the_hierarchy_table_names_the_definition_of_each_accuracy_column():
+    results = [
+        {**result(variant, seed, "II", 30.0, 2.0), "level1_accuracy": 80.0, "full_path_accuracy": 60.0}
+        for variant in ("ce_II", "hiercos")
+        for seed in range(3)
+    ]
+    for r in results[3:]:
+        r.update(hiercos_depth1_accuracy=85.0, hiercos_depth2_accuracy=75.0, hiercos_full_path_accuracy=65.0)
+    metrics = [*tables.HIERARCHY_METRICS, *tables.level_metrics(results)]
+    text = tables.markdown(tables.table_rows(results, ["ce_II", "hiercos"], metrics), "t")
+    header = [cell.strip() for cell in text.splitlines()[2].split("|")[3:-1]]
+    assert header == [
+        "full-path accuracy (%)",
+        "accuracy at level 1 (%)",
+        "accuracy at depth 1, Hier-COS's rule (%)",
+        "accuracy at depth 2, Hier-COS's rule (%)",
+        "full-path accuracy, Hier-COS's rule (%)",
+    ]
+    ce_cells = next(line for line in text.splitlines() if line.startswith("| ce_II |")).split("|")[3:-1]
+    assert [cell.strip() for cell in ce_cells[2:]] == ["–", "–", "–"]  # the authors' rule is Hier-COS's own
+    assert any("Hier-COS's rule (its authors' definition" in note for note in tables.HIERARCHY_NOTES)

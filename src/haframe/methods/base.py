@@ -62,6 +62,12 @@ class MethodClassifier(abc.ABC):
         """The classes this classifier predicts for samples of these leaves (the leaves)."""
         return leaf_labels
 
+    def level_hits(self, outputs: Any, leaf_labels: torch.Tensor) -> torch.Tensor | None:
+        """N x depth int8, where the method has a per-depth prediction rule of its own (Hier-COS's
+        level-wise subspaces): 1 where the sample's node at depth l + 1 is predicted, 0 where not,
+        -1 below a shallow leaf; None (the default) where it has none."""
+        return None
+
     def linear_weight(self) -> torch.Tensor | None:
         """The K x d matrix W with leaf logits = features W^T (+ a bias), when the prediction is
         linear in the features (the neural-collapse self-duality needs it); else None."""

@@ -13,6 +13,11 @@ depth is one contiguous block. A leaf c owns the subspace of its root-to-leaf pa
 - L_aux, per depth block a = |x|[block]: over samples with a node at that depth, the mean of
   sum_j |onehot_j - a_j / ||a|||; over samples whose leaf is shallower, the mean of sum_j a_j;
 - loss = L_KL + alpha * L_aux.
+Hier-COS's own per-depth prediction (its authors' level-wise and full-path accuracy, scored beside
+the project's own): at depth l, the node v whose subspace holds the largest norm of x, the
+subspace of v's ancestors, v and its descendants (theirs ``level_wise_projections`` with
+``fa = fd = True``), through the D x D incidence ``relatives``; the full path is right when every
+depth the sample's leaf reaches is.
 Fixes of the authors' code (its "pitfalls"): the first L_aux term runs whenever any sample has a
 node at the depth (theirs tests ``> 0``, skipping a depth whose valid labels are all 0), and
 ||a|| is bounded away from 0.
@@ -44,7 +49,9 @@ def subspace_structure(hierarchy: Hierarchy) -> dict[str, np.ndarray]:
 
     ``paths``: K x D, 1 where node d is on leaf k's path; ``depths``: D, each node's depth;
     ``level_labels``: K x L_max, the index within its depth block of the path's node at depth
-    l + 1, -100 below a shallow leaf; ``targets``: K x D, the KL target distributions.
+    l + 1, -100 below a shallow leaf; ``targets``: K x D, the KL target distributions;
+    ``relatives``: D x D, 1 where node u is an ancestor of node v, v itself or a descendant (u and
+    v share a root-to-leaf path).
     """
     names, depths = breadth_first_nodes(hierarchy)
     index = {name: i for i, name in enumerate(names)}
@@ -61,7 +68,8 @@ def subspace_structure(hierarchy: Hierarchy) -> dict[str, np.ndarray]:
         targets[k, nodes] = weights / weights.sum()
         for depth, node in enumerate(nodes, start=1):
             level_labels[k, depth - 1] = node - block_start[depth]
-    return {"paths": paths, "depths": depths, "level_labels": level_labels, "targets": targets}
+    relatives = (paths.T @ paths > 0).astype(np.float64)
+    return {"paths": paths, "depths": depths, "level_labels": level_labels, "targets": targets, "relatives": relatives}
 
 
 def depth_blocks(depths: np.ndarray) -> list[tuple[int, int]]:
@@ -111,6 +119,7 @@ class HierCOSClassifier(MethodClassifier):
         self.register_buffer("paths", torch.from_numpy(structure["paths"]).float(), persistent=False)
         self.register_buffer("kl_targets", torch.from_numpy(structure["targets"]).float(), persistent=False)
         self.register_buffer("level_labels", torch.from_numpy(structure["level_labels"]), persistent=False)
+        self.register_buffer("relatives", torch.from_numpy(structure["relatives"]).float(), persistent=False)
         self.blocks = depth_blocks(structure["depths"])
         self.alpha = alpha
 
@@ -131,6 +140,19 @@ class HierCOSClassifier(MethodClassifier):
     def class_scores(self, outputs: torch.Tensor) -> torch.Tensor:
         x = outputs.to(torch.promote_types(outputs.dtype, torch.float32))
         return ((x * x) @ self.paths.to(x.dtype).T).sqrt()
+
+    def level_hits(self, outputs: torch.Tensor, leaf_labels: torch.Tensor) -> torch.Tensor:
+        x = outputs.to(torch.promote_types(outputs.dtype, torch.float32))
+        squared_norms = (x * x) @ self.relatives.to(x.dtype)  # N x D: symmetric, so no transpose
+        labels = self.level_labels[leaf_labels]
+        hits = torch.stack(
+            [
+                squared_norms[:, start:end].argmax(dim=1) == labels[:, level]
+                for level, (start, end) in enumerate(self.blocks)
+            ],
+            dim=1,
+        ).to(torch.int8)
+        return torch.where(labels >= 0, hits, -1)
 
 
 class HierCOS(Method):

@@ -28,6 +28,7 @@ HEADERS = {
     "hops@20": "HOPS@20",
     "hops@5": "HOPS@5",
     "full_path_accuracy": "full-path accuracy (%)",
+    "hiercos_full_path_accuracy": "full-path accuracy, Hier-COS's rule (%)",
     "ece": "ECE (%)",
 }
 HIGHER_IS_BETTER = ("hops", "accuracy")  # metric names that contain one of these
@@ -47,26 +48,37 @@ HIERARCHY_NOTES = (
     "HOPS (Sani & Anand, CVPR 2026): how closely the whole ranking (HOPS) or its top 20 / top 5 "
     "follows the ideal order by hierarchical distance to the true class, 1 = ideal; HOPS@1 would "
     "be the top-1 accuracy",
-    "accuracy at level l: the argmax of the leaf probabilities summed into the level-l nodes of "
-    "the padded tree (level 0 = the leaves, so level 1 holds their parents); full-path accuracy: "
-    "right at every level; the same for every method",
+    "accuracy at level l (the project's definition, the same for every method): the argmax of the "
+    "leaf probabilities summed into the level-l nodes of the padded tree (level 0 = the leaves, so "
+    "level 1 holds their parents); full-path accuracy: right at every level",
+    "Hier-COS's rule (its authors' definition, util/hiercos_construction.py; Hier-COS rows only, what its "
+    "paper reports as level-wise accuracy and FPA): at depth d of the unpadded tree (1 = the root's "
+    "children), the node whose subspace (its ancestors, itself and its descendants) holds the largest "
+    "norm of the model's output, over the samples whose leaf reaches depth d; full path: right at "
+    "every depth the leaf reaches",
     "ECE: expected calibration error of the leaf distribution, 15 equal-width bins of the "
     "predicted class's probability",
 )
 
 
 def header(metric: str) -> str:
-    """A column's title; per-level accuracies are ``level<l>_accuracy`` (0 = the leaves)."""
+    """A column's title; per-level accuracies are ``level<l>_accuracy`` (0 = the leaves) and
+    Hier-COS's ``hiercos_depth<d>_accuracy`` (1 = the root's children)."""
     if metric.startswith("level") and metric.endswith("_accuracy"):
         return f"accuracy at level {metric[5:-9]} (%)"
+    if metric.startswith("hiercos_depth") and metric.endswith("_accuracy"):
+        return f"accuracy at depth {metric[13:-9]}, Hier-COS's rule (%)"
     return HEADERS[metric]
 
 
 def level_metrics(results: Sequence[dict]) -> list[str]:
     """The per-level accuracies the results hold, coarser levels after the leaves' (level 0 is
-    the top-1 accuracy, left out)."""
-    found = {key for result in results for key in result if key.startswith("level") and key.endswith("_accuracy")}
-    return sorted((key for key in found if key != "level0_accuracy"), key=lambda key: int(key[5:-9]))
+    the top-1 accuracy, left out), then Hier-COS's per-depth ones, shallowest first, and its full-path
+    accuracy (Hier-COS's rule: its columns last, beside each other)."""
+    found = {key for result in results for key in result if key.endswith("_accuracy")}
+    ours = sorted((k for k in found if k.startswith("level") and k != "level0_accuracy"), key=lambda k: int(k[5:-9]))
+    theirs = sorted((k for k in found if k.startswith("hiercos_depth")), key=lambda k: int(k[13:-9]))
+    return [*ours, *theirs, *(["hiercos_full_path_accuracy"] if "hiercos_full_path_accuracy" in found else [])]
 
 
 # --------------------------------------------------------------------------- rows
