@@ -38,15 +38,20 @@ def test_the_backbone_records_are_the_models():
 def test_gpu_hours_count_training_steps_and_forward_passes():
     run = run_of(epochs=2, nc_every=1)
     sizes = {"train": 100, "val": 10, "test": 20}
-    cost = dataset_cost("synthetic", [(run, True)], sizes, 9, data_mb=10, table=[rate("ce")])
-    trained, forward = 2 * 100, 2 * 10 + 2 * 100 + 20  # epochs x train; val per epoch, 2 collapse passes, the test
+    cost = dataset_cost("synthetic", [(run, ("val", "test"))], sizes, 9, data_mb=10, table=[rate("ce")])
+    # epochs x train; val per epoch, 2 collapse passes, the evaluation's scores of val and test
+    trained, forward = 2 * 100, 2 * 10 + 2 * 100 + 10 + 20
     assert cost.images_read == trained + forward
     assert cost.gpu_hours == pytest.approx((trained / 50 + forward / (FORWARD_SPEEDUP * 50)) / 3600)
     assert cost.gpu_name == "Test GPU" and cost.unmeasured == () and not cost.eager_for_compiled
     parameters, width = BACKBONES["tiny_cnn"].parameters, BACKBONES["tiny_cnn"].feature_width
-    assert cost.disk_gb == pytest.approx((10 * 2**20 + 16 * (parameters + 9 * (width + 9))) / 2**30)
-    unevaluated = dataset_cost("synthetic", [(run, False)], sizes, 9, data_mb=10, table=[rate("ce")])
-    assert unevaluated.images_read == trained + forward - 20
+    scores = (10 + 20) * (4 * 9 + 8)  # float32 per class and an int64 label, per image kept
+    assert cost.scores_gb == pytest.approx(scores / 2**30)
+    assert cost.disk_gb == pytest.approx((10 * 2**20 + 16 * (parameters + 9 * (width + 9)) + scores) / 2**30)
+    validation_only = dataset_cost("synthetic", [(run, ("val",))], sizes, 9, data_mb=10, table=[rate("ce")])
+    assert validation_only.images_read == cost.images_read and validation_only.scores_gb == pytest.approx(
+        10 * (4 * 9 + 8) / 2**30
+    )
 
 
 def test_a_method_without_a_rate_is_costed_at_ce_and_a_compiled_run_at_its_eager_rate():
@@ -61,7 +66,7 @@ def test_a_method_without_a_rate_is_costed_at_ce_and_a_compiled_run_at_its_eager
         == 60.0
     )
     cost = dataset_cost(
-        "synthetic", [(compiled, True), (run_of("ce", head="I"), True)], {"train": 1, "val": 1, "test": 1}, 9, 0, table
+        "synthetic", [(compiled, ()), (run_of("ce", head="I"), ())], {"train": 1, "val": 1, "test": 1}, 9, 0, table
     )
     assert cost.gpu_hours is None and cost.unmeasured == ("tiny_cnn type I fp32",) and cost.eager_for_compiled
 

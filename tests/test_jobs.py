@@ -31,7 +31,11 @@ def job_names(jobs: list[dict]) -> set[tuple]:
     return {
         (
             job["rule"],
-            tuple(sorted((key, str(job[key])) for key in ("dataset", "variant", "seed", "filename") if key in job)),
+            tuple(
+                sorted(
+                    (key, str(job[key])) for key in ("dataset", "variant", "seed", "chain", "filename") if key in job
+                )
+            ),
         )
         for job in jobs
     }

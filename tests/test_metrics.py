@@ -10,11 +10,12 @@ import torch
 from scipy import stats
 
 from haframe.assets import RunAssets
-from haframe.evaluate import scored_predictions
+from haframe.evaluate import chain_prediction
 from haframe.hierarchy import Hierarchy
 from haframe.methods.crm import RULE as CRM
 from haframe.methods.crm import expected_distance
 from haframe.metrics import mean_ci, metrics, rank_by_score
+from haframe.score import score
 
 # K = 4: root -> A -> {0, 1}, root -> B -> {2, 3}; H = 2
 D4 = np.array(
@@ -256,42 +257,35 @@ def test_mean_ci_small_sample_rule_no_ci_below_three():
     assert mean_ci([10.0, 12.0, 14.0])["ci"] is not None
 
 
-def test_scored_predictions_with_crm():
+def test_a_crm_chain_ranks_by_the_expected_distance_and_scores_its_ranking():
     N, K = 50, 8
     tree = random_tree(K, 3)
     D = tree.distance_matrix()
     rng = np.random.default_rng(1)
     logits = rng.normal(size=(N, K))
     targets = rng.integers(0, K, N)
-    out = scored_predictions(logits, targets, assets_of(tree), ["crm"])
-    assert set(out) >= {"ranked", "ranked_crm", "targets", "metrics"}
-    assert out["ranked"].shape == (N, K)  # k = min(20, K)
-    assert out["ranked_crm"].shape == (N, K)
-    np.testing.assert_array_equal(out["ranked"], rank_by_score(logits, K))
     probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
-    np.testing.assert_array_equal(out["ranked_crm"], crm_rank(probs, tree, K))
-    m = out["metrics"]
-    assert m["n_test"] == N and "n" not in m
-    base = metrics(out["ranked"], targets, D)
+    m, crm_scores = chain_prediction("crm", logits, probs, targets, assets_of(tree))
+    ranked = rank_by_score(crm_scores, K)
+    np.testing.assert_array_equal(ranked, crm_rank(probs, tree, K))
+    assert m["n_test"] == N and "n" not in m and m["ranked_by"] == CRM.ranked_by
+    expected = metrics(ranked, targets, D)
     for key in ("top1_error", "mistake_severity", "ahd@1", "ahd@5"):
-        assert m[key] == pytest.approx(base[key])
-    assert "ahd@20" not in m
-    crm = m["crm"]
-    assert crm["n_test"] == N and "n" not in crm
-    crm_expected = metrics(out["ranked_crm"], targets, D)
-    for key in ("top1_error", "ahd@1", "ahd@5"):
-        assert crm[key] == pytest.approx(crm_expected[key])
+        assert m[key] == pytest.approx(expected[key])
+    assert "ahd@20" not in m  # K = 8 < 20
 
 
-def test_scored_predictions_without_crm_and_wide():
+def test_score_gives_the_metrics_of_the_ranking_and_each_chain():
     N, K = 40, 30
     tree = random_tree(K, 4)
     D = tree.distance_matrix()
     rng = np.random.default_rng(2)
     logits = rng.normal(size=(N, K))
     targets = rng.integers(0, K, N)
-    out = scored_predictions(logits, targets, assets_of(tree), [])
-    assert "ranked_crm" not in out and "crm" not in out["metrics"]
-    assert out["ranked"].shape == (N, 20)
-    assert out["metrics"]["n_test"] == N
-    assert out["metrics"]["ahd@20"] == pytest.approx(brute_force_metrics(out["ranked"], targets, D)["ahd@20"])
+    result = score(logits, targets, tree, posthoc=["crm"])
+    ranked = rank_by_score(logits, 20)
+    assert result["n_test"] == N
+    assert result["ahd@20"] == pytest.approx(brute_force_metrics(ranked, targets, D)["ahd@20"])
+    assert result["top1_error"] == pytest.approx(metrics(ranked, targets, D)["top1_error"])
+    probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+    assert result["crm"]["top1_error"] == pytest.approx(metrics(crm_rank(probs, tree, 20), targets, D)["top1_error"])

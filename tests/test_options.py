@@ -254,9 +254,11 @@ def test_the_enums_left_in_the_schema_are_the_registries():
             for value in node:
                 yield from enums(value, path)
 
-    # beside those two, only the common sections' own enums (hierarchy format, class order, frame solver)
+    # beside those two, only the common sections' own enums (hierarchy format, class order, frame
+    # solver, the scores a run keeps)
     assert sorted(enums(SCHEMA)) == sorted(
         [
+            ".properties.scores",
             ".definitions.variant.properties.head",
             ".properties.datasets.additionalProperties.properties.kind",
             ".properties.datasets.additionalProperties.properties.hierarchy.properties.format",

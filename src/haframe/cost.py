@@ -88,12 +88,19 @@ class RunImages:
         return self.trained + self.forward
 
 
-def images_of(run: RunSpec, sizes: Mapping[str, int], evaluated: bool) -> RunImages:
+def images_of(run: RunSpec, sizes: Mapping[str, int]) -> RunImages:
+    """Training steps; forward passes: validation every epoch, the neural-collapse passes, and
+    the evaluation's scores of the validation and test splits (every run, auxiliary ones too)."""
     training = run.training
     epochs = training.epochs
     collapse_passes = len(set(range(training.nc_every, epochs + 1, training.nc_every)) | {epochs})
-    forward = epochs * sizes["val"] + collapse_passes * sizes["train"] + (sizes["test"] if evaluated else 0)
+    forward = (epochs + 1) * sizes["val"] + collapse_passes * sizes["train"] + sizes["test"]
     return RunImages(trained=epochs * sizes["train"], forward=forward)
+
+
+def scores_bytes(splits: Iterable[str], sizes: Mapping[str, int], classes: int) -> int:
+    """The saved scores of the ``splits`` a run keeps: float32 per image and class, an int64 label."""
+    return sum(sizes[split] * (4 * classes + 8) for split in splits)
 
 
 @dataclass(frozen=True)
@@ -104,30 +111,33 @@ class DatasetCost:
     gpu_hours: float | None  # None: some run has no measured rate (``unmeasured``) or sizes unknown
     unmeasured: tuple[str, ...]  # "backbone head precision ..." settings without a measured GPU rate
     eager_for_compiled: bool  # some compiled run was costed at its eager rate
-    disk_gb: float
+    disk_gb: float  # data, checkpoints and saved scores
+    scores_gb: float | None  # the saved scores (None: split sizes unknown before preparation)
     gpu_name: str | None  # the device the rates were measured on
 
 
 def dataset_cost(
     dataset: str,
-    runs: Iterable[tuple[RunSpec, bool]],
+    runs: Iterable[tuple[RunSpec, Sequence[str]]],
     sizes: Mapping[str, int] | None,
     num_classes: int | None,
     data_mb: float,
     table: Sequence[Throughput],
 ) -> DatasetCost:
-    """``runs``: every training run of the dataset with whether it is evaluated; ``data_mb``:
-    its downloads, extractions and prepared files."""
+    """``runs``: every training run of the dataset with the splits whose scores it keeps;
+    ``data_mb``: its downloads, extractions and prepared files."""
     runs = list(runs)
-    images, seconds, unmeasured, names, checkpoint_bytes, eager_for_compiled = 0, 0.0, [], set(), 0, False
-    for run, evaluated in runs:
+    images, seconds, unmeasured, names, eager_for_compiled = 0, 0.0, [], set(), False
+    checkpoint_bytes, kept_scores = 0, 0
+    for run, kept in runs:
         record = backbone(run.training.backbone)  # its parameters and feature width (tests/test_cost.py checks them)
         parameters, width = record.parameters, record.feature_width
         classes = num_classes or 0
         checkpoint_bytes += 4 * PARAMETER_COPIES * (parameters + classes * (width + classes))  # head: at most d = K
         if sizes is None:
             continue
-        read = images_of(run, sizes, evaluated)
+        kept_scores += scores_bytes(kept, sizes, classes)  # an auxiliary model's fewer classes: at most K
+        read = images_of(run, sizes)
         images += read.total
         rate = rate_for(run, table)
         t = run.training
@@ -147,7 +157,8 @@ def dataset_cost(
         gpu_hours=seconds / 3600 if known else None,
         unmeasured=tuple(sorted(set(unmeasured))),
         eager_for_compiled=eager_for_compiled,
-        disk_gb=(data_mb * 2**20 + checkpoint_bytes) / 2**30,
+        disk_gb=(data_mb * 2**20 + checkpoint_bytes + kept_scores) / 2**30,
+        scores_gb=kept_scores / 2**30 if sizes is not None else None,
         gpu_name=", ".join(sorted(names)) or None,
     )
 

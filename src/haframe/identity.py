@@ -8,7 +8,7 @@ are those params, as plain values with their mapping keys sorted (Snakemake reco
 ``repr`` of each param value; a dict's repr follows its insertion order):
 
 - ``training_record``: the train job's, what determines the trained weights;
-- ``evaluation_record``: the evaluate job's, the post-hoc chains to score and how;
+- ``evaluation_record``: the evaluate job's, the settings its scores depend on;
 - ``data_options``: the preparation's, the keys of a dataset's section its kind reads.
 
 (The hierarchy and frame rules' params are single values already. The report rules' follow
@@ -20,9 +20,10 @@ resources and post-hoc chains, which it records in the checkpoint) gets the rest
 ``Untracked`` mapping, which Snakemake does not record.
 
 Upgrades: a job finished by an earlier version of the workflow was recorded with the params of
-that version. ``training_params``, ``evaluation_params`` and ``data_params`` keep those while
-they describe the same result (see each), so that an upgrade reruns nothing that would come out
-the same; a job run again records the current form.
+that version. ``training_params`` and ``data_params`` keep those while they describe the same
+result (see each), so that an upgrade reruns nothing that would come out the same; a job run
+again records the current form. (A study evaluated before the scores were kept evaluates each
+run once more: its scores did not exist.)
 
 Torch-free; the method registry, which ``training_record`` reads, brings torch when first used.
 """
@@ -32,10 +33,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from .fileio import read_json
 from .runs import RESOURCE_FIELDS, ConfigError, RunSpec
 
 
@@ -89,9 +88,9 @@ def training_record(run: RunSpec) -> dict:
 
 
 def evaluation_record(run: RunSpec) -> dict:
-    """What the evaluate job scores besides the checkpoint: the post-hoc chains (in config order:
-    the order of their predictions) and the evaluation settings."""
-    return canonical({"chains": list(run.posthoc), "evaluation": dataclasses.asdict(run.evaluation)})
+    """What the evaluate job's scores depend on besides the checkpoint: the evaluation settings.
+    (The post-hoc chains are the assemble job's param: adding one re-reads saved scores.)"""
+    return canonical(dataclasses.asdict(run.evaluation))
 
 
 def data_options(section: Mapping[str, Any], options: Sequence[str]) -> dict:
@@ -116,20 +115,6 @@ def training_params(run: RunSpec, recorded: Sequence[str] | None) -> dict:
             continue
         if same:
             return value
-    return record
-
-
-def evaluation_params(run: RunSpec, recorded: Sequence[str] | None, metrics_file: str | Path) -> Mapping[str, Any]:
-    """The evaluate job's param: ``evaluation_record(run)``, Untracked if the run's finished job
-    was recorded without params (the evaluate rule had none: it scored the chains recorded in
-    the checkpoint) and its ``metrics_file`` holds the same chains and ``drop_last``. (The batch
-    size is part of the training record: changing it retrains, which re-evaluates.)"""
-    record = evaluation_record(run)
-    if recorded == [] and Path(metrics_file).is_file():
-        metrics = read_json(metrics_file)
-        chains = sorted(key for key, value in metrics.items() if isinstance(value, dict))
-        if chains == sorted(record["chains"]) and metrics.get("drop_last") == record["evaluation"]["drop_last"]:
-            return Untracked(record)
     return record
 
 

@@ -18,15 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .assets import FRAME_FILES, HIERARCHY_FILES
+from .evaluate import SCORE_SPLITS
 from .identity import (
     Untracked,
     data_options,
     data_params,
-    evaluation_params,
     evaluation_record,
     training_params,
     training_record,
 )
+from .methods import posthoc_chain
 from .models.records import WEIGHTS
 from .runs import RunSpec
 
@@ -49,6 +50,8 @@ RUN_FILES = {
     "history": "history.csv",
     "nc": "nc.csv",
     "config": "config.yaml",
+    "scores_val": "scores/val.npz",
+    "scores_test": "scores/test.npz",
     "metrics": "metrics.json",
     "predictions": "predictions.npz",
     "mlflow": "mlflow.json",
@@ -74,6 +77,11 @@ class Layout:
         """A run's file by its key in RUN_FILES (``run`` None: the pattern)."""
         directory = self.run_dir(run.dataset, run.variant, run.seed) if run else self.run_dir()
         return f"{directory}/{RUN_FILES[name]}"
+
+    def chain_file(self, suffix: str, run: RunSpec | None = None, chain: str = "{chain}") -> str:
+        """A post-hoc chain's metrics (``json``) or test ranking (``npz``) of a run."""
+        directory = self.run_dir(run.dataset, run.variant, run.seed) if run else self.run_dir()
+        return f"{directory}/posthoc/{chain}.{suffix}"
 
     def hierarchy_file(self, name: str, dataset: str = "{dataset}") -> str:
         return f"{self.results}/{dataset}/hierarchy/{HIERARCHY_FILES[name]}"
@@ -153,14 +161,15 @@ class Job:
         return job_key(self.rule, self.wildcards)
 
     def to_json(self) -> dict:
-        """``rule``, ``dataset``, ``variant``, ``seed`` (when the job has them), ``params`` and
+        """``rule``, ``dataset``, ``variant``, ``seed``, ``chain`` (when the job has them), ``params`` and
         ``outputs``, as ``python -m haframe.study jobs`` prints them."""
         record: dict[str, Any] = {"rule": self.rule}
         for name in ("dataset", "variant", "seed"):
             if name in self.wildcards:
                 record[name] = int(self.wildcards[name]) if name == "seed" else self.wildcards[name]
-        if "filename" in self.wildcards:
-            record["filename"] = self.wildcards["filename"]
+        for name in ("chain", "filename"):
+            if name in self.wildcards:
+                record[name] = self.wildcards[name]
         return {**record, "params": _plain(self.params), "outputs": list(self.outputs)}
 
 
@@ -293,7 +302,7 @@ def kept_params(study: Study, job: Job, recorded: Recorded) -> Mapping[str, Any]
     upgrade reruns nothing that would come out the same (haframe.identity). ``recorded``: the
     reprs Snakemake recorded for the job that wrote a file, None when none; it is asked only
     when the workflow runs (Snakemake's records are read as the DAG is built)."""
-    if job.rule not in ("train", "evaluate", "prepare_synthetic", "prepare_dataset"):
+    if job.rule not in ("train", "prepare_synthetic", "prepare_dataset"):
         return job.params
     record = recorded(job.outputs[0])
     if record is None:  # not run yet: the table's params as they are
@@ -301,9 +310,6 @@ def kept_params(study: Study, job: Job, recorded: Recorded) -> Mapping[str, Any]
     if job.rule == "train":
         run = study.run(job.wildcards["dataset"], job.wildcards["variant"], int(job.wildcards["seed"]))
         return {**job.params, "identity": training_params(run, record)}
-    if job.rule == "evaluate":
-        run = study.run(job.wildcards["dataset"], job.wildcards["variant"], int(job.wildcards["seed"]))
-        return {**job.params, "evaluation": evaluation_params(run, record, job.outputs[0])}
     dataset = job.wildcards["dataset"]
     return {**job.params, "options": data_params(study.dataset(dataset), study.kind(dataset).options, record)}
 
@@ -476,15 +482,18 @@ def run_assets(layout: Layout, dataset: str) -> dict[str, str]:
 
 
 def _run_jobs(study: Study, layout: Layout, run: RunSpec, settings: Mapping[str, Any]) -> list[Job]:
-    """A run's train and import jobs, and its evaluation unless it is an auxiliary model. The
-    train job's ``identity`` is what determines the weights (its rerun trigger); ``run``, the
-    whole RunSpec it trains and records, is Untracked (haframe.identity)."""
+    """A run's jobs: train; evaluate (the one that loads the model: its validation and test
+    scores, an auxiliary model's too); for a variant, one posthoc job per post-hoc chain and
+    assemble_metrics, which read the saved scores only; import. The train job's ``identity`` is
+    what determines the weights (its rerun trigger); ``run``, the whole RunSpec it trains and
+    records, is Untracked (haframe.identity)."""
     wildcards = {"dataset": run.dataset, "variant": run.variant, "seed": str(run.seed)}
     training = run.training
     resources = {"threads": training.threads + training.workers, "gpu": 0 if training.device == "cpu" else 1}
     assets = run_assets(layout, run.dataset)
     meta = layout.data_file("meta.json", run.dataset)
     weights = {"weights": weights_file(layout, training.pretrained)} if training.pretrained else {}
+    scores = {f"scores_{split}": layout.run_file(f"scores_{split}", run) for split in SCORE_SPLITS}
     jobs = [
         Job(
             "train",
@@ -497,25 +506,19 @@ def _run_jobs(study: Study, layout: Layout, run: RunSpec, settings: Mapping[str,
                 "resume_dir": f"{layout.run_dir(run.dataset, run.variant, run.seed)}/resume",
             },
             resources=resources,
-        )
+        ),
+        Job(
+            "evaluate_trial" if run.trial else "evaluate",  # a trial keeps its test scores only until used
+            wildcards,
+            inputs={**assets, "checkpoint": layout.run_file("checkpoint", run), "meta": meta},
+            outputs=tuple(scores.values()),
+            resources=resources,
+            params={"evaluation": evaluation_record(run)},
+        ),
     ]
     tracked = {name: layout.run_file(name, run) for name in ("config", "history", "nc")}
-    evaluated = run.variant in study.config["variants"]
-    if evaluated:
-        auxiliary = {
-            f"auxiliary_{name}": layout.run_file("checkpoint", aux)
-            for name, aux in study.auxiliary_runs_of(run).items()
-        }
-        jobs.append(
-            Job(
-                "evaluate",
-                wildcards,
-                inputs={**assets, **auxiliary, "checkpoint": layout.run_file("checkpoint", run), "meta": meta},
-                outputs=(layout.run_file("metrics", run), layout.run_file("predictions", run)),
-                resources=resources,
-                params={"evaluation": evaluation_record(run)},
-            )
-        )
+    if run.variant in study.config["variants"]:
+        jobs += _scoring_jobs(study, layout, run, scores)
         tracked["metrics"] = layout.run_file("metrics", run)
     jobs.append(
         Job(
@@ -524,6 +527,49 @@ def _run_jobs(study: Study, layout: Layout, run: RunSpec, settings: Mapping[str,
             inputs=tracked,
             outputs=(layout.run_file("mlflow", run),),
             params={"tracking_uri": settings["tracking_uri"], "experiment": study.name},
+        )
+    )
+    return jobs
+
+
+def _scoring_jobs(study: Study, layout: Layout, run: RunSpec, scores: Mapping[str, str]) -> list[Job]:
+    """A variant's posthoc job per chain and its assemble_metrics job (CPU, one thread: they
+    read saved scores)."""
+    wildcards = {"dataset": run.dataset, "variant": run.variant, "seed": str(run.seed)}
+    assets = run_assets(layout, run.dataset)
+    light = {"threads": 1, "gpu": 0}
+    auxiliary_runs = study.auxiliary_runs_of(run)
+    jobs, chains = [], {}
+    for chain in run.posthoc:
+        helpers = {rule.auxiliary.name for rule in posthoc_chain(chain) if rule.auxiliary}
+        helper_scores = {
+            f"auxiliary_{name}_{split}": layout.run_file(f"scores_{split}", auxiliary_runs[name])
+            for name in sorted(helpers)
+            for split in SCORE_SPLITS
+        }
+        chains[chain] = (layout.chain_file("json", run, chain), layout.chain_file("npz", run, chain))
+        jobs.append(
+            Job(
+                "posthoc",
+                {**wildcards, "chain": chain},
+                inputs={**assets, **scores, **helper_scores},
+                outputs=chains[chain],
+                resources=light,
+            )
+        )
+    chain_inputs = {
+        f"chain_{i}_{suffix}": path
+        for i, files in enumerate(chains.values())
+        for suffix, path in zip(("json", "npz"), files)
+    }
+    jobs.append(
+        Job(
+            "assemble_metrics",
+            wildcards,
+            inputs={**assets, **scores, **chain_inputs},
+            outputs=(layout.run_file("metrics", run), layout.run_file("predictions", run)),
+            resources=light,
+            params={"chains": list(run.posthoc)},
         )
     )
     return jobs

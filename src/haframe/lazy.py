@@ -21,9 +21,9 @@ class LazyModule:
         self._name = name
 
     def __getattr__(self, attribute: str) -> Any:
-        return getattr(self.load(), attribute)
+        return getattr(self._import(), attribute)
 
-    def load(self) -> ModuleType:
+    def _import(self) -> ModuleType:
         return importlib.import_module(self._name)
 
     def __repr__(self) -> str:

@@ -195,6 +195,11 @@ class Study:
         """The variants' runs of a dataset (what the tables report)."""
         return [self.run(dataset, v, s) for v in self.variants(dataset) for s in self.seeds(dataset, v)]
 
+    def kept_scores(self, trial: bool) -> tuple[str, ...]:
+        """The splits whose saved scores a run keeps (``scores``; a trial's: validation at most)."""
+        kept = {"all": ("val", "test"), "validation": ("val",), "none": ()}[self.config.get("scores", "all")]
+        return tuple(split for split in kept if split == "val") if trial else kept
+
     def training_runs(self, dataset: str) -> list[RunSpec]:
         """Every run to train on a dataset: the variants' and the auxiliary models' they need."""
         return self.runs(dataset) + list(self._auxiliary_runs(dataset).values())

@@ -13,14 +13,13 @@ from .study import Study
 def study_cost(study: Study, dataset: str, throughput: Sequence[Throughput]) -> DatasetCost:
     """The dataset's images read, GPU-hours and disk (haframe.cost) from the study's runs."""
     kind, section = study.kind(dataset), study.dataset(dataset)
-    evaluated = set(study.runs(dataset))
     sources = kind.sources_for(section.get("sources"))
     data_mb = study.prepared_disk_mb(dataset) + sum(
         3 * source.disk_mb for source in sources.values()
     )  # download + extraction (2x)
     return dataset_cost(
         dataset,
-        [(run, run in evaluated) for run in study.training_runs(dataset)],
+        [(run, study.kept_scores(run.trial is not None)) for run in study.training_runs(dataset)],
         study.split_sizes(dataset),
         section.get("classes"),
         data_mb,
@@ -81,6 +80,13 @@ def study_summary(
             else ""
         )
         + (f"; no rate measured for {', '.join(sorted(unmeasured))}" if unmeasured else "")
+    )
+    kept = [c.scores_gb for c in costs if c.scores_gb is not None]
+    lines.append(
+        f"  disk GB: data, checkpoints and the runs' saved class scores (scores: {study.config.get('scores', 'all')}"
+        + (f"; {format_gb(sum(kept))} GB of scores" if kept else "")
+        + ("; the trials keep their validation scores at most" if study.protocol.tuned else "")
+        + ")"
     )
     lines += _protocol_lines(study, costs)
     if unavailable:

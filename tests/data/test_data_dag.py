@@ -39,7 +39,8 @@ def test_dry_run_lists_the_whole_study(tmp_path):
     assert counts["download_weights"] == "2"  # torchvision IMAGENET1K_V1 and PASS MoCo-v2
     # the 15 variants x 4 datasets x 5 seeds, the two wide-head runs, HiE's coarse model per (dataset, seed, head)
     assert counts["train"] == counts["import_run"] == str(4 * 15 * 5 + 2 + 4 * 5 * 2)
-    assert counts["evaluate"] == str(4 * 15 * 5 + 2)  # a coarse model is evaluated inside the runs it amends
+    assert counts["evaluate"] == counts["train"]  # every model's scores, the coarse ones' too (HiE reads them)
+    assert counts["assemble_metrics"] == str(4 * 15 * 5 + 2)
     assert counts["report_dataset"] == "4"
     trained = re.findall(
         r"^rule train:.*?wildcards: dataset=(\w+), variant=(\w+), seed=(\d)", result.stdout, flags=re.M | re.S
@@ -60,8 +61,9 @@ def test_without_imagenet_the_study_runs_without_tiered_and_says_so(tmp_path):
     assert len(summary) <= 25, summary  # one screen, at the very end
     rows = {line.split()[0]: line for line in summary if line.startswith("  ") and line.split()}
     assert "not run: the ImageNet ILSVRC-2012 files are not set" in rows["tiered_imagenet"]
-    # 75 variant runs + 10 coarse models, each 100 epochs of train + val and 20 collapse passes; 75 test passes
-    assert rows["cifar100"].split()[-4:-2] == ["85", f"{85 * (100 * 50_000 + 20 * 45_000) + 75 * 10_000:,}"]
+    # 75 variant runs + 10 coarse models, each 100 epochs of train + val, 20 collapse passes and its scores
+    # of val and test
+    assert rows["cifar100"].split()[-4:-2] == ["85", f"{85 * (100 * 50_000 + 20 * 45_000 + 5_000 + 10_000):,}"]
     gpu_hours, disk = rows["cifar100"].split()[-2:]
     assert float(gpu_hours) > 0 and float(disk) > 0  # haframe.cost, tested in test_cost.py
     assert "at the model's measured rate on one NVIDIA H100 80GB HBM3 (bench/throughput.csv" in output

@@ -1,9 +1,11 @@
-"""An upgrade as a user meets it: the tiny study finished by the previous commit's code, then this
-commit's `snakemake -n` in the same working directory lists no job. On that study, with this
-commit's code, what must not rerun anything does not (the config re-saved with its keys in
-another order, other resources, an edited rule script), and what changes a result reruns just
-the jobs it changes (a new post-hoc chain: its evaluation and the auxiliary model it needs, no
-retraining; a new learning rate: every training). haframe.identity, profiles/default."""
+"""An upgrade as a user meets it: the tiny study finished by an earlier commit's code, then this
+commit's `snakemake -n` in the same working directory: nothing trains or prepares; each run is
+evaluated once more, because its scores were not kept then, and its metrics come out as before.
+On the upgraded study, what must not rerun anything does not (the config re-saved with its keys
+in another order, other resources, an edited rule script), and what changes a result reruns just
+the jobs it changes (a new post-hoc chain: its posthoc job on the saved scores and the auxiliary
+model it needs, no variant's model loaded; a new learning rate: every training).
+haframe.identity, profiles/default."""
 
 import json
 import re
@@ -67,14 +69,24 @@ def upgraded(finished_before, tmp_path_factory) -> Path:
     return workdir
 
 
-def test_this_commit_lists_no_job_for_a_study_the_previous_one_finished(finished_before):
-    """Nothing that trains, evaluates, prepares or imports a run: only the report, whose tables
-    gained columns since (the significance against CE: report.primary_metrics)."""
-    assert set(dry_run(finished_before, study_config())) == REPORT_RULES
+def test_an_upgrade_trains_and_prepares_nothing_and_scores_each_run_once(finished_before):
+    """A study evaluated before the runs' scores were kept evaluates each run once more (its
+    scores did not exist), then re-reads them for its chains and metrics, re-imports and reports;
+    nothing trains, prepares or builds a hierarchy or frame."""
+    jobs = dry_run(finished_before, study_config())
+    assert set(jobs) == REPORT_RULES | {"evaluate", "posthoc", "assemble_metrics", "import_run"}
+    assert jobs["evaluate"] == jobs["assemble_metrics"] == sorted(RUNS)
 
 
-def test_once_upgraded_nothing_is_left_to_do(upgraded):
+def test_once_upgraded_nothing_is_left_to_do_and_the_metrics_are_those_of_before(finished_before, upgraded):
     assert dry_run(upgraded, study_config()) == {}
+    for run in RUNS:
+        before, after = (
+            json.loads((w / f"results/tiny/synthetic/runs/{run}/metrics.json").read_text())
+            for w in (finished_before, upgraded)
+        )
+        for key, value in before.items():  # the earlier code's metrics, from the saved scores
+            assert after[key] == value, (run, key)
 
 
 def resaved(value, keep: tuple[str, ...], ordered: bool = False):
@@ -112,10 +124,11 @@ def test_a_new_post_hoc_chain_evaluates_without_retraining(upgraded, tmp_path):
     config["variants"]["ce_II"]["posthoc"] = ["crm", "hie"]  # hie needs an auxiliary model: hie_coarse_II
     config["variants"]["haframe"]["posthoc"] = ["crm"]
     jobs = dry_run(upgraded, config)
-    assert jobs["train"] == ["hie_coarse_II/seed0"]
-    assert jobs["evaluate"] == ["ce_II/seed0", "haframe/seed0"]
+    assert jobs["train"] == jobs["evaluate"] == ["hie_coarse_II/seed0"]  # no variant's model is loaded
+    assert jobs["posthoc"] == ["ce_II/seed0", "haframe/seed0"]  # ce_II's hie, haframe's crm: from saved scores
+    assert jobs["assemble_metrics"] == ["ce_II/seed0", "haframe/seed0"]
     assert not {"prepare_synthetic", "parse_hierarchy", "solve_frame"} & set(jobs)
-    # run: the evaluations score the new chains; afterwards nothing is left to do
+    # run: the new chains re-rank the saved scores; afterwards nothing is left to do
     workdir = tmp_path / "study"
     shutil.copytree(upgraded, workdir, symlinks=True)
     targets = [f"results/tiny/synthetic/runs/{run}/metrics.json" for run in ("ce_II/seed0", "haframe/seed0")]

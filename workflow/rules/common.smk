@@ -1,6 +1,7 @@
 # The compiled study (haframe.study.Study.compile: every job with its resolved parameters and
 # files) and the few functions through which the rule files read it.
 import atexit
+import re
 import sys
 from pathlib import Path
 
@@ -47,10 +48,27 @@ ENV_TORCH = "../../envs/torch.yaml"  # prepare, train, evaluate
 THROUGHPUT_TABLE = Path(workflow.basedir).parent / "bench" / "throughput.csv"
 
 
+def scores_file(split, trial):
+    """A split's scores: kept, or temp() (deleted once the chains and metrics read them) where
+    the study's `scores` setting does not keep them."""
+    path = LAYOUT.run_file(f"scores_{split}")
+    return path if split in STUDY.kept_scores(trial) else temp(path)
+
+
+def seeds_of(rule):
+    """A pattern of the seeds of the rule's jobs: the evaluate rules split the runs by seed
+    (a tuned protocol's trials keep fewer scores: rules/evaluate.smk)."""
+    return "|".join(sorted({job.wildcards["seed"] for job in TABLE.of(rule)})) or "^$"
+
+
 wildcard_constraints:
     dataset="|".join(STUDY.datasets),
     variant="|".join([*config["variants"], *STUDY.auxiliary_variants()]),
     seed=r"\d+",
+    chain="|".join(
+        sorted({re.escape(job.wildcards["chain"]) for job in TABLE.of("posthoc")})
+    )
+    or "^$",
 
 
 def job(rule):

@@ -129,6 +129,11 @@ class Method(abc.ABC):
         """The width the head must produce for this method's classifier by default (K)."""
         return assets.num_classes
 
+    def class_names(self, assets: RunAssets) -> list[str]:
+        """The classes its scores rank, in their order: the leaves, but for an auxiliary model
+        that predicts other classes."""
+        return list(assets.hierarchy.classes)
+
     def tree_problems(self, run: RunSpec, tree: TreeShape) -> dict[str, str]:
         """{key: what is wrong} for the run's values that a dataset with this tree cannot take
         (key: a parameter's name, or ``training.<field>``); only what ``tree`` tells is checked.

@@ -55,6 +55,9 @@ class CoarseCrossEntropy(Method):
         _, parent_of_leaf = assets.hierarchy.parents()
         return ParentClassifier(dim, torch.from_numpy(parent_of_leaf))
 
+    def class_names(self, assets) -> list[str]:
+        return list(assets.hierarchy.parents()[0])
+
 
 def hie_combine(
     fine_log_probabilities: np.ndarray, coarse_log_probabilities: np.ndarray, parent_of_leaf: np.ndarray
