@@ -36,7 +36,7 @@ from .metrics import (
     metrics,
     rank_by_score,
 )
-from .runs import Evaluation, RunSpec
+from .runs import Control, Evaluation, RunSpec, typed
 
 torch = lazy.module("torch")
 
@@ -60,6 +60,12 @@ class Scores:
     @property
     def run(self) -> RunSpec:
         return RunSpec.from_dict(self.record["run"])
+
+    @property
+    def control(self) -> Control | None:
+        """The run's control (the rules read its shuffled tree), without rebuilding the run."""
+        control = self.record["run"].get("control")
+        return typed(Control, control, "run.control") if control else None
 
     def save(self, path: str | Path) -> None:
         hits = {} if self.level_hits is None else {"level_hits": self.level_hits}
@@ -169,7 +175,7 @@ def apply_chain(
             leaf_probabilities(scored.scores),
             scored.targets,
             assets,
-            rule_assets=assets.for_model(scored.run.control),
+            rule_assets=assets.for_model(scored.control),
             auxiliary=helpers,
         )
         out[split] = {"metrics": metrics, "ranked": rank_by_score(chain_scores, min(TOP_K, assets.num_classes))}

@@ -5,6 +5,7 @@ worker) builds it once."""
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,7 @@ def test_every_stage_leaves_its_files(tiny_study):
         "data/test.npz",
     ):
         assert (results / "synthetic" / name).is_file(), name
+    chains = {name: spec.get("posthoc") or [] for name, spec in tiny_study_config()["variants"].items()}
     for variant in VARIANTS:
         for seed in SEEDS:
             run = results / f"synthetic/runs/{variant}/seed{seed}"
@@ -47,10 +49,13 @@ def test_every_stage_leaves_its_files(tiny_study):
                 "config.yaml",
                 "history.csv",
                 "nc.csv",
+                "scores/val.npz",
+                "scores/test.npz",
                 "metrics.json",
                 "predictions.npz",
                 "checkpoint.pt",
                 "mlflow.json",
+                *(f"posthoc/{chain}.{suffix}" for chain in chains[variant] for suffix in ("json", "npz")),
             ):
                 assert (run / name).is_file(), run / name
             assert (run / "resume" / "state.pt").is_file()
@@ -184,6 +189,32 @@ def test_second_invocation_runs_nothing_and_adds_no_run(tiny_study):
     assert "Nothing to be done" in result.stdout + result.stderr
     _, after = mlflow_runs(tiny_study, active_only=False)
     assert len(after) == len(before)
+
+
+def test_a_deleted_chain_is_recomputed_from_the_saved_scores_without_a_model(tiny_study, tmp_path):
+    """A CRM chain's metrics deleted (its file and the run's metrics.json) and asked for again:
+    the rerun re-reads the saved scores and loads no model; so does recomputing every chain
+    (`--forcerun posthoc`). (Snakemake rebuilds a missing file only when asked for it or for
+    something newer that needs it.)"""
+    workdir = tmp_path / "study"
+    shutil.copytree(tiny_study, workdir, symlinks=True)
+    before = {variant: metrics_of(workdir, variant, 0) for variant in ("ce_I", "ce_II")}
+    for variant in before:
+        run = workdir / f"results/tiny/synthetic/runs/{variant}/seed0"
+        (run / "posthoc/crm.json").unlink()
+        (run / "metrics.json").unlink()
+
+    def planned(*args: str) -> list[tuple[str, str]]:
+        """(rule, variant) of every job of a run the dry run lists."""
+        plan = run_snakemake(workdir, tiny_study_config(), "--dry-run", *args).stdout
+        jobs = re.findall(r"^(?:local)?rule (\w+):\n((?: {4}.*\n?)*)", plan, flags=re.M)
+        return [(rule, run[1]) for rule, body in jobs if (run := re.search(r"wildcards: .*variant=(\w+)", body))]
+
+    targets = [f"results/tiny/synthetic/runs/{variant}/seed0/metrics.json" for variant in before]
+    assert sorted(planned(*targets)) == sorted((rule, v) for rule in ("posthoc", "assemble_metrics") for v in before)
+    run_snakemake(workdir, tiny_study_config(), *targets)
+    assert {variant: metrics_of(workdir, variant, 0) for variant in before} == before
+    assert {rule for rule, _ in planned("--forcerun", "posthoc")} == {"posthoc", "assemble_metrics", "import_run"}
 
 
 def test_forced_rerun_replaces_its_run_with_identical_numbers(tiny_study):
