@@ -9,7 +9,7 @@ from conftest import REPO, tiny_config
 
 from haframe.data.kinds import KINDS
 from haframe.runs import ConfigError, RunSpec
-from haframe.study import Study, schema_errors
+from haframe.study import Study, load_config, schema_errors
 
 STUDY = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
@@ -184,7 +184,7 @@ def refused(mutate) -> str:
             lambda c: c["datasets"].update(mine=url_dataset(counts={"train": [45000, 100, 1]})),
             "datasets.mine.counts.train: expected a list of 2 integers >= 0, got [45000, 100, 1]",
         ),
-        (lambda c: c["training"].update(epochs=0), "training.epochs: expected an integer >= 1, got 0"),
+        (lambda c: c["training"].update(epochs=0), "training.epochs: expected an integer in [1, 100000], got 0"),
         (lambda c: c["training"]["lr_scale"].update(head=-1), "training.lr_scale.head: expected a number >= 0, got -1"),
         (
             lambda c: c["training"].update(backbone="vit"),
@@ -323,6 +323,15 @@ def test_local_files_named_by_the_config_are_checked_before_any_job(tmp_path, mo
         f"datasets.mine.sources.archive: '{(tmp_path / 'cifar.tar.gz').as_uri()}' is not an existing file"
     )
     del config["datasets"]["mine"]["sources"]
+    config["datasets"]["mine"].update(classes=10, height=2)  # issue 25: contradicting the file, at the dry run
+    assert problem() == "datasets.mine.classes: 10, but its hierarchy file trees/mine.tsv has classes 9"
+    config["datasets"]["mine"].update(classes=9, height=3)
+    assert problem() == "datasets.mine.height: 3, but its hierarchy file trees/mine.tsv has height 2"
+    del config["datasets"]["mine"]["classes"], config["datasets"]["mine"]["height"]
+    (tmp_path / "trees" / "mine.tsv").write_text("root\tg0\tc0\n")  # a single class
+    assert problem() == (
+        "datasets.mine.hierarchy.source: trees/mine.tsv has 1 class; a hierarchy needs at least 2 leaves"
+    )
     (tmp_path / "trees" / "mine.tsv").write_bytes(b"\x80\x04\x95 a pickle, not a tsv")
     assert problem() == (
         "datasets.mine.hierarchy.source: trees/mine.tsv: not a text file (byte 0x80 at offset 0 is not "
@@ -377,3 +386,60 @@ def test_an_auxiliary_only_method_is_not_a_variant():
     config["variants"]["coarse"] = {"method": "hie_coarse", "head": "II"}
     with pytest.raises(ConfigError, match="variants.coarse.method: 'hie_coarse' is trained only"):
         Study(config)
+
+
+NAME_RULE = (
+    "is not allowed: a study's, dataset's or variant's name is one folder name: letters, digits, '_', '.' and '-', "
+    "starting with a letter or digit (no '/', no '..', no leading dot; no '+', which joins a variant to its "
+    "post-hoc chains)"
+)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (
+            lambda c: c["datasets"].update({"d/../../ESCAPE": c["datasets"].pop("synthetic")}),
+            f"datasets: 'd/../../ESCAPE' {NAME_RULE}",
+        ),
+        (lambda c: c["variants"].update({"ce+x": c["variants"].pop("ce_II")}), f"variants: 'ce+x' {NAME_RULE}"),
+        (lambda c: c["variants"].update({".hidden": c["variants"].pop("ce_II")}), f"variants: '.hidden' {NAME_RULE}"),
+        (
+            lambda c: c["training"].update(epochs=10**12),
+            "training.epochs: expected an integer in [1, 100000], got 1000000000000",
+        ),
+        (lambda c: c.update(seeds=[1_000_000]), "seeds.0: 1000000 is greater than the maximum of 999999"),
+        (lambda c: c.update(mlflow={"tracking_uri": ""}), "mlflow.tracking_uri: '' is not allowed: null: sqlite:///"),
+        (
+            lambda c: c.update(mlflow={"tracking_uri": "ftp://host/x"}),
+            "mlflow.tracking_uri: 'ftp://host/x' is not allowed",
+        ),
+    ],
+    ids=["dataset-escape", "variant-plus", "variant-dot", "epochs", "seed", "uri-empty", "uri-scheme"],
+)
+def test_names_bounds_and_tracking_uris_are_refused_before_any_job(mutate, message):
+    """Issue 25, items 1, 6 and 12: each refused, naming the field, before the study is built."""
+    config = tiny_config()
+    mutate(config)
+    with pytest.raises(ConfigError) as error:
+        Study(load_config(config, None))
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "uri", ["sqlite:///results/mlflow.db", "http://localhost:5000", "results/mlruns", "file:///tmp/x"]
+)
+def test_mlflow_stores_are_accepted(uri):
+    config = tiny_config(mlflow={"tracking_uri": uri})
+    Study(load_config(config, None))
+
+
+def test_the_dry_run_arithmetic_is_bounded_at_the_largest_epochs():
+    """Issue 25, item 1: the cost counts the neural-collapse passes without building a set."""
+    from haframe.cost import images_of
+
+    config = tiny_config()
+    config["datasets"]["synthetic"]["training"].update(epochs=100_000, nc_every=3)
+    run = Study(load_config(config, None)).run("synthetic", "haframe", 0)
+    images = images_of(run, {"train": 10, "val": 1, "test": 1})
+    assert images.forward == 100_001 * 1 + (33_333 + 1) * 10 + 1

@@ -93,7 +93,7 @@ def images_of(run: RunSpec, sizes: Mapping[str, int]) -> RunImages:
     the evaluation's scores of the validation and test splits (every run, auxiliary ones too)."""
     training = run.training
     epochs = training.epochs
-    collapse_passes = len(set(range(training.nc_every, epochs + 1, training.nc_every)) | {epochs})
+    collapse_passes = epochs // training.nc_every + (epochs % training.nc_every != 0)  # every nc_every-th, the last
     forward = (epochs + 1) * sizes["val"] + collapse_passes * sizes["train"] + sizes["test"]
     return RunImages(trained=epochs * sizes["train"], forward=forward)
 

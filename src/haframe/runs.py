@@ -60,7 +60,8 @@ class Training:
     """How a run trains; the defaults are the published protocol (README, "The method" 5). Each
     field declares its option (``haframe.options``): ``typed`` checks every value through it."""
 
-    epochs: int = declared(Option(int, 100, "E of the cosine schedule", low=1))
+    # bounded so that a typo cannot make the dry run's arithmetic or a run's history unbounded
+    epochs: int = declared(Option(int, 100, "E of the cosine schedule", low=1, high=100_000))
     batch_size: int = declared(Option(int, 64, "training images per step (the last partial batch is dropped)", low=1))
     # searched log-uniformly over 1e-3..0.5: around the published SGD lr 0.1 (the backbone's 0.01
     # through lr_scale), from the 1e-3 that BiLT's authors gave HXE and soft labels (with Adam) up

@@ -450,6 +450,17 @@ class Study:
                 hierarchy = read_hierarchy(path, spec["format"], spec.get("class_order") or "sorted")
             except HierarchyError as error:
                 raise ConfigError(f"datasets.{dataset}.hierarchy.source: {error}") from None
+            if hierarchy.num_classes < 2:
+                raise ConfigError(
+                    f"datasets.{dataset}.hierarchy.source: {path} has {hierarchy.num_classes} class; a hierarchy "
+                    "needs at least 2 leaves"
+                )
+            found = {"classes": hierarchy.num_classes, "height": hierarchy.height}
+            for key, value in found.items():
+                if section.get(key) is not None and section[key] != value:
+                    raise ConfigError(
+                        f"datasets.{dataset}.{key}: {section[key]}, but its hierarchy file {path} has {key} {value}"
+                    )
             self.check_tree(dataset, TreeShape.of(hierarchy, f"its hierarchy file {path}"))
 
     def _check_dataset(self, dataset: str, section: Mapping[str, Any]) -> None:
@@ -612,8 +623,11 @@ def _strict_validator(jsonschema):
 
 
 def _message(error) -> str:
-    """The schema's message, in the words of ``typed`` for the numbers it refuses."""
+    """The schema's message, in the words of ``typed`` for the numbers it refuses; a string that
+    breaks a pattern, with what the pattern's schema says it is for (its ``description``)."""
     value = error.instance
+    if error.validator == "pattern" and error.schema.get("description"):
+        return f"{value!r} is not allowed: {error.schema['description']}"
     if error.validator != "type" or isinstance(value, bool) or not isinstance(value, float):
         return error.message
     types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]

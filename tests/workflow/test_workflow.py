@@ -261,7 +261,7 @@ BAD_CONFIGS = [
     (lambda c: c["datasets"]["synthetic"].update(kind="mnist"), "datasets.synthetic.kind: 'mnist' is not one of"),
     (
         lambda c: c["datasets"]["synthetic"]["training"].update(epochs=0),
-        "datasets.synthetic.training.epochs: expected an integer >= 1, got 0",
+        "datasets.synthetic.training.epochs: expected an integer in [1, 100000], got 0",
     ),  # the option's check, not the schema's
     (lambda c: c.update(seeds=[]), "seeds: [] should be non-empty"),
     (

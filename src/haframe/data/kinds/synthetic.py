@@ -45,14 +45,15 @@ class SyntheticSpec:
             tuple,
             (3, 3, 3),
             "the planted tree's branching per level, from the root (when no hierarchy file is given)",
-            items=Option(int, low=2),
+            items=Option(int, low=2, high=1000),
             min_items=1,
+            max_items=12,  # bounds the planted tree (and the dry run that plants it) to what a study can use
         )
     )
-    train_per_class: int = declared(Option(int, 100, "training images per class", low=1))
-    val_per_class: int = declared(Option(int, 20, "validation images per class", low=1))
-    test_per_class: int = declared(Option(int, 40, "test images per class", low=1))
-    image_size: int = declared(Option(int, 16, "the images' side, in pixels", low=8))
+    train_per_class: int = declared(Option(int, 100, "training images per class", low=1, high=100_000))
+    val_per_class: int = declared(Option(int, 20, "validation images per class", low=1, high=100_000))
+    test_per_class: int = declared(Option(int, 40, "test images per class", low=1, high=100_000))
+    image_size: int = declared(Option(int, 16, "the images' side, in pixels", low=8, high=1024))
     alignment: float = declared(
         Option(float, 1.0, "share of a class's appearance that follows the tree (1: only the tree)", low=0, high=1)
     )
