@@ -203,7 +203,7 @@ def test_the_option_table_lists_every_option_with_its_meaning():
     )
     assert "| backbone | string | resnet50 | tiny_cnn, small_cnn, wrn28_8, resnet50 |" in table
     synthetic = option_table(KINDS["synthetic"].options)
-    assert "| synthetic.branching | list of integers | [3, 3, 3] | non-empty, each >= 2 |" in synthetic
+    assert "| synthetic.branching | list of integers | [3, 3, 3] | 1..12 items, each in [2, 1000] |" in synthetic
 
 
 # --------------------------------------------------------------------------- the schema and the registries
