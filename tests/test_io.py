@@ -368,3 +368,33 @@ def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path, umask, mode):
     finally:
         os.umask(previous)
     assert (tmp_path / "table.md").stat().st_mode & 0o777 == mode == (tmp_path / "plain.md").stat().st_mode & 0o777
+
+
+def test_a_torch_file_that_changed_or_was_cut_short_is_named_as_corrupt(tmp_path):
+    """haframe.checkpoints.verify/load: every member's CRC-32 (torch.load checks none)."""
+    import torch
+
+    from haframe.checkpoints import CorruptFile, load, set_aside, verify
+
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": {"weight": torch.arange(4096, dtype=torch.float32)}, "epoch": 3}, path)
+    verify(path)
+    assert load(path)["epoch"] == 3
+    data = bytearray(path.read_bytes())
+    flipped = tmp_path / "flipped.pt"
+    middle = len(data) // 2
+    flipped.write_bytes(
+        bytes(data[:middle]) + bytes(b ^ 0xFF for b in data[middle : middle + 4]) + bytes(data[middle + 4 :])
+    )
+    with pytest.raises(CorruptFile, match=r"flipped.pt: member .* fails its CRC-32 check"):
+        load(flipped)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(CorruptFile, match=r"cut.pt: not a complete torch file") as error:
+        verify(cut)
+    moved = set_aside(error.value.path)
+    assert (
+        not cut.exists()
+        and moved.name.startswith("cut.pt.corrupt-")
+        and moved.read_bytes() == bytes(data[: len(data) // 2])
+    )

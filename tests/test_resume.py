@@ -141,3 +141,51 @@ def test_killing_snakemake_stops_its_jobs_and_the_rerun_is_the_only_writer(tmp_p
         assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2", "3", "4"]
     assert outcome(workdir) == outcome(uninterrupted)
     assert mlflow_identities(workdir) == ["synthetic/haframe/seed0"]
+
+
+def flip_bytes(path: Path, count: int = 4) -> None:
+    """Flip ``count`` bytes in the middle of the file (tensor data), its size and mtime kept."""
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + count] = bytes(b ^ 0xFF for b in data[middle : middle + count])
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_corrupt_resume_state_is_moved_aside_and_the_run_starts_afresh(tmp_path, uninterrupted, monkeypatch):
+    """Issue 25, item 9: a truncated resume state names itself, is kept aside, fails nothing."""
+    workdir = before_the_run(uninterrupted, tmp_path / "truncated")
+    monkeypatch.setenv("HAFRAME_FAULT", "kill_while_saving:3")  # leaves the state of epoch 2
+    assert run_snakemake(workdir, resume_config(), TARGET, check=False).returncode != 0
+    monkeypatch.delenv("HAFRAME_FAULT")
+    state = workdir / RUN / "resume" / "state.pt"
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    run_snakemake(workdir, resume_config(), TARGET)
+    log = (workdir / "results/tiny/synthetic/logs/train/haframe/seed0.log").read_text()
+    assert f"resume state unusable ({RUN}/resume/state.pt: not a complete torch file" in log
+    assert "starting afresh" in log
+    assert len(list(state.parent.glob("state.pt.corrupt-*"))) == 1
+    assert not (workdir / RUN / "failed.json").exists()
+    assert outcome(workdir) == outcome(uninterrupted)
+
+
+def test_a_corrupt_checkpoint_is_named_moved_aside_and_the_run_trains_again(tmp_path, uninterrupted):
+    """Issue 25, item 3: 4 flipped bytes (size and mtime kept) no longer give a result."""
+    workdir = tmp_path / "flipped"
+    shutil.copytree(uninterrupted, workdir, symlinks=True)
+    (workdir / "config.yaml").write_text(json.dumps(resume_config()))
+    checkpoint = workdir / RUN / "checkpoint.pt"
+    flip_bytes(checkpoint)
+    forced = run_snakemake(workdir, resume_config(), METRICS, "--forcerun", "evaluate", check=False)
+    assert forced.returncode != 0
+    log = (workdir / "results/tiny/synthetic/logs/evaluate/haframe/seed0.log").read_text()
+    assert f"{RUN}/checkpoint.pt: member " in log and "fails its CRC-32 check" in log
+    assert "moved aside to checkpoint.pt.corrupt-" in log
+    assert not checkpoint.exists() and len(list(checkpoint.parent.glob("checkpoint.pt.corrupt-*"))) == 1
+    assert not (workdir / RUN / "failed.json").exists()  # a damaged file is not the run's failure
+    train_log = workdir / "results/tiny/synthetic/logs/train/haframe/seed0.log"
+    train_log.unlink()
+    run_snakemake(workdir, resume_config(), METRICS, "--forcerun", "evaluate")  # the same command retrains it
+    assert "done: best validation top-1 error" in train_log.read_text()
+    assert outcome(workdir) == outcome(uninterrupted)

@@ -1,6 +1,7 @@
-"""Torch-free checks of a downloaded backbone weights file, for the weights download rule (its
-env, ``envs/data.yaml``, has no torch): is it a complete torch checkpoint holding every
-parameter of the ResNet-50 body in the layout its format names?
+"""Torch-free checks of torch files: a run's own checkpoints and resume states (``verify``: every
+member's CRC-32, which ``torch.load`` does not check), and a downloaded backbone weights file, for
+the weights download rule (its env, ``envs/data.yaml``, has no torch): is it a complete torch
+checkpoint holding every parameter of the ResNet-50 body in the layout its format names?
 
 A torch checkpoint (``torch.save`` since PyTorch 1.6) is a zip archive: ``<name>/data.pkl``
 (the object, tensors as references to storages) and one ``<name>/data/<key>`` member per
@@ -15,15 +16,62 @@ shapes, is ``haframe.models.weights.load_weights`` when a run loads the file.
 
 from __future__ import annotations
 
+import os
+import pickle
 import pickletools
+import time
 import zipfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+from . import lazy
+
+torch = lazy.module("torch")
 
 # The body key prefix of each weights format (haframe.models.weights.FORMATS).
 PREFIXES = {"torchvision": "", "pass_moco": "module.encoder_q."}
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # torch.serialization.MAGIC_NUMBER
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+class CorruptFile(ValueError):
+    """A torch file that fails its checks; ``path`` names it."""
+
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+
+
+def verify(path: str | Path) -> None:
+    """Check that ``path`` is a complete torch file whose every member matches its CRC-32 (the
+    digest torch's zip format stores per tensor and per pickle): a truncated file, or one whose
+    bytes changed since it was written, raises CorruptFile. Reads the whole file once."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            damaged = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise CorruptFile(path, f"not a complete torch file ({type(error).__name__}: {error})") from None
+    if damaged is not None:
+        raise CorruptFile(path, f"member {damaged} fails its CRC-32 check: the file changed after it was written")
+
+
+def load(path: str | Path, map_location: Any = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` of a file that passes ``verify``; a file that fails to
+    load raises CorruptFile too, naming it."""
+    verify(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise CorruptFile(path, f"does not load ({type(error).__name__}: {error})") from None
+
+
+def set_aside(path: str | Path) -> Path:
+    """Move a corrupt file out of the way, kept for inspection: ``<name>.corrupt-<UTC time>``."""
+    path = Path(path)
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    os.replace(path, target)
+    return target
 
 
 def resnet50_body_keys() -> list[str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lazy
+from . import checkpoints, lazy
 from .assets import RunAssets, distance_correlation
 from .fileio import load_npz, read_json, save_npz, write_json
 from .metrics import (
@@ -104,7 +104,7 @@ def score_run(
     from .methods import get_method
     from .runtime import select_device, set_threads
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = checkpoints.load(checkpoint)  # CorruptFile: it changed after training wrote it
     run = dataclasses.replace(RunSpec.from_dict(state["config"]), posthoc=())
     if evaluation is not None:
         run = dataclasses.replace(run, evaluation=evaluation)
@@ -334,7 +334,7 @@ def evaluate_run(
     """Score, apply every chain and assemble, in one process, into the directory of
     ``metrics_file``; ``auxiliary`` names the checkpoints of the auxiliary models its chains
     need; ``chains``: those the checkpoint recorded unless given."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state = checkpoints.load(checkpoint)
     chains = list(RunSpec.from_dict(state["config"]).posthoc if chains is None else chains)
     files = run_files(Path(metrics_file).parent, chains)
     for path in [*files["scores"].values(), *(p for f in files["chains"].values() for p in f.values())]:

@@ -6,7 +6,8 @@ workflow is built, runs with a record are left out of the default target and of 
 inputs, so the report is built from the runs that did finish and lists the failed ones with
 their error; a failed run is retried only when asked for (its record removed, or one of its
 files requested by name), because a deterministic failure such as a diverged loss would only
-fail again. A job that is killed (SIGKILL, a node lost) leaves no record: it resumes.
+fail again. A job that is killed (SIGKILL, a node lost) leaves no record: it resumes; nor does
+a corrupt checkpoint (``checkpoints.CorruptFile``): it is moved aside, and the run trains again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from .checkpoints import CorruptFile
 from .fileio import read_json, write_json
 
 FAILED_FILE = "failed.json"
@@ -28,6 +30,8 @@ def recorded_failure(run_dir: str | Path, stage: str) -> Iterator[None]:
     record = Path(run_dir) / FAILED_FILE
     try:
         yield
+    except CorruptFile:
+        raise  # a damaged file, moved aside: not the run's failure
     except Exception as error:
         write_json(
             record,

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import checkpoints
 from .assets import RunAssets
 from .collapse import COLUMNS as NC_COLUMNS
 from .data.loaders import make_loader
@@ -158,8 +159,8 @@ def train_run(
     spec = run.to_dict()
     state_file, best_file = resume_dir / "state.pt", resume_dir / "best.pt"
     start, best, rows, collapse_rows, state, started_at = 0, math.inf, [], [], None, time.time()
-    if state_file.exists():
-        state = torch.load(state_file, map_location=device, weights_only=True)
+    state = _resume_state(state_file, best_file, device, log)
+    if state is not None:
         if state["identity"] != identity:
             log("resume state belongs to another configuration; starting afresh")
         elif state["complete"]:
@@ -326,10 +327,30 @@ def _csv(rows: list[dict], fields: tuple[str, ...]) -> str:
 
 
 def _save(path: Path, obj: dict, epoch: int | None) -> None:
+    """Write ``path`` atomically, verified before it replaces the previous file (which stays
+    until then)."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
         if epoch is not None and os.environ.get(FAULT_ENV) == f"kill_while_saving:{epoch + 1}":
             os.kill(os.getpid(), signal.SIGKILL)  # the temp file is written, the rename not done
+        checkpoints.verify(tmp)
+
+
+def _resume_state(state_file: Path, best_file: Path, device, log: Callable[[str], None]) -> dict | None:
+    """The resume state, or None: none yet, or one that fails its checks (it and the best
+    checkpoint so far are moved aside, named in the log, and the run starts afresh: a corrupt
+    file is not a failure of the run)."""
+    if not state_file.exists():
+        return None
+    try:
+        state = checkpoints.load(state_file, map_location=device)
+        if not state["complete"] and state["best"] < math.inf:
+            checkpoints.verify(best_file)  # the best weights so far, which the run will end with
+        return state
+    except (checkpoints.CorruptFile, FileNotFoundError) as error:
+        moved = [f"{path} -> {checkpoints.set_aside(path).name}" for path in (state_file, best_file) if path.exists()]
+        log(f"resume state unusable ({error}); moved aside: {'; '.join(moved)}; starting afresh")
+        return None
 
 
 def _rng_state() -> dict:
