@@ -508,7 +508,7 @@ def mini_fgvc_study(archive_url: str, hierarchy: str | Path) -> dict:
 
 @pytest.mark.dag
 def test_snakemake_does_not_multiply_the_helpers_retries(tmp_path):
-    (tmp_path / "h.tsv").write_text("root\tjets\tv-F-slash-A-18\n")
+    (tmp_path / "h.tsv").write_text("root\tjets\tv-F-slash-A-18\nroot\tjets\tv-other\n")  # 2 classes: a tree
     config = mini_fgvc_study(f"http://127.0.0.1:{closed_port()}/fgvc-aircraft-2013b.tar.gz", tmp_path / "h.tsv")
     config["downloads"] = {"retry_seconds": 1.5}
     work = tmp_path / "work"

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import types
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .assets import FRAME_FILES, HIERARCHY_FILES
 from .evaluate import SCORE_SPLITS
+from .fileio import sha256_of
 from .identity import (
     Untracked,
     data_options,
@@ -395,14 +397,31 @@ def hierarchy_spec(study: Study, dataset: str) -> dict:
     return {"sha256": None, "class_order": "sorted", **spec}
 
 
+def local_path(source: str) -> Path | None:
+    """The file a hierarchy or download source names on this machine (a path or a file:// URL);
+    None for an http(s) URL."""
+    parsed = urllib.parse.urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        return None
+    return Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else Path(source)
+
+
 def _hierarchy_jobs(study: Study, layout: Layout, dataset: str, settings: Mapping[str, Any]) -> list[Job]:
+    """A downloaded hierarchy is fetched (and pinned) first; a local file is read where it is,
+    identified by its content: its sha256 is the parse job's param, so an edit reruns the
+    parse and what follows, and a touch or a copy reruns nothing (it is not pinned either)."""
     spec, section = hierarchy_spec(study, dataset), study.dataset(dataset)
-    jobs = []
+    jobs, local = [], None
     if spec["source"] is None:
         inputs = {
             "hierarchy": layout.data_file("hierarchy.tsv", dataset),
             "classes": layout.data_file("classes.txt", dataset),
         }
+    elif (path := local_path(spec["source"])) is not None:
+        inputs = {}
+        # where the file is not visible (a cluster job re-reading the workflow), the parse job,
+        # a local rule, is not the one running: its param is only read on the submitting host
+        local = {"path": str(path), "sha256": sha256_of(path) if path.is_file() else None}
     else:
         filename = Path(urllib.parse.urlparse(spec["source"]).path).name
         inputs = {"hierarchy": f"{layout.dataset_dir(dataset)}/hierarchy/source/{filename}"}
@@ -423,6 +442,7 @@ def _hierarchy_jobs(study: Study, layout: Layout, dataset: str, settings: Mappin
         "format": spec["format"],
         "class_order": spec["class_order"],
         "expected": {"classes": section.get("classes"), "height": section.get("height")},
+        "local": local,
     }
     outputs = tuple(layout.hierarchy_file(name, dataset) for name in HIERARCHY_FILES)
     return [*jobs, Job("parse_hierarchy", {"dataset": dataset}, inputs=inputs, outputs=outputs, params=params)]

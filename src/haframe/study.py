@@ -16,8 +16,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ import yaml
 from .data.kinds import KINDS, DatasetKind
 from .fileio import sha256_of
 from .hierarchy import HierarchyError, TreeShape
-from .jobs import JobTable, Layout, compile_jobs
+from .jobs import JobTable, Layout, compile_jobs, local_path
 from .methods import METHODS, POSTHOC_RULES, get_method, posthoc_chain
 from .methods.base import AuxiliaryModel
 from .options import options_of
@@ -559,10 +557,9 @@ def _repository_file(path: str | None) -> str | list:
 def _local_file(source: str, where: str) -> Path | None:
     """The file a download source names (a local path or a file:// URL; None for http(s)),
     which must exist."""
-    parsed = urllib.parse.urlparse(source)
-    if parsed.scheme in ("http", "https"):
+    path = local_path(source)
+    if path is None:
         return None
-    path = Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme == "file" else Path(source)
     if not path.is_file():
         raise ConfigError(
             f"{where}: {source!r} is not an existing file ({path.absolute()}); expected an http(s) URL, a file:// URL "

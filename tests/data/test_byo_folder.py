@@ -97,3 +97,47 @@ def test_a_folder_smaller_than_a_batch_is_refused_before_any_job(tmp_path):
         in result.stdout
     )
     assert not (tmp_path / "work" / "results").exists()
+
+
+def test_a_local_hierarchy_is_identified_by_its_content_and_never_pinned(tmp_path):
+    """Issue 25, items 2 and 7: editing the file retrains on the new tree, a touch retrains
+    nothing, and a second study with the same dataset name and another tree runs."""
+    images = tmp_path / "my_images"
+    fixture = folder.fixture(images)
+    hierarchy = tmp_path / "hierarchy.tsv"
+    hierarchy.write_text(fixture.hierarchy.to_tsv())
+    config = tiny_config(seeds=[0])
+    config["variants"] = {"haframe": config["variants"]["haframe"]}
+    config["datasets"] = {
+        "mine": {
+            "kind": "folder",
+            "folder": str(images),
+            "hierarchy": {"source": str(hierarchy), "format": "tsv"},
+            "transform": "imagenet",
+            "input_size": 32,
+            "frame": {"gamma": 1.0},
+            "training": {"epochs": 1, "batch_size": 8},
+        }
+    }
+    work, metrics = tmp_path / "work", "results/tiny/mine/runs/haframe/seed0/metrics.json"
+    run_snakemake(work, config, metrics)
+    hierarchy.touch()
+    assert "Nothing to be done" in run_snakemake(work, config, metrics, "--dry-run").stdout
+    classes = list(fixture.hierarchy.classes)  # regrouped: the first and the last class swap parents
+    paths = [list(path) for path in fixture.hierarchy.paths]
+    paths[0][-2], paths[-1][-2] = paths[-1][-2], paths[0][-2]
+    hierarchy.write_text("".join("\t".join(path) + "\n" for path in paths))
+    planned = run_snakemake(work, config, metrics, "--dry-run").stdout
+    assert all(f"rule {rule}:" in planned for rule in ("parse_hierarchy", "solve_frame", "train", "evaluate"))
+    run_snakemake(work, config, metrics)
+    tsv = (work / "results/tiny/mine/hierarchy/hierarchy.tsv").read_text()
+    assert f"\t{paths[0][-2]}\t{classes[0]}\n" in tsv  # trained on the new tree
+    other = tmp_path / "other.tsv"  # another study, the same dataset name, the first tree
+    other.write_text(fixture.hierarchy.to_tsv())
+    config["study"] = "other"
+    config["datasets"]["mine"]["hierarchy"]["source"] = str(other)
+    run_snakemake(work, config, "results/other/mine/runs/haframe/seed0/metrics.json")
+    assert (
+        not (work / "data/downloads.lock.yaml").exists()
+        or "mine" not in (work / "data/downloads.lock.yaml").read_text()
+    )

@@ -21,6 +21,8 @@ rule download_hierarchy:
         "../../scripts/download.py"
 
 
+# A local hierarchy file is no input (its mtime would rerun the parse on a touch): its content
+# hash is the `local` param; the rule runs where the file is, on the submitting host.
 rule parse_hierarchy:
     input:
         unpack(job_inputs("parse_hierarchy")),
@@ -33,6 +35,7 @@ rule parse_hierarchy:
         histogram_svg=LAYOUT.hierarchy_file("histogram_svg"),
     log:
         f"{DATASET_DIR}/logs/parse_hierarchy.log",
+    localrule: True
     conda:
         ENV_DATA
     resources:
@@ -42,5 +45,6 @@ rule parse_hierarchy:
         format=job_param("parse_hierarchy", "format"),
         class_order=job_param("parse_hierarchy", "class_order"),
         expected=job_param("parse_hierarchy", "expected"),
+        local=job_param("parse_hierarchy", "local"),
     script:
         "../../scripts/parse_hierarchy.py"
