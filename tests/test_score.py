@@ -58,7 +58,7 @@ def test_the_cli_on_a_runs_saved_scores_gives_exactly_its_metrics(finished_run, 
     for key, value in ours.items():
         assert value == pipeline[key], key  # exactly: the same float32 scores, the same code
     record = {"dataset", "variant", "seed", "method", "head", "split", "checkpoint_epoch", "drop_last", "data_path"}
-    assert set(pipeline) - set(ours) == record | {"ranked_by"}  # every metric (9 classes: no @20)
+    assert set(pipeline) - set(ours) == record | {"ranked_by", "integrity"}  # every metric (9 classes: no @20)
 
 
 def test_npy_inputs_with_their_class_names_score_the_same(finished_run, tmp_path):

@@ -37,6 +37,7 @@ from .metrics import (
     rank_by_score,
 )
 from .runs import Control, Evaluation, RunSpec, typed
+from .sealed import seal
 
 torch = lazy.module("torch")
 
@@ -265,7 +266,7 @@ def assemble_metrics(
     k = min(TOP_K, assets.num_classes)
     rankings = {f"ranked_{chain}": load_npz(files["ranked"])["ranked"] for chain, files in chains.items()}
     save_npz(predictions_file, targets=test.targets, ranked=rank_by_score(test.scores, k), **rankings)
-    write_json(metrics_file, result)
+    write_json(metrics_file, seal(result, predictions_file))
     return result
 
 

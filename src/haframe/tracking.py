@@ -29,8 +29,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .fileio import read_json, read_yaml
+from .fileio import read_yaml
 from .runs import RunSpec, git_commit
+from .sealed import read_metrics
 
 IDENTITY_TAG = "haframe.identity"
 HASH_TAG = "haframe.config_hash"
@@ -147,7 +148,7 @@ def import_run(
 
     saved = read_yaml(config)
     run, identity_hash, prov = RunSpec.from_dict(saved["run"]), saved["identity"], saved["provenance"]
-    test = read_json(metrics) if metrics else {}
+    test = read_metrics(metrics) if metrics else {}
     identity = run.name
     db = _sqlite_path(tracking_uri)
     epochs = _epoch_times(Path(history))
@@ -232,7 +233,7 @@ def _test_metrics(test: dict, timestamp: int) -> list[tuple]:
     flat = {}
     for split, metrics in (("test", test), ("checkpoint_val", test.get("val") or {})):
         for key, value in metrics.items():
-            if isinstance(value, dict) and key not in ("val", "trial"):  # a chain's, or the control's
+            if isinstance(value, dict) and key not in ("val", "trial", "integrity"):  # a chain's, or the control's
                 flat.update({f"{split}_{key}_{name}": item for name, item in value.items() if name != "seed"})
             elif key != "seed":
                 flat[f"{split}_{key}"] = value

@@ -217,6 +217,22 @@ def test_a_deleted_chain_is_recomputed_from_the_saved_scores_without_a_model(tin
     assert {rule for rule, _ in planned("--forcerun", "posthoc")} == {"posthoc", "assemble_metrics", "import_run"}
 
 
+def test_a_hand_edited_result_is_refused_by_the_report_and_the_import(tiny_study, tmp_path):
+    """Issue 25, item 11: 1.23 % error written over a run's metrics.json flows nowhere."""
+    workdir = tmp_path / "study"
+    shutil.copytree(tiny_study, workdir, symlinks=True)
+    path = workdir / "results/tiny/synthetic/runs/ce_II/seed0/metrics.json"
+    edited = json.loads(path.read_text())
+    edited["top1_error"] = 1.23
+    path.write_text(json.dumps(edited, indent=2))
+    logs = {"report_dataset": "report/logs/synthetic.log", "import_run": "synthetic/logs/import_run/ce_II/seed0.log"}
+    for rule, log in logs.items():
+        result = run_snakemake(workdir, tiny_study_config(), "--forcerun", rule, check=False)
+        assert result.returncode != 0, rule
+        text = (workdir / "results/tiny" / log).read_text()
+        assert "runs/ce_II/seed0/metrics.json: its values changed after evaluation wrote them" in text, rule
+
+
 def test_forced_rerun_replaces_its_run_with_identical_numbers(tiny_study):
     target = "results/tiny/synthetic/runs/haframe/seed1/mlflow.json"
     before = metrics_of(tiny_study, "haframe", 1)

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import figures
-from ..fileio import load_npz, read_json, write_text
+from ..fileio import load_npz, write_text
 from ..metrics import ahd_curve, mistake_distance_shares
 from ..run_status import failures
+from ..sealed import read_metrics
 from . import bootstrap as bootstrap_intervals
 from . import fronts, scorecard, selection, significance, tables
 from .html import markdown_to_html
@@ -65,7 +66,7 @@ def report_dataset(
     dominance table (``dominance_files``: md, csv) show every trial (published: every variant).
     ``bootstrap`` > 0: that many crossed-bootstrap replicates of mistake severity (bootstrap.py);
     ``method_notes``: per variant, its method's line on the values it ran with."""
-    results = [read_json(path) for path in metrics_files]
+    results = [read_metrics(path) for path in metrics_files]
     runs = list(zip(results, predictions_files, history_files, collapse_files, strict=True))
     trials = results
     if tuning:
@@ -361,7 +362,7 @@ def snapshot_report(
             for seed in seeds:
                 run_dir = results_dir / dataset / "runs" / variant / f"seed{seed}"
                 if (run_dir / "metrics.json").is_file():
-                    results.append(read_json(run_dir / "metrics.json"))
+                    results.append(read_metrics(run_dir / "metrics.json"))
                 else:
                     missing.append((dataset, variant, seed, failures([run_dir]).get(str(run_dir))))
         found += len(results)

@@ -27,7 +27,7 @@ from ..metrics import too_few
 ALPHA = 0.05  # the adjusted p below which a table marks the cell
 BASELINE_METHOD = "ce"
 DEFAULT_PRIMARY = ("top1_error", "mistake_severity", "ahd@1")
-NOT_CHAINS = ("val", "trial", "control")  # metrics.json sections of a trial or a control run, not post-hoc chains
+NOT_CHAINS = ("val", "trial", "control", "integrity")  # metrics.json sections that are not post-hoc chains
 TESTS = {"welch": "Welch's t over seeds", "paired": "paired t over seeds"}
 
 
