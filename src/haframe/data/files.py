@@ -8,12 +8,14 @@ import csv
 import io as _io
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import simplejpeg
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from ..fileio import atomic_path, write_text
+from .prepared import DataError
 
 
 def write_index(directory: str | Path, split: str, rows: list[tuple[str, int]]) -> None:
@@ -43,50 +45,127 @@ def decode_rgb(path: str | Path) -> np.ndarray:
         except ValueError:  # a JPEG libjpeg-turbo refuses; Pillow says why, or reads it
             pass
     with Image.open(path) as pil:  # Pillow's errors name the file
-        return np.array(pil if pil.mode == "RGB" else pil.convert("RGB"))
+        return np.array(to_rgb(pil))
+
+
+# Pixels above Pillow's own decompression-bomb threshold are refused (Pillow only warns up to
+# twice that): a 9,459 x 9,459 image is the largest that prepares.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+BAD_IMAGES_FILE = "bad_images.txt"  # beside the prepared data: every file that failed, with why
+SHOWN_BAD = 20  # bad files named in the error itself
+
+
+class ImageTask(NamedTuple):
+    """One image to prepare: how to read its bytes, where it goes, and how errors name it (its
+    file, or its archive and member)."""
+
+    read: Callable[[], bytes]
+    dest: Path
+    source: str
+
+
+class BadImages(DataError):
+    """Images that cannot be prepared: every one named, with what was wrong."""
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An 8-bit RGB image by one stated rule per Pillow mode (README, "Your own data"):
+    RGB as it is; 1, L, P (without transparency), CMYK, YCbCr, LAB, HSV by Pillow's own
+    conversion; 16-bit integers (I;16, I;16B, I;16L, I) scaled by 255/65535 (I clipped to
+    0..65535 first); 32-bit float (F) clipped to 0..1 and scaled by 255; an alpha channel (LA,
+    PA, RGBA, RGBa, P or L with transparency) composited on white."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        pixels = np.clip(np.asarray(image, dtype=np.float64), 0, 65535) * (255 / 65535)
+        return Image.fromarray(np.round(pixels).astype(np.uint8), "L").convert("RGB")
+    if mode == "F":
+        pixels = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 255
+        return Image.fromarray(np.round(pixels).astype(np.uint8), "L").convert("RGB")
+    if mode in ("LA", "PA", "RGBA", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
 
 
 def convert_image(data: bytes, dest: Path, *, size: int | None = None, crop_bottom: int = 0, quality: int = 95) -> None:
-    """Decode, optionally crop ``crop_bottom`` pixel rows and stretch to size x size, save as
-    JPEG atomically. A file already at ``dest`` is kept (preparation resumes where it stopped)."""
+    """Decode (``to_rgb``), optionally crop ``crop_bottom`` pixel rows and stretch to size x
+    size, save as JPEG atomically. A file already at ``dest`` is kept (preparation resumes where
+    it stopped). Raises ValueError saying what is wrong with the image."""
     if dest.exists():
         return
-    with Image.open(_io.BytesIO(data)) as image:
-        image = image.convert("RGB")
-        if crop_bottom:
-            image = image.crop((0, 0, image.width, image.height - crop_bottom))
-        if size is not None:
-            image = image.resize((size, size), Image.Resampling.BILINEAR)
-        with atomic_path(dest) as tmp:
-            image.save(tmp, format="JPEG", quality=quality)
+    if not data:
+        raise ValueError("an empty file")
+    try:
+        with Image.open(_io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ValueError(f"{width} x {height} pixels, above the limit of {MAX_PIXELS:,}")
+            image = to_rgb(image)
+            if crop_bottom:
+                image = image.crop((0, 0, image.width, image.height - crop_bottom))
+            if size is not None:
+                image = image.resize((size, size), Image.Resampling.BILINEAR)
+            image.load()  # decoded here, while the source is open: a damaged one fails now
+    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+        raise ValueError(f"not an image Pillow can read ({type(error).__name__})") from None
+    except OSError as error:  # a truncated or damaged file: Pillow's words
+        raise ValueError(f"a damaged image ({error})") from None
+    with atomic_path(dest) as tmp:
+        image.save(tmp, format="JPEG", quality=quality)
 
 
 def convert_images(
-    tasks: Iterable[tuple[Callable[[], bytes], Path]],
+    tasks: Iterable[ImageTask],
     *,
     size: int | None = None,
     crop_bottom: int = 0,
     threads: int = 1,
     log: Callable[[str], None] = lambda message: None,
 ) -> int:
-    """Run ``convert_image`` (``size``, ``crop_bottom``) over (read source bytes, destination)
-    pairs on a thread pool.
+    """Run ``convert_image`` (``size``, ``crop_bottom``) over the tasks on a thread pool.
 
     Sources are read in order on the calling thread (tar members can only be streamed
-    sequentially); decoding and encoding run in parallel. Returns the number of images.
+    sequentially); decoding and encoding run in parallel. Every image is tried: those that fail
+    are raised together at the end (BadImages: their count, the first 20 named with what was
+    wrong, all of them in ``bad_images.txt`` beside the images folder). Returns the number of
+    images.
     """
-    done, pending = 0, set()
+    done, pending, bad, bad_file = 0, {}, [], None
+
+    def collect(finished) -> None:
+        for future in finished:
+            try:
+                future.result()
+            except ValueError as error:
+                bad.append(f"{pending[future]}: {error}")
+            del pending[future]
+
     with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
-        for read, dest in tasks:
+        for task in tasks:
+            bad_file = bad_file or _bad_images_file(task.dest)
             if len(pending) >= 4 * max(1, threads):
-                finished, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-                for future in finished:
-                    future.result()
-            if not dest.exists():  # converted by an earlier, interrupted preparation
-                pending.add(pool.submit(convert_image, read(), dest, size=size, crop_bottom=crop_bottom))
+                collect(concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)[0])
+            if not task.dest.exists():  # converted by an earlier, interrupted preparation
+                future = pool.submit(convert_image, task.read(), task.dest, size=size, crop_bottom=crop_bottom)
+                pending[future] = task.source
             done += 1
             if done % 10_000 == 0:
                 log(f"{done} images converted")
-        for future in concurrent.futures.as_completed(pending):
-            future.result()
+        collect(list(concurrent.futures.as_completed(list(pending))))
+    if bad:
+        write_text(bad_file, "".join(line + "\n" for line in sorted(bad)))
+        shown = "; ".join(sorted(bad)[:SHOWN_BAD])
+        rest = f" (and {len(bad) - SHOWN_BAD} more)" if len(bad) > SHOWN_BAD else ""
+        raise BadImages(f"{len(bad)} of {done} images cannot be prepared: {shown}{rest}; all listed in {bad_file}")
     return done
+
+
+def _bad_images_file(dest: Path) -> Path:
+    """``bad_images.txt`` in the prepared data's folder (the one holding ``images/``)."""
+    for parent in dest.parents:
+        if parent.name == "images":
+            return parent.parent / BAD_IMAGES_FILE
+    return dest.parent / BAD_IMAGES_FILE

@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from ...hierarchy import Hierarchy
-from ..files import convert_images, write_index
+from ..files import ImageTask, convert_images, write_index
 from ..prepared import SPLITS, DataError, check_counts, write_meta
 from ..transforms import NORMALISATION
 from .base import (
@@ -101,7 +101,8 @@ def prepare(
         tasks, index_rows = [], []
         for image, name in rows:
             relative = f"images/{split}/{name}/{image}.jpg"
-            tasks.append(((data / "images" / f"{image}.jpg").read_bytes, out_dir / relative))
+            source = data / "images" / f"{image}.jpg"
+            tasks.append(ImageTask(source.read_bytes, out_dir / relative, str(source)))
             index_rows.append((relative, index[name]))
         convert_images(tasks, threads=threads, crop_bottom=CROP_BOTTOM, log=log)
         write_index(out_dir, split, index_rows)

@@ -11,13 +11,33 @@ from PIL import Image
 
 from ...hierarchy import Hierarchy
 from ...options import Option
-from ..files import convert_images, write_index
+from ..files import ImageTask, convert_images, write_index
 from ..prepared import SPLITS, DataError, write_meta
 from ..recipes import IMAGE_RECIPES, RECIPES
 from ..transforms import NORMALISATION
 from .base import STORE, DatasetKind, KindFixture, PrepareJob
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def _images(folder: Path) -> list[Path]:
+    """A class folder's images: files with an image suffix, hidden ones (``.*``, macOS's
+    ``._*``) skipped; two with the same stem (``a.png``, ``a.jpg``) are refused, naming both (both
+    would be prepared as ``a.jpg``)."""
+    if not folder.is_dir():
+        return []
+    images = sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
+    stems: dict[str, Path] = {}
+    for image in images:
+        if image.stem in stems:
+            raise DataError(
+                f"{stems[image.stem]} and {image}: two images with the same name but for the suffix; "
+                "rename one (each is prepared as <name>.jpg)"
+            )
+        stems[image.stem] = image
+    return images
 
 
 def scan(root: Path, classes: Sequence[str]) -> dict[str, list[tuple[Path, int]]]:
@@ -33,13 +53,7 @@ def scan(root: Path, classes: Sequence[str]) -> dict[str, list[tuple[Path, int]]
         unknown = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in index)
         if unknown:
             raise DataError(f"{folder}: class folders not in the hierarchy: {unknown[:10]}")
-        found[split] = [
-            (image, index[name])
-            for name in classes
-            if (folder / name).is_dir()
-            for image in sorted((folder / name).iterdir())
-            if image.suffix.lower() in IMAGE_SUFFIXES
-        ]
+        found[split] = [(image, index[name]) for name in classes for image in _images(folder / name)]
     empty = [name for name, i in index.items() if not any(label == i for _, label in found["train"])]
     if empty:
         raise DataError(f"{root}/train: hierarchy classes without training images: {empty[:10]}")
@@ -67,7 +81,7 @@ def prepare(
         for image, label in items:
             relative = Path("images") / split / classes[label] / (image.stem + ".jpg")
             rows.append((relative.as_posix(), label))
-            tasks.append((image.read_bytes, out_dir / relative))
+            tasks.append(ImageTask(image.read_bytes, out_dir / relative, str(image)))
         convert_images(tasks, size=size, threads=threads, log=log)
         write_index(out_dir, split, rows)
         log(f"{split}: {len(rows)} images")

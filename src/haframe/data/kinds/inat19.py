@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ...hierarchy import Hierarchy
-from ..files import convert_images
+from ..files import ImageTask, convert_images
 from ..prepared import SPLITS, DataError
 from ..split_lists import content_digest, destination, finish, plan_rows, shown, verified_split_lists
 from .base import (
@@ -108,7 +108,7 @@ def prepare(
     total = sum(len(v) for v in rows.values())
     log(f"{DATASET}: converting {total} images to {size}x{size} under {out_dir / 'images'}")
     tasks = (
-        (source.read_bytes, destination(out_dir, split, cls, name))
+        ImageTask(source.read_bytes, destination(out_dir, split, cls, name), str(source))
         for split in SPLITS
         for source, cls, name in sources[split]
     )

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from ...archives import UnsafeArchiveError
 from ...hierarchy import Hierarchy
 from ...options import Option
-from ..files import convert_images
+from ..files import ImageTask, convert_images
 from ..prepared import SPLITS, DataError
 from ..split_lists import content_digest, destination, finish, plan_rows, shown, verified_split_lists
 from .base import (
@@ -54,8 +54,6 @@ CONFIG_NAME = "tiered_imagenet"  # the dataset's name under `datasets` in config
 _WNID = re.compile(r"n\d{8}")
 _CLASS_TAR = re.compile(r"n\d{8}\.tar")
 _VAL_FILE = re.compile(r"ILSVRC2012_val_\d{8}\.JPEG")
-
-Task = tuple[Callable[[], bytes], Path]
 
 
 # --------------------------------------------------------------------------- checks
@@ -168,8 +166,8 @@ def _checked(archive: str, member: tarfile.TarInfo) -> bool:
 
 def _tar_tasks(
     archive: str, tar: tarfile.TarFile, wanted: dict[str, Path], found: set[str], nested: bool
-) -> Iterator[Task]:
-    """Stream ``tar``; yield (read, destination) for each listed regular file, found once.
+) -> Iterator[ImageTask]:
+    """Stream ``tar``; yield its task for each listed regular file, found once.
 
     With ``nested``, members named ``n########.tar`` are opened from the stream as class tars.
     Each ``read`` must be called before the next item is requested (convert_images does).
@@ -188,7 +186,7 @@ def _tar_tasks(
         elif base in wanted and base not in found:
             found.add(base)
             handle = tar.extractfile(member)
-            yield handle.read, wanted[base]
+            yield ImageTask(handle.read, wanted[base], f"{archive}:{member.name}")
 
 
 def _folder_files(root: Path, wanted: dict[str, Path]) -> dict[str, Path]:
@@ -215,7 +213,9 @@ def _missing_error(source: Path, wanted: dict[str, Path], found, where: dict[str
     return DataError(f"{DATASET}: {len(missing)} listed images are missing from {source}: {shown(missing)}")
 
 
-def _source_tasks(source: Path, wanted: dict[str, Path], where: dict[str, str], nested: bool, log) -> Iterator[Task]:
+def _source_tasks(
+    source: Path, wanted: dict[str, Path], where: dict[str, str], nested: bool, log
+) -> Iterator[ImageTask]:
     """Tasks for one ILSVRC source; every listed file must be found. A folder is indexed now
     (so a missing file fails before any conversion), a tar is streamed when iterated."""
     source = Path(source).expanduser()
@@ -223,11 +223,11 @@ def _source_tasks(source: Path, wanted: dict[str, Path], where: dict[str, str], 
         files = _folder_files(source, wanted)
         if len(files) != len(wanted):
             raise _missing_error(source, wanted, files, where)
-        return ((files[name].read_bytes, dest) for name, dest in wanted.items())
+        return (ImageTask(files[name].read_bytes, dest, str(files[name])) for name, dest in wanted.items())
     return _streamed(source, wanted, where, nested, log)
 
 
-def _streamed(source: Path, wanted: dict[str, Path], where: dict[str, str], nested: bool, log) -> Iterator[Task]:
+def _streamed(source: Path, wanted: dict[str, Path], where: dict[str, str], nested: bool, log) -> Iterator[ImageTask]:
     found: set[str] = set()
     log(f"{DATASET}: streaming {source} for {len(wanted)} images")
     with tarfile.open(source, "r|*") as tar:
