@@ -558,3 +558,18 @@ def test_tiered_round_trip_through_tsv(tmp_path):
     assert again.paths == original.paths
     assert again == original
     assert np.array_equal(again.distance_matrix(), tree_distances("tiered_imagenet"))
+
+
+@pytest.mark.parametrize(
+    "leaf, message",
+    [
+        (3, r"node 'vehicle' has a child of type int \(3\); expected a Tree or a string"),
+        (["a", "list"], r"node 'vehicle' has a child of type list"),
+    ],
+)
+def test_a_tree_pickle_of_the_wrong_shape_is_refused_naming_the_file(tmp_path, leaf, message):
+    """Issue 25, item 12: no bare TypeError from a crafted pickle."""
+    path = tmp_path / "tree.pkl"
+    path.write_bytes(_make_fake_nltk_tree_pickle(2, leaf=leaf))
+    with pytest.raises(HierarchyError, match=rf"^{path}: {message}"):
+        read_hierarchy(path, "nltk_tree")

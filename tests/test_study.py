@@ -443,3 +443,11 @@ def test_the_dry_run_arithmetic_is_bounded_at_the_largest_epochs():
     run = Study(load_config(config, None)).run("synthetic", "haframe", 0)
     images = images_of(run, {"train": 10, "val": 1, "test": 1})
     assert images.forward == 100_001 * 1 + (33_333 + 1) * 10 + 1
+
+
+def test_a_data_root_that_is_a_file_is_refused_before_any_job(tmp_path, monkeypatch):
+    """Issue 25, item 12."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"^data_root: 'data' is a file; expected a folder"):
+        Study(tiny_config()).check_local_files()

@@ -31,9 +31,25 @@ NLTK_TREE_GLOBALS = {("nltk.tree", "Tree"): TreeNode, ("nltk.tree.tree", "Tree")
 
 
 def load_nltk_tree(path: str | Path) -> TreeNode:
+    """The tree of an nltk pickle, checked in shape: every node a Tree with a string label,
+    every child a Tree or a string (a leaf); anything else is refused naming the file."""
     tree = safe_unpickle(path, NLTK_TREE_GLOBALS)
-    if not isinstance(tree, TreeNode):
-        raise HierarchyError(f"{path}: expected an nltk Tree, got {type(tree).__name__}")
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, TreeNode):
+            raise HierarchyError(f"{path}: expected an nltk Tree, got {type(node).__name__}")
+        label = node.__dict__.get("_label")
+        if not isinstance(label, str):
+            raise HierarchyError(f"{path}: a Tree node's label is {type(label).__name__} {label!r}, expected a string")
+        for child in node:
+            if isinstance(child, TreeNode):
+                stack.append(child)
+            elif not isinstance(child, str):
+                raise HierarchyError(
+                    f"{path}: node {label!r} has a child of type {type(child).__name__} ({child!r}); expected a Tree "
+                    "or a string (a leaf)"
+                )
     return tree
 
 

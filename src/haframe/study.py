@@ -434,6 +434,11 @@ class Study:
         override must be an existing file, and a local hierarchy file's tree must take every
         run's values (``check_tree``). Relative paths start at the working directory, as the
         download jobs read them."""
+        data_root = Path(self.config.get("data_root") or "data")
+        if data_root.exists() and not data_root.is_dir():
+            raise ConfigError(
+                f"data_root: {str(data_root)!r} is a file; expected a folder (or a path to create one at)"
+            )
         for dataset in self.datasets:
             section = self.dataset(dataset)
             spec = section.get("hierarchy")
