@@ -558,3 +558,35 @@ def test_the_rules_refuse_a_cut_archive_and_a_broken_hierarchy_then_pin_the_righ
     assert json.loads((work / target).read_text())["counts"] == {split: n for split, (n, _) in fixture.counts.items()}
     leftovers = [p.name for p in (work / "data" / "downloads" / "mini").iterdir()]
     assert leftovers == ["fgvc-aircraft-2013b.tar.gz"]  # no .part, no unverified record
+
+
+def test_a_decompression_bomb_is_refused_and_the_folder_follows_the_umask(tmp_path):
+    """Issue 25, item 12: 306 KB expanding to 300 MB is refused before anything is written;
+    an extracted folder gets 0777 less the umask, not mkdtemp's 0700."""
+    import io
+    import tarfile
+
+    from haframe.archives import UnsafeArchiveError, safe_extract
+
+    bomb = tmp_path / "bomb.tar.gz"
+    with tarfile.open(bomb, "w:gz") as tar:
+        member = tarfile.TarInfo("zeros.bin")
+        member.size = 300 * 2**20
+        tar.addfile(member, io.BytesIO(bytes(member.size)))
+    assert bomb.stat().st_size < 400_000
+    with pytest.raises(
+        UnsafeArchiveError, match=r"bomb.tar.gz: its members add up to 314,572,800 bytes, more than 100"
+    ):
+        safe_extract(bomb, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
+    small = tmp_path / "small.tar"
+    with tarfile.open(small, "w") as tar:
+        member = tarfile.TarInfo("a.txt")
+        member.size = 3
+        tar.addfile(member, io.BytesIO(b"abc"))
+    previous = os.umask(0o022)
+    try:
+        safe_extract(small, tmp_path / "small")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "small").stat().st_mode & 0o777 == 0o755

@@ -13,6 +13,14 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from .fileio import current_umask
+
+# An archive may expand to at most this many times its own size plus a floor: real data
+# archives (JPEGs, compressed arrays, text lists) stay far below it, a decompression bomb (306 KB
+# expanding to 300 MB) does not.
+EXPANSION_RATIO = 100
+EXPANSION_FLOOR = 64 * 2**20
+
 
 class ArchiveError(RuntimeError):
     """Not a complete tar or zip archive (truncated, damaged, or another kind of file)."""
@@ -50,6 +58,16 @@ def _zip_members(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return members
 
 
+def _check_expansion(archive: Path, size: int) -> None:
+    """Refuse an archive whose members add up to more than it may expand to (before writing)."""
+    limit = EXPANSION_RATIO * archive.stat().st_size + EXPANSION_FLOOR
+    if size > limit:
+        raise UnsafeArchiveError(
+            f"{archive}: its members add up to {size:,} bytes, more than {EXPANSION_RATIO} times its "
+            f"{archive.stat().st_size:,} bytes plus {EXPANSION_FLOOR // 2**20} MiB ({limit:,}): a decompression bomb?"
+        )
+
+
 def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Extract a tar (any compression) or zip archive into the folder ``dest``.
 
@@ -58,7 +76,9 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     sibling folder that is renamed onto ``dest`` only when complete, so ``dest`` is never
     half-extracted. Complete means every member and the whole compressed stream: zip members'
     CRCs, and a tar's stream read to its end (the gzip/bz2/xz trailer and its checksum), so a
-    truncated or damaged archive raises ArchiveError. The project's one extraction function.
+    truncated or damaged archive raises ArchiveError. Members adding up to more than
+    ``EXPANSION_RATIO`` times the archive (plus ``EXPANSION_FLOOR``) refuse it; the folder gets
+    the umask's mode. The project's one extraction function.
     """
     archive, dest = Path(archive), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -67,10 +87,14 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
         try:
             if zipfile.is_zipfile(archive):
                 with zipfile.ZipFile(archive) as zf:
-                    zf.extractall(tmp, members=_zip_members(archive, zf))  # checks each member's CRC
+                    members = _zip_members(archive, zf)
+                    _check_expansion(archive, sum(member.file_size for member in members))
+                    zf.extractall(tmp, members=members)  # checks each member's CRC
             elif tarfile.is_tarfile(archive):
                 with tarfile.open(archive) as tar:
-                    tar.extractall(tmp, members=_tar_members(archive, tar), filter="data")
+                    members = _tar_members(archive, tar)
+                    _check_expansion(archive, sum(member.size for member in members))
+                    tar.extractall(tmp, members=members, filter="data")
                     while tar.fileobj.read(1 << 20):  # to the end: the compressed stream's trailer
                         pass
             else:
@@ -81,6 +105,7 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
             if error.errno is not None:
                 raise
             raise ArchiveError(f"{archive}: not a complete archive ({type(error).__name__}: {error})") from error
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0700 would hide the data from the group
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
