@@ -26,6 +26,11 @@ def predictions(seed: int = 0, n: int = 60) -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(size=(n, TREE.num_classes)).astype(np.float32), rng.integers(0, TREE.num_classes, n)
 
 
+def cli(scores, labels) -> list[str]:
+    """The score CLI's command on a .npy scores and labels file (more arguments follow)."""
+    return [sys.executable, "-m", "haframe.score", "--scores", str(scores), "--labels", str(labels)]
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """A trained type-II CE run with CRM, scored by the pipeline's evaluation."""
@@ -69,15 +74,7 @@ def test_npy_inputs_with_their_class_names_score_the_same(finished_run, tmp_path
     (tmp_path / "classes.txt").write_text("\n".join(saved.classes[order]) + "\n")
     hierarchy = str(finished_run / "assets/hierarchy/hierarchy.tsv")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "haframe.score",
-            "--scores",
-            str(tmp_path / "s.npy"),
-            "--labels",
-            str(tmp_path / "y.npy"),
-        ]
+        cli(tmp_path / "s.npy", tmp_path / "y.npy")
         + ["--hierarchy", hierarchy, "--classes", str(tmp_path / "classes.txt")],
         check=True,
         capture_output=True,
@@ -153,16 +150,7 @@ def test_the_cli_prints_the_error_and_exits_2(tmp_path):
     np.save(tmp_path / "y.npy", labels[:-1])
     (tmp_path / "h.tsv").write_text(TREE.to_tsv())
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "haframe.score",
-            "--scores",
-            str(tmp_path / "s.npy"),
-            "--labels",
-            str(tmp_path / "y.npy"),
-        ]
-        + ["--hierarchy", str(tmp_path / "h.tsv")],
+        cli(tmp_path / "s.npy", tmp_path / "y.npy") + ["--hierarchy", str(tmp_path / "h.tsv")],
         capture_output=True,
         text=True,
     )
