@@ -11,7 +11,7 @@ from haframe.pins import pin_validated, reject_unverified
 
 with log_to(snakemake.log[0]) as log:
     p = snakemake.params
-    local = p.local
+    local = p.local or None  # an empty mapping where the hierarchy is no local file
     if local is not None and sha256_of(local["path"]) != local["sha256"]:
         raise HierarchyError(f"{local['path']}: changed since the workflow was built; run it again")
     source = local["path"] if local is not None else snakemake.input.hierarchy

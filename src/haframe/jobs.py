@@ -442,7 +442,9 @@ def _hierarchy_jobs(study: Study, layout: Layout, dataset: str, settings: Mappin
         "format": spec["format"],
         "class_order": spec["class_order"],
         "expected": {"classes": section.get("classes"), "height": section.get("height")},
-        **({"local": local} if local else {}),  # absent otherwise: a finished study's parse stays as recorded
+        # Snakemake records no Untracked param: a planted or downloaded hierarchy's parse,
+        # finished before this param existed, stays as recorded
+        "local": local or Untracked({}),
     }
     outputs = tuple(layout.hierarchy_file(name, dataset) for name in HIERARCHY_FILES)
     return [*jobs, Job("parse_hierarchy", {"dataset": dataset}, inputs=inputs, outputs=outputs, params=params)]

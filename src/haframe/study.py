@@ -431,9 +431,9 @@ class Study:
     def check_local_files(self) -> None:
         """The checks that read the files a config names (the workflow runs them when it is
         built, on the machine that submits the jobs): every local hierarchy source and source
-        override must be an existing file, and a local hierarchy file's tree must take every
-        run's values (``check_tree``). Relative paths start at the working directory, as the
-        download jobs read them."""
+        override must be an existing file, a local hierarchy file must match its sha256 where
+        one is given, and its tree must take every run's values (``check_tree``). Relative
+        paths start at the working directory, as the download jobs read them."""
         data_root = Path(self.config.get("data_root") or "data")
         if data_root.exists() and not data_root.is_dir():
             raise ConfigError(
@@ -447,8 +447,13 @@ class Study:
             if spec is None:
                 continue
             path = _local_file(spec["source"], f"datasets.{dataset}.hierarchy.source")
-            if path is None or (spec.get("sha256") and sha256_of(path) != spec["sha256"]):
-                continue  # a URL, or a file that the download job will refuse (its checksum)
+            if path is None:
+                continue  # a URL: its download job checks it
+            if spec.get("sha256") and (found := sha256_of(path)) != spec["sha256"]:
+                raise ConfigError(
+                    f"datasets.{dataset}.hierarchy.sha256: {spec['sha256']}, but {path} has sha256 {found} "
+                    "(the file was edited, or the pin is of another file)"
+                )
             try:
                 hierarchy = read_hierarchy(path, spec["format"], spec.get("class_order") or "sorted")
             except HierarchyError as error:

@@ -80,26 +80,27 @@ def test_cifar_classes_follow_the_torchvision_index(paper_run):
     assert classes == [f"L5-{i}" for i in range(100)]
 
 
-def test_wrong_sha256_stops_the_download_and_leaves_nothing(tmp_path):
+def one_dataset_config(**changes) -> dict:
     config = offline_paper_config()
     config["datasets"] = {"fgvc_aircraft": config["datasets"]["fgvc_aircraft"]}
     del config["variants"]["ce_I_wide"]  # it runs on iNat19 and tieredImageNet-H only
+    config["datasets"]["fgvc_aircraft"].update(changes)
+    return config
+
+
+def test_a_local_hierarchy_with_a_wrong_sha256_is_refused_before_any_job(tmp_path):
+    config = one_dataset_config()
     config["datasets"]["fgvc_aircraft"]["hierarchy"]["sha256"] = "0" * 64
     result = run_snakemake(tmp_path, config, "frames", check=False)
     assert result.returncode != 0
-    log = (tmp_path / "results/paper/fgvc_aircraft/logs/download_hierarchy/tree.pkl.log").read_text()
-    assert "sha256 mismatch" in log and "0" * 64 in log
-    assert "6c8203d210c0362f9e604cc37f654e68cfdb4a1ad91a52de60f06bc39ffa034c" in log
-    source = tmp_path / "results/paper/fgvc_aircraft/hierarchy/source"
-    assert not source.exists() or not any(source.iterdir())
+    assert "datasets.fgvc_aircraft.hierarchy.sha256: " + "0" * 64 in result.stderr
+    assert "6c8203d210c0362f9e604cc37f654e68cfdb4a1ad91a52de60f06bc39ffa034c" in result.stderr
+    assert not (tmp_path / "results").exists()
 
 
-def test_expected_height_is_checked(tmp_path):
-    config = offline_paper_config()
-    config["datasets"] = {"fgvc_aircraft": config["datasets"]["fgvc_aircraft"]}
-    del config["variants"]["ce_I_wide"]  # it runs on iNat19 and tieredImageNet-H only
-    config["datasets"]["fgvc_aircraft"]["height"] = 4
-    result = run_snakemake(tmp_path, config, "frames", check=False)
+def test_expected_height_is_checked_before_any_job(tmp_path):
+    result = run_snakemake(tmp_path, one_dataset_config(height=4), "frames", check=False)
     assert result.returncode != 0
-    log = (tmp_path / "results/paper/fgvc_aircraft/logs/parse_hierarchy.log").read_text()
-    assert "expected height = 4 (config), found 3" in log
+    assert "datasets.fgvc_aircraft.height: 4, but its hierarchy file" in result.stderr
+    assert "has height 3" in result.stderr
+    assert not (tmp_path / "results").exists()

@@ -45,6 +45,6 @@ rule parse_hierarchy:
         format=job_param("parse_hierarchy", "format"),
         class_order=job_param("parse_hierarchy", "class_order"),
         expected=job_param("parse_hierarchy", "expected"),
-        local=lambda wildcards: job("parse_hierarchy")(wildcards).params.get("local"),
+        local=job_param("parse_hierarchy", "local"),
     script:
         "../../scripts/parse_hierarchy.py"
