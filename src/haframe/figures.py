@@ -293,3 +293,31 @@ def difference_grids(
         ax.set_title(f"{label}: {title}")
         fig.colorbar(image, ax=ax, shrink=0.8)
     _save(fig, *paths)
+
+
+def classifiers_by_year(rows: Sequence[dict], chain: str | None, title: str, *paths: str | Path) -> None:
+    """Pretrained classifiers' top-1 error vs mistake severity, coloured by their architecture's
+    year (Bertinetto et al., CVPR 2020, Fig. 1); with ``chain``, an arrow from each model to
+    its re-ranked point. ``rows``: label, year, top1_error, mistake_severity, and ``chain``'s."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    years = [row["year"] for row in rows]
+    norm = matplotlib.colors.Normalize(min(years) - 0.5, max(years) + 0.5)
+    colour = matplotlib.colormaps["viridis"]
+    for row in rows:
+        x, y = row["top1_error"], row["mistake_severity"]
+        ax.scatter(x, y, color=colour(norm(row["year"])), s=36, zorder=3)
+        ax.annotate(row["label"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if chain and row.get(chain):
+            to = row[chain]
+            ax.annotate(
+                "",
+                (to["top1_error"], to["mistake_severity"]),
+                (x, y),
+                arrowprops={"arrowstyle": "->", "color": "0.5", "lw": 0.8},
+            )
+    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=colour), ax=ax, label="architecture's year")
+    ax.set_xlabel("top-1 error (%)")
+    ax.set_ylabel("mistake severity" + (f" (arrows: +{chain})" if chain else ""))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _save(fig, *paths)

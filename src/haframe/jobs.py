@@ -137,6 +137,23 @@ class Layout:
             for suffix in kinds
         }
 
+    def pretrained_file(self, name: str, dataset: str = "{dataset}", model: str = "{model}") -> str:
+        """A pretrained classifier's ``scores`` (its test scores) or ``metrics`` file."""
+        return (
+            f"{self.dataset_dir(dataset)}/pretrained/{model}/"
+            + {"scores": "scores/test.npz", "metrics": "metrics.json"}[name]
+        )
+
+    def pretrained_report(self) -> dict[str, str]:
+        """The pretrained classifiers' table (md, csv) and figure (png, svg)."""
+        folder = f"{self.report_dir}/pretrained"
+        return {
+            "md": f"{folder}/classifiers.md",
+            "csv": f"{folder}/classifiers.csv",
+            "figure": f"{folder}/error_vs_severity.png",
+            "figure_svg": f"{folder}/error_vs_severity.svg",
+        }
+
     def report_files(self, datasets: Iterable[str]) -> list[str]:
         """Every table and figure of the report: per dataset, and for the study."""
         return [path for d in datasets for path in self.dataset_report(d).values()] + list(self.study_report().values())
@@ -251,18 +268,27 @@ def compile_jobs(study: Study, layout: Layout, failed: Mapping[str, dict], setti
         for run in study.training_runs(dataset):
             jobs += _run_jobs(study, layout, run, settings)
     jobs += _weights_jobs(study, layout, available, settings)
-    reported = {d: [run for run in study.runs(d) if not _has_failed(study, layout, run, failed)] for d in available}
-    jobs += _report_jobs(study, layout, reported, failed, unavailable, settings)
+    reported = {
+        d: [run for run in study.runs(d) if not _has_failed(study, layout, run, failed)]
+        for d in available
+        if study.variants(d)
+    }
+    if reported:
+        jobs += _report_jobs(study, layout, reported, failed, unavailable, settings)
     targets = [layout.hierarchy_file("summary", d) for d in available] + [
         layout.frame_file("summary", d) for d in available
     ]
+    if study.pretrained is not None and study.pretrained.dataset in available:
+        jobs += _pretrained_jobs(study, layout, settings)
+        targets += list(layout.pretrained_report().values())
     for dataset in available:
         targets += [
             layout.run_file("mlflow", run)
             for run in study.training_runs(dataset)
             if not _has_failed(study, layout, run, failed)
         ]
-    targets += layout.report_files(available) + [f"{layout.report_dir}/mlflow.json"]
+    if reported:
+        targets += layout.report_files(reported) + [f"{layout.report_dir}/mlflow.json"]
     return JobTable(_unique(jobs), targets, unavailable, {d: _instructions(study, d) for d in unavailable})
 
 
@@ -592,6 +618,69 @@ def _scoring_jobs(study: Study, layout: Layout, run: RunSpec, scores: Mapping[st
             outputs=(layout.run_file("metrics", run), layout.run_file("predictions", run)),
             resources=light,
             params={"chains": list(run.posthoc)},
+        )
+    )
+    return jobs
+
+
+# ---------------------------------------------------------------------- pretrained classifiers
+
+
+def _pretrained_jobs(study: Study, layout: Layout, settings: Mapping[str, Any]) -> list[Job]:
+    """Per pretrained classifier: its weights' download, its scoring (the one job that loads
+    it: its test scores), its metrics from those scores; then their report."""
+    section = study.pretrained
+    dataset = section.dataset
+    jobs, metrics = [], []
+    for model in section.models:
+        record = section.classifier(model)
+        source, sha256, prefix = section.weights_source(model)
+        filename = (
+            record.filename if sha256 is None else f"{record.builder}-{sha256[:8]}.pth"
+        )  # named as torchvision names its files
+        weights = f"{layout.data_root}/weights/classifiers/{filename}"
+        scores = layout.pretrained_file("scores", dataset, model)
+        wildcards = {"dataset": dataset, "model": model}
+        metrics.append(layout.pretrained_file("metrics", dataset, model))
+        jobs += [
+            Job(
+                "download_classifier",
+                {"filename": filename},
+                outputs=(weights,),
+                params={
+                    "source": source,
+                    "sha256": sha256,
+                    "sha256_prefix": prefix,
+                    **_download_params(settings, layout),
+                },
+            ),
+            Job(
+                "score_classifier",
+                wildcards,
+                inputs={"weights": weights, "meta": layout.data_file("meta.json", dataset)},
+                outputs=(scores,),
+                params={
+                    "model": model,
+                    "evaluation": {key: getattr(section, key) for key in ("batch_size", "device", "workers")},
+                },
+                resources={"threads": section.workers + 1, "gpu": 0 if section.device == "cpu" else 1},
+            ),
+            Job(
+                "classifier_metrics",
+                wildcards,
+                inputs={"scores": scores, "hierarchy": layout.hierarchy_file("tsv", dataset)},
+                outputs=(metrics[-1],),
+                params={"posthoc": list(section.posthoc)},
+                resources={"threads": 1, "gpu": 0},
+            ),
+        ]
+    jobs.append(
+        Job(
+            "report_classifiers",
+            {},
+            inputs={"metrics": metrics},
+            outputs=tuple(layout.pretrained_report().values()),
+            params={"models": list(section.models), "posthoc": list(section.posthoc)},
         )
     )
     return jobs

@@ -30,6 +30,7 @@ from .methods import METHODS, POSTHOC_RULES, get_method, posthoc_chain
 from .methods.base import AuxiliaryModel
 from .options import options_of
 from .parsers import read_hierarchy
+from .pretrained import PretrainedSection, read_pretrained
 from .protocol import Protocol, derived_seed, draws, read_protocol, trial_of
 from .run_status import failures
 from .runs import ConfigError, Control, Evaluation, FrameSpec, RunSpec, Training, Trial, typed
@@ -62,6 +63,7 @@ class Study:
         self._runs: dict[tuple[str, str, int], RunSpec] = {}
         self._cache: dict[tuple[str, str], dict] = {}
         self.protocol: Protocol = read_protocol(config.get("protocol"))
+        self.pretrained: PretrainedSection | None = read_pretrained(config)
         self._validate()
 
     @property
@@ -138,7 +140,10 @@ class Study:
 
     def variants(self, dataset: str) -> list[str]:
         """Variants trained on ``dataset``, in config order: the dataset's ``variants`` list, else
-        every variant whose own ``datasets`` list (when given) names it."""
+        every variant whose own ``datasets`` list (when given) names it; none on a dataset of an
+        evaluation-only kind (no training split)."""
+        if "train" not in self.kind(dataset).splits:
+            return []
         chosen = self.dataset(dataset).get("variants")
         if chosen is not None:
             return [variant for variant in self.config["variants"] if variant in chosen]
@@ -306,6 +311,8 @@ class Study:
         unknown_kinds = sorted({d["kind"] for d in self.config["datasets"].values()} - set(KINDS))
         if unknown_kinds:
             raise ConfigError(f"datasets: unknown kind {unknown_kinds[0]!r}; known: {sorted(KINDS)}")
+        if not self.config["variants"] and self.pretrained is None:
+            raise ConfigError("variants: at least one variant is required (or a `pretrained` section)")
         self._check_seeds(self.config.get("seeds"), "seeds")
         for name, spec in self.config["variants"].items():
             self._check_seeds(spec.get("seeds"), f"variants.{name}.seeds")

@@ -27,7 +27,7 @@ def test_kind_prepares_its_fixture(name, tmp_path):
         name for name, option in kind.options.items() if option.required
     } <= set(fx.options)
     assert fx.hierarchy is not None or kind.plants_hierarchy
-    assert set(fx.counts) == set(SPLITS)
+    assert set(fx.counts) == set(kind.splits) and set(kind.splits) <= set(SPLITS)
     if kind.unavailable is not None:
         assert kind.unavailable(fx.options, name) is None
 

@@ -3,6 +3,8 @@ rule download_weights:
         f"{DATA_ROOT}/weights/{{filename}}",
     log:
         f"{DATA_ROOT}/logs/download/weights/{{filename}}.log",
+    wildcard_constraints:
+        filename=r"[^/]+",  # weights/classifiers/ is download_classifier's
     retries: 0  # the download helper retries (see download_source)
     localrule: True
     conda:

@@ -90,10 +90,14 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def convert_image(data: bytes, dest: Path, *, size: int | None = None, crop_bottom: int = 0, quality: int = 95) -> None:
+def convert_image(
+    data: bytes, dest: Path, *, size: int | None = None, crop_bottom: int = 0, quality: int = 95, as_is: bool = False
+) -> None:
     """Decode (``to_rgb``), optionally crop ``crop_bottom`` pixel rows and stretch to size x
-    size, save as JPEG atomically. A file already at ``dest`` is kept (preparation resumes where
-    it stopped). Raises ValueError saying what is wrong with the image."""
+    size, save as JPEG atomically; ``as_is``: decode (the same checks), then keep the file's own
+    bytes (a pretrained model's published preprocessing reads the original). A file already at
+    ``dest`` is kept (preparation resumes where it stopped). Raises ValueError saying what is
+    wrong with the image."""
     if dest.exists():
         return
     if not data:
@@ -114,7 +118,10 @@ def convert_image(data: bytes, dest: Path, *, size: int | None = None, crop_bott
     except OSError as error:  # a truncated or damaged file: Pillow's words
         raise ValueError(f"a damaged image ({error})") from None
     with atomic_path(dest) as tmp:
-        image.save(tmp, format="JPEG", quality=quality)
+        if as_is:
+            tmp.write_bytes(data)
+        else:
+            image.save(tmp, format="JPEG", quality=quality)
 
 
 def convert_images(
@@ -122,10 +129,11 @@ def convert_images(
     *,
     size: int | None = None,
     crop_bottom: int = 0,
+    as_is: bool = False,
     threads: int = 1,
     log: Callable[[str], None] = lambda message: None,
 ) -> int:
-    """Run ``convert_image`` (``size``, ``crop_bottom``) over the tasks on a thread pool.
+    """Run ``convert_image`` (``size``, ``crop_bottom``, ``as_is``) over the tasks on a thread pool.
 
     Sources are read in order on the calling thread (tar members can only be streamed
     sequentially); decoding and encoding run in parallel. Every image is tried: those that fail
@@ -149,7 +157,9 @@ def convert_images(
             if len(pending) >= 4 * max(1, threads):
                 collect(concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)[0])
             if not task.dest.exists():  # converted by an earlier, interrupted preparation
-                future = pool.submit(convert_image, task.read(), task.dest, size=size, crop_bottom=crop_bottom)
+                future = pool.submit(
+                    convert_image, task.read(), task.dest, size=size, crop_bottom=crop_bottom, as_is=as_is
+                )
                 pending[future] = task.source
             done += 1
             if done % 10_000 == 0:

@@ -104,6 +104,9 @@ class DatasetKind:
     # kind-specific keys of a dataset's config section, each with its option (``required``: a
     # dataset of this kind must set it)
     options: Mapping[str, Option] = field(default_factory=dict)
+    # the splits its preparation gives (an evaluation-only kind, whose models were trained
+    # elsewhere: test only)
+    splits: tuple[str, ...] = ("train", "val", "test")
     plants_hierarchy: bool = False  # True: without a `hierarchy` section, the preparation writes its own
     # dataset section -> the tree its preparation plants (known from the config), for the checks
     # that need the tree before any job runs (None: not known before preparation)

@@ -149,7 +149,7 @@ def check_imagenet(train: Path | None, val: Path | None, *, name: str = CONFIG_N
 # --------------------------------------------------------------------------- reading
 
 
-def _checked(archive: str, member: tarfile.TarInfo) -> bool:
+def checked_member(archive: str, member: tarfile.TarInfo) -> bool:
     """True for a regular file to consider, False for a folder; refuses everything else."""
     parts = PurePosixPath(member.name.replace("\\", "/")).parts
     if member.name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
@@ -173,7 +173,7 @@ def _tar_tasks(
     Each ``read`` must be called before the next item is requested (convert_images does).
     """
     for member in tar:
-        if not _checked(archive, member):
+        if not checked_member(archive, member):
             continue
         base = PurePosixPath(member.name).name
         if nested and _CLASS_TAR.fullmatch(base):
