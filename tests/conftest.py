@@ -199,8 +199,9 @@ def mlflow_server(backend_db: Path, artifacts: Path, seconds: int = 300):
 
 
 def mlflow_runs(store: Path | str, experiment: str = "tiny", active_only: bool = True, kind: str = "run"):
-    """(client, runs) of one study's experiment, its training runs (``kind="run"``) or its
-    report builds (``kind="report"``); see ``mlflow_client`` for ``store``."""
+    """(client, runs) of one study's experiment, its training runs (``kind="run"``), its
+    pretrained classifiers' evaluations (``"pretrained"``) or its report builds (``"report"``);
+    see ``mlflow_client`` for ``store``."""
     from mlflow.entities import ViewType
 
     client = mlflow_client(store)

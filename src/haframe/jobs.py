@@ -138,11 +138,9 @@ class Layout:
         }
 
     def pretrained_file(self, name: str, dataset: str = "{dataset}", model: str = "{model}") -> str:
-        """A pretrained classifier's ``scores`` (its test scores) or ``metrics`` file."""
-        return (
-            f"{self.dataset_dir(dataset)}/pretrained/{model}/"
-            + {"scores": "scores/test.npz", "metrics": "metrics.json"}[name]
-        )
+        """A pretrained classifier's ``scores`` (its test scores), ``metrics`` or ``mlflow`` file."""
+        files = {"scores": "scores/test.npz", "metrics": "metrics.json", "mlflow": "mlflow.json"}
+        return f"{self.dataset_dir(dataset)}/pretrained/{model}/{files[name]}"
 
     def pretrained_report(self) -> dict[str, str]:
         """The pretrained classifiers' table (md, csv) and figure (png, svg)."""
@@ -281,6 +279,7 @@ def compile_jobs(study: Study, layout: Layout, failed: Mapping[str, dict], setti
     if study.pretrained is not None and study.pretrained.dataset in available:
         jobs += _pretrained_jobs(study, layout, settings)
         targets += list(layout.pretrained_report().values())
+        targets += [layout.pretrained_file("mlflow", study.pretrained.dataset, m) for m in study.pretrained.models]
     for dataset in available:
         targets += [
             layout.run_file("mlflow", run)
@@ -672,6 +671,13 @@ def _pretrained_jobs(study: Study, layout: Layout, settings: Mapping[str, Any]) 
                 outputs=(metrics[-1],),
                 params={"posthoc": list(section.posthoc)},
                 resources={"threads": 1, "gpu": 0},
+            ),
+            Job(
+                "import_classifier",
+                wildcards,
+                inputs={"metrics": metrics[-1]},
+                outputs=(layout.pretrained_file("mlflow", dataset, model),),
+                params={"tracking_uri": settings["tracking_uri"], "experiment": study.name},
             ),
         ]
     jobs.append(

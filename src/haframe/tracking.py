@@ -29,14 +29,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .fileio import read_yaml
+from .fileio import read_json, read_yaml
 from .runs import RunSpec, git_commit
 from .sealed import read_metrics
 
 IDENTITY_TAG = "haframe.identity"
 HASH_TAG = "haframe.config_hash"
 SUPERSEDED_TAG = "haframe.superseded"
-KIND_TAG = "haframe.kind"  # "run" or "report"
+KIND_TAG = "haframe.kind"  # "run", "pretrained" or "report"
 VIEW_KEY = "haframe"  # the shared view: #/experiments/<id>?viewStateShareKey=haframe
 VIEW_COLUMNS = (
     "params.`dataset`",
@@ -200,6 +200,43 @@ def import_run(
         "config_hash": identity_hash,
         "tracking_uri": tracking_uri,
     }
+
+
+def import_classifier(
+    *, metrics: str | Path, dataset: str, tracking_uri: str, experiment: str, lock_dir: str | Path = "results"
+) -> dict:
+    """Create (or replace) the MLflow run of one pretrained classifier's evaluation from its
+    ``metrics.json`` (haframe.pretrained): its record as params, its metrics at step 0."""
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    from .models.classifiers import classifier
+
+    result = read_json(metrics)
+    record = classifier(result["model"])
+    identity = f"{dataset}/pretrained/{record.weights}"
+    db = _sqlite_path(tracking_uri)
+    evaluated = _ms(Path(metrics).stat().st_mtime)
+    with writer_lock(tracking_uri, lock_dir):
+        client = MlflowClient(tracking_uri)
+        experiment_id = _experiment_id(client, experiment, db is not None)
+        for old in client.search_runs([experiment_id], filter_string=f"tags.`{IDENTITY_TAG}` = '{identity}'"):
+            client.delete_run(old.info.run_id)  # its scores were made again
+        tags = {IDENTITY_TAG: identity, KIND_TAG: "pretrained", "dataset": dataset, "mlflow.runName": identity}
+        created = client.create_run(experiment_id, start_time=evaluated, tags=tags)
+        run_id = created.info.run_id
+        params = {
+            "model": record.weights,
+            "builder": record.builder,
+            "preprocessing": record.preprocessing,
+            "year": str(record.year),
+            "published_top1": str(record.published_top1),
+        }
+        client.log_batch(run_id, params=[Param(key, value) for key, value in params.items()])
+        client.log_batch(run_id, metrics=[Metric(*point) for point in _test_metrics(result, evaluated)])
+        _log_files(client, created, [Path(metrics)], db)
+        client.set_terminated(run_id, "FINISHED", end_time=evaluated)
+    return {"run_id": run_id, "experiment": experiment, "identity": identity, "tracking_uri": tracking_uri}
 
 
 def _ms(seconds: float) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO, mlflow_runs, run_snakemake
 from PIL import Image
 from torchvision import models
 from torchvision.models import get_weight
@@ -111,4 +111,7 @@ def test_metrics_are_those_of_the_score_cli_and_the_report_lists_every_model(stu
     ]
     assert "year" in table[0] and "top1_error +crm" in table[0]
     assert (results / "report/pretrained/error_vs_severity.png").stat().st_size > 5000
+    _, runs = mlflow_runs(workdir, "pretrained_imagenet", kind="pretrained")
+    assert sorted(run.data.params["model"] for run in runs) == sorted(MODELS)
+    assert all(run.data.metrics["test_crm_top1_error"] >= 0 for run in runs)
     assert "Nothing to be done" in run_snakemake(workdir, study[1], "--dry-run").stdout

@@ -81,3 +81,22 @@ rule report_classifiers:
         posthoc=job_param("report_classifiers", "posthoc"),
     script:
         "../../scripts/report_classifiers.py"
+
+
+rule import_classifier:
+    input:
+        unpack(job_inputs("import_classifier")),
+    output:
+        marker=LAYOUT.pretrained_file("mlflow"),
+    log:
+        f"{DATASET_DIR}/logs/import_classifier/{{model}}.log",
+    localrule: True
+    conda:
+        ENV_TRACKING
+    resources:
+        mlflow_writer=1,
+    params:
+        tracking_uri=job_param("import_classifier", "tracking_uri"),
+        experiment=STUDY.name,
+    script:
+        "../../scripts/import_classifier.py"

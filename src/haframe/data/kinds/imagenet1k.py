@@ -178,7 +178,9 @@ def prepare_job(job: PrepareJob) -> dict:
     job.log(f"{DATASET}: copying the validation images from {val} (each decoded once to check it)")
     done = convert_images(tasks(), as_is=True, threads=job.threads, log=job.log)
     if unknown:
-        raise DataError(f"{DATASET}: {len(unknown)} images of classes the hierarchy lacks, e.g. {unknown[:5]}")
+        raise DataError(
+            f"{DATASET}: {len(unknown)} of the images are of classes the hierarchy lacks, e.g. {unknown[:5]}"
+        )
     found = {"test": (len(rows), len({label for _, label in rows}))}
     check_counts(DATASET, found, job.expected_counts(EXPECTED))
     rows.sort()
