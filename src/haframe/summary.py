@@ -6,8 +6,18 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .cost import DatasetCost, Throughput, dataset_cost, format_gb, format_hours, read_throughput, total_hours
-from .study import Study
+from .cost import (
+    DatasetCost,
+    Throughput,
+    dataset_cost,
+    format_gb,
+    format_hours,
+    read_throughput,
+    scores_bytes,
+    total_hours,
+)
+from .models.classifiers import CLASSIFIERS
+from .study import Study, load_config
 
 
 def study_cost(study: Study, dataset: str, throughput: Sequence[Throughput]) -> DatasetCost:
@@ -24,6 +34,26 @@ def study_cost(study: Study, dataset: str, throughput: Sequence[Throughput]) -> 
         section.get("classes"),
         data_mb,
         throughput,
+    )
+
+
+def pretrained_cost(study: Study, dataset: str) -> DatasetCost:
+    """The pretrained classifiers' images read, and disk (their weights, test scores and the
+    dataset); their scoring rate is not measured (bench/)."""
+    models = [CLASSIFIERS[model] for model in study.pretrained.models]
+    sizes = study.split_sizes(dataset)
+    scores = None if sizes is None else len(models) * scores_bytes(["test"], sizes, 1000)
+    weights = sum(4 * model.parameters for model in models)
+    return DatasetCost(
+        dataset=dataset,
+        training_runs=0,
+        images_read=None if sizes is None else len(models) * sizes["test"],
+        gpu_hours=None,
+        unmeasured=("the pretrained classifiers",),
+        eager_for_compiled=False,
+        disk_gb=(study.prepared_disk_mb(dataset) * 2**20 + weights + (scores or 0)) / 2**30,
+        scores_gb=None if scores is None else scores / 2**30,
+        gpu_name=None,
     )
 
 
@@ -50,11 +80,16 @@ def study_summary(
             continue
         sizes = study.split_sizes(dataset)
         split_text = (
-            " / ".join(f"{sizes[s]:,}" for s in ("train", "val", "test")) if sizes else "unknown until prepared"
+            " / ".join(f"{sizes[s]:,}" if s in sizes else "–" for s in ("train", "val", "test"))
+            if sizes
+            else "unknown until prepared"
         )
         per_seed_count = Counter(len(study.seeds(dataset, v)) for v in study.variants(dataset))
         grid = " + ".join(f"{variants} x {seeds}" for seeds, variants in sorted(per_seed_count.items(), reverse=True))
-        cost = study_cost(study, dataset, throughput)
+        if study.pretrained is not None and dataset == study.pretrained.dataset:
+            grid, cost = f"{len(study.pretrained.models)} pretrained", pretrained_cost(study, dataset)
+        else:
+            cost = study_cost(study, dataset, throughput)
         costs.append(cost)
         unmeasured.update(cost.unmeasured)
         gpus.update([cost.gpu_name] if cost.gpu_name else [])
@@ -146,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--throughput", default=str(Path(__file__).resolve().parents[2] / "bench" / "throughput.csv"))
     args = parser.parse_args(argv)
     config = _merged([yaml.safe_load(Path(path).read_text()) for path in args.configfiles])
-    print(study_summary(Study(config), {}, {}, args.throughput), end="")
+    study = Study(load_config(config, args.configfiles[-1]))
+    print(study_summary(study, {}, {}, args.throughput), end="")
 
 
 if __name__ == "__main__":

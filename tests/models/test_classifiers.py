@@ -17,6 +17,7 @@ def test_record_is_the_weights_enum(name):
     assert (record.resize, record.crop) == (transforms.resize_size[0], transforms.crop_size[0])
     assert record.interpolation == transforms.interpolation.value
     assert record.published_top1 == weights.meta["_metrics"]["ImageNet-1K"]["acc@1"]
+    assert record.parameters == weights.meta["num_params"]
     assert len(record.sha256_prefix) == 8 and record.sha256_prefix in weights.url
 
 

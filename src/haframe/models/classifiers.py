@@ -21,7 +21,8 @@ class Classifier:
     """A pretrained classifier: its weights enum, its torchvision builder, its weights file
     (torchvision names it by a sha256 prefix, checked after download), its preprocessing
     (resize the shorter side, then centre-crop, with this interpolation; ImageNet's mean and
-    std), its published ImageNet-1k top-1 accuracy (%) and its architecture's year."""
+    std), its published ImageNet-1k top-1 accuracy (%), its parameter count and its
+    architecture's year."""
 
     weights: str  # torchvision's weights enum, e.g. "ResNet50_Weights.IMAGENET1K_V2"
     builder: str  # torchvision.models.<builder>
@@ -30,6 +31,7 @@ class Classifier:
     crop: int
     interpolation: str
     published_top1: float
+    parameters: int  # its weights file holds them as float32
     year: int  # the architecture's paper (the weights' training recipe may be later: see the enum)
     paper: str
 
@@ -62,6 +64,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bilinear",
             69.758,
+            11_689_512,
             2016,
             "He et al., CVPR 2016",
         ),
@@ -73,6 +76,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bilinear",
             76.13,
+            25_557_032,
             2016,
             "He et al., CVPR 2016",
         ),
@@ -84,6 +88,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bilinear",
             80.858,
+            25_557_032,
             2016,
             "He et al., CVPR 2016",
         ),
@@ -95,6 +100,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bilinear",
             81.886,
+            44_549_160,
             2016,
             "He et al., CVPR 2016",
         ),
@@ -106,6 +112,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bilinear",
             82.284,
+            60_192_808,
             2016,
             "He et al., CVPR 2016",
         ),
@@ -117,6 +124,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bilinear",
             71.592,
+            138_357_544,
             2015,
             "Simonyan & Zisserman, ICLR 2015",
         ),
@@ -128,6 +136,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bilinear",
             74.434,
+            7_978_856,
             2017,
             "Huang et al., CVPR 2017",
         ),
@@ -139,6 +148,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bicubic",
             77.692,
+            5_288_548,
             2019,
             "Tan & Le, ICML 2019",
         ),
@@ -150,6 +160,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bilinear",
             82.52,
+            28_589_128,
             2022,
             "Liu et al., CVPR 2022",
         ),
@@ -161,6 +172,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bilinear",
             81.072,
+            86_567_656,
             2021,
             "Dosovitskiy et al., ICLR 2021",
         ),
@@ -172,6 +184,7 @@ CLASSIFIERS: dict[str, Classifier] = {
             224,
             "bicubic",
             81.474,
+            28_288_354,
             2021,
             "Liu et al., ICCV 2021",
         ),
