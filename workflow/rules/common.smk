@@ -65,7 +65,10 @@ wildcard_constraints:
     dataset="|".join(STUDY.datasets),
     variant="|".join([*config["variants"], *STUDY.auxiliary_variants()]) or "^$",
     seed=r"\d+",
-    model="|".join(re.escape(m) for m in (STUDY.pretrained.models if STUDY.pretrained else ())) or "^$",
+    model="|".join(
+        re.escape(m) for m in (STUDY.pretrained.models if STUDY.pretrained else ())
+    )
+    or "^$",
     chain="|".join(
         sorted({re.escape(job.wildcards["chain"]) for job in TABLE.of("posthoc")})
     )
