@@ -772,7 +772,11 @@ def _report_jobs(
             {},
             inputs={"files": layout.report_files(reported)},
             outputs=(f"{report}/mlflow.json",),
-            params={"tracking_uri": settings["tracking_uri"], "experiment": study.name},
+            params={
+                "tracking_uri": settings["tracking_uri"],
+                "experiment": study.name,
+                "failed_runs": {name: dict(record) for name, record in sorted(failures.items())},
+            },
         )
     )
     return jobs

@@ -26,7 +26,7 @@ import csv
 import fcntl
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from .fileio import read_json, read_yaml
@@ -36,6 +36,7 @@ from .sealed import read_metrics
 IDENTITY_TAG = "haframe.identity"
 HASH_TAG = "haframe.config_hash"
 SUPERSEDED_TAG = "haframe.superseded"
+FAILURE_TAG = "haframe.failure"  # what failed, on a run whose directory failed after its import
 KIND_TAG = "haframe.kind"  # "run", "pretrained" or "report"
 VIEW_KEY = "haframe"  # the shared view: #/experiments/<id>?viewStateShareKey=haframe
 VIEW_COLUMNS = (
@@ -282,16 +283,27 @@ def _test_metrics(test: dict, timestamp: int) -> list[tuple]:
 
 
 def import_report(
-    files: list[str | Path], tracking_uri: str, experiment: str, lock_dir: str | Path = "results"
+    files: list[str | Path],
+    tracking_uri: str,
+    experiment: str,
+    failed: Mapping[str, dict] | None = None,
+    lock_dir: str | Path = "results",
 ) -> dict:
     """One MLflow run per report build in the study's experiment, holding its tables and
-    figures as artifacts."""
+    figures as artifacts. ``failed``: {run name: failure record} of the runs the report left out
+    as failed; a run of theirs that MLflow holds as FINISHED (imported before a later stage
+    failed) is marked FAILED, with the failure as its ``haframe.failure`` tag."""
     from mlflow.tracking import MlflowClient
 
     db = _sqlite_path(tracking_uri)
     with writer_lock(tracking_uri, lock_dir):
         client = MlflowClient(tracking_uri)
         experiment_id = _experiment_id(client, experiment, db is not None)
+        for identity, record in (failed or {}).items():
+            for old in client.search_runs([experiment_id], filter_string=f"tags.`{IDENTITY_TAG}` = '{identity}'"):
+                if old.info.status == "FINISHED" and old.data.tags.get(SUPERSEDED_TAG) != "true":
+                    client.set_tag(old.info.run_id, FAILURE_TAG, f"{record['stage']}: {record['error']}"[:5000])
+                    client.set_terminated(old.info.run_id, "FAILED")
         run = client.create_run(
             experiment_id,
             tags={

@@ -19,6 +19,7 @@ from conftest import REPO, mlflow_runs, mlflow_server, run_snakemake, tiny_confi
 from conftest import TINY_STUDY_VARIANTS as VARIANTS
 
 from haframe.report import tables
+from haframe.run_status import recorded_failure
 from haframe.runs import ConfigError
 from haframe.study import Study, schema_errors
 
@@ -538,6 +539,23 @@ def test_the_next_invocation_leaves_it_out_and_reports_it(failed_study):
     assert sorted(r.data.tags["haframe.identity"] for r in runs) == sorted(
         f"synthetic/{variant}/seed{seed}" for variant in VARIANTS for seed in SEEDS
     )
+
+
+def test_a_run_whose_directory_fails_after_its_import_is_marked_failed_in_mlflow(tiny_study, tmp_path):
+    """Issue 25: a run imported as FINISHED whose directory fails later (here its evaluation, as
+    scripts/evaluate.py records it) is left out of the report, and MLflow marks its run FAILED."""
+    workdir = tmp_path / "study"
+    shutil.copytree(tiny_study, workdir, symlinks=True)
+    run_dir = workdir / "results/tiny/synthetic/runs/ce_II/seed0"
+    with pytest.raises(RuntimeError), recorded_failure(run_dir, "evaluate"):
+        raise RuntimeError("the scores could not be written")
+    run_snakemake(workdir, tiny_study_config())
+    _, runs = mlflow_runs(workdir)
+    by_identity = {run.data.tags["haframe.identity"]: run for run in runs}
+    failed = by_identity["synthetic/ce_II/seed0"]
+    assert failed.info.status == "FAILED"
+    assert failed.data.tags["haframe.failure"] == "evaluate: RuntimeError: the scores could not be written"
+    assert {run.info.status for name, run in by_identity.items() if name != "synthetic/ce_II/seed0"} == {"FINISHED"}
 
 
 def test_a_failed_run_is_retried_only_when_asked_for(failed_study):

@@ -59,6 +59,7 @@ rule import_report:
         mlflow_writer=1,
     params:
         tracking_uri=job_param("import_report", "tracking_uri"),
+        failed_runs=job_param("import_report", "failed_runs"),
         experiment=STUDY.name,
     script:
         "../../scripts/import_report.py"
