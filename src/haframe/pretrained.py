@@ -12,6 +12,7 @@ functions as every trained run's. The section's checks here are torch-free.
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -140,13 +141,14 @@ def score_classifier(
     from torch.utils.data import DataLoader
     from torchvision.models import get_weight
 
-    from .data.files import read_index
+    from .data.files import read_crc32, read_index
     from .runtime import select_device
 
     target = select_device(device)
     model = load_classifier(record, weights_file).to(target)
+    folder = Path(data).parent
     dataset = _PublishedPreprocessing(
-        Path(data).parent, read_index(Path(data).parent, "test"), get_weight(record.weights).transforms()
+        folder, read_index(folder, "test"), read_crc32(folder, "test"), get_weight(record.weights).transforms()
     )
     # no randomness: a centre crop, in file order
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, pin_memory=target.type == "cuda")
@@ -164,8 +166,8 @@ def score_classifier(
 class _PublishedPreprocessing:
     """The test split's images, each decoded (RGB) and passed through ``transform``."""
 
-    def __init__(self, root: Path, rows: list[tuple[str, int]], transform):
-        self.root, self.rows, self.transform = root, rows, transform
+    def __init__(self, root: Path, rows: list[tuple[str, int]], crc32: list[int | None], transform):
+        self.root, self.rows, self.crc32, self.transform = root, rows, crc32, transform
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -173,8 +175,8 @@ class _PublishedPreprocessing:
     def __getitem__(self, index: int):
         from PIL import Image
 
-        from .data.files import to_rgb
+        from .data.files import checked_bytes, to_rgb
 
         path, label = self.rows[index]
-        with Image.open(self.root / path) as image:
+        with Image.open(io.BytesIO(checked_bytes(self.root / path, self.crc32[index]))) as image:
             return self.transform(to_rgb(image)), label

@@ -2,14 +2,26 @@
 named with what is wrong, all in one pass (issue 25, items 4, 5, 10 and 12)."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from haframe.data.files import BAD_IMAGES_FILE, MAX_PIXELS, BadImages, ImageTask, convert_images, to_rgb
+from haframe.data.files import (
+    BAD_IMAGES_FILE,
+    MAX_PIXELS,
+    BadImages,
+    ImageTask,
+    convert_images,
+    read_crc32,
+    to_rgb,
+    write_index,
+)
 from haframe.data.kinds.folder import scan
-from haframe.data.prepared import DataError
+from haframe.data.loaders import make_loader
+from haframe.data.prepared import DataError, write_meta
 
 
 def rgb_of(image: Image.Image) -> tuple[int, int, int]:
@@ -94,3 +106,49 @@ def test_hidden_files_are_skipped_and_two_images_with_one_stem_are_refused(tmp_p
     (tmp_path / "train" / "cat" / "a.jpg").write_bytes(png("RGB"))
     with pytest.raises(DataError, match=r"train/cat/a.jpg and .*train/cat/a.png: two images with the same name but"):
         scan(tmp_path, ["cat"])
+
+
+def prepared_images(root: Path, count: int = 3) -> Path:
+    """A prepared images layout of ``count`` JPEGs in one class, as the preparations write it."""
+    rows = []
+    for i in range(count):
+        path = f"images/test/c/{i}.JPEG"
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((40, 40, 3), 40 * i, np.uint8)).save(root / path, quality=95)
+        rows.append((path, 0))
+    write_index(root, "test", rows)
+    write_meta(
+        root,
+        ["c"],
+        layout="images",
+        counts={"test": count},
+        mean=[0.5] * 3,
+        std=[0.25] * 3,
+        transform="imagenet",
+        image_size=32,
+    )
+    return root / "meta.json"
+
+
+def read_all(meta: Path) -> int:
+    loader = make_loader(meta, "test", train=False, batch_size=2, device=torch.device("cpu"))
+    return sum(len(labels) for _, labels in loader.epoch())
+
+
+def test_a_prepared_jpeg_changed_afterwards_is_named_when_read(tmp_path):
+    """Issue 25, item 12: one flipped byte in a prepared JPEG decoded silently."""
+    meta = prepared_images(tmp_path)
+    assert read_all(meta) == 3
+    image = tmp_path / "images/test/c/1.JPEG"
+    data = bytearray(image.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    image.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"images/test/c/1.JPEG: changed after preparation \(CRC-32 [0-9a-f]{8}"):
+        read_all(meta)
+
+
+def test_an_index_written_before_the_digests_is_read_as_it_is(tmp_path):
+    meta = prepared_images(tmp_path)
+    index = tmp_path / "test.csv"
+    index.write_text("".join(",".join(line.split(",")[:2]) + "\n" for line in index.read_text().splitlines()))
+    assert read_crc32(tmp_path, "test") == [None] * 3 and read_all(meta) == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import io as _io
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -19,11 +20,14 @@ from .prepared import DataError
 
 
 def write_index(directory: str | Path, split: str, rows: list[tuple[str, int]]) -> None:
+    """``<split>.csv``: each prepared file's path, label and CRC-32 (read back now: a file whose
+    bytes change afterwards is named when it is read, ``decode_rgb``)."""
+    directory = Path(directory)
     buffer = _io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "label"])
-    writer.writerows(rows)
-    write_text(Path(directory) / f"{split}.csv", buffer.getvalue())
+    writer.writerow(["path", "label", "crc32"])
+    writer.writerows((path, label, f"{zlib.crc32((directory / path).read_bytes()):08x}") for path, label in rows)
+    write_text(directory / f"{split}.csv", buffer.getvalue())
 
 
 def read_index(directory: str | Path, split: str) -> list[tuple[str, int]]:
@@ -31,20 +35,38 @@ def read_index(directory: str | Path, split: str) -> list[tuple[str, int]]:
         return [(row["path"], int(row["label"])) for row in csv.DictReader(handle)]
 
 
-def decode_rgb(path: str | Path) -> np.ndarray:
-    """The image file's pixels, H x W x 3 uint8 (what every reader of the images layout decodes).
+def read_crc32(directory: str | Path, split: str) -> list[int | None]:
+    """Each file's CRC-32 as the preparation wrote it (None: prepared before they were kept)."""
+    with open(Path(directory) / f"{split}.csv", newline="") as handle:
+        return [int(row["crc32"], 16) if row.get("crc32") else None for row in csv.DictReader(handle)]
+
+
+def checked_bytes(path: str | Path, crc32: int | None = None) -> bytes:
+    """The file's bytes, checked against the CRC-32 its preparation recorded (None: none kept)."""
+    data = Path(path).read_bytes()
+    if crc32 is not None and (found := zlib.crc32(data)) != crc32:
+        raise DataError(
+            f"{path}: changed after preparation (CRC-32 {found:08x}, prepared as {crc32:08x}): delete it and the "
+            "dataset's meta.json, then run again: the preparation converts it afresh (and the runs on it rerun)"
+        )
+    return data
+
+
+def decode_rgb(path: str | Path, crc32: int | None = None) -> np.ndarray:
+    """The image file's pixels, H x W x 3 uint8 (what every reader of the images layout decodes),
+    its bytes checked against ``crc32`` where the preparation recorded one.
 
     Colour and grey JPEGs are decoded by simplejpeg: libjpeg-turbo as Pillow calls it (the same
     pixels, tests/data/test_data_paths.py) with less overhead per image; anything else by Pillow.
     (torchvision.io's decoders are deprecated in 0.29.)"""
-    data = Path(path).read_bytes()
+    data = checked_bytes(path, crc32)
     if data[:2] == b"\xff\xd8":
         try:
             if simplejpeg.decode_jpeg_header(data)[2] in ("YCbCr", "Gray", "RGB"):
                 return simplejpeg.decode_jpeg(data, colorspace="RGB")
         except ValueError:  # a JPEG libjpeg-turbo refuses; Pillow says why, or reads it
             pass
-    with Image.open(path) as pil:  # Pillow's errors name the file
+    with Image.open(path) as pil:  # Pillow's errors name the file (its bytes were checked above)
         return np.array(to_rgb(pil))
 
 

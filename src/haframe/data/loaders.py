@@ -14,7 +14,7 @@ files or read from a pixel store (a dataset's ``store: pixels``: ``pixels.py``, 
 The ``images`` layout: image files plus one index per split::
 
     <dir>/images/<split>/<class>/<file>   the prepared image files
-    <dir>/{train,val,test}.csv            ``path,label`` (path relative to <dir>)
+    <dir>/{train,val,test}.csv            ``path,label,crc32`` (path relative to <dir>; the file's CRC-32, checked when read)
     <dir>/classes.txt, <dir>/meta.json    class order; counts, transform recipe, mean/std
     <dir>/pixels/<split>.npy              optional: the decoded images, N x size x size x 3 uint8
 """
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from .device_augment import collate_crops, resize_and_flip
-from .files import decode_rgb, read_index
+from .files import decode_rgb, read_crc32, read_index
 from .prepared import AUGMENT_ON, read_meta, read_split
 from .recipes import RECIPES
 from .transforms import ARRAY_TRANSFORMS, ImageTransform
@@ -147,6 +147,7 @@ class ImageFolderSplit(Dataset):
             raise ValueError(f"training.augment_on must be one of {AUGMENT_ON}, got {augment_on!r}")
         self.directory = Path(directory)
         self.rows = read_index(directory, split)
+        self.crc32 = read_crc32(directory, split)
         self.transform = ImageTransform(recipe, train, size)
         self.train = train
         self.crop_only = train and augment_on == "device"
@@ -175,7 +176,7 @@ class ImageFolderSplit(Dataset):
             if self._pixels is None:
                 self._pixels = np.load(self.pixels_file, mmap_mode="r")
             return torch.from_numpy(np.array(self._pixels[index])).permute(2, 0, 1)
-        return torch.from_numpy(decode_rgb(self.directory / path)).permute(2, 0, 1)
+        return torch.from_numpy(decode_rgb(self.directory / path, self.crc32[index])).permute(2, 0, 1)
 
 
 class ImageLoader(SplitLoader):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path, write_json
-from .files import decode_rgb, read_index
+from .files import decode_rgb, read_crc32, read_index
 from .prepared import DataError, read_meta
 from .recipes import RECIPES
 from .transforms import ImageTransform
@@ -38,10 +38,10 @@ def store_pixels(meta_file: str | Path, *, threads: int = 1, log: Callable[[str]
     directory, size = meta_file.parent, int(meta["image_size"])
     resize = _published_resize(meta["transform"], size) if RECIPES[meta["transform"]].resize_first else None
 
-    def fill(array: np.ndarray, rows: list, index: int) -> None:
+    def fill(array: np.ndarray, rows: list, digests: list, index: int) -> None:
         """Decode image ``index`` of a split into its row of the store (in a worker thread)."""
         path = directory / rows[index][0]
-        image = decode_rgb(path)
+        image = decode_rgb(path, digests[index])
         if resize is not None:
             image = resize(image)
         if image.shape[:2] != (size, size):
@@ -59,7 +59,7 @@ def store_pixels(meta_file: str | Path, *, threads: int = 1, log: Callable[[str]
         with atomic_path(directory / stores[split]) as tmp:
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(rows), size, size, 3))
             with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
-                list(pool.map(functools.partial(fill, array, rows), range(len(rows))))
+                list(pool.map(functools.partial(fill, array, rows, read_crc32(directory, split)), range(len(rows))))
             array.flush()
             del array
     meta["pixels"] = stores
