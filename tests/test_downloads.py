@@ -314,7 +314,7 @@ def test_an_unhashed_download_is_pinned_only_by_its_validation(tmp_path, serve):
         "archive",
     )
     entry = pin_validated(dest, "checked by the test")
-    assert read_lock(pin.lock_file) == {"mini": {"archive": entry}}
+    assert read_lock(pin.lock_file) == {"mini": {"archive": {server.url(): entry}}}
     assert (entry["sha256"], entry["size"], entry["file"], entry["url"]) == (
         hashlib.sha256(DATA).hexdigest(),
         len(DATA),
@@ -344,7 +344,7 @@ def test_a_truncated_unhashed_archive_is_refused_and_nothing_pinned(tmp_path, se
     download(server.url(), dest, pin=pin)
     safe_extract(dest, tmp_path / "extracted")
     pin_validated(dest, "extracted completely")
-    assert read_lock(pin.lock_file)["mini"]["archive"]["sha256"] == hashlib.sha256(full).hexdigest()
+    assert read_lock(pin.lock_file)["mini"]["archive"][server.url()]["sha256"] == hashlib.sha256(full).hexdigest()
 
 
 def test_a_later_mismatch_names_both_digests_the_lock_and_the_repin_command(tmp_path, serve):
@@ -362,9 +362,9 @@ def test_a_later_mismatch_names_both_digests_the_lock_and_the_repin_command(tmp_
     assert f"expected sha256 {old} ({len(DATA)} bytes), found sha256 {new} ({len(OTHER)} bytes)" in message
     assert str(pin.lock_file) in message
     command = re.search(r"`(\.venv/bin/python -m haframe\.pins repin [^`]+)`", message).group(1)
-    assert command == f".venv/bin/python -m haframe.pins repin mini archive --lock {pin.lock_file}"
+    assert command == f".venv/bin/python -m haframe.pins repin mini archive --url {server.url()} --lock {pin.lock_file}"
     assert not dest.exists() and dest.with_name("file.bin.rejected").read_bytes() == OTHER  # for the user to check
-    assert read_lock(pin.lock_file)["mini"]["archive"]["sha256"] == old  # still the old pin
+    assert read_lock(pin.lock_file)["mini"]["archive"][server.url()]["sha256"] == old  # still the old pin
     # the user checks the kept file, then runs the printed command as it stands
     argv = shlex.split(command)
     result = subprocess.run([sys.executable, *argv[1:]], capture_output=True, text=True, cwd=REPO, timeout=60)
@@ -391,7 +391,7 @@ def test_repin_names_what_is_pinned_when_asked_for_something_else(tmp_path, serv
         timeout=60,
     )
     assert result.returncode == 1
-    assert f"{pin.lock_file}: nothing pinned as mini splits; pinned: mini archive" in result.stderr
+    assert f"{pin.lock_file}: nothing pinned as mini splits; pinned: mini archive {server.url()}" in result.stderr
 
 
 def test_the_lock_is_keyed_by_dataset_and_source(tmp_path, serve):
@@ -403,16 +403,46 @@ def test_the_lock_is_keyed_by_dataset_and_source(tmp_path, serve):
         download(server.url("archive.tar.gz"), dest, pin=pin)
         pin_validated(dest, "validated")
     pins = read_lock(lock)
-    assert pins["dataset_a"]["archive"]["sha256"] == hashlib.sha256(DATA).hexdigest()
-    assert pins["dataset_b"]["archive"]["sha256"] == hashlib.sha256(OTHER).hexdigest()
+    assert pins["dataset_a"]["archive"][first.url("archive.tar.gz")]["sha256"] == hashlib.sha256(DATA).hexdigest()
+    assert pins["dataset_b"]["archive"][second.url("archive.tar.gz")]["sha256"] == hashlib.sha256(OTHER).hexdigest()
     for pin in (a, b):  # each enforces its own pin
         download(
             (first if pin is a else second).url("archive.tar.gz"), tmp_path / pin.dataset / "archive.tar.gz", pin=pin
         )
+    first.body = OTHER  # the same source sending another file: refused by its pin
     with pytest.raises(ChecksumMismatch):
-        download(second.url("archive.tar.gz"), tmp_path / "elsewhere" / "archive.tar.gz", pin=a)
+        download(first.url("archive.tar.gz"), tmp_path / "elsewhere" / "archive.tar.gz", pin=a)
     text = lock.read_text()
     assert text.startswith("# Downloads with no published checksum") and "repin <dataset> <source>" in text
+
+
+def test_one_dataset_name_downloading_from_two_places_keeps_a_pin_for_each(tmp_path, serve):
+    """Issue 25, item 7: two studies whose dataset of one name downloads its hierarchy from two
+    places (the real tree and a shuffled one) never collide; each source enforces its own pin."""
+    real, shuffled = serve(body=DATA), serve(body=OTHER)
+    pin = LockKey(tmp_path / "downloads.lock.yaml", "my_data", "hierarchy")
+    for server, study in ((real, "a"), (shuffled, "b")):
+        dest = tmp_path / study / "tree.tsv"
+        download(server.url("tree.tsv"), dest, pin=pin)
+        pin_validated(dest, "parsed")
+    urls = read_lock(pin.lock_file)["my_data"]["hierarchy"]
+    assert {url: entry["sha256"] for url, entry in urls.items()} == {
+        real.url("tree.tsv"): hashlib.sha256(DATA).hexdigest(),
+        shuffled.url("tree.tsv"): hashlib.sha256(OTHER).hexdigest(),
+    }
+    real.body = OTHER  # the real tree's server now sends the other file: its own pin refuses it
+    with pytest.raises(ChecksumMismatch, match="--url " + re.escape(real.url("tree.tsv"))):
+        download(real.url("tree.tsv"), tmp_path / "c" / "tree.tsv", pin=pin)
+
+
+def test_a_version_2_lock_is_read_as_the_same_pins(tmp_path, serve):
+    server = serve()
+    lock = tmp_path / "downloads.lock.yaml"
+    entry = {"file": "file.bin", "url": server.url(), "size": len(DATA), "sha256": hashlib.sha256(DATA).hexdigest()}
+    lock.write_text(yaml.safe_dump({"version": 2, "pins": {"mini": {"archive": entry}}}))
+    assert read_lock(lock) == {"mini": {"archive": {server.url(): entry}}}
+    download(server.url(), tmp_path / "file.bin", pin=LockKey(lock, "mini", "archive"))  # verified against it
+    assert not (tmp_path / "file.bin.unverified.yaml").exists()
 
 
 def test_an_old_lock_keyed_by_file_name_is_refused_with_what_to_do(tmp_path, serve):
@@ -420,7 +450,7 @@ def test_an_old_lock_keyed_by_file_name_is_refused_with_what_to_do(tmp_path, ser
     lock.write_text("fgvc-aircraft-2013b.tar.gz: " + "a" * 64 + "\n")
     with pytest.raises(DownloadError) as excinfo:
         download(serve().url(), tmp_path / "file.bin", pin=LockKey(lock, "mini", "archive"))
-    assert f"{lock}: not a version-2 download lock" in str(excinfo.value)
+    assert f"{lock}: not a version-3 download lock" in str(excinfo.value)
     assert f"mv {lock} {lock}.old" in str(excinfo.value)
 
 
@@ -482,7 +512,7 @@ def test_download_weights_pins_a_checkpoint_only_after_it_checks(tmp_path, serve
     server.body = good.read_bytes()
     download(server.url(), dest, pin=pin)
     pin_validated(dest, check_weights_file(dest, "pass_moco"))
-    assert read_lock(pin.lock_file)["weights"]["pass_moco_v2_800ep"]["sha256"] == sha256_of(good)
+    assert read_lock(pin.lock_file)["weights"]["pass_moco_v2_800ep"][server.url()]["sha256"] == sha256_of(good)
 
 
 # --------------------------------------------------------------------------- the rules
@@ -549,7 +579,7 @@ def test_the_rules_refuse_a_cut_archive_and_a_broken_hierarchy_then_pin_the_righ
         f"root\t{'jets' if 'F' in c else 'airliners'}\t{c}\n" for c in fixture.hierarchy.classes
     ).encode()
     run_snakemake(work, config, target)
-    pins = read_lock(lock)["mini"]
+    pins = {source: entry for source, urls in read_lock(lock)["mini"].items() for entry in urls.values()}
     assert pins["archive"]["sha256"] == hashlib.sha256(archive).hexdigest()
     assert pins["archive"]["size"] == len(archive)
     assert pins["archive"]["validated"].startswith("extracted completely; the prepared counts")

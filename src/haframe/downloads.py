@@ -10,13 +10,14 @@ import http.client
 import json
 import os
 import random
+import shlex
 import socket
 import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from .fileio import md5_of, read_yaml, sha256_of, write_text, write_yaml
 RETRY_SECONDS = 600.0  # default: retries stop this long after the last progress (bytes that were new)
 TIMEOUT_SECONDS = 60.0  # default socket timeout: connecting, and waiting for each read
 BACKOFF_BASE, BACKOFF_CAP = 1.0, 60.0  # seconds: the n-th retry without progress waits base * 2^(n-1), capped, jittered
-LOCK_VERSION = 2
+LOCK_VERSION = 3
 MAX_ATTEMPTS = 100_000  # in all: ends a server that sends a few new bytes per connection, forever
 REPIN = ".venv/bin/python -m haframe.pins repin"  # the re-pin command (haframe.pins)
 
@@ -359,7 +360,7 @@ def download(
     """
     dest = Path(dest)
     published = sha256 is not None or md5 is not None
-    entry = lock_entry(pin) if pin is not None and not published else None
+    entry = lock_entry(pin, source) if pin is not None and not published else None
     want_sha = sha256 if published else (entry or {}).get("sha256")
     want_size = None if published else (entry or {}).get("size")
     if dest.is_file():
@@ -453,7 +454,7 @@ def _reject_against_pin(source: str, dest: Path, pin: LockKey, entry: dict, size
     record = {"file": str(rejected.absolute()), "url": source, "size": size, "sha256": found, "at": _now()}
 
     def note(pins: dict) -> None:
-        current = (pins.get(pin.dataset) or {}).get(pin.source)
+        current = pin_of(pins, pin, source)
         if current is not None:
             current["rejected"] = record
 
@@ -462,48 +463,59 @@ def _reject_against_pin(source: str, dest: Path, pin: LockKey, entry: dict, size
         f"{dest.name}: {source} does not match its pin ({pin.dataset} {pin.source}) in {pin.lock_file}: "
         f"expected sha256 {entry['sha256']} ({entry['size']} bytes), found sha256 {found} ({size} bytes). "
         f"The download is kept as {rejected}. If you have checked it and it is the right file, re-pin it with "
-        f"`{repin_command(pin)}` and run the workflow again (it validates the file, then pins it)",
+        f"`{repin_command(pin, source)}` and run the workflow again (it validates the file, then pins it)",
         url=source,
         expected=entry["sha256"],
         found=found,
     )
 
 
-def repin_command(pin: LockKey) -> str:
-    return f"{REPIN} {pin.dataset} {pin.source} --lock {Path(pin.lock_file).absolute()}"
+def repin_command(pin: LockKey, url: str) -> str:
+    return f"{REPIN} {pin.dataset} {pin.source} --url {shlex.quote(url)} --lock {Path(pin.lock_file).absolute()}"
 
 
 # ---------------------------------------------------------------- the download lock file
 
 
-def read_lock(lock_file: str | os.PathLike) -> dict[str, dict[str, dict]]:
-    """The pins of a lock file: {dataset: {source: {file, url, size, sha256, validated, pinned}}}."""
+def read_lock(lock_file: str | os.PathLike) -> dict[str, dict[str, dict[str, dict]]]:
+    """The pins of a lock file: {dataset: {source: {url: {file, url, size, sha256, validated,
+    pinned}}}}: by the source's location too, so that two studies whose dataset of one name
+    downloads from two places keep a pin each. A version-2 lock (one pin per dataset and
+    source) is read as the same pins, each under its url."""
     path = Path(lock_file)
     data = read_yaml(path) if path.is_file() else None
     if not data:
         return {}
     if (
         not isinstance(data, dict)
-        or data.get("version") != LOCK_VERSION
+        or data.get("version") not in (2, LOCK_VERSION)
         or not isinstance(data.get("pins") or {}, dict)
     ):
         raise DownloadError(
-            f"{path}: not a version-{LOCK_VERSION} download lock (older versions pinned by file name, at first "
+            f"{path}: not a version-{LOCK_VERSION} download lock (version 1 pinned by file name, at first "
             f"download, without validating the file). Move it aside (mv {path} {path}.old) and run again: every "
             f"source without a published checksum is then downloaded, validated and pinned afresh; compare the "
             f"new sha256 values with the old ones if you like"
         )
-    return data.get("pins") or {}
+    pins = data.get("pins") or {}
+    if data["version"] == 2:
+        return {d: {s: {entry["url"]: entry} for s, entry in sources.items()} for d, sources in pins.items()}
+    return pins
 
 
-def lock_entry(pin: LockKey) -> dict | None:
-    return (read_lock(pin.lock_file).get(pin.dataset) or {}).get(pin.source)
+def pin_of(pins: Mapping[str, Any], pin: LockKey, url: str) -> dict | None:
+    """The pin of ``pin``'s dataset and source downloaded from ``url`` among ``pins``, or None."""
+    return ((pins.get(pin.dataset) or {}).get(pin.source) or {}).get(url)
+
+
+def lock_entry(pin: LockKey, url: str) -> dict | None:
+    return pin_of(read_lock(pin.lock_file), pin, url)
 
 
 _LOCK_HEADER = (
-    "# Downloads with no published checksum, pinned by dataset and source (sha256 and size) once\n"
+    "# Downloads with no published checksum, pinned by dataset, source and URL (sha256 and size) once\n"
     '# their content was validated (README, "Downloads"). Commit or share it to pin your copies.\n'
-    f"# After checking a file that no longer matches its pin: {REPIN} <dataset> <source>\n"
+    f"# After checking a file that no longer matches its pin: {REPIN} <dataset> <source> [--url <url>]\n"
 )
 
 
@@ -515,6 +527,10 @@ def _update_lock(lock_file: str | os.PathLike, change: Callable[[dict], Any]) ->
         fcntl.flock(guard, fcntl.LOCK_EX)
         pins = read_lock(path)
         result = change(pins)
-        pins = {dataset: sources for dataset, sources in pins.items() if sources}
+        pins = {
+            dataset: {source: urls for source, urls in sources.items() if urls}
+            for dataset, sources in pins.items()
+            if any(sources.values())
+        }
         write_text(path, _LOCK_HEADER + yaml.safe_dump({"version": LOCK_VERSION, "pins": pins}, sort_keys=True))
         return result

@@ -1,7 +1,7 @@
 """The download lock file from the command line: list its pins, or re-pin a source.
 
     .venv/bin/python -m haframe.pins list [--lock data/downloads.lock.yaml]
-    .venv/bin/python -m haframe.pins repin <dataset> <source> [--lock data/downloads.lock.yaml]
+    .venv/bin/python -m haframe.pins repin <dataset> <source> [--url <url>] [--lock data/downloads.lock.yaml]
 
 A download that no longer matches its pin fails with ``ChecksumMismatch``, keeps the file it
 got as ``<file>.rejected`` and prints the ``repin`` command for it. Once you have checked that
@@ -32,6 +32,7 @@ from .downloads import (
     _part_meta,
     _unverified,
     _update_lock,
+    pin_of,
     read_lock,
     repin_command,
 )
@@ -59,17 +60,17 @@ def pin_validated(
     pin = LockKey(record["lock_file"], record["dataset"], record["source"])
 
     def add(pins: dict) -> None:
-        current = (pins.get(pin.dataset) or {}).get(pin.source)
+        current = pin_of(pins, pin, entry["url"])
         if current is not None and current["sha256"] != entry["sha256"]:
             raise ChecksumMismatch(
-                f"{path}: validated, but {pin.lock_file} pinned {pin.dataset} {pin.source} to sha256 "
-                f"{current['sha256']} meanwhile; this file has sha256 {entry['sha256']}. If this one is right: "
-                f"`{repin_command(pin)}`",
+                f"{path}: validated, but {pin.lock_file} pinned {pin.dataset} {pin.source} from {entry['url']} to "
+                f"sha256 {current['sha256']} meanwhile; this file has sha256 {entry['sha256']}. If this one is "
+                f"right: `{repin_command(pin, entry['url'])}`",
                 url=entry["url"],
                 expected=current["sha256"],
                 found=entry["sha256"],
             )
-        pins.setdefault(pin.dataset, {})[pin.source] = entry
+        pins.setdefault(pin.dataset, {}).setdefault(pin.source, {})[entry["url"]] = entry
 
     _update_lock(pin.lock_file, add)
     _unverified(path).unlink()
@@ -93,8 +94,9 @@ def reject_unverified(path: str | os.PathLike, reason: str, log: Callable[[str],
     return True
 
 
-def repin(lock_file: str | os.PathLike, dataset: str, source: str) -> str:
-    """Drop the pin of (``dataset``, ``source``) so that the next run pins what it validates.
+def repin(lock_file: str | os.PathLike, dataset: str, source: str, url: str | None = None) -> str:
+    """Drop the pin of (``dataset``, ``source``) from ``url`` (None: its only one) so that the
+    next run pins what it validates.
 
     The download that the pin rejected last (``dest.rejected``) is turned back into a complete
     ``.part`` of its URL: the next run neither downloads it again nor pins it before its content
@@ -107,17 +109,22 @@ def repin(lock_file: str | os.PathLike, dataset: str, source: str) -> str:
         )
 
     def drop(pins: dict) -> str:
-        entry = (pins.get(dataset) or {}).get(source)
-        if entry is None:
-            known = [f"{d} {s}" for d in sorted(pins) for s in sorted(pins[d])]
+        urls = (pins.get(dataset) or {}).get(source) or {}
+        if not urls or (url is not None and url not in urls):
+            known = [f"{d} {s} {u}" for d in sorted(pins) for s in sorted(pins[d]) for u in sorted(pins[d][s])]
             raise DownloadError(
-                f"{path}: nothing pinned as {dataset} {source}; pinned: {', '.join(known) or 'nothing'}"
+                f"{path}: nothing pinned as {dataset} {source}{f' from {url}' if url else ''}; pinned: "
+                f"{', '.join(known) or 'nothing'}"
             )
+        if url is None and len(urls) > 1:
+            raise DownloadError(f"{path}: {dataset} {source} is pinned from {len(urls)} URLs: name one with --url")
+        entry_url = url or next(iter(urls))
+        entry = urls[entry_url]
         rejected = entry.get("rejected") or {}
         kept = Path(rejected["file"]) if rejected.get("file") else None
         old = f"sha256 {entry['sha256']} ({entry['size']} bytes)"
         if kept is None or not kept.is_file():
-            del pins[dataset][source]
+            del urls[entry_url]
             return (
                 f"unpinned {dataset} {source} (was {old}); no rejected download is kept, so the next run "
                 f"downloads it afresh, validates it and pins it"
@@ -131,7 +138,7 @@ def repin(lock_file: str | os.PathLike, dataset: str, source: str) -> str:
         dest = kept.with_name(kept.name.removesuffix(".rejected"))
         write_text(_part_meta(dest), json.dumps({"url": rejected["url"], "size": size}))
         os.replace(kept, _part(dest))
-        del pins[dataset][source]
+        del urls[entry_url]
         return (
             f"unpinned {dataset} {source} (was {old}); {dest.name} with sha256 {found} ({size} bytes) is "
             f"waiting as {_part(dest)}: the next run validates it and pins it"
@@ -150,25 +157,28 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument(
         "source", help="the source's key: a kind's source (archive, splits, ...), 'hierarchy', or the weights' name"
     )
+    again.add_argument("--url", help="the source's location, where it is pinned from more than one")
     for command in (listing, again):
         command.add_argument("--lock", default=DEFAULT_LOCK, help=f"the lock file (default {DEFAULT_LOCK})")
     args = parser.parse_args(argv)
     try:
         if args.command == "repin":
-            print(repin(args.lock, args.dataset, args.source))
+            print(repin(args.lock, args.dataset, args.source, args.url))
         else:
-            for dataset, sources in sorted(read_lock(args.lock).items()):
-                for source, entry in sorted(sources.items()):
-                    rejected = entry.get("rejected")
-                    print(
-                        f"{dataset} {source}: {entry['file']}, sha256 {entry['sha256']}, {entry['size']} bytes, "
-                        f"pinned {entry['pinned']} ({entry['validated']})"
-                        + (
-                            f"; last download rejected: {rejected['file']} (sha256 {rejected['sha256']})"
-                            if rejected
-                            else ""
-                        )
+            pins = read_lock(args.lock)
+            for dataset, source, entry in (
+                (d, s, pins[d][s][u]) for d in sorted(pins) for s in sorted(pins[d]) for u in sorted(pins[d][s])
+            ):
+                rejected = entry.get("rejected")
+                print(
+                    f"{dataset} {source}: {entry['url']}: {entry['file']}, sha256 {entry['sha256']}, "
+                    f"{entry['size']} bytes, pinned {entry['pinned']} ({entry['validated']})"
+                    + (
+                        f"; last download rejected: {rejected['file']} (sha256 {rejected['sha256']})"
+                        if rejected
+                        else ""
                     )
+                )
     except DownloadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -66,7 +66,7 @@ def test_a_cut_download_is_refused_unpinned_and_the_whole_file_pinned_later(tmp_
     assert not (tmp_path / "results/tiny/synthetic/hierarchy/source/tree.tsv").exists()
     server.body = TREE
     run_snakemake(tmp_path, config, "frames")
-    entry = read_lock(lock)["synthetic"]["hierarchy"]
+    entry = read_lock(lock)["synthetic"]["hierarchy"][server.url]
     assert (entry["url"], entry["size"], entry["validated"]) == (
         server.url,
         len(TREE),

@@ -14,7 +14,7 @@ files or read from a pixel store (a dataset's ``store: pixels``: ``pixels.py``, 
 The ``images`` layout: image files plus one index per split::
 
     <dir>/images/<split>/<class>/<file>   the prepared image files
-    <dir>/{train,val,test}.csv            ``path,label,crc32`` (path relative to <dir>; the file's CRC-32, checked when read)
+    <dir>/{train,val,test}.csv            ``path,label,crc32`` (path relative to <dir>; CRC-32 checked when read)
     <dir>/classes.txt, <dir>/meta.json    class order; counts, transform recipe, mean/std
     <dir>/pixels/<split>.npy              optional: the decoded images, N x size x size x 3 uint8
 """
