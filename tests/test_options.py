@@ -255,10 +255,11 @@ def test_the_enums_left_in_the_schema_are_the_registries():
                 yield from enums(value, path)
 
     # beside those two, only the common sections' own enums (hierarchy format, class order, frame
-    # solver, the scores a run keeps)
+    # solver, the scores a run keeps, the pretrained classifiers' device)
     assert sorted(enums(SCHEMA)) == sorted(
         [
             ".properties.scores",
+            ".properties.pretrained.properties.device",
             ".definitions.variant.properties.head",
             ".properties.datasets.additionalProperties.properties.kind",
             ".properties.datasets.additionalProperties.properties.hierarchy.properties.format",
