@@ -2,8 +2,9 @@
 ``haframe.run_lock.follow_snakemake`` stopping it: the README's bound.
 
 A demo study shrunk to one run of long epochs is prepared once; then, ``--repeats`` times,
-Snakemake starts the run, and once the trainer has finished its first epoch Snakemake is killed
-(SIGKILL) and the time until the trainer's process is gone is measured (polled every 10 ms).
+Snakemake starts the run, and at a random moment (uniform over 0-2 s, seeded) after the
+trainer's first epoch Snakemake is killed (SIGKILL), and the time until the trainer's process is
+gone is measured (polled every 10 ms): the kill lands anywhere in the watchdog's polling period.
 
     .venv/bin/python bench/watchdog.py [--repeats 5]
 """
@@ -11,6 +12,7 @@ Snakemake starts the run, and once the trainer has finished its first epoch Snak
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 import statistics
 import subprocess
@@ -69,7 +71,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def one_kill(workdir: Path) -> float:
+def one_kill(workdir: Path, delay: float) -> float:
     snakemake = subprocess.Popen(
         command(workdir, f"{RUN}/checkpoint.pt"), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -79,6 +81,7 @@ def one_kill(workdir: Path) -> float:
         if time.monotonic() > deadline or snakemake.poll() is not None:
             raise RuntimeError("training never saved an epoch")
         time.sleep(0.05)
+    time.sleep(delay)
     pids = trainers(workdir)
     snakemake.kill()
     killed = time.monotonic()
@@ -100,7 +103,8 @@ def main() -> None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config()))
         prepared = ["results/watchdog/synthetic/data/meta.json", "results/watchdog/synthetic/frames/haframe.npz"]
         subprocess.run(command(workdir, *prepared), cwd=REPO, check=True, capture_output=True)
-        times = [one_kill(workdir) for _ in range(args.repeats)]
+        delays = random.Random(0).uniform
+        times = [one_kill(workdir, delays(0.0, 2.0)) for _ in range(args.repeats)]
     print(
         f"trainer stopped {statistics.median(times):.2f} s (median) after Snakemake's kill -9; "
         f"min {min(times):.2f} s, max {max(times):.2f} s over {len(times)} kills"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 LOCK_FILE = "writer.lock"
 WAIT_SECONDS = 120.0  # an orphan that follows its dead parent stops within FOLLOW_SECONDS
-FOLLOW_SECONDS = 2.0  # how often a job checks that its Snakemake process is alive
+FOLLOW_SECONDS = 0.5  # how often a job checks that its Snakemake process is alive (a read of /proc)
 
 
 class RunBusy(RuntimeError):
