@@ -250,3 +250,22 @@ def test_the_library_has_no_import_cycle():
     for name in sorted(modules):
         if name not in state:
             visit(name)
+
+
+def test_the_license_is_the_one_pyproject_names():
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"]["text"]
+    assert declared == "MIT" and (REPO / "LICENSE").read_text().startswith("MIT License\n")
+
+
+def test_no_shipped_file_points_outside_the_repository():
+    """Issue 26: the library, workflow, configs, scripts and docs name nothing beside the clone
+    (the tests may read ../shared/reference where it exists: tests/reference_files.py)."""
+    shipped = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    outside = [
+        path
+        for path in shipped
+        if not path.startswith("tests/")
+        and (REPO / path).is_file()
+        and re.search(r"\.\./shared|/work/", (REPO / path).read_text(errors="replace"))
+    ]
+    assert outside == []
