@@ -165,6 +165,7 @@ def ahd_curves(
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name, per_seed in curves.items():
         mean_band(ax, np.arange(1, len(per_seed[0]) + 1), per_seed, name, _colour(colours, name))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # k counts predictions
     ax.set_xlabel("k")
     ax.set_ylabel("average hierarchical distance @k")
     ax.set_title(title)

@@ -172,6 +172,8 @@ def test_figures_draw_one_series_per_row_or_variant(tmp_path):
     assert all(f">{row['name']}<" in svg for row in rows)
     curves = {"a": [np.linspace(1, 2, 20), np.linspace(1.1, 2.1, 20)], "b": [np.linspace(0.5, 2, 20)]}
     assert figures.ahd_curves(curves, "t", tmp_path / "k.svg") == 2
+    k_ticks = re.findall(r'<g id="xtick_\d+">.*?<text[^>]*>([^<]*)</text>', (tmp_path / "k.svg").read_text(), re.S)
+    assert k_ticks and all(tick.isdigit() for tick in k_ticks)  # k counts predictions: no 2.5
     history = {
         "epoch": np.arange(1, 4),
         "val_top1_error": np.array([50.0, 40, 30]),
