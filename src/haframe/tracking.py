@@ -38,7 +38,10 @@ HASH_TAG = "haframe.config_hash"
 SUPERSEDED_TAG = "haframe.superseded"
 FAILURE_TAG = "haframe.failure"  # what failed, on a run whose directory failed after its import
 KIND_TAG = "haframe.kind"  # "run", "pretrained" or "report"
-VIEW_KEY = "haframe"  # the shared view: #/experiments/<id>?viewStateShareKey=haframe
+VIEW_KEY = "haframe"  # the shared view: #/experiments/<id>/runs?viewStateShareKey=haframe
+# MLflow 3's UI opens an experiment by its kind: without it, on the GenAI overview (traces, token
+# costs), whose page drops the shared view; this one opens the runs table
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 VIEW_COLUMNS = (
     "params.`dataset`",
     "params.`variant`",
@@ -95,25 +98,27 @@ def _experiment_id(client, name: str, local: bool) -> str:
     from mlflow.exceptions import MlflowException
 
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    try:
-        experiment_id = client.create_experiment(name, artifact_location=f"mlflow-artifacts:/{name}" if local else None)
-    except MlflowException as error:  # created meanwhile by an importer that holds no lock of ours
-        if error.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-        return client.get_experiment_by_name(name).experiment_id
+    if experiment is None:
+        try:
+            client.create_experiment(name, artifact_location=f"mlflow-artifacts:/{name}" if local else None)
+        except MlflowException as error:  # created meanwhile by an importer that holds no lock of ours
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        experiment = client.get_experiment_by_name(name)
+    experiment_id = experiment.experiment_id
     view = {"selectedColumns": list(VIEW_COLUMNS), "orderByKey": "metrics.`test_top1_error`", "orderByAsc": True}
-    client.set_experiment_tag(experiment_id, f"mlflow.sharedViewState.{VIEW_KEY}", json.dumps(view))
-    client.set_experiment_tag(
-        experiment_id,
-        "mlflow.note.content",
-        (
+    tags = {
+        **EXPERIMENT_KIND,
+        f"mlflow.sharedViewState.{VIEW_KEY}": json.dumps(view),
+        "mlflow.note.content": (
             f"Study {name}: one run per dataset/variant/seed (params, per-epoch metrics, test metrics as test_*, "
             f"the run's files as artifacts) and one per report build. The runs table with the key test metrics as "
-            f"columns: #/experiments/{experiment_id}?viewStateShareKey={VIEW_KEY}"
+            f"columns: #/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_KEY}"
         ),
-    )
+    }
+    for key, value in tags.items():  # set where missing or older (an experiment made by an earlier version)
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment_id, key, value)
     return experiment_id
 
 
@@ -143,7 +148,9 @@ def import_run(
     lock_dir: str | Path = "results",
 ) -> dict:
     """Create (or replace) the MLflow run of one finished run from its ``config.yaml``,
-    ``history.csv``, ``nc.csv`` and ``metrics.json`` (None for an auxiliary model)."""
+    ``history.csv``, ``nc.csv`` and ``metrics.json`` (None for an auxiliary model). Its start and
+    end are the training's (MLflow's Duration: the epochs' span, no queue wait or evaluation);
+    the test metrics are stamped when evaluation wrote them."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
@@ -153,7 +160,8 @@ def import_run(
     identity = run.name
     db = _sqlite_path(tracking_uri)
     epochs = _epoch_times(Path(history))
-    started, finished = _ms(prov["started_at"]), _ms(prov["finished_at"])
+    started = _ms(prov["started_at"])  # as the first epoch began
+    finished = max(epochs.values()) if epochs else _ms(prov["finished_at"])  # as the last one ended
 
     with writer_lock(tracking_uri, lock_dir):
         client = MlflowClient(tracking_uri)
@@ -193,7 +201,7 @@ def import_run(
         for start in range(0, len(points), 1000):
             client.log_batch(run_id, metrics=[Metric(*m) for m in points[start : start + 1000]])
         _log_files(client, created, [Path(p) for p in (config, history, nc, metrics) if p], db)
-        client.set_terminated(run_id, "FINISHED", end_time=max(finished, evaluated))
+        client.set_terminated(run_id, "FINISHED", end_time=finished)  # MLflow's Duration: the training's own
     return {
         "run_id": run_id,
         "experiment": experiment,

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 from scipy import stats
 
 from haframe import figures
@@ -242,3 +243,19 @@ def test_the_hierarchy_table_names_the_definition_of_each_accuracy_column():
     ce_cells = next(line for line in text.splitlines() if line.startswith("| ce_II |")).split("|")[3:-1]
     assert [cell.strip() for cell in ce_cells[2:]] == ["–", "–", "–"]  # the authors' rule is Hier-COS's own
     assert any("Hier-COS's rule (its authors' definition" in note for note in tables.HIERARCHY_NOTES)
+
+
+@pytest.mark.parametrize("caption", sorted(p.name for p in (REPO / "workflow" / "report").glob("*.rst")))
+def test_every_caption_renders_without_a_docutils_message(caption):
+    """Issue 26: `|cos(...)|` read as a substitution printed an error block in the report."""
+    import io
+
+    from docutils.core import publish_string
+
+    warnings = io.StringIO()
+    html = publish_string(
+        (REPO / "workflow" / "report" / caption).read_text(),
+        writer="html",
+        settings_overrides={"report_level": 1, "warning_stream": warnings, "halt_level": 5},
+    ).decode()
+    assert "System Message" not in html and "(ERROR/" not in html and warnings.getvalue() == ""
