@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from .data.kinds import KINDS, DatasetKind
+from .data.prepared import DataError
 from .fileio import sha256_of
 from .hierarchy import HierarchyError, TreeShape
 from .jobs import JobTable, Layout, compile_jobs, local_path
@@ -477,6 +478,12 @@ class Study:
                         f"datasets.{dataset}.{key}: {section[key]}, but its hierarchy file {path} has {key} {value}"
                     )
             self.check_tree(dataset, TreeShape.of(hierarchy, f"its hierarchy file {path}"))
+            check_classes = self.kind(dataset).check_classes
+            if check_classes is not None and dataset not in self.unavailable_datasets():
+                try:
+                    check_classes(section, hierarchy.classes, dataset)
+                except DataError as error:
+                    raise ConfigError(str(error)) from None
 
     def _check_dataset(self, dataset: str, section: Mapping[str, Any]) -> None:
         kind = KINDS[section["kind"]]

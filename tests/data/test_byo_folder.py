@@ -1,6 +1,7 @@
 """Bring your own data: an image folder plus a hierarchy file trains through the DAG on CPU."""
 
 import json
+import shutil
 
 import pytest
 from conftest import run_snakemake, tiny_config
@@ -54,10 +55,13 @@ def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
     assert all(f"training data path: {path}" in table for path in paths.values())
 
 
-def test_class_folder_missing_from_the_hierarchy_is_named(tmp_path):
+def test_a_tree_and_folders_that_disagree_are_refused_at_the_dry_run_naming_both_sides(tmp_path):
+    """Issue 26: a leaf without a folder passed the dry run and failed after 3 jobs naming only
+    the folder."""
     images = tmp_path / "my_images"
     fixture = folder.fixture(images, per_split=(1, 1, 1))
-    (images / "train" / "horse").mkdir()
+    (images / "train" / "horse").mkdir()  # a folder that is no leaf
+    shutil.rmtree(images / "train" / "bus")  # a leaf without training images
     hierarchy = tmp_path / "hierarchy.tsv"
     hierarchy.write_text(fixture.hierarchy.to_tsv())
     config = tiny_config(seeds=[0])
@@ -68,12 +72,15 @@ def test_class_folder_missing_from_the_hierarchy_is_named(tmp_path):
             "hierarchy": {"source": str(hierarchy), "format": "tsv"},
             "frame": {"gamma": 1.0},
             "training": {"batch_size": 2},
-        }  # 4 training images: a batch fits
+        }
     }
-    result = run_snakemake(tmp_path / "work", config, "results/tiny/mine/data/meta.json", check=False)
+    result = run_snakemake(tmp_path / "work", config, "--dry-run", check=False)
     assert result.returncode != 0
-    log = (tmp_path / "work/results/tiny/mine/logs/prepare.log").read_text()
-    assert "class folders not in the hierarchy: ['horse']" in log
+    printed = result.stdout + result.stderr
+    assert f"datasets.mine: the hierarchy and the folder {images} disagree" in printed
+    assert f"leaves without a {images}/train/<leaf> folder of images: ['bus']" in printed
+    assert "class folders that are no leaf of the hierarchy: ['horse']" in printed
+    assert not (tmp_path / "work" / "results").exists()
 
 
 def test_a_folder_smaller_than_a_batch_is_refused_before_any_job(tmp_path):

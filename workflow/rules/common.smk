@@ -25,6 +25,22 @@ except ConfigError as error:
     raise WorkflowError(f"invalid configuration: {error}") from None
 
 
+def report_file_folder(argv):
+    """`snakemake --report <file>` writes its file once the DAG is built, into a folder that a
+    fresh study has not made yet: made here (Snakemake's settings are not visible to a Snakefile).
+    """
+    for i, arg in enumerate(argv):
+        path = arg.split("=", 1)[1] if arg.startswith("--report=") else None
+        if arg == "--report" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            path = argv[i + 1]
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+if workflow.is_main_process:
+    report_file_folder(sys.argv)
+
+
 def recorded_params(path):
     """The params Snakemake recorded for the job that wrote ``path`` (their reprs; None: none)."""
     return workflow.persistence.params(IOFile(path))

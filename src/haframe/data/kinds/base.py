@@ -20,7 +20,7 @@ kind is tested by writing its fixture. For the kind's own tests, keyword-only ar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,9 @@ class DatasetKind:
     user_inputs: Callable[[Mapping[str, Any], str], dict[str, str]] | None = None
     # (dataset section, dataset name) -> why it cannot be built yet (its user inputs unset), or None
     unavailable: Callable[[Mapping[str, Any], str], str | None] | None = None
+    # (dataset section, the hierarchy's classes, dataset name) -> raises DataError where the
+    # user's files and the hierarchy disagree (checked before any job, where the tree is known)
+    check_classes: Callable[[Mapping[str, Any], Sequence[str], str], None] | None = None
     # dataset section -> {split: images}, known before preparation (None: not known)
     split_sizes: Callable[[Mapping[str, Any]], dict[str, int] | None] = lambda section: None
     # kind-specific keys of a dataset's config section, each with its option (``required``: a

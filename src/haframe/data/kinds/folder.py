@@ -107,6 +107,33 @@ def user_inputs(options, name: str) -> dict[str, str]:
     return {"folder": str(folder)}
 
 
+def check_classes(section, classes: Sequence[str], name: str) -> None:
+    """The hierarchy's leaves against the folder's class folders, before any job (a folder
+    listing per split): every leaf needs a ``train/<leaf>`` folder with an image, and every class
+    folder of any split must be a leaf; both sides of a mismatch are named."""
+    root = Path(section["folder"]).expanduser()
+    if not root.is_dir():
+        return  # user_inputs names it
+    leaves = set(classes)
+    folders = {
+        entry.name
+        for split in SPLITS
+        if (root / split).is_dir()
+        for entry in (root / split).iterdir()
+        if entry.is_dir() and not entry.name.startswith(".")
+    }
+    trained = {leaf for leaf in leaves if _images(root / "train" / leaf)}
+    without_images, without_leaf = sorted(leaves - trained), sorted(folders - leaves)
+    if without_images or without_leaf:
+        sides = [
+            f"leaves without a {root}/train/<leaf> folder of images: {without_images[:10]}" if without_images else "",
+            f"class folders that are no leaf of the hierarchy: {without_leaf[:10]}" if without_leaf else "",
+        ]
+        raise DataError(
+            f"datasets.{name}: the hierarchy and the folder {root} disagree: " + "; ".join(filter(None, sides))
+        )
+
+
 def split_sizes(section) -> dict[str, int] | None:
     """Images per split, counted in the folder (a directory listing per class; None when the
     folder is not there, which ``user_inputs`` reports)."""
@@ -175,6 +202,7 @@ KIND = DatasetKind(
     fixture=fixture,
     user_inputs=user_inputs,
     split_sizes=split_sizes,
+    check_classes=check_classes,
     options={
         "folder": Option(str, None, "the images: <folder>/{train,val,test}/<class>/<image>", required=True),
         "transform": Option(
