@@ -401,6 +401,15 @@ def test_snakemake_html_report_builds(tiny_study):
         assert table in html, table  # the tables themselves, not only their Markdown downloads
 
 
+def test_the_report_of_a_fresh_study_builds(tmp_path):
+    """Issue 26: `--report results/paper/report.html` on a fresh clone crashed (its folder did
+    not exist) after a warning per output of every job not yet run."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    result = run_snakemake(tmp_path, config, "--report", "results/paper/report.html")
+    assert (tmp_path / "results/paper/report.html").stat().st_size > 100_000
+    assert "Missing metadata" not in result.stdout + result.stderr
+
+
 def test_snapshot_marks_missing_runs_and_rebuilds_each_time(tiny_study, tmp_path):
     workdir, config = tiny_study, tiny_study_config()
     incomplete = tmp_path / "incomplete"

@@ -1,6 +1,7 @@
 # The compiled study (haframe.study.Study.compile: every job with its resolved parameters and
 # files) and the few functions through which the rule files read it.
 import atexit
+import logging
 import re
 import sys
 from pathlib import Path
@@ -37,8 +38,24 @@ def report_file_folder(argv):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
+class NotBuiltYet(logging.Filter):
+    """Drops `--report`'s "Missing metadata" warning for a file that does not exist yet (one
+    line per output of every job not run: thousands on a fresh study); one for a file that
+    exists (its record lost) stays."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        if message.startswith("Missing metadata for file "):
+            path = message.removeprefix("Missing metadata for file ").split(
+                ". Maybe", 1
+            )[0]
+            return Path(path).exists()
+        return True
+
+
 if workflow.is_main_process:
     report_file_folder(sys.argv)
+    logger.addFilter(NotBuiltYet())
 
 
 def recorded_params(path):
