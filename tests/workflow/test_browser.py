@@ -47,6 +47,7 @@ def test_every_page_of_the_report_renders_without_a_javascript_error(tiny_study,
     with browser() as page:
         page.open(report.as_uri())
         page.wait_for(LOADED)
+        page.wait_for("return document.body.innerText.includes('Study tiny of the hierarchy-aware')")  # its home page
         views = page.run("return Object.entries(categories).flatMap(([c, subs]) => Object.keys(subs).map(s => [c, s]))")
         assert {category for category, _ in views} == {"synthetic", "study"}, views
         for category, subcategory in views:
