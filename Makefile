@@ -16,7 +16,8 @@ $(BIN)/snakemake: pyproject.toml
 demo: $(BIN)/snakemake
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 	$(BIN)/snakemake --configfile config/demo.yaml --report results/demo/report.html
-	@cat results/demo/report/tables/*.md
+	@cat results/demo/report/tables/synthetic.md
+	@echo "Every table: results/demo/report/tables/; the report: results/demo/report.html; the runs in MLflow: .venv/bin/mlflow ui --backend-store-uri sqlite:///results/mlflow.db --artifacts-destination results/mlflow-artifacts"
 
 # The fair protocol on the miniature (config/tuned_demo.yaml): ce_II, haframe, soft_labels, hxe
 # and a shuffled-hierarchy control of haframe, 6 trials x 3 repetitions each, selected on

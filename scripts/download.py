@@ -5,7 +5,7 @@ recorded as unverified: the rule that validates its content pins it)."""
 from haframe.downloads import LockKey, download
 from haframe.logs import log_to
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0], console=True) as log:  # progress a user waits on
     p = snakemake.params
     log(f"fetching {p.source}")
     download(

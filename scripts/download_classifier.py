@@ -5,7 +5,7 @@ from haframe.downloads import download
 from haframe.fileio import check_sha256_prefix
 from haframe.logs import log_to
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0], console=True) as log:  # progress a user waits on
     p = snakemake.params
     path = download(p.source, snakemake.output[0], p.sha256, retry_seconds=p.retry_seconds, timeout=p.timeout, log=log)
     if p.sha256_prefix:

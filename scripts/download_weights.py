@@ -7,7 +7,7 @@ from haframe.fileio import check_sha256_prefix
 from haframe.logs import log_to
 from haframe.pins import pin_validated, reject_unverified
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0], console=True) as log:  # progress a user waits on
     p = snakemake.params
     pin = None if p.sha256_prefix else LockKey(p.lock_file, "weights", p.name)
     path = download(p.source, snakemake.output[0], pin=pin, retry_seconds=p.retry_seconds, timeout=p.timeout, log=log)

@@ -13,7 +13,11 @@ from haframe.runs import Evaluation
 
 run_dir = Path(snakemake.output.test).parents[1]
 name = "{dataset}/{variant}/seed{seed}".format(**snakemake.wildcards)
-with log_to(snakemake.log[0]) as log, exclusive_run(run_dir, name, log=log), recorded_failure(run_dir, "evaluate"):
+with (
+    log_to(snakemake.log[0]) as log,
+    exclusive_run(run_dir, name, log=lambda message: log(message, console=True)),  # a wait for another writer
+    recorded_failure(run_dir, "evaluate"),
+):
     follow_snakemake(log)
     i, o = snakemake.input, snakemake.output
     try:
@@ -29,7 +33,7 @@ with log_to(snakemake.log[0]) as log, exclusive_run(run_dir, name, log=log), rec
         )
     except CorruptFile as error:
         moved = set_aside(error.path)
-        log(f"{error}; moved aside to {moved.name}: asking again for this run's scores retrains {name}")
+        log(f"{error}; moved aside to {moved.name}: asking again for this run's scores retrains {name}", console=True)
         raise
     for split, scores in scored.items():
         log(f"{split}: {scores.scores.shape[0]} images x {scores.scores.shape[1]} classes scored")

@@ -5,7 +5,7 @@ from haframe.archives import ArchiveError, safe_extract
 from haframe.logs import log_to
 from haframe.pins import reject_unverified
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0], console=True) as log:  # progress a user waits on
     try:
         safe_extract(snakemake.input[0], snakemake.output[0])
     except ArchiveError as error:

@@ -1,7 +1,8 @@
 """Rule import_run: index one finished run in MLflow (single writer)."""
 
-from haframe.fileio import write_json
+from haframe.fileio import read_yaml, write_json
 from haframe.logs import log_to
+from haframe.progress import run_progress
 from haframe.tracking import import_run
 
 with log_to(snakemake.log[0]) as log:
@@ -16,3 +17,6 @@ with log_to(snakemake.log[0]) as log:
     )
     write_json(snakemake.output.marker, marker)
     log(f"MLflow run {marker['run_id']} for {marker['identity']} ({p.tracking_uri})")
+    times = read_yaml(i.config)["provenance"]
+    trained = times["finished_at"] - times["started_at"]
+    log(run_progress(marker["identity"], trained, p.progress["markers"], p.progress["started_at"]), console=True)

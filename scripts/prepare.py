@@ -8,7 +8,7 @@ from haframe.hierarchy import read_tsv
 from haframe.logs import log_to
 from haframe.pins import pin_validated
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0], console=True) as log:  # progress a user waits on
     inputs = {key: Path(path) for key, path in snakemake.input.items() if key != "hierarchy"}
     hierarchy = snakemake.input.get("hierarchy")  # absent for a kind that plants its own
     job = PrepareJob(

@@ -11,7 +11,11 @@ from haframe.train import train_run
 
 run = RunSpec.from_dict(snakemake.params.run)
 run_dir = Path(snakemake.output.checkpoint).parent
-with log_to(snakemake.log[0]) as log, exclusive_run(run_dir, run.name, log=log), recorded_failure(run_dir, "train"):
+with (
+    log_to(snakemake.log[0]) as log,
+    exclusive_run(run_dir, run.name, log=lambda message: log(message, console=True)),  # a wait for another writer
+    recorded_failure(run_dir, "train"),
+):
     follow_snakemake(log)
     i, o = snakemake.input, snakemake.output
     summary = train_run(
@@ -25,6 +29,7 @@ with log_to(snakemake.log[0]) as log, exclusive_run(run_dir, run.name, log=log),
         resume_dir=snakemake.params.resume_dir,
         weights_file=i.get("weights"),
         threads=snakemake.threads,
-        log=log,
+        log=lambda message: log(message, console=True),  # a resume, a state moved aside
+        epoch_log=log,  # the log file only
     )
     log(f"done: best validation top-1 error {summary['best_val_top1_error']:.2f}%")

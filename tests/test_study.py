@@ -451,3 +451,14 @@ def test_a_data_root_that_is_a_file_is_refused_before_any_job(tmp_path, monkeypa
     (tmp_path / "data").write_text("not a folder")
     with pytest.raises(ConfigError, match=r"^data_root: 'data' is a file; expected a folder"):
         Study(tiny_config()).check_local_files()
+
+
+def test_a_cropping_recipe_on_small_images_is_advised_against_and_fgvc_is_not():
+    """Issue 26: the BYO template's `imagenet` recipe (RandomResizedCrop, 8-100 % of the area) on
+    32-px images left a tiny CNN at 62 % training error."""
+    config = yaml.safe_load((REPO / "config" / "byo_example.yaml").read_text())
+    assert config["datasets"]["my_data"]["transform"] == "fgvc" and Study(load_config(config, None)).advice() == []
+    config["datasets"]["my_data"]["transform"] = "imagenet"
+    (note,) = Study(load_config(config, None)).advice()
+    assert note.startswith("datasets.my_data.transform: imagenet trains on a random 8-100 % of each image's area")
+    assert "at input_size 32" in note and "transform: fgvc" in note

@@ -24,6 +24,7 @@ import yaml
 
 from .data.kinds import KINDS, DatasetKind
 from .data.prepared import DataError
+from .data.recipes import RECIPES
 from .fileio import sha256_of
 from .hierarchy import HierarchyError, TreeShape
 from .jobs import JobTable, Layout, compile_jobs, local_path
@@ -435,6 +436,26 @@ class Study:
             if key in section:
                 return f"{where}.{key}"
         return f"variants.{variant}.{key}"
+
+    def advice(self) -> list[str]:
+        """What the study may want to change, though it runs (the dry run prints it): a recipe
+        that crops a random part of each image (RandomResizedCrop) on images far below the size
+        it was made for."""
+        notes = []
+        for dataset in self.datasets:
+            section = self.dataset(dataset)
+            recipe = RECIPES.get(section.get("transform") or "")
+            size = section.get("input_size", 224)
+            if recipe is None or recipe.layout != "images" or recipe.resize_first or not recipe.sizes:
+                continue
+            if size < min(recipe.sizes) / 2:
+                notes.append(
+                    f"datasets.{dataset}.transform: {recipe.name} trains on a random 8-100 % of each image's area "
+                    f"(RandomResizedCrop), a recipe for {min(recipe.sizes)}-px photos; at input_size {size} little "
+                    "of a class is left in a crop. For small images: transform: fgvc (resized once, a random crop "
+                    "with 4 pixels of padding, a flip: CIFAR's recipe for image files)"
+                )
+        return notes
 
     def check_local_files(self) -> None:
         """The checks that read the files a config names (the workflow runs them when it is

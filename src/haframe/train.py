@@ -112,10 +112,15 @@ def train_run(
     weights_file: str | Path | None = None,
     threads: int = 1,
     log: Callable[[str], None] = print,
+    epoch_log: Callable[[str], None] | None = None,
 ) -> dict:
     """Train ``run`` on the prepared dataset whose ``meta.json`` is ``data``; write the
     ``checkpoint``, ``history``, ``nc`` and ``config`` files; resume from ``resume_dir``. A
-    control run trains on its shuffled hierarchy (``RunAssets.for_model``)."""
+    control run trains on its shuffled hierarchy (``RunAssets.for_model``). ``log`` takes what a
+    user should see (a resume, a state moved aside), ``epoch_log`` the routine lines (the setup,
+    every epoch and neural-collapse pass; default: ``log``; the workflow's job keeps them in its
+    log file, off the console)."""
+    epoch_log = epoch_log or log
     resume_dir = Path(resume_dir)
     assets = assets.for_model(run.control)
     training, seed = run.training, run.seed
@@ -173,7 +178,7 @@ def train_run(
             _set_rng_state(state["rng"])
             log(f"resumed after epoch {start} (best val top-1 error {best:.2f}%)")
 
-    log(
+    epoch_log(
         f"training {run.name} on {device}: "
         f"{train_loader.num_samples} train / {val_loader.num_samples} val images, {training.epochs} epochs"
     )
@@ -195,7 +200,7 @@ def train_run(
         rows.append(row)
         _check_progress(rows, run, chance=100.0 * (1.0 - 1.0 / val_scores.shape[1]))
         if (epoch + 1) % training.nc_every == 0 or epoch + 1 == training.epochs:
-            collapse_rows.append(_collapse_row(model, collapse_loader, assets, run, device, epoch + 1, log))
+            collapse_rows.append(_collapse_row(model, collapse_loader, assets, run, device, epoch + 1, epoch_log))
         if row["val_top1_error"] < best:
             best = row["val_top1_error"]
             _save(
@@ -222,7 +227,7 @@ def train_run(
             "rng": _rng_state(),
         }
         _save(state_file, state, epoch)
-        log(
+        epoch_log(
             f"{run.name} epoch {epoch + 1:3d}/{training.epochs}  lr {lr:.4f}  loss {row['train_loss']:.4f}  "
             f"train err {row['train_top1_error']:5.2f}%  val err {row['val_top1_error']:5.2f}%  "
             f"{row['images_per_second']:.0f} img/s"

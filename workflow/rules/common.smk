@@ -4,13 +4,16 @@ import atexit
 import logging
 import re
 import sys
+import time
 from pathlib import Path
 
 import yaml
 from snakemake.io import IOFile
 from snakemake.logging import logger
 
+from haframe.console import install_compact_console
 from haframe.data.prepared import DataError
+from haframe.identity import Untracked
 from haframe.jobs import kept_params
 from haframe.runs import ConfigError
 from haframe.study import Study
@@ -56,6 +59,12 @@ class NotBuiltYet(logging.Filter):
 if workflow.is_main_process:
     report_file_folder(sys.argv)
     logger.addFilter(NotBuiltYet())
+    if (
+        not workflow.dryrun
+    ):  # a dry run keeps Snakemake's blocks: why each job would run
+        install_compact_console(logger)
+
+STARTED_AT = time.time()  # this invocation's start (haframe.progress)
 
 
 def recorded_params(path):
@@ -217,6 +226,7 @@ def _warn_and_summarise():
             "slurm_partition and slurm_account in profiles/slurm/config.yaml (`sinfo -s`, "
             "`sacctmgr -n -s list user $USER format=account`) before submitting"
         )
+    notes += STUDY.advice()
     for note in notes:
         logger.warning(note)
 

@@ -16,5 +16,13 @@ rule import_run:
     params:
         tracking_uri=job_param("import_run", "tracking_uri"),
         experiment=STUDY.name,
+        # not recorded (no rerun): every run's marker and this invocation's start, for the
+        # console's "run 7/12 done ...; about 3 min left" (haframe.progress)
+        progress=Untracked(
+            {
+                "markers": [job.outputs[0] for job in TABLE.of("import_run")],
+                "started_at": STARTED_AT,
+            }
+        ),
     script:
         "../../scripts/import_run.py"

@@ -1,0 +1,55 @@
+"""What a running study prints: one line per job started and one per run done, with the time
+left, instead of Snakemake's block of inputs, outputs and reasons per job and its "finished" and
+"steps done" lines (a dry run keeps Snakemake's blocks: they say why each job would run).
+
+``CompactConsole`` replaces the formatter of Snakemake's console handler (the Snakefile installs
+it for a run, not a dry run; the log file under ``.snakemake/log`` keeps everything). The line
+per run is ``haframe.progress``'s. Only the Snakefile imports this module (it needs Snakemake).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+
+from snakemake.logging import DefaultFormatter, get_event
+from snakemake_interface_logger_plugins.common import LogEvent
+
+
+def job_label(wildcards: Mapping[str, str]) -> str:
+    """A job's wildcards as the study names its runs (``synthetic/haframe/seed0``, a chain after
+    a ``+``), else ``key=value``."""
+    if {"dataset", "variant", "seed"} <= set(wildcards):
+        name = f"{wildcards['dataset']}/{wildcards['variant']}/seed{wildcards['seed']}"
+        return name + (f" +{wildcards['chain']}" if "chain" in wildcards else "")
+    return ", ".join(f"{key}={value}" for key, value in wildcards.items())
+
+
+SCHEDULING = re.compile(r"Select jobs to execute\.\.\.|Execute \d+ jobs\.\.\.")  # the scheduler's every round
+
+
+class CompactConsole(DefaultFormatter):
+    """Snakemake's console formatter with one line per job and no per-job "finished", per-step
+    progress or scheduling lines (the last step, "N of N steps (100%) done", stays); errors
+    unchanged."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event = get_event(record)
+        if event == LogEvent.JOB_INFO:
+            wildcards = dict(getattr(record, "wildcards", None) or {})
+            return f"[{time.strftime('%H:%M:%S')}] {record.rule_name} {job_label(wildcards)}".rstrip()
+        if event == LogEvent.JOB_FINISHED or SCHEDULING.match(record.getMessage() or ""):
+            return ""
+        if event == LogEvent.PROGRESS and record.done != record.total:
+            return ""
+        return super().format(record)
+
+
+def install_compact_console(logger: logging.Logger) -> None:
+    """Use ``CompactConsole`` on Snakemake's console handler(s), with their quiet settings."""
+    for handler in logger.handlers:
+        formatter = handler.formatter
+        if isinstance(formatter, DefaultFormatter) and not isinstance(formatter, CompactConsole):
+            handler.setFormatter(CompactConsole(formatter.quiet, formatter.show_failed_logs))
