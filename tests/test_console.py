@@ -35,6 +35,11 @@ def test_finished_jobs_and_intermediate_steps_print_nothing_and_the_last_step_st
     assert console.format(record(LogEvent.PROGRESS, done=12, total=12)) == "12 of 12 steps (100%) done"
 
 
+def test_a_dry_run_keeps_snakemake_s_blocks():
+    console = CompactConsole(active=lambda: False)
+    assert console.format(record(LogEvent.PROGRESS, done=3, total=12)) == "3 of 12 steps (25%) done"
+
+
 def test_only_snakemake_s_console_formatters_are_replaced():
     logger = logging.getLogger("haframe-test-console")
     ours, other = logging.StreamHandler(), logging.StreamHandler()

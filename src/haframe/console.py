@@ -3,7 +3,7 @@ left, instead of Snakemake's block of inputs, outputs and reasons per job and it
 "steps done" lines (a dry run keeps Snakemake's blocks: they say why each job would run).
 
 ``CompactConsole`` replaces the formatter of Snakemake's console handler (the Snakefile installs
-it for a run, not a dry run; the log file under ``.snakemake/log`` keeps everything). The line
+it, active in a run, not in a dry run; the log file under ``.snakemake/log`` keeps everything). The line
 per run is ``haframe.progress``'s. Only the Snakefile imports this module (it needs Snakemake).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from snakemake.logging import DefaultFormatter, get_event
 from snakemake_interface_logger_plugins.common import LogEvent
@@ -35,7 +35,13 @@ class CompactConsole(DefaultFormatter):
     progress or scheduling lines (the last step, "N of N steps (100%) done", stays); errors
     unchanged."""
 
+    def __init__(self, *args, active: Callable[[], bool] = lambda: True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.active = active  # asked at each record: a dry run is known only once the DAG runs
+
     def format(self, record: logging.LogRecord) -> str:
+        if not self.active():
+            return super().format(record)
         event = get_event(record)
         if event == LogEvent.JOB_INFO:
             wildcards = dict(getattr(record, "wildcards", None) or {})
@@ -47,9 +53,10 @@ class CompactConsole(DefaultFormatter):
         return super().format(record)
 
 
-def install_compact_console(logger: logging.Logger) -> None:
-    """Use ``CompactConsole`` on Snakemake's console handler(s), with their quiet settings."""
+def install_compact_console(logger: logging.Logger, active: Callable[[], bool] = lambda: True) -> None:
+    """Use ``CompactConsole`` on Snakemake's console handler(s), with their quiet settings,
+    while ``active()`` (the Snakefile: not in a dry run)."""
     for handler in logger.handlers:
         formatter = handler.formatter
         if isinstance(formatter, DefaultFormatter) and not isinstance(formatter, CompactConsole):
-            handler.setFormatter(CompactConsole(formatter.quiet, formatter.show_failed_logs))
+            handler.setFormatter(CompactConsole(formatter.quiet, formatter.show_failed_logs, active=active))

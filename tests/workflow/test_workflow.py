@@ -527,7 +527,7 @@ def test_the_diverged_run_fails_with_its_reason_and_the_others_finish(failed_stu
         assert record["error"].startswith(f"TrainingDiverged: synthetic/diverges/seed{seed}: the loss diverged")
         assert not (runs / f"diverges/seed{seed}/checkpoint.pt").exists()
     output = first.stdout + first.stderr
-    assert "wildcards: dataset=synthetic, variant=haframe, seed=1" in output  # it ran in this invocation ...
+    assert "] train synthetic/haframe/seed1" in output  # it ran in this invocation ...
     assert (runs / "haframe/seed1/mlflow.json").is_file()
     assert output.count("] import_run synthetic/") == 1  # ... and the copied study imported no other run again
     assert re.search(r"run \d+/\d+ done \(synthetic/haframe/seed1, \d+ s\)", output)  # one line per run done

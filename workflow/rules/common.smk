@@ -59,10 +59,8 @@ class NotBuiltYet(logging.Filter):
 if workflow.is_main_process:
     report_file_folder(sys.argv)
     logger.addFilter(NotBuiltYet())
-    if (
-        not workflow.dryrun
-    ):  # a dry run keeps Snakemake's blocks: why each job would run
-        install_compact_console(logger)
+    # a dry run keeps Snakemake's blocks (why each job would run); known only once it runs
+    install_compact_console(logger, active=lambda: not workflow.dryrun)
 
 STARTED_AT = time.time()  # this invocation's start (haframe.progress)
 
