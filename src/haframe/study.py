@@ -117,14 +117,28 @@ class Study:
             self._cache[key] = self.kind(dataset).split_sizes(self.dataset(dataset))
         return self._cache[key]
 
+    def num_classes(self, dataset: str) -> int | None:
+        """The dataset's class count where known before any job: its ``classes``, its planted
+        tree's, or its local hierarchy file's (once ``check_local_files`` has read it)."""
+        tree = self._config_tree(dataset)
+        if tree is not None and tree.classes is not None:
+            return tree.classes
+        return self._cache.get(("local_classes", dataset))
+
     def prepared_disk_mb(self, dataset: str) -> float:
         """Room the prepared dataset needs: its kind's, plus its pixel store (``store: pixels``:
         size x size x 3 bytes per image) where sizes are known."""
         section, sizes = self.dataset(dataset), self.split_sizes(dataset)
+        kind = self.kind(dataset)
+        key = ("files_mb", dataset)  # read once, where the paths are (the summary prints at exit)
+        if key not in self._cache:
+            self._cache[key] = kind.files_mb(section) if kind.files_mb is not None else None
+        files_mb = self._cache[key]
+        prepared = kind.disk_mb if files_mb is None else files_mb
         if section.get("store") != "pixels" or sizes is None:
-            return self.kind(dataset).disk_mb
+            return prepared
         size = section.get("input_size", 224)
-        return self.kind(dataset).disk_mb + sum(sizes.values()) * size * size * 3 / 2**20
+        return prepared + sum(sizes.values()) * size * size * 3 / 2**20
 
     def unavailable_datasets(self) -> dict[str, str]:
         """{dataset: why it cannot be built yet} for the datasets whose user inputs are unset."""
@@ -471,6 +485,7 @@ class Study:
         for dataset in self.datasets:
             section = self.dataset(dataset)
             spec = section.get("hierarchy")
+            self.prepared_disk_mb(dataset)  # measures the user's files now, from here
             for key, source in (section.get("sources") or {}).items():
                 _local_file(source, f"datasets.{dataset}.sources.{key}")
             if spec is None:
@@ -485,6 +500,7 @@ class Study:
                 )
             try:
                 hierarchy = read_hierarchy(path, spec["format"], spec.get("class_order") or "sorted")
+                self._cache[("local_classes", dataset)] = hierarchy.num_classes
             except HierarchyError as error:
                 raise ConfigError(f"datasets.{dataset}.hierarchy.source: {error}") from None
             if hierarchy.num_classes < 2:

@@ -31,7 +31,7 @@ def study_cost(study: Study, dataset: str, throughput: Sequence[Throughput]) -> 
         dataset,
         [(run, study.kept_scores(run.trial is not None)) for run in study.training_runs(dataset)],
         study.split_sizes(dataset),
-        section.get("classes"),
+        study.num_classes(dataset),
         data_mb,
         throughput,
     )
@@ -93,7 +93,7 @@ def study_summary(
         costs.append(cost)
         unmeasured.update(cost.unmeasured)
         gpus.update([cost.gpu_name] if cost.gpu_name else [])
-        classes = study.dataset(dataset).get("classes") or "–"
+        classes = study.num_classes(dataset) or "–"
         images = f"{cost.images_read:,}" if cost.images_read is not None else "?"
         lines.append(
             f"  {dataset:<18} {classes!s:>7}  {split_text:>27}  {grid:>16}  {cost.training_runs:>13,}  "

@@ -148,3 +148,24 @@ def test_a_local_hierarchy_is_identified_by_its_content_and_never_pinned(tmp_pat
         not (work / "data/downloads.lock.yaml").exists()
         or "mine" not in (work / "data/downloads.lock.yaml").read_text()
     )
+
+
+def test_the_dry_run_summary_counts_an_image_folder_s_classes_and_disk(tmp_path):
+    """Issue 26: the summary showed `classes -` and 1.96 GB of disk for a 3.3 MB folder."""
+    images = tmp_path / "my_images"
+    fixture = folder.fixture(images)
+    hierarchy = tmp_path / "hierarchy.tsv"
+    hierarchy.write_text(fixture.hierarchy.to_tsv())
+    config = tiny_config(seeds=[0])
+    config["datasets"] = {
+        "mine": {
+            "kind": "folder",
+            "folder": str(images),
+            "hierarchy": {"source": str(hierarchy), "format": "tsv"},
+            "frame": {"gamma": 1.0},
+            "training": {"batch_size": 8},
+        }
+    }
+    result = run_snakemake(tmp_path / "work", config, "--dry-run")
+    line = next(line for line in result.stderr.splitlines() if line.startswith("  mine "))
+    assert line.split()[1:6] == ["4", "24", "/", "8", "/"] and line.split()[-1] == "0.01", line

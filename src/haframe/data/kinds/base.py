@@ -122,6 +122,9 @@ class DatasetKind:
     mem_mb: int = 4_000
     runtime_min: int = 60
     disk_mb: int = 2_000  # room the prepared dataset needs
+    # dataset section -> the room its prepared files need, measured on the user's files before
+    # preparation (None: not measurable now; ``disk_mb`` then)
+    files_mb: Callable[[Mapping[str, Any]], float | None] | None = None
 
     def sources_for(self, overrides: Mapping[str, str] | None) -> dict[str, Source]:
         """The kind's sources with a dataset's overrides of their location (checksums kept)."""

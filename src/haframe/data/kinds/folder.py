@@ -154,6 +154,26 @@ def split_sizes(section) -> dict[str, int] | None:
     }
 
 
+def files_mb(section) -> float | None:
+    """The folder's images on disk, what their prepared copies take give or take the re-encoding
+    (None where the folder is not there)."""
+    root = Path(section["folder"]).expanduser()
+    if not root.is_dir():
+        return None
+    return (
+        sum(
+            image.stat().st_size
+            for split in SPLITS
+            if (root / split).is_dir()
+            for folder in (root / split).iterdir()
+            if folder.is_dir()
+            for image in folder.iterdir()
+            if image.suffix.lower() in IMAGE_SUFFIXES
+        )
+        / 2**20
+    )
+
+
 def prepare_job(job: PrepareJob) -> dict:
     options = job.options
     return prepare(
@@ -203,6 +223,7 @@ KIND = DatasetKind(
     user_inputs=user_inputs,
     split_sizes=split_sizes,
     check_classes=check_classes,
+    files_mb=files_mb,
     options={
         "folder": Option(str, None, "the images: <folder>/{train,val,test}/<class>/<image>", required=True),
         "transform": Option(
