@@ -188,8 +188,9 @@ def cluster_study(cluster, slurm_env, tmp_path_factory):
     dry = snakemake_cli(workdir, config, *profiles, "--dry-run", seconds=60, env=slurm_env)
     dag = {m["rule"]: int(m["count"]) for m in re.finditer(r"^(?P<rule>\w+)\s+(?P<count>\d+)$", dry.stdout, flags=re.M)}
     since = time.strftime("%Y-%m-%dT%H:%M:%S")
-    run = snakemake_cli(workdir, config, *profiles, seconds=330, env=slurm_env)
-    local_rules = set(re.findall(r"^localrule (\w+):$", run.stdout + run.stderr, flags=re.M))  # run on this host
+    snakemake_cli(workdir, config, *profiles, seconds=330, env=slurm_env)
+    # the rules that run on this host, as the dry run lists them (a run prints one line per job)
+    local_rules = set(re.findall(r"^localrule (\w+):$", dry.stdout + dry.stderr, flags=re.M))
     sacct = bounded(["sacct", "-X", "-a", "-n", "-P", "-S", since, "-o", SACCT_FIELDS], 30, env=slurm_env)
     assert sacct.returncode == 0, sacct.stderr
     rows = [dict(zip(SACCT_FIELDS.split(","), line.split("|"))) for line in sacct.stdout.splitlines() if line]

@@ -11,6 +11,21 @@ from haframe.data.kinds import folder
 pytestmark = pytest.mark.dag
 
 
+def mine(images, hierarchy, keys: dict | None = None) -> dict:
+    """The tiny study on one folder dataset ``mine`` (one seed), ``keys`` added to its section."""
+    config = tiny_config(seeds=[0])
+    config["datasets"] = {
+        "mine": {
+            "kind": "folder",
+            "folder": str(images),
+            "hierarchy": {"source": str(hierarchy), "format": "tsv"},
+            "frame": {"gamma": 1.0},
+            **(keys or {}),
+        }
+    }
+    return config
+
+
 def test_image_folder_with_hierarchy_file_trains_through_the_dag(tmp_path):
     """From a pixel store, with the published transforms (haframe) and with the resize and flip
     on the device (haframe_on_device)."""
@@ -64,16 +79,7 @@ def test_a_tree_and_folders_that_disagree_are_refused_at_the_dry_run_naming_both
     shutil.rmtree(images / "train" / "bus")  # a leaf without training images
     hierarchy = tmp_path / "hierarchy.tsv"
     hierarchy.write_text(fixture.hierarchy.to_tsv())
-    config = tiny_config(seeds=[0])
-    config["datasets"] = {
-        "mine": {
-            "kind": "folder",
-            "folder": str(images),
-            "hierarchy": {"source": str(hierarchy), "format": "tsv"},
-            "frame": {"gamma": 1.0},
-            "training": {"batch_size": 2},
-        }
-    }
+    config = mine(images, hierarchy, {"training": {"batch_size": 2}})
     result = run_snakemake(tmp_path / "work", config, "--dry-run", check=False)
     assert result.returncode != 0
     printed = result.stdout + result.stderr
@@ -88,15 +94,7 @@ def test_a_folder_smaller_than_a_batch_is_refused_before_any_job(tmp_path):
     fixture = folder.fixture(images, per_split=(1, 1, 1))
     hierarchy = tmp_path / "hierarchy.tsv"
     hierarchy.write_text(fixture.hierarchy.to_tsv())
-    config = tiny_config(seeds=[0])
-    config["datasets"] = {
-        "mine": {
-            "kind": "folder",
-            "folder": str(images),
-            "hierarchy": {"source": str(hierarchy), "format": "tsv"},
-            "frame": {"gamma": 1.0},
-        }
-    }
+    config = mine(images, hierarchy)
     result = run_snakemake(tmp_path / "work", config, "--dry-run", check=False)
     assert result.returncode != 0
     assert (
@@ -113,19 +111,9 @@ def test_a_local_hierarchy_is_identified_by_its_content_and_never_pinned(tmp_pat
     fixture = folder.fixture(images)
     hierarchy = tmp_path / "hierarchy.tsv"
     hierarchy.write_text(fixture.hierarchy.to_tsv())
-    config = tiny_config(seeds=[0])
+    keys = {"transform": "imagenet", "input_size": 32, "training": {"epochs": 1, "batch_size": 8}}
+    config = mine(images, hierarchy, keys)
     config["variants"] = {"haframe": config["variants"]["haframe"]}
-    config["datasets"] = {
-        "mine": {
-            "kind": "folder",
-            "folder": str(images),
-            "hierarchy": {"source": str(hierarchy), "format": "tsv"},
-            "transform": "imagenet",
-            "input_size": 32,
-            "frame": {"gamma": 1.0},
-            "training": {"epochs": 1, "batch_size": 8},
-        }
-    }
     work, metrics = tmp_path / "work", "results/tiny/mine/runs/haframe/seed0/metrics.json"
     run_snakemake(work, config, metrics)
     hierarchy.touch()
@@ -156,16 +144,7 @@ def test_the_dry_run_summary_counts_an_image_folder_s_classes_and_disk(tmp_path)
     fixture = folder.fixture(images)
     hierarchy = tmp_path / "hierarchy.tsv"
     hierarchy.write_text(fixture.hierarchy.to_tsv())
-    config = tiny_config(seeds=[0])
-    config["datasets"] = {
-        "mine": {
-            "kind": "folder",
-            "folder": str(images),
-            "hierarchy": {"source": str(hierarchy), "format": "tsv"},
-            "frame": {"gamma": 1.0},
-            "training": {"batch_size": 8},
-        }
-    }
+    config = mine(images, hierarchy, {"training": {"batch_size": 8}})
     result = run_snakemake(tmp_path / "work", config, "--dry-run")
     line = next(line for line in result.stderr.splitlines() if line.startswith("  mine "))
     assert line.split()[1:6] == ["4", "24", "/", "8", "/"] and line.split()[-1] == "0.01", line
