@@ -219,7 +219,11 @@ def collapse_curves(
     """The neural-collapse statistics per checkpoint epoch, one line per variant (mean over
     seeds, band = range over seeds); a variant without a statistic (no linear classifier for
     the self-duality) leaves that panel out."""
-    fig, axes = plt.subplots(1, len(COLLAPSE_PANELS), figsize=(4.2 * len(COLLAPSE_PANELS), 3.8))
+    rows = math.ceil(len(COLLAPSE_PANELS) / 2)  # a grid of two columns: readable at the report's width
+    fig, grid = plt.subplots(rows, 2, figsize=(9, 3.6 * rows), squeeze=False)
+    axes = grid.ravel()
+    for ax in axes[len(COLLAPSE_PANELS) :]:
+        ax.set_visible(False)
     for ax, (columns, label, log) in zip(axes, COLLAPSE_PANELS):
         for column, linestyle in zip(columns, ("-", "--")):
             for name, per_seed in histories.items():
@@ -228,12 +232,13 @@ def collapse_curves(
                     label_of = name if linestyle == "-" else None
                     mean_band(ax, per_seed[0]["epoch"], curves, label_of, _colour(colours, name), linestyle)
         ax.set_xlabel("epoch")
-        ax.set_title(label, fontsize=8)
+        ax.set_title(label, fontsize=9)
         if log:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=8)
     fig.suptitle(title)
+    fig.tight_layout()
     _save(fig, *paths)
     return len(histories)
 
