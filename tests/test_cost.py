@@ -2,13 +2,25 @@
 rates, disk; and the rates table itself."""
 
 import dataclasses
+import math
 
 import pytest
+import yaml
 from conftest import REPO, tiny_config
 
-from haframe.cost import FORWARD_SPEEDUP, Throughput, dataset_cost, rate_for, read_throughput
+from haframe.cost import (
+    FORWARD_SPEEDUP,
+    THROUGHPUT_FILE,
+    Throughput,
+    dataset_cost,
+    gpu_seconds,
+    images_of,
+    rate_for,
+    read_throughput,
+    training_runtime,
+)
 from haframe.models.records import BACKBONES
-from haframe.study import Study
+from haframe.study import Study, load_config
 
 TABLE = read_throughput(REPO / "bench" / "throughput.csv")
 
@@ -100,3 +112,19 @@ def test_a_pixel_store_adds_its_bytes_to_the_prepared_disk_and_is_for_image_data
     small["datasets"]["synthetic"]["store"] = "pixels"
     with pytest.raises(ConfigError, match=r"datasets.synthetic.store: not an option of kind 'synthetic'"):
         Study(small)
+
+
+def test_a_training_job_s_wall_time_is_its_cost_estimate_with_a_margin():
+    """Issue 26: every SLURM training job asked for 24 h; now the study's own estimate x3 + 30
+    min (a day only where no rate is measured)."""
+    study = Study(load_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), "config.yaml"))
+    table = read_throughput(THROUGHPUT_FILE)
+    run = study.run("fgvc_aircraft", "haframe", 0)
+    minutes = gpu_seconds(images_of(run, study.split_sizes("fgvc_aircraft")), rate_for(run, table)) / 60
+    assert training_runtime(run, study.split_sizes("fgvc_aircraft"), table) == max(60, math.ceil(3 * minutes + 30))
+    inat = study.run("inat19", "haframe", 0)
+    assert 8 * 60 < training_runtime(inat, study.split_sizes("inat19"), table) < 14 * 60
+    assert training_runtime(inat, study.split_sizes("inat19"), []) == 24 * 60  # no rate measured
+    train = next(job for job in study.compile({}).of("train") if job.wildcards["dataset"] == "inat19")
+    run = study.run("inat19", train.wildcards["variant"], int(train.wildcards["seed"]))
+    assert train.resources["runtime"] == training_runtime(run, study.split_sizes("inat19"), table)

@@ -21,6 +21,7 @@ from .runs import RunSpec
 
 # a training step per image over a no-grad forward, measured on the CPU for the paper's models
 # (bench/collapse_overhead.py: ResNet-50 160.1 / 44.7 ms, WRN-28-8 75.8 / 22.3 ms per image)
+THROUGHPUT_FILE = Path(__file__).resolve().parents[2] / "bench" / "throughput.csv"  # the checkout's measured rates
 FORWARD_SPEEDUP = 3.4
 # fp32 copies of the parameters a run keeps: checkpoint.pt, resume/best.pt, resume/state.pt (+ SGD momentum)
 PARAMETER_COPIES = 4
@@ -98,6 +99,25 @@ def images_of(run: RunSpec, sizes: Mapping[str, int]) -> RunImages:
     return RunImages(trained=epochs * sizes["train"], forward=forward)
 
 
+def gpu_seconds(read: RunImages, rate: Throughput) -> float:
+    """A run's images at the measured rate: training steps, and forward passes at FORWARD_SPEEDUP."""
+    return (read.trained + read.forward / FORWARD_SPEEDUP) / rate.images_per_second
+
+
+# A training job's wall-time limit (SLURM): the estimate x3 + 30 min (a slower GPU or loader,
+# the setup, a resume), at least an hour; a day where no rate is measured. Times the attempt.
+RUNTIME_MARGIN, RUNTIME_EXTRA_MIN, RUNTIME_MIN, RUNTIME_UNMEASURED = 3.0, 30, 60, 24 * 60
+
+
+def training_runtime(run: RunSpec, sizes: Mapping[str, int] | None, table: Sequence[Throughput]) -> int:
+    """The train job's wall-time limit in minutes, from the study's own cost estimate."""
+    rate = rate_for(run, table)
+    if rate is None or sizes is None:
+        return RUNTIME_UNMEASURED
+    minutes = gpu_seconds(images_of(run, sizes), rate) / 60
+    return max(RUNTIME_MIN, math.ceil(RUNTIME_MARGIN * minutes + RUNTIME_EXTRA_MIN))
+
+
 def scores_bytes(splits: Iterable[str], sizes: Mapping[str, int], classes: int) -> int:
     """The saved scores of the ``splits`` a run keeps: float32 per image and class, an int64 label."""
     return sum(sizes[split] * (4 * classes + 8) for split in splits)
@@ -148,7 +168,7 @@ def dataset_cost(
             continue
         eager_for_compiled |= rate.compile != (t.compile or "none")
         names.add(rate.device_name)
-        seconds += (read.trained + read.forward / FORWARD_SPEEDUP) / rate.images_per_second
+        seconds += gpu_seconds(read, rate)
     known = sizes is not None and not unmeasured
     return DatasetCost(
         dataset=dataset,

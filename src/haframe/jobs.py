@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .assets import FRAME_FILES, HIERARCHY_FILES
+from .cost import training_runtime
 from .evaluate import SCORE_SPLITS
 from .fileio import sha256_of
 from .identity import (
@@ -537,6 +538,7 @@ def _run_jobs(study: Study, layout: Layout, run: RunSpec, settings: Mapping[str,
     wildcards = {"dataset": run.dataset, "variant": run.variant, "seed": str(run.seed)}
     training = run.training
     resources = {"threads": training.threads + training.workers, "gpu": 0 if training.device == "cpu" else 1}
+    runtime = training_runtime(run, study.split_sizes(run.dataset), settings["throughput"])
     assets = run_assets(layout, run.dataset)
     meta = layout.data_file("meta.json", run.dataset)
     weights = {"weights": weights_file(layout, training.pretrained)} if training.pretrained else {}
@@ -552,7 +554,7 @@ def _run_jobs(study: Study, layout: Layout, run: RunSpec, settings: Mapping[str,
                 "run": Untracked(run.to_dict()),
                 "resume_dir": f"{layout.run_dir(run.dataset, run.variant, run.seed)}/resume",
             },
-            resources=resources,
+            resources={**resources, "runtime": runtime},
         ),
         Job(
             "evaluate_trial" if run.trial else "evaluate",  # a trial keeps its test scores only until used

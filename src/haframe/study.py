@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from .cost import THROUGHPUT_FILE, read_throughput
 from .data.kinds import KINDS, DatasetKind
 from .data.prepared import DataError
 from .data.recipes import RECIPES
@@ -92,6 +93,7 @@ class Study:
             "retry_seconds": self.config["downloads"]["retry_seconds"],
             "timeout": self.config["downloads"]["timeout_seconds"],
             "tracking_uri": self.config["mlflow"]["tracking_uri"] or default_tracking_uri("results"),
+            "throughput": read_throughput(THROUGHPUT_FILE) if THROUGHPUT_FILE.is_file() else [],
             **{key: _repository_file(self.config["report"][key]) for key in ("reference_results", "reference_notes")},
         }
         return compile_jobs(self, layout, failed, settings)

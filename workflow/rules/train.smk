@@ -42,7 +42,10 @@ rule train:
     resources:
         gpu=job_resource("train", "gpu"),
         mem_mb=16000,
-        runtime=24 * 60,
+        # minutes: the study's cost estimate x3 + 30 (a day where no rate is measured:
+        # haframe.cost.training_runtime), times the attempt; --set-resources train:runtime=N overrides
+        runtime=lambda wildcards, attempt: job("train")(wildcards).resources["runtime"]
+        * attempt,
     # identity: what determines the weights (the rerun trigger); run: the whole RunSpec the
     # script trains and records (its post-hoc chains and resources are no rerun trigger)
     params:
