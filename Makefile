@@ -11,7 +11,7 @@ CORES ?= all
 $(BIN)/snakemake: pyproject.toml
 	@test -x $(BIN)/python || { echo "[install] creating $(VENV) ($(PYTHON))"; $(PYTHON) -m venv $(VENV); }
 	@echo "[install] pip: the pinned dependencies of pyproject.toml (torch's CUDA build is most of it: minutes; pip's own log: $(VENV)/pip.log)"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --log $(VENV)/pip.log -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(BIN)/python -m pip install --quiet --progress-bar off --disable-pip-version-check --log $(VENV)/pip.log -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
 	@$(BIN)/python -c "import haframe, torch, snakemake, mlflow, snakemake_executor_plugin_slurm"
 	@echo "[install] done: $(VENV) takes $$(du -sh $(VENV) | cut -f1)"
 	@touch $@
