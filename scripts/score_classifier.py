@@ -16,9 +16,12 @@ from haframe.runtime import set_threads
 with log_to(snakemake.log[0]) as log:
     p = snakemake.params
     record = classifier(p.model)
-    set_threads(snakemake.threads, p.evaluation["workers"])
+    workers = p.loader["workers"]
+    set_threads(snakemake.threads, workers)
     started = time.perf_counter()
-    logits, labels = score_classifier(record, snakemake.input.weights, snakemake.input.meta, **p.evaluation, log=log)
+    logits, labels = score_classifier(
+        record, snakemake.input.weights, snakemake.input.meta, **p.evaluation, workers=workers, log=log
+    )
     Scores(
         logits,
         labels.astype(np.int64),

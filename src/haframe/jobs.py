@@ -31,6 +31,7 @@ from .identity import (
     training_record,
 )
 from .methods import posthoc_chain
+from .models.classifiers import CLASSIFIERS
 from .models.records import WEIGHTS
 from .runs import RunSpec
 
@@ -634,7 +635,7 @@ def _pretrained_jobs(study: Study, layout: Layout, settings: Mapping[str, Any]) 
     dataset = section.dataset
     jobs, metrics = [], []
     for model in section.models:
-        record = section.classifier(model)
+        record = CLASSIFIERS[model]
         source, sha256, prefix = section.weights_source(model)
         filename = (
             record.filename if sha256 is None else f"{record.builder}-{sha256[:8]}.pth"
@@ -662,7 +663,8 @@ def _pretrained_jobs(study: Study, layout: Layout, settings: Mapping[str, Any]) 
                 outputs=(scores,),
                 params={
                     "model": model,
-                    "evaluation": {key: getattr(section, key) for key in ("batch_size", "device", "workers")},
+                    "evaluation": {"batch_size": section.batch_size, "device": section.device},
+                    "workers": Untracked({"workers": section.workers}),  # the scores do not depend on them
                 },
                 resources={"threads": section.workers + 1, "gpu": 0 if section.device == "cpu" else 1},
             ),

@@ -23,6 +23,7 @@ from .models.classifiers import CLASSIFIERS, Classifier
 from .runs import ConfigError
 
 EVALUATION_KIND = "imagenet1k"  # the kind whose classes are ILSVRC-2012's, in torchvision's index order
+OUTPUTS = 1000  # every classifier's logits: ILSVRC-2012's classes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +37,6 @@ class PretrainedSection:
     batch_size: int
     device: str
     workers: int
-
-    def classifier(self, model: str) -> Classifier:
-        return CLASSIFIERS[model]
 
     def weights_source(self, model: str) -> tuple[str, str | None, str | None]:
         """(location, sha256, sha256 prefix) of the model's weights: the published file, checked

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .cost import (
+    THROUGHPUT_FILE,
     DatasetCost,
     Throughput,
     dataset_cost,
@@ -17,6 +18,7 @@ from .cost import (
     total_hours,
 )
 from .models.classifiers import CLASSIFIERS
+from .pretrained import OUTPUTS
 from .study import Study, load_config
 
 
@@ -42,7 +44,7 @@ def pretrained_cost(study: Study, dataset: str) -> DatasetCost:
     dataset); their scoring rate is not measured (bench/)."""
     models = [CLASSIFIERS[model] for model in study.pretrained.models]
     sizes = study.split_sizes(dataset)
-    scores = None if sizes is None else len(models) * scores_bytes(["test"], sizes, 1000)
+    scores = None if sizes is None else len(models) * scores_bytes(["test"], sizes, OUTPUTS)
     weights = sum(4 * model.parameters for model in models)
     return DatasetCost(
         dataset=dataset,
@@ -178,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m haframe.summary", description=main.__doc__.split(":")[0])
     parser.add_argument("configfiles", nargs="+", help="merged in order, like snakemake --configfile")
-    parser.add_argument("--throughput", default=str(Path(__file__).resolve().parents[2] / "bench" / "throughput.csv"))
+    parser.add_argument("--throughput", default=str(THROUGHPUT_FILE))
     args = parser.parse_args(argv)
     config = _merged([yaml.safe_load(Path(path).read_text()) for path in args.configfiles])
     study = Study(load_config(config, args.configfiles[-1]))

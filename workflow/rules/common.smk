@@ -12,6 +12,7 @@ from snakemake.io import IOFile
 from snakemake.logging import logger
 
 from haframe.console import install_compact_console
+from haframe.cost import THROUGHPUT_FILE
 from haframe.data.prepared import DataError
 from haframe.identity import Untracked
 from haframe.jobs import kept_params
@@ -75,6 +76,11 @@ try:  # a dataset's user inputs that are set but wrong stop the build with the k
 except DataError as error:
     raise WorkflowError(str(error)) from None
 
+# the runs this invocation targets (a failed run, left out, is not waited for): haframe.progress
+IMPORT_MARKERS = sorted(
+    set(job.outputs[0] for job in TABLE.of("import_run")) & set(TABLE.targets)
+)
+
 LAYOUT = STUDY.layout
 RESULTS, REPORT_DIR, DATA_ROOT = LAYOUT.results, LAYOUT.report_dir, LAYOUT.data_root
 DATASET_DIR, RUN_DIR = LAYOUT.dataset_dir(), LAYOUT.run_dir()
@@ -85,7 +91,6 @@ ENV_REPORT = "../../envs/report.yaml"  # tables and figures
 ENV_TRACKING = "../../envs/tracking.yaml"  # MLflow imports
 ENV_TORCH = "../../envs/torch.yaml"  # prepare, train, evaluate
 # measured training rates, for the dry run's GPU-hours (haframe.cost)
-THROUGHPUT_TABLE = Path(workflow.basedir).parent / "bench" / "throughput.csv"
 
 
 def scores_file(split, trial):
@@ -233,7 +238,7 @@ def _warn_and_summarise():
             print(file=sys.stderr)
             print(
                 study_summary(
-                    STUDY, dict(TABLE.left_out), failed, THROUGHPUT_TABLE, notes
+                    STUDY, dict(TABLE.left_out), failed, THROUGHPUT_FILE, notes
                 ),
                 file=sys.stderr,
             )

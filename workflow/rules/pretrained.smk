@@ -42,6 +42,7 @@ rule score_classifier:
     params:
         model=job_param("score_classifier", "model"),
         evaluation=job_param("score_classifier", "evaluation"),
+        loader=job_param("score_classifier", "workers"),
     script:
         "../../scripts/score_classifier.py"
 

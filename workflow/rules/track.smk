@@ -20,7 +20,7 @@ rule import_run:
         # console's "run 7/12 done ...; about 3 min left" (haframe.progress)
         progress=Untracked(
             {
-                "markers": [job.outputs[0] for job in TABLE.of("import_run")],
+                "markers": IMPORT_MARKERS,
                 "started_at": STARTED_AT,
             }
         ),
