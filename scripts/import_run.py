@@ -12,6 +12,7 @@ with log_to(snakemake.log[0]) as log:
         history=i.history,
         nc=i.nc,
         metrics=i.get("metrics"),
+        scores=[path for name, path in i.items() if name.startswith("scores_")],  # those the study keeps
         tracking_uri=p.tracking_uri,
         experiment=p.experiment,
     )

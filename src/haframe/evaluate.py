@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,9 @@ class Scores:
     """A model's class scores over one split, as its prediction rule gives them: their softmax is
     the distribution post-hoc rules and calibration read. ``record``: the run (``RunSpec.to_dict``,
     its chains left out), the split, the checkpoint's epoch, how the training images reached the
-    model (``data_path``) and what ranks the classes (``ranked_by``)."""
+    model (``data_path``), what ranks the classes (``ranked_by``) and how long the model took to
+    score each split (``seconds``, {split: s}, the same in every split's file: MLflow's
+    ``evaluation_seconds`` reads whichever file the study keeps)."""
 
     scores: np.ndarray  # N x C float32
     targets: np.ndarray  # N int64, in the classifier's classes
@@ -122,14 +125,19 @@ def score_run(
         "data_path": data_path(read_meta(data), run.training.augment_on),
         "ranked_by": method.ranked_by,
     }
+    predicted, seconds = {}, {}
+    for split in scores_files:
+        started = time.perf_counter()
+        predicted[split] = _predict(model, run, data, split, device)
+        seconds[split] = round(time.perf_counter() - started, 3)
     scored = {}
     for split, path in scores_files.items():
-        predictions = _predict(model, run, data, split, device)
+        predictions = predicted[split]
         scored[split] = Scores(
             predictions.scores,
             predictions.targets,
             np.array(method.class_names(assets)),
-            {**record, "split": split},
+            {**record, "split": split, "seconds": seconds},
             predictions.level_hits,
         )
         scored[split].save(path)

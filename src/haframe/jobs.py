@@ -567,6 +567,7 @@ def _run_jobs(study: Study, layout: Layout, run: RunSpec, settings: Mapping[str,
         ),
     ]
     tracked = {name: layout.run_file(name, run) for name in ("config", "history", "nc")}
+    tracked |= {f"scores_{split}": scores[f"scores_{split}"] for split in study.kept_scores(bool(run.trial))}
     if run.variant in study.config["variants"]:
         jobs += _scoring_jobs(study, layout, run, scores)
         tracked["metrics"] = layout.run_file("metrics", run)

@@ -26,7 +26,7 @@ import csv
 import fcntl
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .fileio import read_json, read_yaml
@@ -54,6 +54,7 @@ VIEW_COLUMNS = (
     "metrics.`test_ahd_at_5`",
     "metrics.`test_hops`",
     "attributes.`Duration`",
+    "metrics.`evaluation_seconds`",
 )
 
 
@@ -143,14 +144,16 @@ def import_run(
     history: str | Path,
     nc: str | Path,
     metrics: str | Path | None,
+    scores: Sequence[str | Path],
     tracking_uri: str,
     experiment: str,
     lock_dir: str | Path = "results",
 ) -> dict:
     """Create (or replace) the MLflow run of one finished run from its ``config.yaml``,
-    ``history.csv``, ``nc.csv`` and ``metrics.json`` (None for an auxiliary model). Its start and
-    end are the training's (MLflow's Duration: the epochs' span, no queue wait or evaluation);
-    the test metrics are stamped when evaluation wrote them."""
+    ``history.csv``, ``nc.csv``, ``metrics.json`` (None for an auxiliary model) and the ``scores``
+    files the study keeps. Its start and end are the training's (MLflow's Duration: the epochs' span, no
+    queue wait or evaluation); the test metrics are stamped when evaluation wrote them, and
+    ``evaluation_seconds`` is the time the model took to score the splits."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
@@ -195,6 +198,7 @@ def import_run(
             _epoch_metrics(Path(history), epochs)
             + _epoch_metrics(Path(nc), epochs, prefix="nc_")
             + _test_metrics(test, evaluated)
+            + _evaluation_time(scores, evaluated)
         )
         for start in range(0, len(params), 100):  # MLflow's per-batch limits
             client.log_batch(run_id, params=params[start : start + 100])
@@ -246,6 +250,20 @@ def import_classifier(
         _log_files(client, created, [Path(metrics)], db)
         client.set_terminated(run_id, "FINISHED", end_time=evaluated)
     return {"run_id": run_id, "experiment": experiment, "identity": identity, "tracking_uri": tracking_uri}
+
+
+def _evaluation_time(scores: Sequence[str | Path], timestamp: int) -> list[tuple]:
+    """``evaluation_seconds``: the model's time to score every split, as any of the run's kept
+    scores files recorded it (haframe.evaluate.Scores' record); none where no file is kept or
+    the files were saved before the time was recorded."""
+    import numpy as np
+
+    for path in scores:
+        with np.load(path, allow_pickle=False) as arrays:
+            seconds = json.loads(str(arrays["record"])).get("seconds")
+        if seconds:
+            return [("evaluation_seconds", float(sum(seconds.values())), timestamp, 0)]
+    return []
 
 
 def _ms(seconds: float) -> int:
