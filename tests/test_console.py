@@ -28,15 +28,24 @@ def test_a_job_is_one_line_named_as_the_study_names_its_runs():
     assert job_label({"filename": "tree.pkl"}) == "filename=tree.pkl"
 
 
-def test_finished_jobs_and_intermediate_steps_print_nothing_and_the_last_step_stays():
-    console = CompactConsole()
-    assert console.format(record(LogEvent.JOB_FINISHED, msg="Finished jobid: 3")) == ""
-    assert console.format(record(LogEvent.PROGRESS, done=3, total=12)) == ""
-    assert console.format(record(LogEvent.PROGRESS, done=12, total=12)) == "12 of 12 steps (100%) done"
+def test_finished_jobs_and_intermediate_steps_print_nothing_and_the_last_step_stays(capsys):
+    logger = logging.getLogger("haframe-test-console-lines")
+    handler = logging.StreamHandler()
+    handler.setFormatter(DefaultFormatter())
+    logger.handlers, logger.propagate = [handler], False
+    install_compact_console(logger)
+    for entry in (
+        record(LogEvent.JOB_FINISHED, msg="Finished jobid: 3"),
+        record(LogEvent.PROGRESS, done=3, total=12),
+        record(LogEvent.PROGRESS, done=12, total=12),
+    ):
+        logger.handle(entry)
+    assert capsys.readouterr().err == "12 of 12 steps (100%) done\n"  # no empty line for a dropped one
 
 
 def test_a_dry_run_keeps_snakemake_s_blocks():
     console = CompactConsole(active=lambda: False)
+    assert console.keep(record(LogEvent.PROGRESS, done=3, total=12))
     assert console.format(record(LogEvent.PROGRESS, done=3, total=12)) == "3 of 12 steps (25%) done"
 
 

@@ -1,10 +1,12 @@
 """What a running study prints: one line per job started and one per run done, with the time
 left, instead of Snakemake's block of inputs, outputs and reasons per job and its "finished" and
-"steps done" lines (a dry run keeps Snakemake's blocks: they say why each job would run).
+"steps done" lines (a dry run and ``--verbose`` keep Snakemake's blocks: they say why each job
+would run).
 
 ``CompactConsole`` replaces the formatter of Snakemake's console handler (the Snakefile installs
-it, active in a run, not in a dry run; the log file under ``.snakemake/log`` keeps everything). The line
-per run is ``haframe.progress``'s. Only the Snakefile imports this module (it needs Snakemake).
+it, active in a run, not in a dry run or with ``--verbose``; the log file under
+``.snakemake/log`` keeps everything). The line per run is ``haframe.progress``'s. Only the
+Snakefile imports this module (it needs Snakemake).
 """
 
 from __future__ import annotations
@@ -31,26 +33,28 @@ SCHEDULING = re.compile(r"Select jobs to execute\.\.\.|Execute \d+ jobs\.\.\.") 
 
 
 class CompactConsole(DefaultFormatter):
-    """Snakemake's console formatter with one line per job and no per-job "finished", per-step
-    progress or scheduling lines (the last step, "N of N steps (100%) done", stays); errors
-    unchanged."""
+    """Snakemake's console formatter with one line per job; ``keep``, the console handler's
+    filter, drops the per-job "finished", per-step progress and scheduling lines (the last
+    step, "N of N steps (100%) done", stays; a dropped record prints not even an empty line);
+    errors unchanged."""
 
     def __init__(self, *args, active: Callable[[], bool] = lambda: True, **kwargs):
         super().__init__(*args, **kwargs)
         self.active = active  # asked at each record: a dry run is known only once the DAG runs
 
     def format(self, record: logging.LogRecord) -> str:
-        if not self.active():
-            return super().format(record)
-        event = get_event(record)
-        if event == LogEvent.JOB_INFO:
+        if self.active() and get_event(record) == LogEvent.JOB_INFO:
             wildcards = dict(getattr(record, "wildcards", None) or {})
             return f"[{time.strftime('%H:%M:%S')}] {record.rule_name} {job_label(wildcards)}".rstrip()
-        if event == LogEvent.JOB_FINISHED or SCHEDULING.match(record.getMessage() or ""):
-            return ""
-        if event == LogEvent.PROGRESS and record.done != record.total:
-            return ""
         return super().format(record)
+
+    def keep(self, record: logging.LogRecord) -> bool:
+        if not self.active():
+            return True
+        event = get_event(record)
+        if event == LogEvent.JOB_FINISHED or SCHEDULING.match(record.getMessage() or ""):
+            return False
+        return not (event == LogEvent.PROGRESS and record.done != record.total)
 
 
 def install_compact_console(logger: logging.Logger, active: Callable[[], bool] = lambda: True) -> None:
@@ -59,4 +63,6 @@ def install_compact_console(logger: logging.Logger, active: Callable[[], bool] =
     for handler in logger.handlers:
         formatter = handler.formatter
         if isinstance(formatter, DefaultFormatter) and not isinstance(formatter, CompactConsole):
-            handler.setFormatter(CompactConsole(formatter.quiet, formatter.show_failed_logs, active=active))
+            compact = CompactConsole(formatter.quiet, formatter.show_failed_logs, active=active)
+            handler.setFormatter(compact)
+            handler.addFilter(compact.keep)

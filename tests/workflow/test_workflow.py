@@ -144,6 +144,10 @@ def test_mlflow_runs_carry_the_real_training_times_and_a_view_of_the_key_columns
         assert run.info.start_time == round(provenance["started_at"] * 1000) < ended[0]
         assert [point.timestamp for point in points] == ended == sorted(ended)
         assert run.info.end_time == ended[-1] <= round(provenance["finished_at"] * 1000)  # the epochs' span
+        with np.load(run_dir / "scores/val.npz") as scores:
+            seconds = json.loads(str(scores["record"]))["seconds"]  # what evaluation measured, per split
+        assert set(seconds) == {"val", "test"} and min(seconds.values()) > 0
+        assert run.data.metrics["evaluation_seconds"] == pytest.approx(sum(seconds.values()))
         assert run.info.run_name == f"synthetic/{run.data.tags['variant']}/seed{run.data.tags['seed']}"
     experiment = client.get_experiment_by_name("tiny")
     view = json.loads(experiment.tags["mlflow.sharedViewState.haframe"])
@@ -399,6 +403,10 @@ def test_snakemake_html_report_builds(tiny_study):
     assert len(html) > 100_000 and "synthetic_error_vs_severity.png" in html
     for table in ("synthetic.html", "synthetic_hierarchy.html", "summary.html", "scorecard.html", "ablation.html"):
         assert table in html, table  # the tables themselves, not only their Markdown downloads
+    credited = dict(re.findall(r'"name": "([^"]+)", "filename".{0,3000}?"job_properties": \{"rule": "(\w+)"', html))
+    assert credited["distance_histogram.png"] == "parse_hierarchy" and credited["cosines.png"] == "solve_frame"
+    assert credited["synthetic_error_vs_severity.png"] == credited["synthetic.html"] == "report_dataset"
+    assert credited["summary.html"] == "report_study" and "all" not in credited.values()  # the rule that made each
 
 
 def test_the_report_of_a_fresh_study_builds(tmp_path):
@@ -460,7 +468,8 @@ IMPORT = textwrap.dedent("""
     from haframe.tracking import import_run
     run_dir, uri, lock_dir = sys.argv[1:]
     import_run(config=f"{run_dir}/config.yaml", history=f"{run_dir}/history.csv", nc=f"{run_dir}/nc.csv",
-               metrics=f"{run_dir}/metrics.json", tracking_uri=uri, experiment="tiny", lock_dir=lock_dir)
+               metrics=f"{run_dir}/metrics.json", scores=[f"{run_dir}/scores/test.npz"], tracking_uri=uri,
+               experiment="tiny", lock_dir=lock_dir)
 """)
 
 

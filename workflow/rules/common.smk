@@ -11,6 +11,7 @@ import yaml
 from snakemake.io import IOFile
 from snakemake.logging import logger
 
+from haframe.assets import FRAME_FILES, HIERARCHY_FILES
 from haframe.console import install_compact_console
 from haframe.cost import THROUGHPUT_FILE
 from haframe.data.prepared import DataError
@@ -60,8 +61,11 @@ class NotBuiltYet(logging.Filter):
 if workflow.is_main_process:
     report_file_folder(sys.argv)
     logger.addFilter(NotBuiltYet())
-    # a dry run keeps Snakemake's blocks (why each job would run); known only once it runs
-    install_compact_console(logger, active=lambda: not workflow.dryrun)
+    # a dry run (known only once it runs) and --verbose keep Snakemake's per-job blocks
+    install_compact_console(
+        logger,
+        active=lambda: not (workflow.dryrun or workflow.output_settings.verbose),
+    )
 
 STARTED_AT = time.time()  # this invocation's start (haframe.progress)
 
@@ -166,6 +170,10 @@ def datasets_planting_hierarchy(plants=True):
     return "|".join(names) or "^$"
 
 
+CAPTIONS = Path(workflow.basedir) / "report"
+GALLERY = yaml.safe_load((CAPTIONS / "gallery.yaml").read_text())
+
+
 def gallery_file(entry, dataset=None):
     """The file a gallery entry names (workflow/report/gallery.yaml) by its declared key; None
     for a file the study does not write (the tuned protocol's tables in a published study).
@@ -178,30 +186,64 @@ def gallery_file(entry, dataset=None):
     return outputs.get(entry["report"])
 
 
-def report_gallery():
-    """The report's files that exist when the workflow is built, flagged for `--report` (as
-    inputs of the default target): one not built yet is left out, so `snakemake --report` works
-    at any point of a study, a fresh clone included (statistics only)."""
-    captions = Path(workflow.basedir) / "report"
-    gallery = yaml.safe_load((captions / "gallery.yaml").read_text())
-    entries = [
-        (gallery_file(entry, dataset), entry, dataset)
-        for dataset in STUDY.datasets
-        if dataset not in TABLE.left_out
-        for entry in gallery["dataset"]
-    ]
-    entries += [(gallery_file(entry), entry, "study") for entry in gallery["study"]]
+def gallery_entries(scope):
+    """(entry, {category: file}) of the gallery's `dataset` or `study` entries: a dataset's
+    category is its name (the datasets left out have none), the study's "study"."""
+    for entry in GALLERY[scope]:
+        if scope == "study":
+            files = {"study": gallery_file(entry)}
+        else:
+            files = {
+                d: gallery_file(entry, d)
+                for d in STUDY.datasets
+                if d not in TABLE.left_out
+            }
+        files = {category: path for category, path in files.items() if path is not None}
+        if files:
+            yield entry, files
+
+
+def built_everywhere(files):
+    return all(Path(path).exists() for path in files.values())
+
+
+def flagged(path, entry, category):
     flag = report  # (a line may not start with `report`: Snakemake reads it as its directive)
-    return [
-        flag(
-            path,
-            caption=str(captions / entry["caption"]),
-            category=category,
-            subcategory=entry.get("subcategory"),
-            labels=entry["labels"],
+    return flag(
+        path,
+        caption=str(CAPTIONS / entry["caption"]),
+        category=category,
+        subcategory=entry.get("subcategory"),
+        labels=entry["labels"],
+    )
+
+
+def gallery_outputs(outputs, stage, scope="dataset"):
+    """A rule's outputs ({key: pattern}), its gallery entries (their `stage` key) flagged for
+    `--report`, so that the report credits this rule with them, where the file is built for
+    every dataset: a flagged output that does not exist fails the whole report."""
+    flags = {
+        key: flagged(
+            outputs[key], entry, "{dataset}" if scope == "dataset" else "study"
         )
-        for path, entry, category in entries
-        if path is not None and Path(path).exists()
+        for entry, files in gallery_entries(scope)
+        if (key := entry.get(stage)) in outputs and built_everywhere(files)
+    }
+    return {**outputs, **flags}
+
+
+def report_gallery():
+    """The gallery's files that exist but are not built for every dataset yet, flagged for
+    `--report` as inputs of the default target (the report credits rule `all` with these): a
+    file not built is left out, so `snakemake --report` works at any point of a study, a fresh
+    clone included (statistics only)."""
+    return [
+        flagged(path, entry, category)
+        for scope in ("dataset", "study")
+        for entry, files in gallery_entries(scope)
+        if not built_everywhere(files)
+        for category, path in files.items()
+        if Path(path).exists()
     ]
 
 

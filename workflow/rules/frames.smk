@@ -3,11 +3,9 @@ rule solve_frame:
         hierarchy=LAYOUT.hierarchy_file("tsv"),
         distances=LAYOUT.hierarchy_file("distances"),
     output:
-        haframe=LAYOUT.frame_file("haframe"),
-        etf=LAYOUT.frame_file("etf"),
-        summary=LAYOUT.frame_file("summary"),
-        heatmap=LAYOUT.frame_file("heatmap"),
-        heatmap_svg=LAYOUT.frame_file("heatmap_svg"),
+        **gallery_outputs(
+            {name: LAYOUT.frame_file(name) for name in FRAME_FILES}, "frames"
+        ),
     log:
         f"{DATASET_DIR}/logs/solve_frame.log",
     conda:

@@ -27,12 +27,10 @@ rule parse_hierarchy:
     input:
         unpack(job_inputs("parse_hierarchy")),
     output:
-        tsv=LAYOUT.hierarchy_file("tsv"),
-        distances=LAYOUT.hierarchy_file("distances"),
-        levels=LAYOUT.hierarchy_file("levels"),
-        summary=LAYOUT.hierarchy_file("summary"),
-        histogram=LAYOUT.hierarchy_file("histogram"),
-        histogram_svg=LAYOUT.hierarchy_file("histogram_svg"),
+        **gallery_outputs(
+            {name: LAYOUT.hierarchy_file(name) for name in HIERARCHY_FILES},
+            "hierarchy",
+        ),
     log:
         f"{DATASET_DIR}/logs/parse_hierarchy.log",
     localrule: True

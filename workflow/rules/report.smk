@@ -2,7 +2,7 @@ rule report_dataset:
     input:
         unpack(job_inputs("report_dataset")),
     output:
-        **LAYOUT.dataset_report(),
+        **gallery_outputs(LAYOUT.dataset_report(), "report"),
     log:
         f"{REPORT_DIR}/logs/{{dataset}}.log",
     conda:
@@ -27,7 +27,7 @@ rule report_study:
     input:
         unpack(job_inputs("report_study")),
     output:
-        **LAYOUT.study_report(),
+        **gallery_outputs(LAYOUT.study_report(), "report", scope="study"),
     log:
         f"{REPORT_DIR}/logs/study.log",
     conda:
