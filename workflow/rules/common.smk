@@ -234,7 +234,7 @@ def gallery_outputs(outputs, stage, scope="dataset"):
 
 def report_gallery():
     """The gallery's files that exist but are not built for every dataset yet, flagged for
-    `--report` as inputs of the default target (the report credits rule `all` with these): a
+    `--report` as inputs of the default target, which the report then credits with them. A
     file not built is left out, so `snakemake --report` works at any point of a study, a fresh
     clone included (statistics only)."""
     return [
