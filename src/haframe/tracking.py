@@ -150,10 +150,10 @@ def import_run(
     lock_dir: str | Path = "results",
 ) -> dict:
     """Create (or replace) the MLflow run of one finished run from its ``config.yaml``,
-    ``history.csv``, ``nc.csv``, ``metrics.json`` (None for an auxiliary model) and the ``scores``
-    files the study keeps. Its start and end are the training's (MLflow's Duration: the epochs' span, no
-    queue wait or evaluation); the test metrics are stamped when evaluation wrote them, and
-    ``evaluation_seconds`` is the time the model took to score the splits."""
+    ``history.csv``, ``nc.csv``, ``metrics.json`` (None for an auxiliary model) and the
+    ``scores`` files the study keeps. Its start and end are the training's (MLflow's Duration:
+    the epochs' span, no queue wait or evaluation); the test metrics are stamped when evaluation
+    wrote them, and ``evaluation_seconds`` is the time the model took to score the splits."""
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
